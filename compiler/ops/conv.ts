@@ -1,0 +1,79 @@
+// conv2d: 2-D convolution (NCHW input, OIHW weight), with stride, zero padding, dilation, groups and an
+// optional bias. Convolutions in FastFCN have no bias unless stated, so `bias` defaults to false.
+import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg } from './op.ts';
+
+type ConvAttrs = {
+  channels: number;
+  kernel: number;
+  stride: number;
+  padding: number;
+  dilation: number;
+  groups: number;
+  bias: boolean;
+};
+
+export const conv2d = defineOp<ConvAttrs>({
+  name: 'conv2d',
+  doc: 'y[n,o,i,j] = b[o] + Σ_{c,u,v} w[o,c,u,v] · x[n, g·C/G + c, i·s − p + u·d, j·s − p + v·d] (zero padding)',
+  arity: 1,
+  inferShape([x], a) {
+    expectRank(x!, [4], 'conv');
+    const [n, c, h, w] = x!;
+    if (c! % a.groups !== 0) throw new ShapeError(`conv input has ${c} channels, which ${a.groups} groups do not divide`, [0]);
+    if (a.channels % a.groups !== 0) throw new ShapeError(`conv output channels ${a.channels} are not divisible by groups ${a.groups}`);
+    const ho = windowOut(h!, a.kernel, a.stride, a.padding, a.dilation);
+    const wo = windowOut(w!, a.kernel, a.stride, a.padding, a.dilation);
+    if (ho < 1 || wo < 1)
+      throw new ShapeError(
+        `conv input of ${h}×${w} is too small for kernel ${a.kernel} with dilation ${a.dilation} and padding ${a.padding}`,
+        [0],
+      );
+    return [n!, a.channels, ho, wo];
+  },
+  params([x], a) {
+    const cin = x![1]! / a.groups;
+    const fanIn = cin * a.kernel * a.kernel;
+    const w = { role: 'weight', shape: [a.channels, cin, a.kernel, a.kernel], init: { kind: 'kaiming_normal_fan_out' } } as const;
+    return a.bias ? [w, { role: 'bias', shape: [a.channels], init: { kind: 'torch_default_conv', fanIn } }] : [w];
+  },
+  macs([x], out, a) {
+    return out[0]! * out[1]! * out[2]! * out[3]! * (x![1]! / a.groups) * a.kernel * a.kernel;
+  },
+});
+
+export const convLayer = defineLayer({
+  name: 'conv',
+  doc: '2-D convolution; input channels are taken from the input tensor.',
+  params: [
+    { name: 'x', type: 'tensor', doc: 'input feature map [N, C, H, W]' },
+    { name: 'channels', type: 'int', min: 1, doc: 'output channels' },
+    { name: 'kernel', type: 'int', min: 1, doc: 'square kernel size' },
+    { name: 'stride', type: 'int', default: 1, min: 1, doc: 'stride' },
+    { name: 'padding', type: 'int', default: 0, min: 0, doc: 'zero padding on each side' },
+    { name: 'dilation', type: 'int', default: 1, min: 1, doc: 'dilation (atrous rate)' },
+    { name: 'groups', type: 'int', default: 1, min: 1, doc: 'groups (= input channels for a depthwise conv)' },
+    { name: 'bias', type: 'bool', default: false, doc: 'add a learned bias' },
+    { name: 'in_channels', type: 'int', optional: true, min: 1, doc: 'expected input channels: checked against the input, required in `unused`' },
+  ],
+  build(ctx, a) {
+    const x = a.x as TensorArg;
+    if (a.in_channels !== undefined && x.shape[1] !== a.in_channels)
+      ctx.fail('in_channels', `conv expects ${a.in_channels} input channels but its input has ${x.shape[1]} (shape [${x.shape.join(', ')}])`, undefined, [x]);
+    return ctx.op('conv2d', [x], attrsOf(a));
+  },
+  declare(a) {
+    return { op: 'conv2d', inputs: [[1, a.in_channels as number, a.kernel as number, a.kernel as number]], attrs: attrsOf(a) };
+  },
+});
+
+function attrsOf(a: Readonly<Record<string, unknown>>): ConvAttrs {
+  return {
+    channels: a.channels as number,
+    kernel: a.kernel as number,
+    stride: a.stride as number,
+    padding: a.padding as number,
+    dilation: a.dilation as number,
+    groups: a.groups as number,
+    bias: a.bias as boolean,
+  };
+}

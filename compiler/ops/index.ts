@@ -1,0 +1,75 @@
+// The op registry and the builtin layers of the DSL: the one table every stage reads.
+import type { OpDef, LayerDef } from './op.ts';
+import type { Attrs } from '../ir/types.ts';
+import { conv2d, convLayer } from './conv.ts';
+import { linear, linearLayer } from './linear.ts';
+import { batchnorm, batchnormLayer, groupnorm, groupnormLayer } from './norm.ts';
+import { add, addLayer, mul, mulLayer, relu, reluLayer, sigmoid, sigmoidLayer } from './elementwise.ts';
+import { adaptiveAvgpool2d, adaptiveAvgpoolLayer, avgpool2d, avgpoolLayer, globalAvgpoolLayer, maxpool2d, maxpoolLayer } from './pool.ts';
+import { resizeBilinear, resizeLayer } from './resize.ts';
+import { concat, concatLayer, dropout, dropoutLayer, mean, meanLayer } from './shape.ts';
+import { encoding, encodingLayer } from './encoding.ts';
+
+/** The graph's data inputs are nodes of this op. */
+export const input: OpDef = {
+  name: 'input',
+  doc: 'a data input of the model (the image)',
+  arity: 0,
+  inferShape: (_, a) => a.shape as readonly number[],
+};
+
+const opList = [
+  input,
+  conv2d,
+  linear,
+  batchnorm,
+  groupnorm,
+  relu,
+  sigmoid,
+  add,
+  mul,
+  maxpool2d,
+  avgpool2d,
+  adaptiveAvgpool2d,
+  resizeBilinear,
+  concat,
+  mean,
+  dropout,
+  encoding,
+] as OpDef<any>[];
+
+export const OPS: ReadonlyMap<string, OpDef<Attrs>> = new Map(opList.map((o) => [o.name, o as OpDef<Attrs>]));
+
+export function getOp(name: string): OpDef<Attrs> {
+  const op = OPS.get(name);
+  if (!op) throw new Error(`internal: unknown op '${name}'`);
+  return op;
+}
+
+const layerList: LayerDef[] = [
+  convLayer,
+  linearLayer,
+  batchnormLayer,
+  groupnormLayer,
+  reluLayer,
+  sigmoidLayer,
+  addLayer,
+  mulLayer,
+  maxpoolLayer,
+  avgpoolLayer,
+  adaptiveAvgpoolLayer,
+  globalAvgpoolLayer,
+  resizeLayer,
+  concatLayer,
+  meanLayer,
+  dropoutLayer,
+  encodingLayer,
+];
+
+export const LAYERS: ReadonlyMap<string, LayerDef> = new Map(layerList.map((l) => [l.name, l]));
+
+/** Builtin functions on plain values (not layers): len(list), min(a, b), max(a, b). */
+export const FUNCTIONS = new Set(['len', 'min', 'max']);
+
+/** Loss functions allowed in `loss` statements. */
+export const LOSSES = new Set(['ce', 'se_bce']);

@@ -1,0 +1,71 @@
+// Normalisation: batchnorm (inference uses running statistics; channels on axis 1 of a 2-, 3- or 4-D tensor,
+// so it also serves the BatchNorm1d over the Encoding layer's K axis) and groupnorm (JPU_X).
+import { defineLayer, defineOp, expectRank, ShapeError, type TensorArg } from './op.ts';
+
+type BnAttrs = { eps: number; momentum: number };
+type GnAttrs = { groups: number; eps: number };
+
+export const batchnorm = defineOp<BnAttrs>({
+  name: 'batchnorm',
+  doc: 'y = (x − running_mean[c]) / sqrt(running_var[c] + eps) · weight[c] + bias[c], c = axis 1',
+  arity: 1,
+  elementwise: false,
+  inferShape([x]) {
+    expectRank(x!, [2, 3, 4], 'batchnorm');
+    return x!;
+  },
+  params([x]) {
+    const c = x![1]!;
+    return [
+      { role: 'weight', shape: [c], init: { kind: 'ones' } },
+      { role: 'bias', shape: [c], init: { kind: 'zeros' } },
+      { role: 'running_mean', shape: [c], init: { kind: 'zeros' }, trainable: false },
+      { role: 'running_var', shape: [c], init: { kind: 'ones' }, trainable: false },
+      { role: 'num_batches_tracked', shape: [], dtype: 'i64', init: { kind: 'zeros' }, trainable: false },
+    ];
+  },
+});
+
+export const batchnormLayer = defineLayer({
+  name: 'batchnorm',
+  doc: 'Batch normalisation over axis 1 (BatchNorm1d/2d).',
+  params: [
+    { name: 'x', type: 'tensor', doc: 'input [N, C, ...]' },
+    { name: 'eps', type: 'float', default: 1e-5, min: 0, doc: 'added to the variance' },
+    { name: 'momentum', type: 'float', default: 0.1, min: 0, max: 1, doc: 'running statistics momentum (training)' },
+  ],
+  build(ctx, a) {
+    return ctx.op('batchnorm', [a.x as TensorArg], { eps: a.eps as number, momentum: a.momentum as number });
+  },
+});
+
+export const groupnorm = defineOp<GnAttrs>({
+  name: 'groupnorm',
+  doc: 'per sample and group of C/G channels: y = (x − mean) / sqrt(var + eps) · weight[c] + bias[c]',
+  arity: 1,
+  inferShape([x], a) {
+    expectRank(x!, [4], 'groupnorm');
+    if (x![1]! % a.groups !== 0) throw new ShapeError(`groupnorm: ${a.groups} groups do not divide ${x![1]} channels`, [0]);
+    return x!;
+  },
+  params([x]) {
+    const c = x![1]!;
+    return [
+      { role: 'weight', shape: [c], init: { kind: 'ones' } },
+      { role: 'bias', shape: [c], init: { kind: 'zeros' } },
+    ];
+  },
+});
+
+export const groupnormLayer = defineLayer({
+  name: 'groupnorm',
+  doc: 'Group normalisation (used inside JPU_X).',
+  params: [
+    { name: 'x', type: 'tensor', doc: 'input [N, C, H, W]' },
+    { name: 'groups', type: 'int', min: 1, doc: 'number of groups' },
+    { name: 'eps', type: 'float', default: 1e-5, min: 0, doc: 'added to the variance' },
+  ],
+  build(ctx, a) {
+    return ctx.op('groupnorm', [a.x as TensorArg], { groups: a.groups as number, eps: a.eps as number });
+  },
+});

@@ -1,0 +1,118 @@
+// The contract every op meets, and the contract of the DSL's builtin layers.
+//
+// An op (IR level) is one record: attributes, shape rule, parameters it owns (with their state-dict roles and
+// init), cost, and — added by later stages in the same record — the float64 CPU reference, WGSL kernels and the
+// backward rule. A layer (DSL level) is the user-facing call (`conv(x, 64, kernel = 3)`): typed parameters with
+// defaults and ranges, and a `build` that turns checked arguments into one or more ops.
+import type { Attrs, DType, ParamInit, Shape } from '../ir/types.ts';
+
+/** Thrown by a shape rule; `inputs` lists the input indices the message is about (they get "made here" notes). */
+export class ShapeError extends Error {
+  constructor(
+    message: string,
+    readonly inputs: readonly number[] = [],
+  ) {
+    super(message);
+  }
+}
+
+export interface ParamDecl {
+  readonly role: string;
+  readonly shape: Shape;
+  readonly dtype?: DType;
+  readonly init: ParamInit;
+  /** Buffers (running statistics) are not trainable. Default true. */
+  readonly trainable?: boolean;
+}
+
+/** A float64 tensor for the CPU reference: row-major data with its shape. */
+export interface RefTensor {
+  readonly shape: Shape;
+  readonly data: Float64Array;
+}
+
+export interface OpDef<A extends Attrs = Attrs> {
+  readonly name: string;
+  readonly doc: string;
+  /** Number of tensor inputs, or 'variadic' (concat). */
+  readonly arity: number | 'variadic';
+  /** Elementwise ops map each output element to the same-index input elements (fusion matches on this). */
+  readonly elementwise?: boolean;
+  inferShape(inputs: readonly Shape[], attrs: A): Shape;
+  /** Parameters in state-dict order. Absent: the op owns none. */
+  params?(inputs: readonly Shape[], attrs: A): readonly ParamDecl[];
+  /** Multiply-accumulates, counted for conv and linear only (the convention of the reference's MAC tables). */
+  macs?(inputs: readonly Shape[], out: Shape, attrs: A): number;
+  /** Float64 CPU reference (inference semantics): the oracle for every kernel and pass. */
+  reference?(inputs: readonly RefTensor[], params: readonly RefTensor[], attrs: A, out: Shape): RefTensor;
+}
+
+export type ValueType = 'tensor' | 'int' | 'float' | 'bool' | 'string' | '[tensor]' | '[int]' | '[float]';
+
+export interface LayerParam {
+  readonly name: string;
+  readonly type: ValueType;
+  /** undefined → required (unless `optional`). */
+  readonly default?: number | boolean | string | readonly number[];
+  /** May be left out; the layer decides what absence means (e.g. `resize` takes one of size/scale/like). */
+  readonly optional?: boolean;
+  readonly min?: number;
+  readonly max?: number;
+  /** min/max exclusive? */
+  readonly exclusiveMax?: boolean;
+  readonly oneOf?: readonly (number | string)[];
+  readonly doc: string;
+}
+
+/** A tensor value during elaboration. */
+export interface TensorArg {
+  readonly node: number;
+  readonly shape: Shape;
+}
+
+export type ArgValue = number | boolean | string | readonly number[] | TensorArg | readonly TensorArg[];
+
+export interface LayerCtx {
+  /** Instance path of this call (`pretrained.layer1.0.conv1`). */
+  readonly path: string;
+  /** Adds an op node; its parameters are named `<path>.<role>`. Shape errors become located diagnostics. */
+  op(op: string, inputs: readonly TensorArg[], attrs: Attrs): TensorArg;
+  /** Reports an error about one argument (by parameter name) and abandons the call. */
+  fail(argName: string | undefined, message: string, hint?: string, inputs?: readonly TensorArg[]): never;
+  /** Whether the argument was given explicitly. */
+  given(argName: string): boolean;
+}
+
+export interface LayerDef {
+  readonly name: string;
+  readonly doc: string;
+  readonly params: readonly LayerParam[];
+  build(ctx: LayerCtx, args: Readonly<Record<string, ArgValue | undefined>>): TensorArg;
+  /**
+   * For `unused name = layer(...)`: the parameters the layer would own, from explicit sizes (`in_channels`,
+   * `in_features`) instead of an input tensor. Absent: the layer cannot be declared unused.
+   */
+  declare?(args: Readonly<Record<string, ArgValue | undefined>>): { op: string; inputs: Shape[]; attrs: Attrs };
+}
+
+export function defineOp<A extends Attrs>(def: OpDef<A>): OpDef<A> {
+  return def;
+}
+export function defineLayer(def: LayerDef): LayerDef {
+  return def;
+}
+
+// Helpers for shape rules.
+export function expectRank(s: Shape, ranks: readonly number[], what: string, input = 0): void {
+  if (!ranks.includes(s.length))
+    throw new ShapeError(`${what} expects a ${ranks.map((r) => `${r}-D`).join(' or ')} tensor, got [${s.join(', ')}]`, [input]);
+}
+
+/** Output size of a sliding window (conv, pooling), PyTorch's formula. */
+export function windowOut(n: number, k: number, s: number, p: number, d: number, ceil = false): number {
+  const span = n + 2 * p - d * (k - 1) - 1;
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  // PyTorch: with ceil_mode the last window must start inside the input or left padding.
+  if (ceil && (out - 1) * s >= n + p) out--;
+  return out;
+}

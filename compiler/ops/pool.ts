@@ -1,0 +1,98 @@
+// Pooling: max and average pooling with PyTorch's window rules (ceil_mode, count_include_pad), adaptive average
+// pooling with PyTorch's bin boundaries [floor(i·n/b), ceil((i+1)·n/b)), and global average pooling.
+import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg } from './op.ts';
+
+type PoolAttrs = { kernel: number; stride: number; padding: number; ceil_mode: boolean; count_include_pad?: boolean };
+
+function poolShape(kind: string) {
+  return ([x]: readonly (readonly number[])[], a: PoolAttrs) => {
+    expectRank(x!, [4], kind);
+    if (a.padding * 2 > a.kernel) throw new ShapeError(`${kind}: padding ${a.padding} must be at most half the kernel ${a.kernel}`);
+    const [n, c, h, w] = x!;
+    const ho = windowOut(h!, a.kernel, a.stride, a.padding, 1, a.ceil_mode);
+    const wo = windowOut(w!, a.kernel, a.stride, a.padding, 1, a.ceil_mode);
+    if (ho < 1 || wo < 1) throw new ShapeError(`${kind} input of ${h}×${w} is smaller than the kernel ${a.kernel}`, [0]);
+    return [n!, c!, ho, wo];
+  };
+}
+
+export const maxpool2d = defineOp<PoolAttrs>({
+  name: 'maxpool2d',
+  doc: 'max over each k×k window (padding never wins)',
+  arity: 1,
+  inferShape: poolShape('maxpool'),
+});
+
+export const avgpool2d = defineOp<PoolAttrs>({
+  name: 'avgpool2d',
+  doc: 'mean over each k×k window; count_include_pad decides whether padded zeros count',
+  arity: 1,
+  inferShape: poolShape('avgpool'),
+});
+
+type AdaptiveAttrs = { bins: readonly number[] };
+export const adaptiveAvgpool2d = defineOp<AdaptiveAttrs>({
+  name: 'adaptive_avgpool2d',
+  doc: 'mean over bin (i, j) = rows [floor(i·H/bh), ceil((i+1)·H/bh)) × cols likewise',
+  arity: 1,
+  inferShape([x], a) {
+    expectRank(x!, [4], 'adaptive_avgpool');
+    return [x![0]!, x![1]!, a.bins[0]!, a.bins[1]!];
+  },
+});
+
+const windowParams = [
+  { name: 'x', type: 'tensor', doc: 'input [N, C, H, W]' },
+  { name: 'kernel', type: 'int', min: 1, doc: 'square window size' },
+  { name: 'stride', type: 'int', optional: true, min: 1, doc: 'stride (default: the kernel size)' },
+  { name: 'padding', type: 'int', default: 0, min: 0, doc: 'implicit padding on each side' },
+  { name: 'ceil_mode', type: 'bool', default: false, doc: 'round the output size up' },
+] as const;
+
+export const maxpoolLayer = defineLayer({
+  name: 'maxpool',
+  doc: 'Max pooling (PyTorch MaxPool2d).',
+  params: windowParams,
+  build(ctx, a) {
+    const k = a.kernel as number;
+    return ctx.op('maxpool2d', [a.x as TensorArg], { kernel: k, stride: (a.stride as number | undefined) ?? k, padding: a.padding as number, ceil_mode: a.ceil_mode as boolean });
+  },
+});
+
+export const avgpoolLayer = defineLayer({
+  name: 'avgpool',
+  doc: 'Average pooling (PyTorch AvgPool2d).',
+  params: [...windowParams, { name: 'count_include_pad', type: 'bool', default: true, doc: 'count padded zeros in the mean' }],
+  build(ctx, a) {
+    const k = a.kernel as number;
+    return ctx.op('avgpool2d', [a.x as TensorArg], {
+      kernel: k,
+      stride: (a.stride as number | undefined) ?? k,
+      padding: a.padding as number,
+      ceil_mode: a.ceil_mode as boolean,
+      count_include_pad: a.count_include_pad as boolean,
+    });
+  },
+});
+
+export const adaptiveAvgpoolLayer = defineLayer({
+  name: 'adaptive_avgpool',
+  doc: 'Adaptive average pooling to bins×bins outputs (PyTorch AdaptiveAvgPool2d).',
+  params: [
+    { name: 'x', type: 'tensor', doc: 'input [N, C, H, W]' },
+    { name: 'bins', type: 'int', min: 1, doc: 'output size (square)' },
+  ],
+  build(ctx, a) {
+    const b = a.bins as number;
+    return ctx.op('adaptive_avgpool2d', [a.x as TensorArg], { bins: [b, b] });
+  },
+});
+
+export const globalAvgpoolLayer = defineLayer({
+  name: 'global_avgpool',
+  doc: 'Mean over H×W, keeping [N, C, 1, 1].',
+  params: [{ name: 'x', type: 'tensor', doc: 'input [N, C, H, W]' }],
+  build(ctx, a) {
+    return ctx.op('adaptive_avgpool2d', [a.x as TensorArg], { bins: [1, 1] });
+  },
+});
