@@ -10,7 +10,7 @@
 // plain (tensor-free) top-level entries of a checkpoint dict as `extra`.
 
 import { WeightsError, describeFile, wrapUnexpected } from './errors.ts';
-import { PickledTensor, PyObject, TorchStorageType, isTuple, pyTypeName, unpickle, type PyValue } from './pickle.ts';
+import { PickledTensor, PyObject, TorchStorageType, pyTypeName, unpickle, type PyValue } from './pickle.ts';
 import { DTYPE_SIZE, allocData, dataFromBytes, numel, type DType, type HostTensor, type StateDict } from './tensor.ts';
 import { ZipReader, looksLikeZip } from './zip.ts';
 
@@ -40,6 +40,8 @@ class StorageRoot {
     readonly key: string,
     readonly dtype: DType,
     readonly numel: number,
+    /** Data written big-endian (legacy sys_info.little_endian == False, or zip byteorder "big"). */
+    readonly bigEndian: boolean,
   ) {}
 }
 
@@ -157,7 +159,7 @@ function readZip(bytes: Uint8Array, fileName: string | undefined): PyValue {
     const n = intOf(parts[4], 'a storage size', f, fileName);
     let root = roots.get(key);
     if (root === undefined) {
-      root = new StorageRoot(key, dtype, n);
+      root = new StorageRoot(key, dtype, n, bigEndian);
       const rec = `${prefix}data/${key}`;
       if (!zip.has(rec)) {
         throw new WeightsError('E_WEIGHTS_CORRUPT', `${f}: storage "${key}" is referenced but the archive has no "${rec}" entry. The file is corrupt.`, { file: fileName });
@@ -165,19 +167,10 @@ function readZip(bytes: Uint8Array, fileName: string | undefined): PyValue {
       root.data = zip.read(rec);
       roots.set(key, root);
     }
-    if (bigEndian) byteOrderBig.add(root);
     return new StorageRef(root, dtype, 0, Math.floor((root.data?.length ?? 0) / DTYPE_SIZE[dtype]));
   };
-  const byteOrderBig = new Set<StorageRoot>();
-  const { value } = unpickle(zip.read(pkl), { fileName, persistentLoad });
-  bigEndianRoots.set(value === null ? placeholder : value, byteOrderBig);
-  return value;
+  return unpickle(zip.read(pkl), { fileName, persistentLoad }).value;
 }
-
-// Which roots hold big-endian data (legacy sys_info.little_endian == False, or zip byteorder "big").
-const placeholder: PyValue[] = [];
-const bigEndianRoots = new WeakMap<object, Set<StorageRoot>>();
-let currentBigEndian: Set<StorageRoot> = new Set();
 
 function readLegacy(bytes: Uint8Array, fileName: string | undefined): PyValue {
   const f = describeFile(fileName);
@@ -206,7 +199,7 @@ function readLegacy(bytes: Uint8Array, fileName: string | undefined): PyValue {
     const n = intOf(parts[4], 'a storage size', f, fileName);
     let root = roots.get(rootKey);
     if (root === undefined) {
-      root = new StorageRoot(rootKey, dtype, n);
+      root = new StorageRoot(rootKey, dtype, n, bigEndian);
       roots.set(rootKey, root);
     }
     const view = parts[5];
@@ -254,8 +247,6 @@ function readLegacy(bytes: Uint8Array, fileName: string | undefined): PyValue {
   for (const root of roots.values()) {
     if (root.data === null) corrupt(`storage "${root.key}" is used but its data is missing from the file`);
   }
-  const big = new Set<StorageRoot>(bigEndian ? roots.values() : []);
-  bigEndianRoots.set(main.value === null ? placeholder : main.value, big);
   return main.value;
 }
 
@@ -272,7 +263,7 @@ function materialize(t: PickledTensor, name: string, f: string, fileName: string
   const n = numel(size);
   const data = root.data!;
   const avail = Math.min(ref.numel, Math.floor(data.length / es) - ref.offset);
-  const bigEndian = currentBigEndian.has(root);
+  const bigEndian = root.bigEndian;
   if (n === 0) return { dtype, shape: size, data: allocData(dtype, 0) } as HostTensor;
   let maxIndex = t.storageOffset;
   for (let d = 0; d < size.length; d++) maxIndex += (size[d] - 1) * t.stride[d];
@@ -300,8 +291,8 @@ function materialize(t: PickledTensor, name: string, f: string, fileName: string
   const out = allocData(dtype, n);
   const words = es === 8 ? 2 : 1;
   const W = es === 1 ? Uint8Array : es === 2 ? Uint16Array : Uint32Array;
-  const s = new W(src.buffer, src.byteOffset, avail * words);
-  const o = new W(out.buffer, out.byteOffset, n * words);
+  const s = new W(src.buffer as ArrayBuffer, src.byteOffset, avail * words);
+  const o = new W(out.buffer as ArrayBuffer, out.byteOffset, n * words);
   const nd = size.length;
   const idx = new Array<number>(nd).fill(0);
   let p = t.storageOffset;
@@ -362,7 +353,6 @@ function toPlain(v: PyValue, depth: number, seen: Set<object>): unknown {
 
 function finish(value: PyValue, format: PthFile['format'], fileName: string | undefined): PthFile {
   const f = describeFile(fileName);
-  currentBigEndian = bigEndianRoots.get(value === null ? placeholder : value) ?? new Set();
   const notStateDict = (what: string, todo?: string): never => {
     throw new WeightsError(
       'E_WEIGHTS_NOT_STATE_DICT',
@@ -371,7 +361,7 @@ function finish(value: PyValue, format: PthFile['format'], fileName: string | un
     );
   };
   if (!(value instanceof Map)) {
-    return notStateDict(`the file holds a ${pyTypeName(value)}${isTuple(value) ? '' : ''} at top level`);
+    return notStateDict(`the file holds a ${pyTypeName(value)} at top level`);
   }
   let sdValue: Map<PyValue, PyValue> = value;
   const extra: Record<string, unknown> = {};

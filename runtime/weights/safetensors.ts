@@ -51,9 +51,11 @@ export interface SafetensorsFile {
 
 /** True when `bytes` plausibly starts a safetensors file (used for format sniffing). */
 export function looksLikeSafetensors(bytes: Uint8Array): boolean {
-  if (bytes.length < 10) return false;
+  // Only the prefix is checked, so a truncated safetensors file is still recognised (and then reported
+  // as truncated by readSafetensors).
+  if (bytes.length < 9) return false;
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  return n >= 2n && n <= BigInt(Math.min(MAX_HEADER_BYTES, bytes.length - 8)) && bytes[8] === 0x7b /* { */;
+  return n >= 2n && n <= BigInt(MAX_HEADER_BYTES) && bytes[8] === 0x7b /* { */;
 }
 
 export function readSafetensors(bytes: Uint8Array, fileName?: string): SafetensorsFile {
