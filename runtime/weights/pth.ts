@@ -25,12 +25,15 @@ export interface PthFile {
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL_VERSION = 1001;
 
-/** True when `bytes` starts with the pickled legacy magic number (any pickle protocol >= 2). */
+/** True when `bytes` starts with the pickled legacy magic number (any pickle protocol). */
 export function looksLikeLegacyPth(bytes: Uint8Array): boolean {
-  // PROTO n, LONG1 10, <10 bytes little-endian magic>
-  const magic = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-  if (bytes.length < 14 || bytes[0] !== 0x80 || bytes[2] !== 0x8a || bytes[3] !== 10) return false;
-  return magic.every((b, i) => bytes[4 + i] === b);
+  if (bytes.length < 14 || bytes[0] !== 0x80) return false;
+  try {
+    // The magic pickle is ~15-25 bytes (protocol >= 4 adds a FRAME); parse only a small prefix.
+    return unpickle(bytes.subarray(0, Math.min(bytes.length, 64))).value === LEGACY_MAGIC;
+  } catch {
+    return false;
+  }
 }
 
 /** Raw bytes of one serialised storage. */
@@ -313,6 +316,10 @@ function materialize(t: PickledTensor, name: string, f: string, fileName: string
   return { dtype, shape: size, data: out } as HostTensor;
 }
 
+function article(noun: string): string {
+  return /^[aeiou]/i.test(noun) ? `an ${noun}` : /^[<]/.test(noun) ? noun : `a ${noun}`;
+}
+
 function isTensorDict(v: PyValue): v is Map<PyValue, PyValue> {
   if (!(v instanceof Map) || v.size === 0) return false;
   for (const [k, x] of v) if (typeof k !== 'string' || !(x instanceof PickledTensor)) return false;
@@ -361,7 +368,7 @@ function finish(value: PyValue, format: PthFile['format'], fileName: string | un
     );
   };
   if (!(value instanceof Map)) {
-    return notStateDict(`the file holds a ${pyTypeName(value)} at top level`);
+    return notStateDict(`the file holds ${article(pyTypeName(value))} at top level`);
   }
   let sdValue: Map<PyValue, PyValue> = value;
   const extra: Record<string, unknown> = {};
@@ -379,7 +386,7 @@ function finish(value: PyValue, format: PthFile['format'], fileName: string | un
       const nested = [...value].find(([k, v]) => typeof k === 'string' && isTensorDict(v));
       const list = bad
         .slice(0, 8)
-        .map(([k, v]) => `${typeof k === 'string' ? JSON.stringify(k) : pyTypeName(k)} is a ${pyTypeName(v)}`)
+        .map(([k, v]) => `${typeof k === 'string' ? JSON.stringify(k) : `a ${pyTypeName(k)} key`} is ${article(pyTypeName(v))}`)
         .join(', ');
       return notStateDict(
         `the top-level dict has no "state_dict" entry and not all of its values are tensors (${list}${bad.length > 8 ? `, … and ${bad.length - 8} more` : ''})`,
@@ -393,7 +400,7 @@ function finish(value: PyValue, format: PthFile['format'], fileName: string | un
   for (const [k, v] of sdValue) {
     if (typeof k !== 'string') return notStateDict(`the state dict has a ${pyTypeName(k)} key`);
     if (!(v instanceof PickledTensor)) {
-      return notStateDict(`state_dict entry ${JSON.stringify(k)} is a ${pyTypeName(v)}, not a tensor`);
+      return notStateDict(`state_dict entry ${JSON.stringify(k)} is ${article(pyTypeName(v))}, not a tensor`);
     }
     stateDict.set(k, materialize(v, k, f, fileName));
   }
