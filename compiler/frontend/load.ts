@@ -35,10 +35,14 @@ export function parseSource(file: SourceFile): { module?: Module; diagnostics: D
   }
   for (const e of parseErrors) {
     let span: Span;
+    const prev = (e as { previousToken?: { endOffset?: number; endLine?: number } }).previousToken;
+    const prevEnd = prev?.endOffset !== undefined && !Number.isNaN(prev.endOffset) ? prev.endOffset + 1 : undefined;
     if (e.token.tokenType === EOF || Number.isNaN(e.token.startOffset)) {
-      const prev = (e as { previousToken?: { endOffset?: number } }).previousToken;
-      const at = prev?.endOffset !== undefined && !Number.isNaN(prev.endOffset) ? prev.endOffset + 1 : file.text.length;
+      const at = prevEnd ?? file.text.length;
       span = spanAt(file, at, at, starts);
+    } else if (e.name === 'MismatchedTokenException' && prevEnd !== undefined && prev?.endLine !== undefined && e.token.startLine! > prev.endLine) {
+      // A token missing at the end of a line is reported right after the last token before it, not on the next line.
+      span = spanAt(file, prevEnd, prevEnd, starts);
     } else {
       span = spanAt(file, e.token.startOffset, e.token.endOffset! + 1, starts);
     }

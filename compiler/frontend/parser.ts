@@ -24,7 +24,7 @@ const messages: IParserErrorMessageProvider = {
     return `expected a 'block', 'model' or 'import' but found ${describe(firstRedundant)}`;
   },
   buildNoViableAltMessage({ actual, ruleName }) {
-    return `${describe(actual[0]?.[0])} cannot start ${ruleDescription(ruleName)} here`;
+    return `${describe(actual[0])} cannot start ${ruleDescription(ruleName)} here`;
   },
   buildEarlyExitMessage({ actual, ruleName }) {
     return `expected ${ruleDescription(ruleName)} but found ${describe(actual[0])}`;

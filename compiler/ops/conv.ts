@@ -1,6 +1,7 @@
 // conv2d: 2-D convolution (NCHW input, OIHW weight), with stride, zero padding, dilation, groups and an
 // optional bias. Convolutions in FastFCN have no bias unless stated, so `bias` defaults to false.
 import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg } from './op.ts';
+import { refTensor } from './ref.ts';
 
 type ConvAttrs = {
   channels: number;
@@ -38,6 +39,36 @@ export const conv2d = defineOp<ConvAttrs>({
   },
   macs([x], out, a) {
     return out[0]! * out[1]! * out[2]! * out[3]! * (x![1]! / a.groups) * a.kernel * a.kernel;
+  },
+  reference([x], [w, b], a, out) {
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const [, O, Ho, Wo] = out as [number, number, number, number];
+    const k = a.kernel, s = a.stride, p = a.padding, d = a.dilation;
+    const cg = C / a.groups, og = O / a.groups;
+    const xd = x.data, wd = w.data, y = refTensor(out);
+    for (let n = 0; n < N; n++)
+      for (let o = 0; o < O; o++) {
+        const g = Math.floor(o / og);
+        for (let oh = 0; oh < Ho; oh++)
+          for (let ow = 0; ow < Wo; ow++) {
+            let acc = b ? b.data[o]! : 0;
+            for (let c = 0; c < cg; c++) {
+              const xBase = (n * C + g * cg + c) * H * W;
+              const wBase = (o * cg + c) * k * k;
+              for (let u = 0; u < k; u++) {
+                const ih = oh * s - p + u * d;
+                if (ih < 0 || ih >= H) continue; // zero padding
+                for (let v = 0; v < k; v++) {
+                  const iw = ow * s - p + v * d;
+                  if (iw < 0 || iw >= W) continue;
+                  acc += wd[wBase + u * k + v]! * xd[xBase + ih * W + iw]!;
+                }
+              }
+            }
+            y.data[((n * O + o) * Ho + oh) * Wo + ow] = acc;
+          }
+      }
+    return y;
   },
 });
 

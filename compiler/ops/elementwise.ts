@@ -2,12 +2,14 @@
 // [N, C, 1, 1] factor broadcast over H×W, as EncNet's channel attention needs).
 import { defineLayer, defineOp, ShapeError, type TensorArg } from './op.ts';
 import { shapeToString, type Shape } from '../ir/types.ts';
+import { mapRef, refTensor } from './ref.ts';
 
-const unary = (name: string, doc: string) =>
-  defineOp({ name, doc, arity: 1, elementwise: true, inferShape: ([x]) => x! });
+const unary = (name: string, doc: string, f: (v: number) => number) =>
+  defineOp({ name, doc, arity: 1, elementwise: true, inferShape: ([x]) => x!, reference: ([x], _p, _a, out) => mapRef(x, out, f) });
 
-export const relu = unary('relu', 'y = max(x, 0)');
-export const sigmoid = unary('sigmoid', 'y = 1 / (1 + exp(−x))');
+// relu keeps NaN (as torch.relu does): NaN < 0 is false.
+export const relu = unary('relu', 'y = max(x, 0)', (v) => (v < 0 ? 0 : v));
+export const sigmoid = unary('sigmoid', 'y = 1 / (1 + exp(−x))', (v) => 1 / (1 + Math.exp(-v)));
 
 export const add = defineOp({
   name: 'add',
@@ -17,6 +19,11 @@ export const add = defineOp({
   inferShape([a, b]) {
     if (!sameShape(a!, b!)) throw new ShapeError(`add needs equal shapes, got ${shapeToString(a!)} and ${shapeToString(b!)}`, [0, 1]);
     return a!;
+  },
+  reference([a, b], _p, _a, out) {
+    const y = refTensor(out);
+    for (let i = 0; i < y.data.length; i++) y.data[i] = a.data[i]! + b.data[i]!;
+    return y;
   },
 });
 
@@ -34,6 +41,20 @@ export const mul = defineOp({
         [0, 1],
       );
     return a!;
+  },
+  reference([a, b], _p, _a, out) {
+    const y = refTensor(out);
+    if (sameShape(a.shape, b.shape)) {
+      for (let i = 0; i < y.data.length; i++) y.data[i] = a.data[i]! * b.data[i]!;
+      return y;
+    }
+    // b is a per-(n, c) factor: index n·C + c for both [N, C] and [N, C, 1, 1].
+    const [N, C, H, W] = a.shape as [number, number, number, number];
+    for (let nc = 0; nc < N * C; nc++) {
+      const f = b.data[nc]!;
+      for (let i = nc * H * W; i < (nc + 1) * H * W; i++) y.data[i] = a.data[i]! * f;
+    }
+    return y;
   },
 });
 

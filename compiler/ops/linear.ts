@@ -1,5 +1,6 @@
 // linear: y = x · Wᵀ + b on [N, F] inputs (PyTorch nn.Linear; weight [out, in]).
 import { defineLayer, defineOp, expectRank, type TensorArg } from './op.ts';
+import { refTensor } from './ref.ts';
 
 type LinearAttrs = { features: number; bias: boolean };
 
@@ -18,6 +19,18 @@ export const linear = defineOp<LinearAttrs>({
   },
   macs([x], out) {
     return out[0]! * out[1]! * x![1]!;
+  },
+  reference([x], [w, b], _a, out) {
+    const [N, I] = x.shape as [number, number];
+    const O = out[1]!;
+    const y = refTensor(out);
+    for (let n = 0; n < N; n++)
+      for (let o = 0; o < O; o++) {
+        let acc = b ? b.data[o]! : 0;
+        for (let i = 0; i < I; i++) acc += w.data[o * I + i]! * x.data[n * I + i]!;
+        y.data[n * O + o] = acc;
+      }
+    return y;
   },
 });
 

@@ -1,6 +1,7 @@
 // Normalisation: batchnorm (inference uses running statistics; channels on axis 1 of a 2-, 3- or 4-D tensor,
 // so it also serves the BatchNorm1d over the Encoding layer's K axis) and groupnorm (JPU_X).
 import { defineLayer, defineOp, expectRank, ShapeError, type TensorArg } from './op.ts';
+import { refTensor, splitAt } from './ref.ts';
 
 type BnAttrs = { eps: number; momentum: number };
 type GnAttrs = { groups: number; eps: number };
@@ -23,6 +24,17 @@ export const batchnorm = defineOp<BnAttrs>({
       { role: 'running_var', shape: [c], init: { kind: 'ones' }, trainable: false },
       { role: 'num_batches_tracked', shape: [], dtype: 'i64', init: { kind: 'zeros' }, trainable: false },
     ];
+  },
+  reference([x], [weight, bias, mean, variance], a, out) {
+    const { outer: N, size: C, inner } = splitAt(x.shape, 1);
+    const y = refTensor(out);
+    for (let c = 0; c < C; c++) {
+      const inv = 1 / Math.sqrt(variance.data[c]! + a.eps);
+      const m = mean.data[c]!, g = weight.data[c]!, b = bias.data[c]!;
+      for (let n = 0; n < N; n++)
+        for (let i = (n * C + c) * inner; i < (n * C + c + 1) * inner; i++) y.data[i] = (x.data[i]! - m) * inv * g + b;
+    }
+    return y;
   },
 });
 
@@ -54,6 +66,27 @@ export const groupnorm = defineOp<GnAttrs>({
       { role: 'weight', shape: [c], init: { kind: 'ones' } },
       { role: 'bias', shape: [c], init: { kind: 'zeros' } },
     ];
+  },
+  reference([x], [weight, bias], a, out) {
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const cg = C / a.groups, HW = H * W, count = cg * HW;
+    const y = refTensor(out);
+    for (let n = 0; n < N; n++)
+      for (let g = 0; g < a.groups; g++) {
+        // one group of one sample is the contiguous block of cg channels × H × W
+        const start = (n * C + g * cg) * HW, end = start + count;
+        let sum = 0;
+        for (let i = start; i < end; i++) sum += x.data[i]!;
+        const m = sum / count;
+        let sq = 0;
+        for (let i = start; i < end; i++) sq += (x.data[i]! - m) ** 2;
+        const inv = 1 / Math.sqrt(sq / count + a.eps); // biased variance, as PyTorch
+        for (let i = start; i < end; i++) {
+          const c = Math.floor(i / HW) % C;
+          y.data[i] = (x.data[i]! - m) * inv * weight.data[c]! + bias.data[c]!;
+        }
+      }
+    return y;
   },
 });
 

@@ -1,6 +1,9 @@
 // Pooling: max and average pooling with PyTorch's window rules (ceil_mode, count_include_pad), adaptive average
 // pooling with PyTorch's bin boundaries [floor(i·n/b), ceil((i+1)·n/b)), and global average pooling.
 import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg } from './op.ts';
+import { refTensor } from './ref.ts';
+import type { RefTensor } from './op.ts';
+import type { Shape } from '../ir/types.ts';
 
 type PoolAttrs = { kernel: number; stride: number; padding: number; ceil_mode: boolean; count_include_pad?: boolean };
 
@@ -21,6 +24,7 @@ export const maxpool2d = defineOp<PoolAttrs>({
   doc: 'max over each k×k window (padding never wins)',
   arity: 1,
   inferShape: poolShape('maxpool'),
+  reference: ([x], _p, a, out) => poolRef(x, a, out, 'max'),
 });
 
 export const avgpool2d = defineOp<PoolAttrs>({
@@ -28,7 +32,45 @@ export const avgpool2d = defineOp<PoolAttrs>({
   doc: 'mean over each k×k window; count_include_pad decides whether padded zeros count',
   arity: 1,
   inferShape: poolShape('avgpool'),
+  reference: ([x], _p, a, out) => poolRef(x, a, out, 'avg'),
 });
+
+/**
+ * PyTorch's MaxPool2d / AvgPool2d on one window grid. A window covers rows [oh·s − p, oh·s − p + k), cut to the
+ * input. Max: padding never wins (NaN propagates, as in PyTorch). Avg with count_include_pad: the divisor counts
+ * the window cut to input + padding only (so ceil_mode windows hanging past the right padding count less); without
+ * it, only the in-bounds elements.
+ */
+function poolRef(x: RefTensor, a: PoolAttrs, out: Shape, kind: 'max' | 'avg'): RefTensor {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [, , Ho, Wo] = out as [number, number, number, number];
+  const { kernel: k, stride: s, padding: p } = a;
+  const includePad = a.count_include_pad ?? true;
+  const y = refTensor(out);
+  for (let nc = 0; nc < N * C; nc++) {
+    const base = nc * H * W;
+    for (let oh = 0; oh < Ho; oh++)
+      for (let ow = 0; ow < Wo; ow++) {
+        let h0 = oh * s - p, w0 = ow * s - p;
+        let h1 = Math.min(h0 + k, H + p), w1 = Math.min(w0 + k, W + p);
+        const padded = (h1 - h0) * (w1 - w0);
+        h0 = Math.max(h0, 0);
+        w0 = Math.max(w0, 0);
+        h1 = Math.min(h1, H);
+        w1 = Math.min(w1, W);
+        let acc = kind === 'max' ? -Infinity : 0;
+        for (let ih = h0; ih < h1; ih++)
+          for (let iw = w0; iw < w1; iw++) {
+            const v = x.data[base + ih * W + iw]!;
+            if (kind === 'avg') acc += v;
+            else if (v > acc || Number.isNaN(v)) acc = v;
+          }
+        if (kind === 'avg') acc /= includePad ? padded : (h1 - h0) * (w1 - w0);
+        y.data[(nc * Ho + oh) * Wo + ow] = acc;
+      }
+  }
+  return y;
+}
 
 type AdaptiveAttrs = { bins: readonly number[] };
 export const adaptiveAvgpool2d = defineOp<AdaptiveAttrs>({
@@ -38,6 +80,22 @@ export const adaptiveAvgpool2d = defineOp<AdaptiveAttrs>({
   inferShape([x], a) {
     expectRank(x!, [4], 'adaptive_avgpool');
     return [x![0]!, x![1]!, a.bins[0]!, a.bins[1]!];
+  },
+  reference([x], _p, a, out) {
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const [bh, bw] = a.bins as [number, number];
+    const y = refTensor(out);
+    for (let nc = 0; nc < N * C; nc++)
+      for (let i = 0; i < bh; i++) {
+        const h0 = Math.floor((i * H) / bh), h1 = Math.ceil(((i + 1) * H) / bh);
+        for (let j = 0; j < bw; j++) {
+          const w0 = Math.floor((j * W) / bw), w1 = Math.ceil(((j + 1) * W) / bw);
+          let sum = 0;
+          for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) sum += x.data[(nc * H + ih) * W + iw]!;
+          y.data[(nc * bh + i) * bw + j] = sum / ((h1 - h0) * (w1 - w0));
+        }
+      }
+    return y;
   },
 });
 
