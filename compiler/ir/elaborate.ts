@@ -492,7 +492,7 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     });
     if (c.callee === 'len') {
       if (vals.length !== 1 || vals[0]!.t !== 'list') throw fail('E_ARGUMENTS', 'len takes one list', c.span);
-      return { t: 'int', v: (vals[0] as { items: Value[] }).items.length };
+      return { t: 'int', v: (vals[0] as { items: readonly Value[] }).items.length };
     }
     if (vals.length < 1) throw fail('E_ARGUMENTS', `${c.callee} takes at least one number`, c.span);
     const nums = vals.map((v, i) => {

@@ -1,6 +1,7 @@
 // Bilinear resize, exactly as PyTorch's F.interpolate(mode='bilinear') computes it, to a size, by a scale
 // factor (out = floor(in · scale)) or to the spatial size of another tensor.
 import { defineLayer, defineOp, expectRank, type TensorArg } from './op.ts';
+import { refTensor } from './ref.ts';
 
 type ResizeAttrs = { size: readonly number[]; align_corners: boolean; scale?: number };
 
@@ -13,6 +14,37 @@ export const resizeBilinear = defineOp<ResizeAttrs>({
   inferShape([x], a) {
     expectRank(x!, [4], 'resize');
     return [x![0]!, x![1]!, a.size[0]!, a.size[1]!];
+  },
+  reference([x], _p, a, out) {
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const [, , Ho, Wo] = out as [number, number, number, number];
+    // PyTorch's area_pixel_compute_scale and area_pixel_compute_source_index, per axis.
+    const taps = (inSize: number, outSize: number) => {
+      const r = a.align_corners ? (outSize > 1 ? (inSize - 1) / (outSize - 1) : 0) : a.scale !== undefined && a.scale > 0 ? 1 / a.scale : inSize / outSize;
+      const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), lambda = new Float64Array(outSize);
+      for (let o = 0; o < outSize; o++) {
+        const src = a.align_corners ? o * r : Math.max(0, (o + 0.5) * r - 0.5);
+        i0[o] = Math.min(Math.floor(src), inSize - 1);
+        i1[o] = Math.min(i0[o]! + 1, inSize - 1);
+        lambda[o] = src - i0[o]!;
+      }
+      return { i0, i1, lambda };
+    };
+    const th = taps(H, Ho), tw = taps(W, Wo);
+    const y = refTensor(out);
+    for (let nc = 0; nc < N * C; nc++) {
+      const base = nc * H * W;
+      for (let oh = 0; oh < Ho; oh++) {
+        const h0 = th.i0[oh]!, h1 = th.i1[oh]!, lh = th.lambda[oh]!;
+        for (let ow = 0; ow < Wo; ow++) {
+          const w0 = tw.i0[ow]!, w1 = tw.i1[ow]!, lw = tw.lambda[ow]!;
+          const top = (1 - lw) * x.data[base + h0 * W + w0]! + lw * x.data[base + h0 * W + w1]!;
+          const bottom = (1 - lw) * x.data[base + h1 * W + w0]! + lw * x.data[base + h1 * W + w1]!;
+          y.data[(nc * Ho + oh) * Wo + ow] = (1 - lh) * top + lh * bottom;
+        }
+      }
+    }
+    return y;
   },
 });
 

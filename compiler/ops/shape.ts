@@ -2,6 +2,7 @@
 // it zeroes whole channels, as Dropout2d does in every FastFCN head).
 import { defineLayer, defineOp, ShapeError, type TensorArg } from './op.ts';
 import { shapeToString } from '../ir/types.ts';
+import { refTensor, splitAt } from './ref.ts';
 
 type ConcatAttrs = { axis: number };
 export const concat = defineOp<ConcatAttrs>({
@@ -23,6 +24,17 @@ export const concat = defineOp<ConcatAttrs>({
       total += s[a.axis]!;
     });
     return first.map((d, k) => (k === a.axis ? total : d));
+  },
+  reference(xs, _p, a, out) {
+    const { outer, size, inner } = splitAt(out, a.axis);
+    const y = refTensor(out);
+    let offset = 0; // where the current input starts along the axis
+    for (const x of xs) {
+      const chunk = x.shape[a.axis]! * inner;
+      for (let o = 0; o < outer; o++) y.data.set(x.data.subarray(o * chunk, (o + 1) * chunk), (o * size + offset) * inner);
+      offset += x.shape[a.axis]!;
+    }
+    return y;
   },
 });
 
@@ -47,6 +59,17 @@ export const mean = defineOp<MeanAttrs>({
     if (a.axis < 0 || a.axis >= x!.length) throw new ShapeError(`mean axis ${a.axis} is out of range for shape ${shapeToString(x!)}`, [0]);
     return x!.filter((_, k) => k !== a.axis);
   },
+  reference([x], _p, a, out) {
+    const { outer, size, inner } = splitAt(x.shape, a.axis);
+    const y = refTensor(out);
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < inner; i++) {
+        let sum = 0;
+        for (let k = 0; k < size; k++) sum += x.data[(o * size + k) * inner + i]!;
+        y.data[o * inner + i] = sum / size;
+      }
+    return y;
+  },
 });
 
 export const meanLayer = defineLayer({
@@ -68,6 +91,7 @@ export const dropout = defineOp<DropoutAttrs>({
   arity: 1,
   elementwise: true,
   inferShape: ([x]) => x!,
+  reference: ([x], _p, _a, out) => refTensor(out, x.data),
 });
 
 export const dropoutLayer = defineLayer({

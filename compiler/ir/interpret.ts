@@ -1,0 +1,120 @@
+// The reference interpreter: runs a Graph node by node in float64 with each op's `reference` (inference
+// semantics). It is the oracle every GPU kernel and every pass is compared with, so it stays plain: no fusion,
+// no layout tricks, just the ops in graph order. Intermediate values are dropped after their last use unless
+// every node's value is asked for.
+import { getOp } from '../ops/index.ts';
+import type { RefTensor } from '../ops/op.ts';
+import { numel, shapeToString, type Graph, type Shape } from './types.ts';
+
+export type { RefTensor } from '../ops/op.ts';
+export { refTensor } from '../ops/ref.ts';
+
+/** Host data accepted for parameters and inputs (converted to float64 once). i64 buffers may come as BigInt64Array. */
+export type HostData = Float64Array | Float32Array | BigInt64Array;
+
+export interface InterpretOptions {
+  /** 'outputs' (default): only the graph outputs are returned; 'all': also every node's value by node name. */
+  readonly keep?: 'outputs' | 'all';
+}
+
+function toF64(data: HostData): Float64Array {
+  if (data instanceof Float64Array) return data;
+  if (data instanceof BigInt64Array) return Float64Array.from(data, (v) => Number(v));
+  return Float64Array.from(data);
+}
+
+function checked(kind: 'param' | 'input', name: string, shape: Shape, data: HostData | undefined): RefTensor {
+  if (data === undefined) throw new Error(`interpret: missing ${kind} '${name}' (expected shape ${shapeToString(shape)})`);
+  if (data.length !== numel(shape))
+    throw new Error(`interpret: ${kind} '${name}' has ${data.length} values, expected shape ${shapeToString(shape)} = ${numel(shape)} values`);
+  return { shape, data: toF64(data) };
+}
+
+/**
+ * Runs `graph` on the given parameters (by state-dict name) and inputs (by input name). Returns the graph outputs by
+ * output name; with `keep: 'all'` also every node's value by node name (an output name wins over a node name).
+ * A missing `num_batches_tracked` buffer is taken as 0: it has no effect on inference.
+ */
+export function interpret(
+  graph: Graph,
+  params: ReadonlyMap<string, HostData>,
+  inputs: ReadonlyMap<string, HostData>,
+  opts: InterpretOptions = {},
+): Map<string, RefTensor> {
+  const keepAll = opts.keep === 'all';
+  const nodes = graph.nodes;
+
+  // Last reader of every node; outputs live to the end.
+  const lastUse = nodes.map((n) => n.id);
+  for (const n of nodes) for (const i of n.inputs) lastUse[i] = Math.max(lastUse[i]!, n.id);
+  for (const o of graph.outputs) lastUse[o.node] = Infinity;
+
+  const inputOf = new Map(graph.inputs.map((i) => [i.node, i.name]));
+  const values: (RefTensor | undefined)[] = new Array(nodes.length);
+  const result = new Map<string, RefTensor>();
+
+  for (const node of nodes) {
+    let value: RefTensor;
+    if (node.op === 'input') {
+      const name = inputOf.get(node.id) ?? node.name;
+      value = checked('input', name, node.shape, inputs.get(name));
+    } else {
+      const op = getOp(node.op);
+      if (!op.reference) throw new Error(`interpret: op '${node.op}' (node '${node.name}') has no CPU reference`);
+      const args = node.inputs.map((i) => {
+        const v = values[i];
+        if (!v) throw new Error(`internal: interpret: node '${node.name}' reads %${i}, which was freed or never computed`);
+        return v;
+      });
+      const ps = node.params.map((k) => {
+        const p = graph.params[k]!;
+        const data = params.get(p.name) ?? (p.role === 'num_batches_tracked' ? new Float64Array(numel(p.shape)) : undefined);
+        return checked('param', p.name, p.shape, data);
+      });
+      value = op.reference(args, ps, node.attrs, node.shape);
+      if (value.shape.length !== node.shape.length || value.shape.some((d, k) => d !== node.shape[k]) || value.data.length !== numel(node.shape))
+        throw new Error(
+          `internal: interpret: the reference of '${node.op}' (node '${node.name}') made shape ${shapeToString(value.shape)} with ` +
+            `${value.data.length} values; the graph says ${shapeToString(node.shape)}`,
+        );
+    }
+    values[node.id] = value;
+    if (keepAll) result.set(node.name, value);
+    if (!keepAll) for (const i of new Set(node.inputs)) if (lastUse[i] === node.id) values[i] = undefined;
+  }
+  for (const o of graph.outputs) result.set(o.name, values[o.node]!);
+  return result;
+}
+
+/** A deterministic stand-in for real data: element i is a smooth pseudo-random function of (seed, i) in [−1, 1]. */
+export function seededFill(n: number, seed: number): Float64Array {
+  const d = new Float64Array(n);
+  for (let i = 0; i < n; i++) d[i] = Math.sin(seed * 12.9898 + i * 78.233 + 0.5 * Math.sin(i * 0.37 + seed));
+  return d;
+}
+
+/**
+ * Deterministic parameters for every param of `graph`, scaled so activations stay O(1) through a deep network:
+ * weights ~ ±√(3/fan_in), norm scales 1 ± 0.1, biases and running means ±0.1, running variances in [0.5, 1.5],
+ * Encoding smoothing factors negative (as initialised) and codewords ±0.5. For tests, not for training.
+ */
+export function seededParams(graph: Graph, seed = 1): Map<string, Float64Array> {
+  const out = new Map<string, Float64Array>();
+  graph.params.forEach((p, k) => {
+    const n = numel(p.shape);
+    const f = seededFill(n, seed * 1000.5 + k * 3.1);
+    const map = (g: (v: number) => number) => f.map(g);
+    let d: Float64Array;
+    if (p.role === 'weight' && p.shape.length >= 2) {
+      const bound = Math.sqrt(3 / (n / p.shape[0]!));
+      d = map((v) => v * bound);
+    } else if (p.role === 'weight') d = map((v) => 1 + 0.1 * v);
+    else if (p.role === 'running_var') d = map((v) => 1 + 0.5 * v);
+    else if (p.role === 'scale') d = map((v) => -0.75 + 0.25 * v);
+    else if (p.role === 'codewords') d = map((v) => 0.5 * v);
+    else if (p.role === 'num_batches_tracked') d = new Float64Array(n);
+    else d = map((v) => 0.1 * v); // bias, running_mean, anything else
+    out.set(p.name, d);
+  });
+  return out;
+}
