@@ -103,7 +103,8 @@ export function seedFor(globalSeed: number, paramName: string): number {
 export function initTensor(shape: readonly number[], init: ParamInit, rng: Rng): Float32Array {
   let n = 1;
   for (const d of shape) {
-    if (!Number.isSafeInteger(d) || d < 0) throw new RangeError(`initTensor: invalid shape [${shape.join(', ')}]`);
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw new RangeError(`initTensor: invalid shape [${shape.join(', ')}]`);
     n *= d;
   }
   const out = new Float32Array(n);
@@ -116,12 +117,16 @@ export function initTensor(shape: readonly number[], init: ParamInit, rng: Rng):
       return fillUniform(out, init.low, init.high, rng);
     case 'torch_default_conv':
     case 'torch_default_linear': {
-      if (!(init.fanIn > 0)) throw new RangeError(`initTensor: ${init.kind} needs fanIn > 0, got ${init.fanIn}`);
+      if (!(init.fanIn > 0))
+        throw new RangeError(`initTensor: ${init.kind} needs fanIn > 0, got ${init.fanIn}`);
       const bound = 1 / Math.sqrt(init.fanIn);
       return fillUniform(out, -bound, bound, rng);
     }
     case 'kaiming_normal_fan_out': {
-      if (shape.length < 2) throw new RangeError(`initTensor: kaiming_normal_fan_out needs a weight of rank >= 2, got [${shape.join(', ')}]`);
+      if (shape.length < 2)
+        throw new RangeError(
+          `initTensor: kaiming_normal_fan_out needs a weight of rank >= 2, got [${shape.join(', ')}]`,
+        );
       let fanOut = shape[0];
       for (let i = 2; i < shape.length; i++) fanOut *= shape[i];
       if (fanOut === 0) return out;

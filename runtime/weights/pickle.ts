@@ -13,7 +13,7 @@
 // dict/OrderedDict → Map, set/frozenset → Set, tensors → PickledTensor, persistent ids → whatever
 // `persistentLoad` returns (a PyObject subclass).
 
-import { WeightsError, describeFile } from './errors.ts';
+import { WeightsError, describeFile, wrapUnexpected } from './errors.ts';
 import type { DType } from './tensor.ts';
 
 /** Base class for the non-primitive objects an unpickle can produce. */
@@ -171,7 +171,13 @@ function rebuildTensor(args: PyValue[], ctx: Ctx, fn: string): PyValue {
   const st = asIntTuple(stride, `${fn} stride`, ctx);
   if (sz.length !== st.length) ctx.fail(`${fn}: size has ${sz.length} dims but stride has ${st.length}`);
   if (sz.some((d) => d < 0) || st.some((d) => d < 0)) ctx.fail(`${fn}: negative size or stride`);
-  return new PickledTensor(storage, asInt(offset, `${fn} storage_offset`, ctx), sz, st, requiresGrad === true);
+  return new PickledTensor(
+    storage,
+    asInt(offset, `${fn} storage_offset`, ctx),
+    sz,
+    st,
+    requiresGrad === true,
+  );
 }
 
 function mapFromPairs(args: PyValue[], ctx: Ctx): PyValue {
@@ -182,9 +188,11 @@ function mapFromPairs(args: PyValue[], ctx: Ctx): PyValue {
     for (const [k, v] of src) m.set(k, v);
     return m;
   }
-  if (!Array.isArray(src)) ctx.fail(`OrderedDict(...) called with a ${pyTypeName(src)}, expected a list of pairs`);
+  if (!Array.isArray(src))
+    ctx.fail(`OrderedDict(...) called with a ${pyTypeName(src)}, expected a list of pairs`);
   for (const pair of src) {
-    if (!Array.isArray(pair) || pair.length !== 2) ctx.fail('OrderedDict(...) called with an item that is not a pair');
+    if (!Array.isArray(pair) || pair.length !== 2)
+      ctx.fail('OrderedDict(...) called with an item that is not a pair');
     m.set(pair[0], pair[1]);
   }
   return m;
@@ -193,7 +201,9 @@ function mapFromPairs(args: PyValue[], ctx: Ctx): PyValue {
 function numpyDtype(args: PyValue[], ctx: Ctx): PyValue {
   const descr = args[0];
   if (typeof descr !== 'string' || !/^[<>|=]?[fiub][1248]$/.test(descr)) {
-    ctx.fail(`numpy.dtype(${typeof descr === 'string' ? JSON.stringify(descr) : pyTypeName(descr)}) is not a supported numeric dtype`);
+    ctx.fail(
+      `numpy.dtype(${typeof descr === 'string' ? JSON.stringify(descr) : pyTypeName(descr)}) is not a supported numeric dtype`,
+    );
   }
   const d = new NumpyDType(descr.replace(/^[<>|=]/, ''));
   if (/^[<>|]/.test(descr)) d.byteorder = descr[0];
@@ -202,8 +212,10 @@ function numpyDtype(args: PyValue[], ctx: Ctx): PyValue {
 
 function numpyScalar(args: PyValue[], ctx: Ctx): PyValue {
   const [dt, data] = args;
-  if (!(dt instanceof NumpyDType)) return ctx.fail(`numpy scalar(...) without a numpy dtype (got ${pyTypeName(dt)})`);
-  if (!(data instanceof Uint8Array)) return ctx.fail(`numpy scalar(...) without its data bytes (got ${pyTypeName(data)})`);
+  if (!(dt instanceof NumpyDType))
+    return ctx.fail(`numpy scalar(...) without a numpy dtype (got ${pyTypeName(dt)})`);
+  if (!(data instanceof Uint8Array))
+    return ctx.fail(`numpy scalar(...) without its data bytes (got ${pyTypeName(data)})`);
   const kind = dt.descr[0];
   const size = Number(dt.descr.slice(1));
   if (data.length !== size) ctx.fail(`numpy scalar of dtype ${dt.descr} has ${data.length} data bytes`);
@@ -245,7 +257,8 @@ const ALLOWED_GLOBALS: ReadonlyMap<string, GlobalSpec> = (() => {
   m.set('torch._utils._rebuild_tensor_v2', { call: (a, c) => rebuildTensor(a, c, '_rebuild_tensor_v2') });
   m.set('torch._utils._rebuild_tensor', { call: (a, c) => rebuildTensor(a, c, '_rebuild_tensor') });
   const rebuildParameter = (a: PyValue[], c: Ctx): PyValue => {
-    if (!(a[0] instanceof PickledTensor)) c.fail(`_rebuild_parameter of a ${a.length ? pyTypeName(a[0]) : 'nothing'}`);
+    if (!(a[0] instanceof PickledTensor))
+      c.fail(`_rebuild_parameter of a ${a.length ? pyTypeName(a[0]) : 'nothing'}`);
     return a[0];
   };
   m.set('torch._utils._rebuild_parameter', { call: rebuildParameter });
@@ -271,6 +284,7 @@ export const ALLOWED_GLOBAL_NAMES: readonly string[] = [...ALLOWED_GLOBALS.keys(
 const MARK = Symbol('mark');
 type StackItem = PyValue | typeof MARK;
 
+// prettier-ignore
 const OPCODE_NAMES: Readonly<Record<number, string>> = {
   0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT',
   0x4a: 'BININT', 0x4b: 'BININT1', 0x4c: 'LONG', 0x4d: 'BININT2', 0x4e: 'NONE', 0x50: 'PERSID',
@@ -306,6 +320,10 @@ const utf8 = new TextDecoder('utf-8');
  * malformed, forbidden or unsupported.
  */
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): UnpickleResult {
+  return wrapUnexpected(opts.fileName, 'the pickle data', () => unpickleInner(bytes, opts));
+}
+
+function unpickleInner(bytes: Uint8Array, opts: UnpickleOptions): UnpickleResult {
   const fileName = opts.fileName;
   const f = describeFile(fileName);
   let pos = opts.offset ?? 0;
@@ -422,7 +440,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     return spec.make ? spec.make(module, name) : new PyGlobal(module, name);
   };
   const specOf = (callable: PyValue, how: string): GlobalSpec => {
-    if (!(callable instanceof PyGlobal)) return corrupt(`${how} applied to a ${pyTypeName(callable)}, not a global`);
+    if (!(callable instanceof PyGlobal))
+      return corrupt(`${how} applied to a ${pyTypeName(callable)}, not a global`);
     const spec = ALLOWED_GLOBALS.get(callable.qualified)!;
     return spec;
   };
@@ -691,7 +710,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         // STACK_GLOBAL
         const name = pop();
         const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') corrupt('STACK_GLOBAL with non-string names');
+        if (typeof module !== 'string' || typeof name !== 'string')
+          corrupt('STACK_GLOBAL with non-string names');
         push(resolveGlobal(module as string, name as string));
         break;
       }
@@ -735,7 +755,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         const cls = pop();
         if (!Array.isArray(args) || !(kwargs instanceof Map)) corrupt('NEWOBJ_EX with bad arguments');
         const spec = specOf(cls, 'NEWOBJ_EX');
-        if (!spec.newobj || (kwargs as PyDict).size) corrupt(`"${pyTypeName(cls)}" cannot be instantiated with NEWOBJ_EX`);
+        if (!spec.newobj || (kwargs as PyDict).size)
+          corrupt(`"${pyTypeName(cls)}" cannot be instantiated with NEWOBJ_EX`);
         push(spec.newobj!(args as PyValue[], ctx));
         break;
       }
@@ -746,7 +767,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         if (obj instanceof Map) {
           // OrderedDict instance attributes (e.g. a state dict's `_metadata`): not needed, ignored.
         } else if (obj instanceof NumpyDType) {
-          if (Array.isArray(state) && state.length >= 2 && typeof state[1] === 'string') obj.byteorder = state[1];
+          if (Array.isArray(state) && state.length >= 2 && typeof state[1] === 'string')
+            obj.byteorder = state[1];
         } else if (obj instanceof PickledTensor) {
           // Tensor attributes from __setstate__ (hooks, requires_grad): not needed.
         } else {

@@ -11,7 +11,15 @@
 
 import { WeightsError, describeFile, wrapUnexpected } from './errors.ts';
 import { PickledTensor, PyObject, TorchStorageType, pyTypeName, unpickle, type PyValue } from './pickle.ts';
-import { DTYPE_SIZE, allocData, dataFromBytes, numel, type DType, type HostTensor, type StateDict } from './tensor.ts';
+import {
+  DTYPE_SIZE,
+  allocData,
+  dataFromBytes,
+  numel,
+  type DType,
+  type HostTensor,
+  type StateDict,
+} from './tensor.ts';
 import { ZipReader, looksLikeZip } from './zip.ts';
 
 export interface PthFile {
@@ -67,8 +75,9 @@ class StorageRef extends PyObject {
 export function readPth(bytes: Uint8Array, fileName?: string): PthFile {
   return wrapUnexpected(fileName, 'the PyTorch checkpoint', () => {
     const f = describeFile(fileName);
-    if (looksLikeZip(bytes)) return finish(readZip(bytes, fileName), 'pth-zip', fileName);
-    if (looksLikeLegacyPth(bytes)) return finish(readLegacy(bytes, fileName), 'pth-legacy', fileName);
+    if (looksLikeZip(bytes)) return finish(readZip(bytes, fileName), 'pth-zip', fileName, bytes.length);
+    if (looksLikeLegacyPth(bytes))
+      return finish(readLegacy(bytes, fileName), 'pth-legacy', fileName, bytes.length);
     if (bytes.length >= 262 && String.fromCharCode(...bytes.subarray(257, 262)) === 'ustar') {
       throw new WeightsError(
         'E_WEIGHTS_UNRECOGNIZED',
@@ -98,9 +107,13 @@ function storageDType(t: PyValue, f: string, fileName: string | undefined): DTyp
 
 function pidParts(pid: PyValue, f: string, fileName: string | undefined): PyValue[] {
   const corrupt = (what: string): never => {
-    throw new WeightsError('E_WEIGHTS_CORRUPT', `${f}: bad persistent id in the pickle: ${what}. The file is corrupt.`, {
-      file: fileName,
-    });
+    throw new WeightsError(
+      'E_WEIGHTS_CORRUPT',
+      `${f}: bad persistent id in the pickle: ${what}. The file is corrupt.`,
+      {
+        file: fileName,
+      },
+    );
   };
   if (!Array.isArray(pid) || pid.length === 0) return corrupt(`expected a tuple, got ${pyTypeName(pid)}`);
   let kind = pid[0];
@@ -120,9 +133,13 @@ function pidParts(pid: PyValue, f: string, fileName: string | undefined): PyValu
 
 function intOf(v: PyValue, what: string, f: string, fileName: string | undefined): number {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
-  throw new WeightsError('E_WEIGHTS_CORRUPT', `${f}: ${what} should be a non-negative int, got ${pyTypeName(v)}. The file is corrupt.`, {
-    file: fileName,
-  });
+  throw new WeightsError(
+    'E_WEIGHTS_CORRUPT',
+    `${f}: ${what} should be a non-negative int, got ${pyTypeName(v)}. The file is corrupt.`,
+    {
+      file: fileName,
+    },
+  );
 }
 
 function readZip(bytes: Uint8Array, fileName: string | undefined): PyValue {
@@ -131,7 +148,10 @@ function readZip(bytes: Uint8Array, fileName: string | undefined): PyValue {
   const names = [...zip.entries.keys()];
   const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n)) ?? names.find((n) => n === 'data.pkl');
   const prefix = pkl === undefined ? '' : pkl.slice(0, pkl.length - 'data.pkl'.length);
-  if (pkl === undefined || names.some((n) => n.startsWith(`${prefix}code/`) || n === `${prefix}constants.pkl`)) {
+  if (
+    pkl === undefined ||
+    names.some((n) => n.startsWith(`${prefix}code/`) || n === `${prefix}constants.pkl`)
+  ) {
     const ts = names.some((n) => /(^|\/)code\//.test(n) || n.endsWith('constants.pkl'));
     throw new WeightsError(
       'E_WEIGHTS_UNRECOGNIZED',
@@ -147,16 +167,25 @@ function readZip(bytes: Uint8Array, fileName: string | undefined): PyValue {
   if (zip.has(`${prefix}byteorder`)) {
     const bo = new TextDecoder().decode(zip.read(`${prefix}byteorder`)).trim();
     if (bo !== 'little' && bo !== 'big') {
-      throw new WeightsError('E_WEIGHTS_CORRUPT', `${f}: the byteorder record says ${JSON.stringify(bo)}. The file is corrupt.`, {
-        file: fileName,
-      });
+      throw new WeightsError(
+        'E_WEIGHTS_CORRUPT',
+        `${f}: the byteorder record says ${JSON.stringify(bo)}. The file is corrupt.`,
+        {
+          file: fileName,
+        },
+      );
     }
     bigEndian = bo === 'big';
   }
   const roots = new Map<string, StorageRoot>();
   const persistentLoad = (pid: PyValue): PyValue => {
     const parts = pidParts(pid, f, fileName);
-    if (parts.length < 5) throw new WeightsError('E_WEIGHTS_CORRUPT', `${f}: a storage persistent id has ${parts.length} fields, expected 5. The file is corrupt.`, { file: fileName });
+    if (parts.length < 5)
+      throw new WeightsError(
+        'E_WEIGHTS_CORRUPT',
+        `${f}: a storage persistent id has ${parts.length} fields, expected 5. The file is corrupt.`,
+        { file: fileName },
+      );
     const dtype = storageDType(parts[1], f, fileName);
     const key = String(parts[2]);
     const n = intOf(parts[4], 'a storage size', f, fileName);
@@ -165,7 +194,11 @@ function readZip(bytes: Uint8Array, fileName: string | undefined): PyValue {
       root = new StorageRoot(key, dtype, n, bigEndian);
       const rec = `${prefix}data/${key}`;
       if (!zip.has(rec)) {
-        throw new WeightsError('E_WEIGHTS_CORRUPT', `${f}: storage "${key}" is referenced but the archive has no "${rec}" entry. The file is corrupt.`, { file: fileName });
+        throw new WeightsError(
+          'E_WEIGHTS_CORRUPT',
+          `${f}: storage "${key}" is referenced but the archive has no "${rec}" entry. The file is corrupt.`,
+          { file: fileName },
+        );
       }
       root.data = zip.read(rec);
       roots.set(key, root);
@@ -178,15 +211,21 @@ function readZip(bytes: Uint8Array, fileName: string | undefined): PyValue {
 function readLegacy(bytes: Uint8Array, fileName: string | undefined): PyValue {
   const f = describeFile(fileName);
   const corrupt = (what: string): never => {
-    throw new WeightsError('E_WEIGHTS_CORRUPT', `${f}: invalid legacy PyTorch checkpoint: ${what}. The file is corrupt; re-download or re-save it.`, {
-      file: fileName,
-    });
+    throw new WeightsError(
+      'E_WEIGHTS_CORRUPT',
+      `${f}: invalid legacy PyTorch checkpoint: ${what}. The file is corrupt; re-download or re-save it.`,
+      {
+        file: fileName,
+      },
+    );
   };
   const magic = unpickle(bytes, { fileName });
   if (magic.value !== LEGACY_MAGIC) corrupt('bad magic number');
   const proto = unpickle(bytes, { fileName, offset: magic.end });
   if (proto.value !== LEGACY_PROTOCOL_VERSION) {
-    corrupt(`unsupported serialisation protocol version ${String(proto.value)} (expected ${LEGACY_PROTOCOL_VERSION})`);
+    corrupt(
+      `unsupported serialisation protocol version ${String(proto.value)} (expected ${LEGACY_PROTOCOL_VERSION})`,
+    );
   }
   const sys = unpickle(bytes, { fileName, offset: proto.end });
   let bigEndian = false;
@@ -214,7 +253,10 @@ function readLegacy(bytes: Uint8Array, fileName: string | undefined): PyValue {
     if (ref === undefined) {
       const off = intOf(view[1], 'a storage view offset', f, fileName);
       const size = intOf(view[2], 'a storage view size', f, fileName);
-      if (off + size > root.numel) corrupt(`storage view "${viewKey}" [${off}, ${off + size}) exceeds its storage of ${root.numel} elements`);
+      if (off + size > root.numel)
+        corrupt(
+          `storage view "${viewKey}" [${off}, ${off + size}) exceeds its storage of ${root.numel} elements`,
+        );
       ref = new StorageRef(root, dtype, off, size);
       views.set(viewKey, ref);
     }
@@ -231,7 +273,11 @@ function readLegacy(bytes: Uint8Array, fileName: string | undefined): PyValue {
     const root = roots.get(key);
     if (root === undefined) corrupt(`the storage list names "${key}", which no tensor uses`);
     if (pos + 8 > bytes.length) {
-      throw new WeightsError('E_WEIGHTS_TRUNCATED', `${f}: the file ends before the data of storage "${key}". The file is truncated; re-download it.`, { file: fileName });
+      throw new WeightsError(
+        'E_WEIGHTS_TRUNCATED',
+        `${f}: the file ends before the data of storage "${key}". The file is truncated; re-download it.`,
+        { file: fileName },
+      );
     }
     const count = dv.getBigInt64(pos, !bigEndian);
     pos += 8;
@@ -255,10 +301,28 @@ function readLegacy(bytes: Uint8Array, fileName: string | undefined): PyValue {
 
 // ---------------------------------------------------------------------------------------------------------
 
-function materialize(t: PickledTensor, name: string, f: string, fileName: string | undefined): HostTensor {
+/**
+ * Upper bound on the bytes materialised from one file: a malicious file could otherwise make many tensors
+ * alias one big storage, or use zero strides, to allocate far more memory than its own size.
+ */
+interface Budget {
+  left: number;
+}
+
+function materialize(
+  t: PickledTensor,
+  name: string,
+  f: string,
+  fileName: string | undefined,
+  budget: Budget,
+): HostTensor {
   const ref = t.storage;
   if (!(ref instanceof StorageRef)) {
-    throw new WeightsError('E_WEIGHTS_CORRUPT', `${f}: tensor "${name}" is not backed by a storage. The file is corrupt.`, { file: fileName });
+    throw new WeightsError(
+      'E_WEIGHTS_CORRUPT',
+      `${f}: tensor "${name}" is not backed by a storage. The file is corrupt.`,
+      { file: fileName },
+    );
   }
   const { dtype, root } = ref;
   const es = DTYPE_SIZE[dtype];
@@ -268,6 +332,16 @@ function materialize(t: PickledTensor, name: string, f: string, fileName: string
   const avail = Math.min(ref.numel, Math.floor(data.length / es) - ref.offset);
   const bigEndian = root.bigEndian;
   if (n === 0) return { dtype, shape: size, data: allocData(dtype, 0) } as HostTensor;
+  budget.left -= n * es;
+  if (budget.left < 0) {
+    throw new WeightsError(
+      'E_WEIGHTS_CORRUPT',
+      `${f}: tensor "${name}" (shape [${size.join(', ')}]) would take the materialised tensors far beyond the size of ` +
+        'the file (tensors aliasing one storage many times, or zero strides). Refusing to allocate; re-save the ' +
+        'state dict with contiguous tensors (e.g. {k: v.contiguous().clone() for k, v in sd.items()}).',
+      { file: fileName },
+    );
+  }
   let maxIndex = t.storageOffset;
   for (let d = 0; d < size.length; d++) maxIndex += (size[d] - 1) * t.stride[d];
   if (maxIndex >= avail) {
@@ -287,7 +361,11 @@ function materialize(t: PickledTensor, name: string, f: string, fileName: string
   }
   const base = ref.offset + t.storageOffset;
   if (contiguous) {
-    return { dtype, shape: size, data: dataFromBytes(dtype, data, base * es, n, { copy: true, bigEndian }) } as HostTensor;
+    return {
+      dtype,
+      shape: size,
+      data: dataFromBytes(dtype, data, base * es, n, { copy: true, bigEndian }),
+    } as HostTensor;
   }
   // Gather a strided view in row-major order, moving raw element bits (no float canonicalisation).
   const src = dataFromBytes(dtype, data, ref.offset * es, avail, { bigEndian });
@@ -327,8 +405,16 @@ function isTensorDict(v: PyValue): v is Map<PyValue, PyValue> {
 }
 
 /** Converts a pickled value to plain JS (no tensors); `undefined` when it holds tensors or other objects. */
-function toPlain(v: PyValue, depth: number, seen: Set<object>): unknown {
-  if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string') return v;
+function toPlain(v: PyValue, depth: number, seen: Set<object>, budget: Budget = { left: 100_000 }): unknown {
+  if (--budget.left < 0) return undefined; // shared sub-objects could otherwise blow up exponentially
+  if (
+    v === null ||
+    typeof v === 'boolean' ||
+    typeof v === 'number' ||
+    typeof v === 'bigint' ||
+    typeof v === 'string'
+  )
+    return v;
   if (v instanceof Uint8Array) return v;
   if (depth > 32 || seen.has(v)) return undefined;
   seen.add(v);
@@ -336,7 +422,7 @@ function toPlain(v: PyValue, depth: number, seen: Set<object>): unknown {
     if (Array.isArray(v) || v instanceof Set) {
       const out: unknown[] = [];
       for (const x of v) {
-        const p = toPlain(x, depth + 1, seen);
+        const p = toPlain(x, depth + 1, seen, budget);
         if (p === undefined) return undefined;
         out.push(p);
       }
@@ -345,8 +431,9 @@ function toPlain(v: PyValue, depth: number, seen: Set<object>): unknown {
     if (v instanceof Map) {
       const out: Record<string, unknown> = {};
       for (const [k, x] of v) {
-        if (typeof k !== 'string' && typeof k !== 'number' && typeof k !== 'bigint' && typeof k !== 'boolean') return undefined;
-        const p = toPlain(x, depth + 1, seen);
+        if (typeof k !== 'string' && typeof k !== 'number' && typeof k !== 'bigint' && typeof k !== 'boolean')
+          return undefined;
+        const p = toPlain(x, depth + 1, seen, budget);
         if (p === undefined) return undefined;
         out[String(k)] = p;
       }
@@ -358,8 +445,14 @@ function toPlain(v: PyValue, depth: number, seen: Set<object>): unknown {
   }
 }
 
-function finish(value: PyValue, format: PthFile['format'], fileName: string | undefined): PthFile {
+function finish(
+  value: PyValue,
+  format: PthFile['format'],
+  fileName: string | undefined,
+  fileBytes: number,
+): PthFile {
   const f = describeFile(fileName);
+  const budget: Budget = { left: 4 * fileBytes + 64 * 2 ** 20 };
   const notStateDict = (what: string, todo?: string): never => {
     throw new WeightsError(
       'E_WEIGHTS_NOT_STATE_DICT',
@@ -386,7 +479,10 @@ function finish(value: PyValue, format: PthFile['format'], fileName: string | un
       const nested = [...value].find(([k, v]) => typeof k === 'string' && isTensorDict(v));
       const list = bad
         .slice(0, 8)
-        .map(([k, v]) => `${typeof k === 'string' ? JSON.stringify(k) : `a ${pyTypeName(k)} key`} is ${article(pyTypeName(v))}`)
+        .map(
+          ([k, v]) =>
+            `${typeof k === 'string' ? JSON.stringify(k) : `a ${pyTypeName(k)} key`} is ${article(pyTypeName(v))}`,
+        )
         .join(', ');
       return notStateDict(
         `the top-level dict has no "state_dict" entry and not all of its values are tensors (${list}${bad.length > 8 ? `, … and ${bad.length - 8} more` : ''})`,
@@ -402,7 +498,7 @@ function finish(value: PyValue, format: PthFile['format'], fileName: string | un
     if (!(v instanceof PickledTensor)) {
       return notStateDict(`state_dict entry ${JSON.stringify(k)} is ${article(pyTypeName(v))}, not a tensor`);
     }
-    stateDict.set(k, materialize(v, k, f, fileName));
+    stateDict.set(k, materialize(v, k, f, fileName, budget));
   }
   return { stateDict: stripModulePrefix(stateDict), extra, format };
 }

@@ -7,7 +7,15 @@
 // WeightsError. Tensors are zero-copy views into `bytes` when aligned, copies otherwise.
 
 import { WeightsError, describeFile, wrapUnexpected } from './errors.ts';
-import { DTYPE_SIZE, dataFromBytes, numel, tensorBytes, type DType, type HostTensor, type StateDict } from './tensor.ts';
+import {
+  DTYPE_SIZE,
+  dataFromBytes,
+  numel,
+  tensorBytes,
+  type DType,
+  type HostTensor,
+  type StateDict,
+} from './tensor.ts';
 
 const ST_TO_DTYPE: Readonly<Record<string, DType>> = {
   F64: 'f64',
@@ -55,7 +63,7 @@ export function looksLikeSafetensors(bytes: Uint8Array): boolean {
   // as truncated by readSafetensors).
   if (bytes.length < 9) return false;
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  return n >= 2n && n <= BigInt(MAX_HEADER_BYTES) && bytes[8] === 0x7b /* { */;
+  return n >= 2n && n <= BigInt(MAX_HEADER_BYTES) && bytes[8] === 0x7b; /* { */
 }
 
 export function readSafetensors(bytes: Uint8Array, fileName?: string): SafetensorsFile {
@@ -64,7 +72,11 @@ export function readSafetensors(bytes: Uint8Array, fileName?: string): Safetenso
 
 function readSafetensorsInner(bytes: Uint8Array, fileName: string | undefined): SafetensorsFile {
   const f = describeFile(fileName);
-  const fail = (code: 'E_WEIGHTS_TRUNCATED' | 'E_WEIGHTS_CORRUPT' | 'E_WEIGHTS_DTYPE', what: string, todo?: string): never => {
+  const fail = (
+    code: 'E_WEIGHTS_TRUNCATED' | 'E_WEIGHTS_CORRUPT' | 'E_WEIGHTS_DTYPE',
+    what: string,
+    todo?: string,
+  ): never => {
     throw new WeightsError(
       code,
       `${f}: invalid safetensors file: ${what}. ${todo ?? 'The file is corrupt or not a safetensors file; re-download or re-export it.'}`,
@@ -72,11 +84,17 @@ function readSafetensorsInner(bytes: Uint8Array, fileName: string | undefined): 
     );
   };
   if (bytes.length < 8) {
-    fail('E_WEIGHTS_TRUNCATED', `the file is ${bytes.length} bytes long, shorter than the 8-byte header-length prefix`);
+    fail(
+      'E_WEIGHTS_TRUNCATED',
+      `the file is ${bytes.length} bytes long, shorter than the 8-byte header-length prefix`,
+    );
   }
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER_BYTES)) {
-    fail('E_WEIGHTS_CORRUPT', `the header length prefix says ${n64} bytes, above the ${MAX_HEADER_BYTES}-byte limit`);
+    fail(
+      'E_WEIGHTS_CORRUPT',
+      `the header length prefix says ${n64} bytes, above the ${MAX_HEADER_BYTES}-byte limit`,
+    );
   }
   const n = Number(n64);
   if (8 + n > bytes.length) {
@@ -96,7 +114,10 @@ function readSafetensorsInner(bytes: Uint8Array, fileName: string | undefined): 
   try {
     header = JSON.parse(headerText);
   } catch (e) {
-    return fail('E_WEIGHTS_CORRUPT', `the JSON header does not parse (${e instanceof Error ? e.message : String(e)})`);
+    return fail(
+      'E_WEIGHTS_CORRUPT',
+      `the JSON header does not parse (${e instanceof Error ? e.message : String(e)})`,
+    );
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     return fail('E_WEIGHTS_CORRUPT', 'the JSON header is not an object');
@@ -132,7 +153,10 @@ function readSafetensorsInner(bytes: Uint8Array, fileName: string | undefined): 
     }
     const shape = rec.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-      return fail('E_WEIGHTS_CORRUPT', `tensor "${name}" has an invalid "shape" (expected an array of non-negative integers)`);
+      return fail(
+        'E_WEIGHTS_CORRUPT',
+        `tensor "${name}" has an invalid "shape" (expected an array of non-negative integers)`,
+      );
     }
     const offs = rec.data_offsets;
     if (
@@ -143,7 +167,8 @@ function readSafetensorsInner(bytes: Uint8Array, fileName: string | undefined): 
       return fail('E_WEIGHTS_CORRUPT', `tensor "${name}" has invalid "data_offsets" (expected [begin, end])`);
     }
     const [begin, end] = offs as [number, number];
-    if (end < begin) fail('E_WEIGHTS_CORRUPT', `tensor "${name}" has data_offsets [${begin}, ${end}] with end < begin`);
+    if (end < begin)
+      fail('E_WEIGHTS_CORRUPT', `tensor "${name}" has data_offsets [${begin}, ${end}] with end < begin`);
     if (end > dataLen) {
       fail(
         'E_WEIGHTS_TRUNCATED',
@@ -176,7 +201,10 @@ function readSafetensorsInner(bytes: Uint8Array, fileName: string | undefined): 
     pos = e.end;
   }
   if (pos !== dataLen) {
-    fail('E_WEIGHTS_CORRUPT', `the tensors cover ${pos} bytes of the data section but it is ${dataLen} bytes long`);
+    fail(
+      'E_WEIGHTS_CORRUPT',
+      `the tensors cover ${pos} bytes of the data section but it is ${dataLen} bytes long`,
+    );
   }
   const tensors: StateDict = new Map();
   for (const e of entries) {
@@ -195,7 +223,10 @@ export function writeSafetensors(tensors: StateDict, metadata?: Record<string, s
   const names = [...tensors.keys()];
   for (const [name, t] of tensors) {
     if (name === '__metadata__') {
-      throw new WeightsError('E_WEIGHTS_CORRUPT', 'cannot write safetensors: "__metadata__" is reserved and cannot be a tensor name.');
+      throw new WeightsError(
+        'E_WEIGHTS_CORRUPT',
+        'cannot write safetensors: "__metadata__" is reserved and cannot be a tensor name.',
+      );
     }
     const expect = numel(t.shape);
     if (t.data.length !== expect) {

@@ -40,13 +40,18 @@ export function readWeights(bytes: Uint8Array, fileName?: string): LoadedWeights
     return { stateDict, extra, format };
   }
   if (bytes.length === 0) {
-    throw new WeightsError('E_WEIGHTS_TRUNCATED', `${f}: the file is empty. Re-download or re-export the weights.`, { file: fileName });
+    throw new WeightsError(
+      'E_WEIGHTS_TRUNCATED',
+      `${f}: the file is empty. Re-download or re-export the weights.`,
+      { file: fileName },
+    );
   }
   let what = 'its content is not recognised';
   if (bytes[0] === 0x80) what = 'it is a Python pickle but not one written by torch.save';
   else if (bytes.length >= 262 && String.fromCharCode(...bytes.subarray(257, 262)) === 'ustar') {
     what = 'it is a tar archive (the PyTorch < 0.4 checkpoint format, not supported)';
-  } else if (bytes[0] === 0x3c || bytes[0] === 0x7b) what = 'it looks like a text file (HTML or JSON?), e.g. an error page saved instead of the weights';
+  } else if (bytes[0] === 0x3c || bytes[0] === 0x7b)
+    what = 'it looks like a text file (HTML or JSON?), e.g. an error page saved instead of the weights';
   throw new WeightsError(
     'E_WEIGHTS_UNRECOGNIZED',
     `${f}: cannot load weights: ${what}. Supported: .safetensors, and PyTorch checkpoints written by torch.save ` +
@@ -65,21 +70,33 @@ export async function loadWeightsFile(path: string): Promise<LoadedWeights> {
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (code === 'ENOENT') {
-      throw new WeightsError('E_WEIGHTS_NOT_FOUND', `${path}: weights file not found. Check the path (and the current directory).`, {
-        file: path,
-        cause: e,
-      });
+      throw new WeightsError(
+        'E_WEIGHTS_NOT_FOUND',
+        `${path}: weights file not found. Check the path (and the current directory).`,
+        {
+          file: path,
+          cause: e,
+        },
+      );
     }
     if (code === 'EISDIR') {
-      throw new WeightsError('E_WEIGHTS_IO', `${path}: is a directory, not a weights file. Pass the .pth or .safetensors file itself.`, {
+      throw new WeightsError(
+        'E_WEIGHTS_IO',
+        `${path}: is a directory, not a weights file. Pass the .pth or .safetensors file itself.`,
+        {
+          file: path,
+          cause: e,
+        },
+      );
+    }
+    throw new WeightsError(
+      'E_WEIGHTS_IO',
+      `${path}: cannot read the weights file (${e instanceof Error ? e.message : String(e)}).`,
+      {
         file: path,
         cause: e,
-      });
-    }
-    throw new WeightsError('E_WEIGHTS_IO', `${path}: cannot read the weights file (${e instanceof Error ? e.message : String(e)}).`, {
-      file: path,
-      cause: e,
-    });
+      },
+    );
   }
   return readWeights(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
 }
@@ -109,7 +126,11 @@ const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
  * shapes. Float tensors may be f32/f16/bf16/f64 and integer tensors any integer type (both convert).
  * `*.num_batches_tracked` may be missing (older PyTorch does not save it; it is unused at inference).
  */
-export function checkStateDict(expected: readonly ExpectedTensor[], got: StateDict, opts: CheckOptions = {}): void {
+export function checkStateDict(
+  expected: readonly ExpectedTensor[],
+  got: StateDict,
+  opts: CheckOptions = {},
+): void {
   const ignore = opts.ignore ?? (() => false);
   const max = opts.maxListed ?? 20;
   const exp = new Map(expected.map((e) => [e.name, e]));
@@ -125,7 +146,8 @@ export function checkStateDict(expected: readonly ExpectedTensor[], got: StateDi
     }
     const shapeOk = t.shape.length === e.shape.length && t.shape.every((d, i) => d === e.shape[i]);
     const dtypeOk = (e.dtype === 'f32' ? FLOAT_DTYPES : INT_DTYPES).has(t.dtype);
-    if (!shapeOk || !dtypeOk) wrong.push(`${e.name}: expected ${e.dtype}${fmtShape(e.shape)}, got ${describeTensor(t)}`);
+    if (!shapeOk || !dtypeOk)
+      wrong.push(`${e.name}: expected ${e.dtype}${fmtShape(e.shape)}, got ${describeTensor(t)}`);
   }
   for (const [name, t] of got) {
     if (!exp.has(name) && !ignore(name)) unexpected.push(`${name}  ${describeTensor(t)}`);

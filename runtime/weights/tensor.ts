@@ -2,7 +2,8 @@
 // Data is stored row-major (C order), little-endian in host typed arrays. f16 and bf16 keep their raw
 // 16-bit patterns in a Uint16Array; `toFloat32` decodes any numeric dtype to float32.
 
-export type DType = 'f64' | 'f32' | 'f16' | 'bf16' | 'i64' | 'u64' | 'i32' | 'u32' | 'i16' | 'u16' | 'i8' | 'u8' | 'bool';
+export type DType =
+  'f64' | 'f32' | 'f16' | 'bf16' | 'i64' | 'u64' | 'i32' | 'u32' | 'i16' | 'u16' | 'i8' | 'u8' | 'bool';
 
 /** Typed-array class used to hold each dtype. */
 export interface DTypeData {

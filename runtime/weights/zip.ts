@@ -22,7 +22,9 @@ const SIG_CENTRAL = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
 
 export function looksLikeZip(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+  return (
+    bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04
+  );
 }
 
 export class ZipReader {
@@ -49,15 +51,18 @@ export class ZipReader {
   }
 
   private u16(off: number): number {
-    if (off < 0 || off + 2 > this.bytes.length) this.fail(`a record at byte ${off} lies past the end of the file`, 'E_WEIGHTS_TRUNCATED');
+    if (off < 0 || off + 2 > this.bytes.length)
+      this.fail(`a record at byte ${off} lies past the end of the file`, 'E_WEIGHTS_TRUNCATED');
     return this.dv.getUint16(off, true);
   }
   private u32(off: number): number {
-    if (off < 0 || off + 4 > this.bytes.length) this.fail(`a record at byte ${off} lies past the end of the file`, 'E_WEIGHTS_TRUNCATED');
+    if (off < 0 || off + 4 > this.bytes.length)
+      this.fail(`a record at byte ${off} lies past the end of the file`, 'E_WEIGHTS_TRUNCATED');
     return this.dv.getUint32(off, true);
   }
   private u64(off: number): number {
-    if (off < 0 || off + 8 > this.bytes.length) this.fail(`a record at byte ${off} lies past the end of the file`, 'E_WEIGHTS_TRUNCATED');
+    if (off < 0 || off + 8 > this.bytes.length)
+      this.fail(`a record at byte ${off} lies past the end of the file`, 'E_WEIGHTS_TRUNCATED');
     const v = this.dv.getBigUint64(off, true);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`a zip64 field at byte ${off} is out of range`);
     return Number(v);
@@ -72,7 +77,8 @@ export class ZipReader {
         break;
       }
     }
-    if (eocd < 0) this.fail('no end-of-central-directory record (the file is probably truncated)', 'E_WEIGHTS_TRUNCATED');
+    if (eocd < 0)
+      this.fail('no end-of-central-directory record (the file is probably truncated)', 'E_WEIGHTS_TRUNCATED');
     let count = this.u16(eocd + 10);
     let cdSize = this.u32(eocd + 12);
     let cdOffset = this.u32(eocd + 16);
@@ -85,7 +91,8 @@ export class ZipReader {
       cdSize = this.u64(e64 + 40);
       cdOffset = this.u64(e64 + 48);
     }
-    if (cdOffset + cdSize > len) this.fail('the central directory lies past the end of the file', 'E_WEIGHTS_TRUNCATED');
+    if (cdOffset + cdSize > len)
+      this.fail('the central directory lies past the end of the file', 'E_WEIGHTS_TRUNCATED');
     let p = cdOffset;
     const td = new TextDecoder('utf-8');
     for (let i = 0; i < count; i++) {
@@ -99,7 +106,8 @@ export class ZipReader {
       const commentLen = this.u16(p + 32);
       let localHeaderOffset = this.u32(p + 42);
       const nameStart = p + 46;
-      if (nameStart + nameLen + extraLen + commentLen > len) this.fail(`central directory entry ${i} is truncated`, 'E_WEIGHTS_TRUNCATED');
+      if (nameStart + nameLen + extraLen + commentLen > len)
+        this.fail(`central directory entry ${i} is truncated`, 'E_WEIGHTS_TRUNCATED');
       const name = td.decode(this.bytes.subarray(nameStart, nameStart + nameLen));
       // zip64 extended information extra field
       let x = nameStart + nameLen;
@@ -142,10 +150,12 @@ export class ZipReader {
     if (this.u32(lh) !== SIG_LOCAL) this.fail(`the local header of entry "${name}" has a bad signature`);
     const start = lh + 30 + this.u16(lh + 26) + this.u16(lh + 28);
     const end = start + e.compressedSize;
-    if (end > this.bytes.length) this.fail(`the data of entry "${name}" lies past the end of the file`, 'E_WEIGHTS_TRUNCATED');
+    if (end > this.bytes.length)
+      this.fail(`the data of entry "${name}" lies past the end of the file`, 'E_WEIGHTS_TRUNCATED');
     const raw = this.bytes.subarray(start, end);
     if (e.method === 0) {
-      if (e.size !== e.compressedSize) this.fail(`stored entry "${name}" has different compressed and uncompressed sizes`);
+      if (e.size !== e.compressedSize)
+        this.fail(`stored entry "${name}" has different compressed and uncompressed sizes`);
       return raw;
     }
     if (e.method === 8) {
@@ -153,11 +163,16 @@ export class ZipReader {
       try {
         out = inflateSync(raw, { out: new Uint8Array(e.size) });
       } catch (err) {
-        return this.fail(`entry "${name}" does not inflate (${err instanceof Error ? err.message : String(err)})`);
+        return this.fail(
+          `entry "${name}" does not inflate (${err instanceof Error ? err.message : String(err)})`,
+        );
       }
-      if (out.length !== e.size) this.fail(`entry "${name}" inflates to ${out.length} bytes, expected ${e.size}`);
+      if (out.length !== e.size)
+        this.fail(`entry "${name}" inflates to ${out.length} bytes, expected ${e.size}`);
       return out;
     }
-    return this.fail(`entry "${name}" uses compression method ${e.method} (only stored and deflate are supported)`);
+    return this.fail(
+      `entry "${name}" uses compression method ${e.method} (only stored and deflate are supported)`,
+    );
   }
 }

@@ -28,7 +28,9 @@ export interface ExpectedJson {
   storage_offsets: Record<string, number>;
 }
 
-export const EXPECTED: ExpectedJson = JSON.parse(readFileSync(FIXTURES + 'expected.json', 'utf8')) as ExpectedJson;
+export const EXPECTED: ExpectedJson = JSON.parse(
+  readFileSync(FIXTURES + 'expected.json', 'utf8'),
+) as ExpectedJson;
 
 const bits32 = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
@@ -54,7 +56,9 @@ export function catchWeightsError(fn: () => unknown): WeightsError {
     fn();
   } catch (e) {
     if (!(e instanceof WeightsError)) {
-      throw new Error(`expected a WeightsError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+      throw new Error(
+        `expected a WeightsError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+      );
     }
     return e;
   }

@@ -22,7 +22,8 @@ describe('PyTorch checkpoints load to exactly the expected tensors', () => {
       expect(r.format).toBe(format);
       // Same keys, same order (module. prefix stripped), same dtypes/shapes/bits.
       expect([...r.stateDict.keys()]).toEqual(EXPECTED.order);
-      for (const name of EXPECTED.order) expectTensor(r.stateDict.get(name), EXPECTED.tensors[name], `${file}:${name}`);
+      for (const name of EXPECTED.order)
+        expectTensor(r.stateDict.get(name), EXPECTED.tensors[name], `${file}:${name}`);
     });
   }
 
@@ -79,7 +80,11 @@ describe('PyTorch checkpoints load to exactly the expected tensors', () => {
     const bytes = fixture('zip_state_dict.pth').slice();
     const dv = new DataView(bytes.buffer);
     let eocd = -1;
-    for (let i = bytes.length - 22; i >= 0; i--) if (dv.getUint32(i, true) === 0x06054b50) { eocd = i; break; }
+    for (let i = bytes.length - 22; i >= 0; i--)
+      if (dv.getUint32(i, true) === 0x06054b50) {
+        eocd = i;
+        break;
+      }
     expect(dv.getUint32(eocd - 20, true)).toBe(0x07064b50); // torch writes a zip64 locator
     dv.setUint16(eocd + 8, 0xffff, true);
     dv.setUint16(eocd + 10, 0xffff, true);
@@ -125,6 +130,14 @@ describe('refusing what is not a state dict', () => {
     expect(e.message).toContain('nested.pth');
   });
 
+  it('a tiny file cannot make the loader allocate gigabytes (stride-0 expand)', () => {
+    const bytes = fixture('evil_expand_zip.pth');
+    expect(bytes.length).toBeLessThan(10_000);
+    const e = catchWeightsError(() => readPth(bytes, 'expand.pth'));
+    expect(e.code).toBe('E_WEIGHTS_CORRUPT');
+    expect(e.message).toContain('"w"');
+  });
+
   it('a plain pickle (not torch.save) is unrecognised', () => {
     const e = catchWeightsError(() => readWeights(fixture('plain_values_p2.pkl'), 'x.pkl'));
     expect(e.code).toBe('E_WEIGHTS_UNRECOGNIZED');
@@ -137,7 +150,12 @@ describe('corrupt and truncated checkpoints only ever throw WeightsError', () =>
       const bytes = fixture(file);
       for (let cut = 0; cut < bytes.length; cut += 7) {
         const e = catchWeightsError(() => readWeights(bytes.subarray(0, cut), file));
-        expect(['E_WEIGHTS_TRUNCATED', 'E_WEIGHTS_CORRUPT', 'E_WEIGHTS_UNRECOGNIZED', 'E_PICKLE_CORRUPT']).toContain(e.code);
+        expect([
+          'E_WEIGHTS_TRUNCATED',
+          'E_WEIGHTS_CORRUPT',
+          'E_WEIGHTS_UNRECOGNIZED',
+          'E_PICKLE_CORRUPT',
+        ]).toContain(e.code);
       }
     });
 
