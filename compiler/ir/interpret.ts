@@ -24,9 +24,12 @@ function toF64(data: HostData): Float64Array {
 }
 
 function checked(kind: 'param' | 'input', name: string, shape: Shape, data: HostData | undefined): RefTensor {
-  if (data === undefined) throw new Error(`interpret: missing ${kind} '${name}' (expected shape ${shapeToString(shape)})`);
+  if (data === undefined)
+    throw new Error(`interpret: missing ${kind} '${name}' (expected shape ${shapeToString(shape)})`);
   if (data.length !== numel(shape))
-    throw new Error(`interpret: ${kind} '${name}' has ${data.length} values, expected shape ${shapeToString(shape)} = ${numel(shape)} values`);
+    throw new Error(
+      `interpret: ${kind} '${name}' has ${data.length} values, expected shape ${shapeToString(shape)} = ${numel(shape)} values`,
+    );
   return { shape, data: toF64(data) };
 }
 
@@ -60,19 +63,29 @@ export function interpret(
       value = checked('input', name, node.shape, inputs.get(name));
     } else {
       const op = getOp(node.op);
-      if (!op.reference) throw new Error(`interpret: op '${node.op}' (node '${node.name}') has no CPU reference`);
+      if (!op.reference)
+        throw new Error(`interpret: op '${node.op}' (node '${node.name}') has no CPU reference`);
       const args = node.inputs.map((i) => {
         const v = values[i];
-        if (!v) throw new Error(`internal: interpret: node '${node.name}' reads %${i}, which was freed or never computed`);
+        if (!v)
+          throw new Error(
+            `internal: interpret: node '${node.name}' reads %${i}, which was freed or never computed`,
+          );
         return v;
       });
       const ps = node.params.map((k) => {
         const p = graph.params[k]!;
-        const data = params.get(p.name) ?? (p.role === 'num_batches_tracked' ? new Float64Array(numel(p.shape)) : undefined);
+        const data =
+          params.get(p.name) ??
+          (p.role === 'num_batches_tracked' ? new Float64Array(numel(p.shape)) : undefined);
         return checked('param', p.name, p.shape, data);
       });
       value = op.reference(args, ps, node.attrs, node.shape);
-      if (value.shape.length !== node.shape.length || value.shape.some((d, k) => d !== node.shape[k]) || value.data.length !== numel(node.shape))
+      if (
+        value.shape.length !== node.shape.length ||
+        value.shape.some((d, k) => d !== node.shape[k]) ||
+        value.data.length !== numel(node.shape)
+      )
         throw new Error(
           `internal: interpret: the reference of '${node.op}' (node '${node.name}') made shape ${shapeToString(value.shape)} with ` +
             `${value.data.length} values; the graph says ${shapeToString(node.shape)}`,

@@ -7,7 +7,8 @@ import type { RefTensor } from './op.ts';
 export function refTensor(shape: Shape, data?: ArrayLike<number>): RefTensor {
   const n = numel(shape);
   if (data === undefined) return { shape: [...shape], data: new Float64Array(n) };
-  if (data.length !== n) throw new Error(`refTensor: ${data.length} values for shape ${shapeToString(shape)} (${n} expected)`);
+  if (data.length !== n)
+    throw new Error(`refTensor: ${data.length} values for shape ${shapeToString(shape)} (${n} expected)`);
   return { shape: [...shape], data: Float64Array.from(data) };
 }
 
