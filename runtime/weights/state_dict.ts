@@ -124,7 +124,8 @@ const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
 /**
  * Throws WeightsError E_WEIGHTS_MISMATCH unless `got` has exactly the expected names with the expected
  * shapes. Float tensors may be f32/f16/bf16/f64 and integer tensors any integer type (both convert).
- * `*.num_batches_tracked` may be missing (older PyTorch does not save it; it is unused at inference).
+ * `*.num_batches_tracked` may be missing (older PyTorch does not save it; it is unused at inference), and
+ * may be present even if `expected` omits it, as long as the BN's `running_mean` is expected.
  */
 export function checkStateDict(
   expected: readonly ExpectedTensor[],
@@ -150,7 +151,11 @@ export function checkStateDict(
       wrong.push(`${e.name}: expected ${e.dtype}${fmtShape(e.shape)}, got ${describeTensor(t)}`);
   }
   for (const [name, t] of got) {
-    if (!exp.has(name) && !ignore(name)) unexpected.push(`${name}  ${describeTensor(t)}`);
+    if (exp.has(name) || ignore(name)) continue;
+    // A BN counter the model does not list is harmless when the BN itself is expected.
+    const bnCounter = /^(.*\.)?num_batches_tracked$/.exec(name);
+    if (bnCounter && exp.has(`${bnCounter[1] ?? ''}running_mean`)) continue;
+    unexpected.push(`${name}  ${describeTensor(t)}`);
   }
   if (!missing.length && !unexpected.length && !wrong.length) return;
   const section = (title: string, items: string[]): string[] => {

@@ -48,6 +48,14 @@ describe('checkStateDict', () => {
     const sd = matching();
     sd.delete('bn.num_batches_tracked');
     expect(() => checkStateDict(model(), sd)).not.toThrow();
+    // ... and an extra counter for an expected BN is fine too
+    const withCounter = matching();
+    const noCounterModel = model().filter((e) => !e.name.endsWith('num_batches_tracked'));
+    noCounterModel.push({ name: 'bn.running_mean', shape: [4], dtype: 'f32' });
+    withCounter.set('bn.running_mean', f32(4));
+    expect(() => checkStateDict(noCounterModel, withCounter)).not.toThrow();
+    withCounter.set('other.num_batches_tracked', i64());
+    expect(() => checkStateDict(noCounterModel, withCounter)).toThrow(/other\.num_batches_tracked/);
     // half-precision weights are acceptable for f32 parameters
     sd.set('fc.bias', { dtype: 'f16', shape: [5], data: new Uint16Array(5) });
     expect(() => checkStateDict(model(), sd)).not.toThrow();
