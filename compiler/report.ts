@@ -42,6 +42,9 @@ export interface Report {
   };
 }
 
+/** The row of `info` for ops made at model level outside any block instance (input, final resizes). */
+export const MODEL_LEVEL = '(model)';
+
 export function moduleOf(name: string): string {
   return name.split(/[.<]/)[0] || name;
 }
@@ -66,6 +69,11 @@ export function makeReport(g: Graph): Report {
     r.activationBytes += bytesOf(n.shape, n.dtype);
   });
   for (const p of g.params) if (p.trainable) mod(moduleOf(p.name)).params += numel(p.shape);
+  // Top-level names without parameters (the input, the final resizes) are ops of the model itself: one row.
+  const rows = [...modules].filter(([, r]) => r.params > 0);
+  const rest = [...modules].filter(([, r]) => r.params === 0);
+  if (rest.length > 0)
+    rows.push([MODEL_LEVEL, rest.reduce((a, [, r]) => ({ params: 0, macs: a.macs + r.macs, activationBytes: a.activationBytes + r.activationBytes }), { params: 0, macs: 0, activationBytes: 0 })]);
 
   // Peak of live activations in execution order.
   const lastUse = new Array<number>(g.nodes.length).fill(-1);
@@ -88,7 +96,7 @@ export function makeReport(g: Graph): Report {
     input: g.inputs.map((i) => ({ name: i.name, shape: g.nodes[i.node]!.shape })),
     outputs: g.outputs.map((o) => ({ name: o.name, shape: g.nodes[o.node]!.shape })),
     layers,
-    modules: [...modules].map(([module, r]) => ({ module, ...r })),
+    modules: rows.map(([module, r]) => ({ module, ...r })),
     totals: {
       params: trainable.reduce((a, p) => a + numel(p.shape), 0),
       unusedParams: trainable.filter((p) => !p.used).reduce((a, p) => a + numel(p.shape), 0),
