@@ -7,6 +7,10 @@ import { buildGraph, type FrontendResult } from './index.ts';
 import { printGraph } from './ir/print.ts';
 import { formatReport, makeReport } from './report.ts';
 import { validateInfoJson } from './schemas/validate.ts';
+import { compareStateDicts, formatComparison } from '../runtime/compare.ts';
+import { ImageError } from '../runtime/image.ts';
+import { WeightsError } from '../runtime/weights/errors.ts';
+import { readSafetensors } from '../runtime/weights/safetensors.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_SPEC_ERROR = 1;
@@ -34,6 +38,28 @@ export function parseSize(text: string): { height: number; width: number } {
   const width = Number(m[2] ?? m[1]);
   if (height < 1 || width < 1) throw new UsageError(`--size must be positive, got '${text}'`);
   return { height, width };
+}
+
+function parsePositiveNumber(name: string) {
+  return (text: string): number => {
+    const v = Number(text);
+    if (!Number.isFinite(v) || v <= 0) throw new UsageError(`${name} must be a positive number, got '${text}'`);
+    return v;
+  };
+}
+
+/** A problem with a data input (wrong shape or dtype, missing tensor): exit 1 with the message. */
+export class InputError extends Error {}
+
+async function readTensors(path: string) {
+  const { readFile } = await import('node:fs/promises');
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new WeightsError('E_WEIGHTS_NOT_FOUND', `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { file: path });
+  }
+  return readSafetensors(bytes, path).tensors;
 }
 
 function parsePositiveInt(name: string) {
@@ -157,6 +183,19 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     else io.out(printGraph(r.graph!));
   });
 
+  program
+    .command('compare')
+    .description('compare the tensors of two safetensors files (B is the reference): max abs/rel error, argmax agreement')
+    .argument('<a>', 'safetensors file')
+    .argument('<b>', 'reference safetensors file')
+    .addOption(new Option('--tolerance <rel>', 'fail when max|a − b| / max|b| exceeds this').default(1e-4).argParser(parsePositiveNumber('--tolerance')))
+    .action(async (a: string, b: string, o: { tolerance: number }) => {
+      const [ta, tb] = [await readTensors(a), await readTensors(b)];
+      const c = compareStateDicts(ta, tb, o.tolerance);
+      io.out(formatComparison(c, o.tolerance));
+      if (!c.ok) code = EXIT_SPEC_ERROR;
+    });
+
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
   } catch (e) {
@@ -167,6 +206,10 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     if (e instanceof UsageError || (e as { code?: string }).code === 'commander.invalidArgument') {
       io.err(`fcnc: ${(e as Error).message}\n`);
       return EXIT_USAGE;
+    }
+    if (e instanceof WeightsError || e instanceof ImageError || e instanceof InputError) {
+      io.err(`fcnc: ${e.message}\n`);
+      return EXIT_SPEC_ERROR;
     }
     throw e;
   }
