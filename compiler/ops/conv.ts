@@ -2,6 +2,7 @@
 // optional bias. Convolutions in FastFCN have no bias unless stated, so `bias` defaults to false.
 import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg } from './op.ts';
 import { refTensor } from './ref.ts';
+import { conv2dKernel } from '../codegen/wgsl/conv.ts';
 
 type ConvAttrs = {
   channels: number;
@@ -40,6 +41,7 @@ export const conv2d = defineOp<ConvAttrs>({
   macs([x], out, a) {
     return out[0]! * out[1]! * out[2]! * out[3]! * (x![1]! / a.groups) * a.kernel * a.kernel;
   },
+  kernel: (ctx) => conv2dKernel(ctx),
   reference([x], [w, b], a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, O, Ho, Wo] = out as [number, number, number, number];

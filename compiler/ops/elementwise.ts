@@ -3,9 +3,10 @@
 import { defineLayer, defineOp, ShapeError, type TensorArg } from './op.ts';
 import { shapeToString, type Shape } from '../ir/types.ts';
 import { mapRef, refTensor } from './ref.ts';
+import { binaryKernel, unaryKernel } from '../codegen/wgsl/elementwise.ts';
 
 const unary = (name: string, doc: string, f: (v: number) => number) =>
-  defineOp({ name, doc, arity: 1, elementwise: true, inferShape: ([x]) => x!, reference: ([x], _p, _a, out) => mapRef(x, out, f) });
+  defineOp({ name, doc, arity: 1, elementwise: true, inferShape: ([x]) => x!, reference: ([x], _p, _a, out) => mapRef(x, out, f), kernel: (ctx) => unaryKernel(name, ctx) });
 
 // relu keeps NaN (as torch.relu does): NaN < 0 is false.
 export const relu = unary('relu', 'y = max(x, 0)', (v) => (v < 0 ? 0 : v));
@@ -20,6 +21,7 @@ export const add = defineOp({
     if (!sameShape(a!, b!)) throw new ShapeError(`add needs equal shapes, got ${shapeToString(a!)} and ${shapeToString(b!)}`, [0, 1]);
     return a!;
   },
+  kernel: (ctx) => binaryKernel('add', ctx),
   reference([a, b], _p, _a, out) {
     const y = refTensor(out);
     for (let i = 0; i < y.data.length; i++) y.data[i] = a.data[i]! + b.data[i]!;
@@ -42,6 +44,7 @@ export const mul = defineOp({
       );
     return a!;
   },
+  kernel: (ctx) => binaryKernel('mul', ctx),
   reference([a, b], _p, _a, out) {
     const y = refTensor(out);
     if (sameShape(a.shape, b.shape)) {

@@ -3,6 +3,7 @@
 // E[n,k,:] = Σ_i A[n,i,k] · (x_ni − c_k) → [N, K, D]. No minus sign: s is initialised negative (reference §3.1).
 import { defineLayer, defineOp, expectRank, type TensorArg } from './op.ts';
 import { refTensor } from './ref.ts';
+import { encodingKernel } from '../codegen/wgsl/encoding.ts';
 
 type EncodingAttrs = { codewords: number };
 
@@ -22,6 +23,7 @@ export const encoding = defineOp<EncodingAttrs>({
       { role: 'scale', shape: [a.codewords], init: { kind: 'uniform', low: -1, high: 0 } },
     ];
   },
+  kernel: (ctx) => encodingKernel(ctx),
   reference([x], [cw, scale], a, out) {
     const [N, D, H, W] = x.shape as [number, number, number, number];
     const K = a.codewords, HW = H * W;

@@ -1,6 +1,7 @@
 // linear: y = x · Wᵀ + b on [N, F] inputs (PyTorch nn.Linear; weight [out, in]).
 import { defineLayer, defineOp, expectRank, type TensorArg } from './op.ts';
 import { refTensor } from './ref.ts';
+import { linearKernel } from '../codegen/wgsl/linear.ts';
 
 type LinearAttrs = { features: number; bias: boolean };
 
@@ -20,6 +21,7 @@ export const linear = defineOp<LinearAttrs>({
   macs([x], out) {
     return out[0]! * out[1]! * x![1]!;
   },
+  kernel: (ctx) => linearKernel(ctx),
   reference([x], [w, b], _a, out) {
     const [N, I] = x.shape as [number, number];
     const O = out[1]!;

@@ -2,6 +2,8 @@
 // so it also serves the BatchNorm1d over the Encoding layer's K axis) and groupnorm (JPU_X).
 import { defineLayer, defineOp, expectRank, ShapeError, type TensorArg } from './op.ts';
 import { refTensor, splitAt } from './ref.ts';
+import { batchnormKernel } from '../codegen/wgsl/elementwise.ts';
+import { groupnormKernel } from '../codegen/wgsl/norm.ts';
 
 type BnAttrs = { eps: number; momentum: number };
 type GnAttrs = { groups: number; eps: number };
@@ -25,6 +27,7 @@ export const batchnorm = defineOp<BnAttrs>({
       { role: 'num_batches_tracked', shape: [], dtype: 'i64', init: { kind: 'zeros' }, trainable: false },
     ];
   },
+  kernel: (ctx) => batchnormKernel(ctx),
   reference([x], [weight, bias, mean, variance], a, out) {
     const { outer: N, size: C, inner } = splitAt(x.shape, 1);
     const y = refTensor(out);
@@ -67,6 +70,7 @@ export const groupnorm = defineOp<GnAttrs>({
       { role: 'bias', shape: [c], init: { kind: 'zeros' } },
     ];
   },
+  kernel: (ctx) => groupnormKernel(ctx),
   reference([x], [weight, bias], a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const cg = C / a.groups, HW = H * W, count = cg * HW;

@@ -45,6 +45,61 @@ export interface OpDef<A extends Attrs = Attrs> {
   macs?(inputs: readonly Shape[], out: Shape, attrs: A): number;
   /** Float64 CPU reference (inference semantics): the oracle for every kernel and pass. */
   reference?(inputs: readonly RefTensor[], params: readonly RefTensor[], attrs: A, out: Shape): RefTensor;
+  /**
+   * WGSL kernel(s) for the forward pass (inference semantics), shapes and attributes baked in. One KernelSpec is
+   * one dispatch; a KernelPlan is several (concat split by the storage-buffer limit, encoding's two passes).
+   * Emitters live in compiler/codegen/wgsl/.
+   */
+  kernel?(ctx: KernelCtx<A>): KernelSpec | KernelPlan;
+}
+
+/** What a kernel emitter knows: static shapes, attributes and the device's limits. */
+export interface KernelCtx<A extends Attrs = Attrs> {
+  readonly inputs: readonly Shape[];
+  readonly out: Shape;
+  readonly attrs: A;
+  /** Shapes of the op's parameters, in the order of its `params` rule. */
+  readonly params: readonly Shape[];
+  readonly opts: KernelOptions;
+}
+
+/** Options derived from the device's limits (and, later, per-adapter kernel choices). */
+export interface KernelOptions {
+  /** maxComputeWorkgroupsPerDimension: larger grids are split into 2-D/3-D ones. */
+  readonly maxWorkgroupsPerDimension: number;
+  /** maxStorageBuffersPerShaderStage: variadic kernels (concat) split into several dispatches above it. */
+  readonly maxStorageBuffersPerShaderStage: number;
+  /** maxComputeInvocationsPerWorkgroup. */
+  readonly maxInvocationsPerWorkgroup: number;
+  /** maxComputeWorkgroupStorageSize in bytes. */
+  readonly maxWorkgroupStorageSize: number;
+}
+
+/** A binding of a dispatch: the node's inputs, its parameters, a scratch buffer of its plan, or its output. */
+export type KernelBinding = `input${number}` | `param${number}` | `scratch${number}` | 'output';
+
+/** One dispatch: a WGSL compute shader whose bindings (group 0) are in binding-index order. */
+export interface KernelSpec {
+  readonly wgsl: string;
+  readonly entryPoint: 'main';
+  readonly workgroupSize: readonly [number, number, number];
+  /** Workgroups to dispatch (x, y, z), each at most maxWorkgroupsPerDimension. */
+  readonly grid: readonly [number, number, number];
+  /** Inputs, params and scratch read-only `var<storage, read>` unless written; the output `read_write`. */
+  readonly bindings: readonly KernelBinding[];
+  /** A readable, deterministic name for the kernel (`conv2d_3x3_s2_k64`); the Program makes it unique. */
+  readonly name?: string;
+  /**
+   * Per parameter index: the axis permutation to apply when uploading it (e.g. OIHW → OHWI as [0, 2, 3, 1]).
+   * All dispatches of one node must agree.
+   */
+  readonly paramLayouts?: Readonly<Record<number, readonly number[]>>;
+}
+
+/** Several dispatches run in order, with scratch buffers (f32 element counts) private to the node. */
+export interface KernelPlan {
+  readonly scratch: readonly number[];
+  readonly dispatches: readonly KernelSpec[];
 }
 
 export type ValueType = 'tensor' | 'int' | 'float' | 'bool' | 'string' | '[tensor]' | '[int]' | '[float]';

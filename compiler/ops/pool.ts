@@ -2,6 +2,7 @@
 // pooling with PyTorch's bin boundaries [floor(i·n/b), ceil((i+1)·n/b)), and global average pooling.
 import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg } from './op.ts';
 import { refTensor } from './ref.ts';
+import { adaptiveAvgpoolKernel, poolKernel } from '../codegen/wgsl/pool.ts';
 import type { RefTensor } from './op.ts';
 import type { Shape } from '../ir/types.ts';
 
@@ -25,6 +26,7 @@ export const maxpool2d = defineOp<PoolAttrs>({
   arity: 1,
   inferShape: poolShape('maxpool'),
   reference: ([x], _p, a, out) => poolRef(x, a, out, 'max'),
+  kernel: (ctx) => poolKernel('max', ctx),
 });
 
 export const avgpool2d = defineOp<PoolAttrs>({
@@ -33,6 +35,7 @@ export const avgpool2d = defineOp<PoolAttrs>({
   arity: 1,
   inferShape: poolShape('avgpool'),
   reference: ([x], _p, a, out) => poolRef(x, a, out, 'avg'),
+  kernel: (ctx) => poolKernel('avg', ctx),
 });
 
 /**
@@ -81,6 +84,7 @@ export const adaptiveAvgpool2d = defineOp<AdaptiveAttrs>({
     expectRank(x!, [4], 'adaptive_avgpool');
     return [x![0]!, x![1]!, a.bins[0]!, a.bins[1]!];
   },
+  kernel: (ctx) => adaptiveAvgpoolKernel(ctx),
   reference([x], _p, a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [bh, bw] = a.bins as [number, number];

@@ -2,6 +2,7 @@
 // factor (out = floor(in · scale)) or to the spatial size of another tensor.
 import { defineLayer, defineOp, expectRank, type TensorArg } from './op.ts';
 import { refTensor } from './ref.ts';
+import { resizeBilinearKernel } from '../codegen/wgsl/resize.ts';
 
 type ResizeAttrs = { size: readonly number[]; align_corners: boolean; scale?: number };
 
@@ -15,6 +16,7 @@ export const resizeBilinear = defineOp<ResizeAttrs>({
     expectRank(x!, [4], 'resize');
     return [x![0]!, x![1]!, a.size[0]!, a.size[1]!];
   },
+  kernel: (ctx) => resizeBilinearKernel(ctx),
   reference([x], _p, a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, , Ho, Wo] = out as [number, number, number, number];

@@ -3,6 +3,8 @@
 import { defineLayer, defineOp, ShapeError, type TensorArg } from './op.ts';
 import { shapeToString } from '../ir/types.ts';
 import { refTensor, splitAt } from './ref.ts';
+import { concatKernel, meanKernel } from '../codegen/wgsl/shape.ts';
+import { copyKernel } from '../codegen/wgsl/elementwise.ts';
 
 type ConcatAttrs = { axis: number };
 export const concat = defineOp<ConcatAttrs>({
@@ -25,6 +27,7 @@ export const concat = defineOp<ConcatAttrs>({
     });
     return first.map((d, k) => (k === a.axis ? total : d));
   },
+  kernel: (ctx) => concatKernel(ctx),
   reference(xs, _p, a, out) {
     const { outer, size, inner } = splitAt(out, a.axis);
     const y = refTensor(out);
@@ -59,6 +62,7 @@ export const mean = defineOp<MeanAttrs>({
     if (a.axis < 0 || a.axis >= x!.length) throw new ShapeError(`mean axis ${a.axis} is out of range for shape ${shapeToString(x!)}`, [0]);
     return x!.filter((_, k) => k !== a.axis);
   },
+  kernel: (ctx) => meanKernel(ctx),
   reference([x], _p, a, out) {
     const { outer, size, inner } = splitAt(x.shape, a.axis);
     const y = refTensor(out);
@@ -92,6 +96,7 @@ export const dropout = defineOp<DropoutAttrs>({
   elementwise: true,
   inferShape: ([x]) => x!,
   reference: ([x], _p, _a, out) => refTensor(out, x.data),
+  kernel: (ctx) => copyKernel(ctx, 'dropout_identity'),
 });
 
 export const dropoutLayer = defineLayer({

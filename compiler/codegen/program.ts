@@ -1,0 +1,266 @@
+// Lowering a Graph to a Program (runtime/program.ts): one kernel dispatch (or a few) per node from the op's
+// `kernel` emitter, kernels deduplicated by WGSL text, buffers for inputs, parameters, activations and scratch.
+//
+// Memory planning is a seam, not done yet: `planBuffers` gives every value its own buffer. A real planner
+// (interval colouring of whole buffers, respecting that one dispatch may not bind a buffer both read-only and
+// writable) replaces that one function. Tensors larger than maxStorageBufferBindingSize are rejected with a
+// clear error; splitting them by batch or rows is future work of the planner.
+import { formatLocation } from '../diagnostics.ts';
+import { getOp } from '../ops/index.ts';
+import type { KernelBinding, KernelOptions, KernelPlan, KernelSpec } from '../ops/op.ts';
+import { bytesOf, type Graph, type Node } from '../ir/types.ts';
+import { argmaxKernel } from './wgsl/argmax.ts';
+import {
+  PROGRAM_FORMAT,
+  PROGRAM_VERSION,
+  type BufferKind,
+  type Program,
+  type ProgramBuffer,
+  type ProgramKernel,
+  type ProgramParam,
+  type ProgramStep,
+  type ProgramTensor,
+} from '../../runtime/program.ts';
+
+/** The device limits lowering reads (any GPUSupportedLimits-like record; missing fields take WebGPU's defaults). */
+export type DeviceLimits = Readonly<Record<string, number>>;
+
+const DEFAULT_LIMITS = {
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxStorageBuffersPerShaderStage: 8,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxStorageBufferBindingSize: 134217728,
+  maxBufferSize: 268435456,
+} as const;
+
+export interface LowerOptions {
+  /**
+   * Add `<output>.argmax` outputs ([N, H, W] class indices as f32) computed on the GPU: true for every 4-D
+   * output, or a list of output names.
+   */
+  readonly argmax?: boolean | readonly string[];
+}
+
+/** Thrown when a graph cannot be lowered for these limits; names the node and its spec location. */
+export class LoweringError extends Error {}
+
+export function kernelOptions(limits: DeviceLimits): KernelOptions {
+  const get = (k: keyof typeof DEFAULT_LIMITS): number => limits[k] ?? DEFAULT_LIMITS[k];
+  return {
+    maxWorkgroupsPerDimension: get('maxComputeWorkgroupsPerDimension'),
+    maxStorageBuffersPerShaderStage: get('maxStorageBuffersPerShaderStage'),
+    maxInvocationsPerWorkgroup: get('maxComputeInvocationsPerWorkgroup'),
+    maxWorkgroupStorageSize: get('maxComputeWorkgroupStorageSize'),
+  };
+}
+
+/** A tensor that needs storage: a node's value, a parameter or a kernel's scratch. */
+interface Value {
+  readonly kind: BufferKind;
+  readonly bytes: number;
+  readonly label: string;
+  /** Where it is made and last read, in step order (for the planner to come). */
+  readonly first: number;
+  last: number;
+}
+
+/**
+ * Memory planning seam: maps every value to a physical buffer. Today: one buffer per value (the naive sum).
+ * Returns the buffer of each value and the buffers.
+ */
+export function planBuffers(values: readonly Value[]): { bufferOf: number[]; buffers: ProgramBuffer[] } {
+  const buffers = values.map((v, id) => ({ id, bytes: Math.max(16, Math.ceil(v.bytes / 16) * 16), kind: v.kind, label: v.label }));
+  return { bufferOf: values.map((_, k) => k), buffers };
+}
+
+const where = (n: Node): string => (n.span ? formatLocation(n.span) : '');
+
+export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: LowerOptions = {}): Program {
+  const kopts = kernelOptions(limits);
+  const maxBinding = Math.min(
+    limits.maxStorageBufferBindingSize ?? DEFAULT_LIMITS.maxStorageBufferBindingSize,
+    limits.maxBufferSize ?? Infinity,
+  );
+  // Steps refer to values until buffers are planned.
+  const stepsRaw: { kernel: string; values: number[]; grid: readonly [number, number, number]; node: string; where: string }[] = [];
+  const values: Value[] = [];
+  const newValue = (kind: BufferKind, bytes: number, label: string, node?: Node): number => {
+    if (bytes > maxBinding)
+      throw new LoweringError(
+        `${node && where(node) ? where(node) + ': ' : ''}${label} needs ${bytes} bytes, more than maxStorageBufferBindingSize ` +
+          `(${maxBinding}); splitting large tensors across bindings is not implemented yet — use a smaller batch or input size`,
+      );
+    values.push({ kind, bytes, label, first: stepsRaw.length, last: stepsRaw.length });
+    return values.length - 1;
+  };
+
+  const kernels: ProgramKernel[] = [];
+  const kernelByText = new Map<string, string>();
+  const kernelNames = new Set<string>();
+  const addKernel = (spec: KernelSpec, fallback: string): string => {
+    const known = kernelByText.get(spec.wgsl);
+    if (known) return known;
+    const base = (spec.name ?? fallback).replace(/[^A-Za-z0-9_]/g, '_');
+    let name = base;
+    for (let k = 2; kernelNames.has(name); k++) name = `${base}_${k}`;
+    kernelNames.add(name);
+    kernelByText.set(spec.wgsl, name);
+    const writable = [...spec.wgsl.matchAll(/@binding\((\d+)\)\s*var<storage,\s*read_write>/g)].map((m) => Number(m[1]));
+    kernels.push({ name, wgsl: spec.wgsl, entryPoint: spec.entryPoint, workgroupSize: spec.workgroupSize, bindings: spec.bindings.length, writable });
+    return name;
+  };
+
+  // Parameters: a buffer for each f32 parameter some node reads; i64 counters and unused layers get none.
+  const paramValue = new Map<number, number>();
+  const permutes = new Map<number, readonly number[]>();
+  const readBy = new Set(graph.nodes.flatMap((n) => n.params));
+
+  const valueOfNode: number[] = new Array(graph.nodes.length).fill(-1);
+  for (const node of graph.nodes) {
+    if (node.op === 'input') {
+      valueOfNode[node.id] = newValue('input', bytesOf(node.shape), node.name, node);
+      continue;
+    }
+    if (node.op === 'dropout') {
+      // Identity at inference: an alias of its input, no dispatch.
+      valueOfNode[node.id] = valueOfNode[node.inputs[0]!]!;
+      continue;
+    }
+    const op = getOp(node.op);
+    if (!op.kernel) throw new LoweringError(`${where(node)}: op '${node.op}' (node '${node.name}') has no WGSL kernel`);
+    const ctx = {
+      inputs: node.inputs.map((i) => graph.nodes[i]!.shape),
+      out: node.shape,
+      attrs: node.attrs,
+      params: node.params.map((k) => graph.params[k]!.shape),
+      opts: kopts,
+    };
+    const made = op.kernel(ctx);
+    const plan: KernelPlan = 'wgsl' in made ? { scratch: [], dispatches: [made] } : made;
+    const out = newValue('activation', bytesOf(node.shape), node.name, node);
+    valueOfNode[node.id] = out;
+    const scratch = plan.scratch.map((n, k) => newValue('scratch', n * 4, `${node.name}.scratch${k}`, node));
+    for (const spec of plan.dispatches) {
+      if (spec.bindings.length > kopts.maxStorageBuffersPerShaderStage)
+        throw new LoweringError(
+          `${where(node)}: kernel for '${node.name}' binds ${spec.bindings.length} storage buffers, more than the device's ${kopts.maxStorageBuffersPerShaderStage}`,
+        );
+      for (const [k, perm] of Object.entries(spec.paramLayouts ?? {})) {
+        const pi = node.params[Number(k)]!;
+        const prev = permutes.get(pi);
+        if (prev && prev.join() !== perm.join())
+          throw new LoweringError(`internal: parameter ${graph.params[pi]!.name} is wanted in two layouts`);
+        permutes.set(pi, perm);
+      }
+      const vals = spec.bindings.map((b) => bindingValue(b, node));
+      const step = stepsRaw.length;
+      for (const v of vals) values[v]!.last = step;
+      stepsRaw.push({ kernel: addKernel(spec, `k${kernels.length}_${node.op}`), values: vals, grid: spec.grid, node: node.name, where: where(node) });
+    }
+
+    function bindingValue(b: KernelBinding, n: Node): number {
+      if (b === 'output') return out;
+      const m = /^(input|param|scratch)(\d+)$/.exec(b);
+      if (!m) throw new Error(`internal: bad kernel binding '${b}'`);
+      const k = Number(m[2]);
+      if (m[1] === 'input') {
+        const src = n.inputs[k];
+        if (src === undefined) throw new Error(`internal: kernel of '${n.name}' binds input${k}, which does not exist`);
+        return valueOfNode[src]!;
+      }
+      if (m[1] === 'scratch') {
+        const s = scratch[k];
+        if (s === undefined) throw new Error(`internal: kernel of '${n.name}' binds scratch${k}, which does not exist`);
+        return s;
+      }
+      const pi = n.params[k];
+      if (pi === undefined) throw new Error(`internal: kernel of '${n.name}' binds param${k}, which does not exist`);
+      const p = graph.params[pi]!;
+      if (p.dtype !== 'f32') throw new Error(`internal: kernel of '${n.name}' binds the ${p.dtype} parameter ${p.name}`);
+      let v = paramValue.get(pi);
+      if (v === undefined) {
+        v = newValue('param', bytesOf(p.shape), p.name, n);
+        paramValue.set(pi, v);
+      }
+      return v;
+    }
+  }
+
+  const outputs: { name: string; shape: readonly number[]; value: number }[] = graph.outputs.map((o) => ({
+    name: o.name,
+    shape: graph.nodes[o.node]!.shape,
+    value: valueOfNode[o.node]!,
+  }));
+
+  // Post-processing: argmax over channels of segmentation outputs.
+  const wanted = opts.argmax === true ? graph.outputs.map((o) => o.name) : opts.argmax || [];
+  for (const o of graph.outputs) {
+    if (!wanted.includes(o.name)) continue;
+    const node = graph.nodes[o.node]!;
+    if (node.shape.length !== 4) {
+      if (opts.argmax === true) continue;
+      throw new LoweringError(`argmax needs a 4-D [N, C, H, W] output; '${o.name}' is [${node.shape.join(', ')}]`);
+    }
+    const spec = argmaxKernel(node.shape, kopts);
+    const [n, , h, w] = node.shape as number[];
+    const shape = [n!, h!, w!];
+    const label = `${o.name}.argmax`;
+    const v = newValue('activation', bytesOf(shape), label, node);
+    const src = valueOfNode[o.node]!;
+    const step = stepsRaw.length;
+    values[src]!.last = step;
+    values[v]!.last = step;
+    stepsRaw.push({ kernel: addKernel(spec, 'argmax'), values: [src, v], grid: spec.grid, node: label, where: where(node) });
+    outputs.push({ name: label, shape, value: v });
+  }
+  for (const o of outputs) values[o.value]!.last = Infinity;
+
+  const { bufferOf, buffers } = planBuffers(values);
+
+  const params: ProgramParam[] = graph.params.map((p, k) => {
+    const v = readBy.has(k) && p.dtype === 'f32' ? paramValue.get(k) : undefined;
+    const perm = permutes.get(k);
+    const isIdentity = !perm || perm.every((a, i) => a === i) || movesNothing(p.shape, perm);
+    return {
+      name: p.name,
+      shape: p.shape,
+      dtype: p.dtype,
+      buffer: v === undefined ? null : bufferOf[v]!,
+      ...(v !== undefined && !isIdentity ? { permute: perm } : {}),
+    };
+  });
+  const inputs: ProgramTensor[] = graph.inputs.map((i) => ({
+    name: i.name,
+    shape: graph.nodes[i.node]!.shape,
+    buffer: bufferOf[valueOfNode[i.node]!]!,
+  }));
+  const steps: ProgramStep[] = stepsRaw.map((s) => ({
+    kernel: s.kernel,
+    buffers: s.values.map((v) => bufferOf[v]!),
+    grid: s.grid,
+    node: s.node,
+    where: s.where,
+  }));
+  return {
+    format: PROGRAM_FORMAT,
+    version: PROGRAM_VERSION,
+    model: graph.model,
+    file: graph.file,
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    buffers,
+    params,
+    inputs,
+    outputs: outputs.map((o) => ({ name: o.name, shape: o.shape, buffer: bufferOf[o.value]! })),
+    kernels,
+    steps,
+  };
+}
+
+/** A permutation that only moves axes of size 1 leaves the data in place (1×1 conv weights OIHW → OHWI). */
+function movesNothing(shape: readonly number[], perm: readonly number[]): boolean {
+  const kept = (axes: readonly number[]): number[] => axes.filter((a) => shape[a] !== 1);
+  const before = kept(shape.map((_, i) => i));
+  const after = kept(perm);
+  return before.every((a, i) => a === after[i]);
+}

@@ -1,0 +1,64 @@
+// groupnorm: one workgroup per (sample, group). Two reductions over the group's C/G·H·W contiguous values in
+// workgroup memory (mean, then the mean squared deviation: the biased variance, as PyTorch), then the affine map.
+// Fixed reduction order: the result does not depend on scheduling.
+import type { KernelCtx, KernelSpec } from '../../ops/op.ts';
+import { f, kernelSpec, u, workgroupMain, type Buf } from './common.ts';
+
+export function groupnormKernel(ctx: KernelCtx<{ groups: number; eps: number }>): KernelSpec {
+  const [batch, ch, h, w] = ctx.inputs[0]! as number[];
+  const g = ctx.attrs.groups;
+  const wg = Math.min(256, ctx.opts.maxInvocationsPerWorkgroup);
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'x', elem: 'f32' },
+    { slot: 'param0', name: 'weight', elem: 'f32' },
+    { slot: 'param1', name: 'bias', elem: 'f32' },
+    { slot: 'output', name: 'y', elem: 'f32', write: true },
+  ];
+  const consts = [
+    `const CHANNELS = ${u(ch!)};  const GROUPS = ${u(g)};  const PLANE = ${u(h! * w!)};`,
+    'const GROUP_SIZE = CHANNELS / GROUPS * PLANE; // values normalised together',
+    `const EPS = ${f(ctx.attrs.eps)};`,
+    '',
+    `var<workgroup> partial: array<f32, ${wg}>;`,
+  ].join('\n');
+  const helpers = [
+    '// Tree sum of partial[0..WORKGROUP) (WORKGROUP is a power of two); every invocation gets the total.',
+    'fn workgroup_sum(lid: u32, v: f32) -> f32 {',
+    '  partial[lid] = v;',
+    '  workgroupBarrier();',
+    '  for (var half = WORKGROUP / 2u; half > 0u; half /= 2u) {',
+    '    if (lid < half) { partial[lid] += partial[lid + half]; }',
+    '    workgroupBarrier();',
+    '  }',
+    '  let total = partial[0];',
+    '  workgroupBarrier();',
+    '  return total;',
+    '}',
+  ].join('\n');
+  const body = [
+    '  let base = item * GROUP_SIZE; // (n, group) blocks are contiguous in NCHW',
+    '  var s = 0.0;',
+    '  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { s += x[base + k]; }',
+    '  let mean = workgroup_sum(lid, s) / f32(GROUP_SIZE);',
+    '  var q = 0.0;',
+    '  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { let t = x[base + k] - mean; q += t * t; }',
+    '  let inv_std = 1.0 / sqrt(workgroup_sum(lid, q) / f32(GROUP_SIZE) + EPS);',
+    '  let c0 = (item % GROUPS) * (CHANNELS / GROUPS);',
+    '  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) {',
+    '    let c = c0 + k / PLANE;',
+    '    y[base + k] = (x[base + k] - mean) * inv_std * weight[c] + bias[c];',
+    '  }',
+  ].join('\n');
+  if ((wg & (wg - 1)) !== 0) throw new Error('internal: groupnorm workgroup size must be a power of two');
+  return kernelSpec(
+    `groupnorm_g${g}`,
+    `groupnorm, ${g} groups, eps ${ctx.attrs.eps}: [${ctx.inputs[0]!.join(', ')}]; one workgroup of ${wg} per (sample, group)`,
+    bufs,
+    consts,
+    workgroupMain(batch! * g, wg, ctx.opts),
+    body,
+    wg,
+    {},
+    helpers,
+  );
+}
