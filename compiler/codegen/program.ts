@@ -40,6 +40,8 @@ export interface LowerOptions {
    * output, or a list of output names.
    */
   readonly argmax?: boolean | readonly string[];
+  /** Run dropout's copy kernel instead of aliasing its input (kernel tests). Default false. */
+  readonly copyIdentity?: boolean;
 }
 
 /** Thrown when a graph cannot be lowered for these limits; names the node and its spec location. */
@@ -122,7 +124,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       valueOfNode[node.id] = newValue('input', bytesOf(node.shape), node.name, node);
       continue;
     }
-    if (node.op === 'dropout') {
+    if (node.op === 'dropout' && !opts.copyIdentity) {
       // Identity at inference: an alias of its input, no dispatch.
       valueOfNode[node.id] = valueOfNode[node.inputs[0]!]!;
       continue;

@@ -18,21 +18,25 @@ export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPla
     { slot: 'param1', name: 'scale', elem: 'f32' },
     { slot: 'scratch0', name: 'assign', elem: 'f32', write: true },
   ];
+  // The logits go straight to this pixel's slots of the output (no private array: large unrolled private
+  // arrays compile very slowly on llvmpipe), then are normalised in place.
   const assignBody = [
     '  let i = gid % HW;',
     '  let n = gid / HW;',
     '  let xbase = n * D * HW + i; // x[n, d, i] = x[xbase + d * HW]',
-    '  var logit: array<f32, K>;',
+    '  let abase = n * K * HW + i; // A[n, c, i] = assign[abase + c * HW]',
     '  var top = -3.0e38;',
     '  for (var c = 0u; c < K; c++) {',
     '    var dist = 0.0;',
     '    for (var d = 0u; d < D; d++) { let t = x[xbase + d * HW] - codewords[c * D + d]; dist += t * t; }',
-    '    logit[c] = scale[c] * dist;',
-    '    top = max(top, logit[c]);',
+    '    let logit = scale[c] * dist;',
+    '    assign[abase + c * HW] = logit;',
+    '    top = max(top, logit);',
     '  }',
     '  var sum = 0.0;',
-    '  for (var c = 0u; c < K; c++) { logit[c] = exp(logit[c] - top); sum += logit[c]; }',
-    '  for (var c = 0u; c < K; c++) { assign[(n * K + c) * HW + i] = logit[c] / sum; }',
+    '  for (var c = 0u; c < K; c++) { let e = exp(assign[abase + c * HW] - top); assign[abase + c * HW] = e; sum += e; }',
+    '  let inv = 1.0 / sum;',
+    '  for (var c = 0u; c < K; c++) { assign[abase + c * HW] *= inv; }',
   ].join('\n');
   const assign = kernelSpec(
     `encoding_assign_k${k}_d${dim}`,

@@ -1,0 +1,136 @@
+// Shared by the GPU tests: open a device or say why not (the suites then skip), build one-op graphs, run a
+// graph through lowerToProgram + Session, and compare with the float64 reference.
+import { getOp } from '../../compiler/ops/index.ts';
+import type { RefTensor } from '../../compiler/ops/op.ts';
+import { lowerToProgram, type LowerOptions } from '../../compiler/codegen/program.ts';
+import { numel, type Attrs, type Graph, type Node, type Param, type Shape } from '../../compiler/ir/types.ts';
+import { openDevice, type OpenedDevice } from '../../runtime/device.ts';
+import { Session } from '../../runtime/execute.ts';
+
+/** Opens the test device once per test file; `reason` says why there is none (the suite skips and prints it). */
+export async function gpuForTests(): Promise<{ dev?: OpenedDevice; reason?: string }> {
+  try {
+    const dev = await openDevice();
+    return { dev };
+  } catch (e) {
+    const reason = (e as Error).message;
+    console.warn(`GPU tests skipped: ${reason}`);
+    return { reason };
+  }
+}
+
+/** Deterministic uniform numbers in [lo, hi) (mulberry32). */
+export function rng(seed: number): (lo?: number, hi?: number) => number {
+  let a = seed >>> 0;
+  return (lo = -1, hi = 1) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+  };
+}
+
+/** A graph of one op on fresh inputs `x0, x1, …`; its parameters are named `op.<role>`. */
+export function oneOpGraph(opName: string, inputs: readonly Shape[], attrs: Attrs): Graph {
+  const op = getOp(opName);
+  const nodes: Node[] = inputs.map((shape, id) => ({
+    id,
+    op: 'input',
+    inputs: [],
+    params: [],
+    attrs: { shape },
+    shape,
+    dtype: 'f32',
+    name: `x${id}`,
+  }));
+  const decls = op.params?.(inputs, attrs) ?? [];
+  const params: Param[] = decls.map((d) => ({
+    name: `op.${d.role}`,
+    shape: d.shape,
+    dtype: d.dtype ?? 'f32',
+    init: d.init,
+    trainable: d.trainable ?? true,
+    role: d.role,
+    used: true,
+  }));
+  const shape = op.inferShape(inputs, attrs);
+  nodes.push({ id: inputs.length, op: opName, inputs: inputs.map((_, k) => k), params: params.map((_, k) => k), attrs, shape, dtype: 'f32', name: 'op' });
+  return {
+    model: `test_${opName}`,
+    file: '<test>',
+    settings: {},
+    nodes,
+    params,
+    inputs: inputs.map((_, k) => ({ name: `x${k}`, node: k, stride: 1 })),
+    outputs: [{ name: 'y', node: inputs.length }],
+    names: [],
+    losses: [],
+  };
+}
+
+/** Random parameter values that keep each op in its domain (positive variances, negative smoothing factors). */
+export function randomParams(g: Graph, seed: number): Map<string, Float64Array> {
+  const r = rng(seed);
+  const out = new Map<string, Float64Array>();
+  for (const p of g.params) {
+    const d = new Float64Array(numel(p.shape));
+    if (p.dtype === 'i64') {
+      out.set(p.name, d);
+      continue;
+    }
+    const [lo, hi] = p.role === 'running_var' ? [0.5, 1.5] : p.role === 'scale' ? [-1, -0.1] : [-1, 1];
+    for (let i = 0; i < d.length; i++) d[i] = r(lo, hi);
+    out.set(p.name, d);
+  }
+  return out;
+}
+
+export function randomInputs(g: Graph, seed: number): Map<string, Float64Array> {
+  const r = rng(seed);
+  return new Map(
+    g.inputs.map((i) => {
+      const d = new Float64Array(numel(g.nodes[i.node]!.shape));
+      for (let k = 0; k < d.length; k++) d[k] = r();
+      return [i.name, d];
+    }),
+  );
+}
+
+/** Values rounded to f32, as the GPU sees them: the reference runs on exactly the same numbers. */
+export function roundToF32(m: Map<string, Float64Array>): Map<string, Float64Array> {
+  return new Map([...m].map(([k, v]) => [k, Float64Array.from(Float32Array.from(v))]));
+}
+
+/** Lowers and runs a graph on the GPU. */
+export async function runOnGpu(
+  dev: OpenedDevice,
+  g: Graph,
+  params: ReadonlyMap<string, Float64Array>,
+  inputs: ReadonlyMap<string, Float64Array>,
+  limits: Readonly<Record<string, number>> = dev.limits,
+  opts: LowerOptions = {},
+): Promise<Map<string, Float32Array>> {
+  const program = lowerToProgram(g, limits, opts);
+  const session = await Session.create(dev, program);
+  try {
+    session.setParams(params);
+    return await session.run(new Map([...inputs].map(([k, v]) => [k, Float32Array.from(v)])));
+  } finally {
+    session.destroy();
+  }
+}
+
+/** max |got − want| / max |want| (per tensor); NaN when the shapes disagree. */
+export function relError(got: ArrayLike<number>, want: RefTensor | ArrayLike<number>): number {
+  const w = 'data' in want ? want.data : want;
+  if (got.length !== w.length) return NaN;
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < w.length; i++) {
+    scale = Math.max(scale, Math.abs(w[i]!));
+    const e = Math.abs(got[i]! - w[i]!);
+    if (!(e <= err)) err = e; // NaN wins
+  }
+  return scale === 0 ? err : err / scale;
+}
