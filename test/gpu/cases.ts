@@ -1,0 +1,137 @@
+// The op kernel test cases, per op: shapes chosen to hit every kernel path (odd sizes, stride 2 on odd inputs,
+// dilation 1/2/4/8 with padding, channel counts not divisible by 4, depthwise, 1×1, grouped, concat of five
+// inputs, resize up and down in both align modes) and grids forced into 2-D/3-D. Used by the GPU op tests and
+// by the kernel well-formedness tests that need no GPU.
+import type { Attrs, Shape } from '../../compiler/ir/types.ts';
+
+export interface Case {
+  readonly inputs: readonly Shape[];
+  readonly attrs: Attrs;
+  /** Limit overrides: force grid splitting or concat splitting. */
+  readonly limits?: Readonly<Record<string, number>>;
+}
+
+/** Forces 2-D/3-D grids even for tiny tensors. */
+export const SPLIT = { maxComputeWorkgroupsPerDimension: 4 };
+
+const conv = (channels: number, kernel: number, o: Partial<Record<'stride' | 'padding' | 'dilation' | 'groups', number>> & { bias?: boolean } = {}): Attrs => ({
+  channels,
+  kernel,
+  stride: o.stride ?? 1,
+  padding: o.padding ?? 0,
+  dilation: o.dilation ?? 1,
+  groups: o.groups ?? 1,
+  bias: o.bias ?? false,
+});
+const pool = (kernel: number, stride: number, padding = 0, ceil_mode = false, count_include_pad = true): Attrs => ({ kernel, stride, padding, ceil_mode, count_include_pad });
+
+export const CASES: Record<string, readonly Case[]> = {
+  conv2d: [
+    { inputs: [[1, 3, 9, 11]], attrs: conv(5, 3, { padding: 1 }) }, // Cin 3, Cout 5: scalar weights, channel tail
+    { inputs: [[2, 8, 9, 7]], attrs: conv(12, 3, { stride: 2, padding: 1 }) }, // stride 2 on odd sizes, batch 2, vec4 weights
+    { inputs: [[1, 8, 13, 13]], attrs: conv(8, 3, { padding: 2, dilation: 2 }) },
+    { inputs: [[1, 8, 13, 13]], attrs: conv(8, 3, { padding: 4, dilation: 4 }) },
+    { inputs: [[1, 4, 19, 17]], attrs: conv(6, 3, { padding: 8, dilation: 8, bias: true }) },
+    { inputs: [[1, 5, 11, 9]], attrs: conv(7, 3, { padding: 2, dilation: 2, stride: 2 }) },
+    { inputs: [[1, 4, 7, 7]], attrs: conv(4, 3) }, // no padding
+    { inputs: [[1, 3, 15, 15]], attrs: conv(4, 7, { stride: 2, padding: 3, bias: true }) },
+    { inputs: [[1, 6, 10, 10]], attrs: conv(10, 1) }, // 1×1 GEMM: vec4 pixels, scalar weights
+    { inputs: [[1, 8, 5, 5]], attrs: conv(4, 1, { bias: true }) }, // 1×1 GEMM: scalar pixels (25), vec4 weights
+    { inputs: [[2, 16, 8, 8]], attrs: conv(20, 1) }, // 1×1 GEMM: vec4 both
+    { inputs: [[1, 8, 9, 9]], attrs: conv(8, 1, { stride: 2 }) }, // strided 1×1 (downsample)
+    { inputs: [[1, 8, 11, 9]], attrs: conv(8, 3, { padding: 1, groups: 8 }) }, // depthwise
+    { inputs: [[1, 8, 11, 9]], attrs: conv(8, 3, { padding: 2, dilation: 2, groups: 8 }) },
+    { inputs: [[1, 6, 17, 15]], attrs: conv(6, 3, { padding: 4, dilation: 4, groups: 6, bias: true }) },
+    { inputs: [[2, 5, 19, 19]], attrs: conv(5, 3, { padding: 8, dilation: 8, groups: 5 }) },
+    { inputs: [[1, 4, 9, 11]], attrs: conv(4, 3, { stride: 2, padding: 1, groups: 4 }) },
+    { inputs: [[1, 8, 7, 7]], attrs: conv(6, 3, { padding: 1, groups: 2 }) }, // grouped
+    { inputs: [[1, 16, 6, 5]], attrs: conv(8, 3, { padding: 1, groups: 4 }) }, // grouped, 4 input channels per group
+    { inputs: [[1, 12, 9, 9]], attrs: conv(24, 1, { groups: 3, bias: true }) }, // grouped 1×1
+    { inputs: [[2, 8, 23, 23]], attrs: conv(12, 3, { padding: 1 }), limits: SPLIT },
+    { inputs: [[1, 8, 11, 9]], attrs: conv(8, 3, { padding: 1, groups: 8 }), limits: SPLIT },
+  ],
+  linear: [
+    { inputs: [[2, 7]], attrs: { features: 5, bias: true } },
+    { inputs: [[3, 8]], attrs: { features: 4, bias: false } },
+    { inputs: [[1, 64]], attrs: { features: 33, bias: true } },
+  ],
+  batchnorm: [
+    { inputs: [[2, 5, 3, 3]], attrs: { eps: 1e-5, momentum: 0.1 } },
+    { inputs: [[2, 4, 4, 4]], attrs: { eps: 1e-5, momentum: 0.1 } },
+    { inputs: [[3, 6]], attrs: { eps: 1e-3, momentum: 0.1 } }, // BatchNorm1d on [N, C]
+    { inputs: [[2, 4, 5]], attrs: { eps: 1e-5, momentum: 0.1 } }, // BatchNorm1d on [N, C, L]
+    { inputs: [[2, 6, 7, 5]], attrs: { eps: 1e-5, momentum: 0.1 }, limits: SPLIT },
+  ],
+  groupnorm: [
+    { inputs: [[2, 8, 5, 5]], attrs: { groups: 4, eps: 1e-5 } },
+    { inputs: [[1, 6, 4, 4]], attrs: { groups: 2, eps: 1e-5 } },
+    { inputs: [[1, 32, 3, 3]], attrs: { groups: 32, eps: 1e-5 } },
+    { inputs: [[1, 4, 33, 31]], attrs: { groups: 1, eps: 1e-5 } }, // more values than the workgroup
+    { inputs: [[2, 8, 3, 3]], attrs: { groups: 4, eps: 1e-5 }, limits: SPLIT },
+  ],
+  relu: [{ inputs: [[2, 3, 5, 7]], attrs: {} }, { inputs: [[1, 4, 4, 4]], attrs: {} }, { inputs: [[2, 3, 9, 9]], attrs: {}, limits: SPLIT }],
+  sigmoid: [{ inputs: [[2, 3, 5, 7]], attrs: {} }, { inputs: [[1, 4, 4, 4]], attrs: {} }, { inputs: [[3, 5]], attrs: {} }],
+  add: [{ inputs: [[2, 3, 5, 7], [2, 3, 5, 7]], attrs: {} }, { inputs: [[1, 4, 4, 4], [1, 4, 4, 4]], attrs: {} }],
+  mul: [
+    { inputs: [[2, 3, 5, 7], [2, 3, 5, 7]], attrs: {} },
+    { inputs: [[2, 3, 5, 5], [2, 3]], attrs: {} }, // per-channel factor [N, C]
+    { inputs: [[2, 4, 4, 4], [2, 4, 1, 1]], attrs: {} }, // per-channel factor [N, C, 1, 1], vec4
+    { inputs: [[2, 5, 9, 7], [2, 5]], attrs: {}, limits: SPLIT },
+  ],
+  maxpool2d: [
+    { inputs: [[1, 3, 9, 9]], attrs: pool(3, 2, 1) },
+    { inputs: [[2, 2, 10, 7]], attrs: pool(3, 2, 1) },
+    { inputs: [[1, 2, 8, 8]], attrs: pool(3, 2, 0, true) }, // ceil_mode: partial last window
+    { inputs: [[1, 2, 7, 7]], attrs: pool(2, 2, 0, true) },
+    { inputs: [[1, 3, 6, 6]], attrs: pool(2, 2) },
+  ],
+  avgpool2d: [
+    { inputs: [[1, 3, 9, 9]], attrs: pool(3, 2, 1, false, true) },
+    { inputs: [[1, 3, 9, 9]], attrs: pool(3, 2, 1, false, false) },
+    { inputs: [[1, 2, 8, 8]], attrs: pool(3, 2, 1, true, true) }, // ceil_mode with padding
+    { inputs: [[1, 2, 8, 8]], attrs: pool(3, 2, 0, true, true) },
+    { inputs: [[2, 2, 7, 6]], attrs: pool(2, 2) },
+  ],
+  adaptive_avgpool2d: [
+    { inputs: [[1, 3, 10, 13]], attrs: { bins: [1, 1] } },
+    { inputs: [[1, 3, 10, 13]], attrs: { bins: [2, 2] } },
+    { inputs: [[1, 3, 10, 13]], attrs: { bins: [3, 3] } },
+    { inputs: [[2, 2, 10, 13]], attrs: { bins: [6, 6] } },
+    { inputs: [[1, 2, 5, 4]], attrs: { bins: [6, 6] } }, // more bins than pixels: overlapping bins
+  ],
+  resize_bilinear: [
+    { inputs: [[1, 2, 5, 7]], attrs: { size: [11, 13], align_corners: true } },
+    { inputs: [[1, 2, 5, 7]], attrs: { size: [11, 13], align_corners: false } },
+    { inputs: [[2, 3, 13, 11]], attrs: { size: [4, 5], align_corners: true } },
+    { inputs: [[2, 3, 13, 11]], attrs: { size: [4, 5], align_corners: false } },
+    { inputs: [[1, 2, 5, 5]], attrs: { size: [10, 10], align_corners: false, scale: 2 } },
+    { inputs: [[1, 2, 9, 9]], attrs: { size: [4, 4], align_corners: false, scale: 0.5 } },
+    { inputs: [[1, 2, 6, 6]], attrs: { size: [15, 15], align_corners: true, scale: 2.5 } },
+    { inputs: [[1, 2, 4, 6]], attrs: { size: [1, 1], align_corners: true } },
+    { inputs: [[1, 2, 8, 8]], attrs: { size: [32, 32], align_corners: true }, limits: SPLIT },
+  ],
+  concat: [
+    { inputs: [[1, 3, 5, 5], [1, 1, 5, 5], [1, 4, 5, 5], [1, 2, 5, 5], [1, 5, 5, 5]], attrs: { axis: 1 } }, // five inputs
+    { inputs: [[1, 3, 5, 5], [1, 1, 5, 5], [1, 4, 5, 5], [1, 2, 5, 5], [1, 5, 5, 5]], attrs: { axis: 1 }, limits: { maxStorageBuffersPerShaderStage: 3 } }, // split in three dispatches
+    { inputs: [[2, 4, 4, 4], [2, 8, 4, 4]], attrs: { axis: 1 } }, // vec4
+    { inputs: [[2, 3, 2, 5], [2, 3, 4, 5]], attrs: { axis: 2 } },
+    { inputs: [[2, 3, 9, 9], [2, 5, 9, 9], [2, 1, 9, 9]], attrs: { axis: 1 }, limits: SPLIT },
+    { inputs: [[2, 3], [2, 5], [2, 1]], attrs: { axis: 1 } },
+  ],
+  mean: [
+    { inputs: [[2, 5, 7]], attrs: { axis: 1 } },
+    { inputs: [[2, 3, 8]], attrs: { axis: 1 } }, // vec4 rows
+    { inputs: [[3, 4, 5]], attrs: { axis: 0 } },
+    { inputs: [[2, 3, 5]], attrs: { axis: 2 } },
+  ],
+  dropout: [
+    { inputs: [[1, 3, 5, 5]], attrs: { p: 0.1, channelwise: true } },
+    { inputs: [[2, 4, 4, 4]], attrs: { p: 0.5, channelwise: false } },
+  ],
+  encoding: [
+    { inputs: [[1, 8, 5, 5]], attrs: { codewords: 4 } },
+    { inputs: [[2, 6, 3, 5]], attrs: { codewords: 3 } },
+    { inputs: [[1, 32, 4, 4]], attrs: { codewords: 32 } },
+    { inputs: [[2, 8, 13, 13]], attrs: { codewords: 5 }, limits: SPLIT },
+  ],
+};
