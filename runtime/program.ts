@@ -68,6 +68,8 @@ export interface Program {
   readonly file: string;
   /** The device limits the kernels were generated for (grid splitting, bindings per dispatch). */
   readonly limits: Readonly<Record<string, number>>;
+  /** The per-adapter kernel choices the kernels were generated with (empty: defaults). */
+  readonly tuning: Readonly<Record<string, number>>;
   readonly buffers: readonly ProgramBuffer[];
   readonly params: readonly ProgramParam[];
   readonly inputs: readonly ProgramTensor[];

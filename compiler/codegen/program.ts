@@ -40,6 +40,8 @@ export interface LowerOptions {
    * output, or a list of output names.
    */
   readonly argmax?: boolean | readonly string[];
+  /** Kernel choices for the adapter (see KernelOptions.tuning); the Program records them. */
+  readonly tuning?: Readonly<Record<string, number>>;
   /** Run dropout's copy kernel instead of aliasing its input (kernel tests). Default false. */
   readonly copyIdentity?: boolean;
 }
@@ -47,13 +49,14 @@ export interface LowerOptions {
 /** Thrown when a graph cannot be lowered for these limits; names the node and its spec location. */
 export class LoweringError extends Error {}
 
-export function kernelOptions(limits: DeviceLimits): KernelOptions {
+export function kernelOptions(limits: DeviceLimits, tuning?: Readonly<Record<string, number>>): KernelOptions {
   const get = (k: keyof typeof DEFAULT_LIMITS): number => limits[k] ?? DEFAULT_LIMITS[k];
   return {
     maxWorkgroupsPerDimension: get('maxComputeWorkgroupsPerDimension'),
     maxStorageBuffersPerShaderStage: get('maxStorageBuffersPerShaderStage'),
     maxInvocationsPerWorkgroup: get('maxComputeInvocationsPerWorkgroup'),
     maxWorkgroupStorageSize: get('maxComputeWorkgroupStorageSize'),
+    ...(tuning ? { tuning } : {}),
   };
 }
 
@@ -79,7 +82,7 @@ export function planBuffers(values: readonly Value[]): { bufferOf: number[]; buf
 const where = (n: Node): string => (n.span ? formatLocation(n.span) : '');
 
 export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: LowerOptions = {}): Program {
-  const kopts = kernelOptions(limits);
+  const kopts = kernelOptions(limits, opts.tuning);
   const maxBinding = Math.min(
     limits.maxStorageBufferBindingSize ?? DEFAULT_LIMITS.maxStorageBufferBindingSize,
     limits.maxBufferSize ?? Infinity,
@@ -250,6 +253,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     model: graph.model,
     file: graph.file,
     limits: { ...DEFAULT_LIMITS, ...limits },
+    tuning: { ...opts.tuning },
     buffers,
     params,
     inputs,

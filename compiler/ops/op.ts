@@ -73,6 +73,11 @@ export interface KernelOptions {
   readonly maxInvocationsPerWorkgroup: number;
   /** maxComputeWorkgroupStorageSize in bytes. */
   readonly maxWorkgroupStorageSize: number;
+  /**
+   * Kernel choices for the adapter at hand, by measurement (bench/): e.g. `conv2d.tm` / `conv2d.tn`, the output
+   * channels × pixels each conv invocation computes. Absent: the emitter's defaults.
+   */
+  readonly tuning?: Readonly<Record<string, number>>;
 }
 
 /** A binding of a dispatch: the node's inputs, its parameters, a scratch buffer of its plan, or its output. */

@@ -47,7 +47,7 @@ describe('kernel emitters', () => {
     const op = OPS.get(name)!;
     const g = oneOpGraph(name, c.inputs, c.attrs);
     const node = g.nodes[g.nodes.length - 1]!;
-    const opts = kernelOptions({ ...LLVMPIPE_LIMITS, ...c.limits });
+    const opts = kernelOptions({ ...LLVMPIPE_LIMITS, ...c.limits }, c.tuning);
     const made = op.kernel!({ inputs: c.inputs, out: node.shape, attrs: c.attrs, params: g.params.map((p) => p.shape), opts });
     const plan: KernelPlan = 'wgsl' in made ? { scratch: [], dispatches: [made] } : made;
     for (const spec of plan.dispatches as KernelSpec[]) {

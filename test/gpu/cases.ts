@@ -9,6 +9,8 @@ export interface Case {
   readonly attrs: Attrs;
   /** Limit overrides: force grid splitting or concat splitting. */
   readonly limits?: Readonly<Record<string, number>>;
+  /** Kernel choices (KernelOptions.tuning): the variants a per-adapter choice may pick must all be right. */
+  readonly tuning?: Readonly<Record<string, number>>;
 }
 
 /** Forces 2-D/3-D grids even for tiny tensors. */
@@ -49,6 +51,18 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 12, 9, 9]], attrs: conv(24, 1, { groups: 3, bias: true }) }, // grouped 1×1
     { inputs: [[2, 8, 23, 23]], attrs: conv(12, 3, { padding: 1 }), limits: SPLIT },
     { inputs: [[1, 8, 11, 9]], attrs: conv(8, 3, { padding: 1, groups: 8 }), limits: SPLIT },
+    // Register-blocking variants of the implicit GEMM and the 1×1 GEMM.
+    ...[
+      [4, 4],
+      [3, 4],
+      [16, 4],
+      [8, 16],
+      [16, 8],
+    ].flatMap(([tm, tn]) => [
+      { inputs: [[1, 8, 9, 7]], attrs: conv(12, 3, { stride: 2, padding: 1 }), tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! } },
+      { inputs: [[1, 5, 11, 9]], attrs: conv(7, 3, { padding: 2, dilation: 2 }), tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! } },
+      { inputs: [[1, 8, 6, 6]], attrs: conv(20, 1, { bias: true }), tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! } },
+    ]),
   ],
   linear: [
     { inputs: [[2, 7]], attrs: { features: 5, bias: true } },

@@ -23,7 +23,7 @@ describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? re
 
   const all = ops.flatMap((op) =>
     (CASES[op.name] ?? []).map((c, k) => {
-      const label = `${op.name} #${k} ${c.inputs.map((s) => `[${s.join(',')}]`).join(' ')} ${JSON.stringify(c.attrs)}${c.limits ? ` limits ${JSON.stringify(c.limits)}` : ''}`;
+      const label = `${op.name} #${k} ${c.inputs.map((s) => `[${s.join(',')}]`).join(' ')} ${JSON.stringify(c.attrs)}${c.limits ? ` limits ${JSON.stringify(c.limits)}` : ''}${c.tuning ? ` tuning ${JSON.stringify(c.tuning)}` : ''}`;
       return [label, op.name, c, k] as const;
     }),
   );
@@ -34,7 +34,7 @@ describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? re
     const params = roundToF32(randomParams(g, 100 + k));
     const inputs = roundToF32(randomInputs(g, 200 + k));
     const limits = { ...dev!.limits, ...c.limits };
-    const got = (await runOnGpu(dev!, g, params, inputs, limits, { copyIdentity: true })).get('y')!;
+    const got = (await runOnGpu(dev!, g, params, inputs, limits, { copyIdentity: true, tuning: c.tuning })).get('y')!;
     const node = g.nodes[g.nodes.length - 1]!;
     const refIn: RefTensor[] = g.inputs.map((i) => ({ shape: g.nodes[i.node]!.shape, data: inputs.get(i.name)! }));
     const refParams: RefTensor[] = g.params.map((p) => ({ shape: p.shape, data: params.get(p.name)! }));
@@ -43,11 +43,11 @@ describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? re
     expect(relError(got, want)).toBeLessThanOrEqual(TOL);
     if (c.limits?.maxComputeWorkgroupsPerDimension) {
       // The split really happened: some dispatch uses a 2-D or 3-D grid.
-      const prog = lowerToProgram(g, limits, { copyIdentity: true });
+      const prog = lowerToProgram(g, limits, { copyIdentity: true, tuning: c.tuning });
       expect(prog.steps.some((s) => s.grid[1] > 1 || s.grid[2] > 1)).toBe(true);
     }
     if (c.limits?.maxStorageBuffersPerShaderStage) {
-      const prog = lowerToProgram(g, limits, { copyIdentity: true });
+      const prog = lowerToProgram(g, limits, { copyIdentity: true, tuning: c.tuning });
       expect(prog.steps.length).toBeGreaterThan(1);
       for (const s of prog.steps) expect(s.buffers.length).toBeLessThanOrEqual(c.limits.maxStorageBuffersPerShaderStage);
     }

@@ -27,11 +27,20 @@ export interface ConvTiling {
   /** Output pixels per invocation, as vec4 groups: TN = 4 · vecs. */
   readonly vecs: number;
 }
-export const DEFAULT_TILING: ConvTiling = { tm: 8, vecs: 1 };
+export const DEFAULT_TILING: ConvTiling = { tm: 8, vecs: 2 }; // fastest on llvmpipe (bench/results/conv-software.md)
+
+/** The tiling asked for by `ctx.opts.tuning` (`conv2d.tm`, `conv2d.tn` a multiple of 4), else the default. */
+function tilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
+  const t = ctx.opts.tuning ?? {};
+  const tm = t['conv2d.tm'] ?? DEFAULT_TILING.tm;
+  const tn = t['conv2d.tn'] ?? 4 * DEFAULT_TILING.vecs;
+  if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0)) throw new Error(`bad conv2d tuning: tm ${tm}, tn ${tn} (tn must be a multiple of 4)`);
+  return { tm, vecs: tn / 4 };
+}
 
 const shapeText = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
-export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling = DEFAULT_TILING): KernelSpec {
+export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling = tilingOf(ctx)): KernelSpec {
   const [, cin] = ctx.inputs[0]!;
   const a = ctx.attrs;
   if (a.groups > 1 && a.groups === cin && a.groups === a.channels) return depthwiseKernel(ctx);

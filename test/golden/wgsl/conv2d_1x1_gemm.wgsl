@@ -1,6 +1,6 @@
 // ===== kernel conv2d_gemm_k20
 // conv2d 1×1 stride 1 padding 0 dilation 1 groups 1 bias: x [1, 16, 8, 8] → y [1, 20, 8, 8]
-// 1×1 conv as a GEMM; each invocation: 7 output channels × 4 pixels (vec4 pixel loads, vec4 weight loads)
+// 1×1 conv as a GEMM; each invocation: 7 output channels × 8 pixels (vec4 pixel loads, vec4 weight loads)
 // weights are OHWI (converted from OIHW at load)
 
 @group(0) @binding(0) var<storage, read> x: array<vec4f>;
@@ -13,14 +13,14 @@ const COUT = 20u;  const HO = 8u;  const WO = 8u;  const PIXELS = HO * WO;
 const KSIZE = 1u;  const STRIDE = 1i;  const PAD = 0i;  const DILATION = 1i;
 const GROUPS = 1u;  const CIN_G = 16u;  const COUT_G = 20u;
 const TM = 7u; // output channels per invocation
-const TN = 4u; // output pixels per invocation
+const TN = 8u; // output pixels per invocation
 const CO_TILES = 3u; // per group
-const PIX_TILES = 16u; // per sample
+const PIX_TILES = 8u; // per sample
 const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)
 const WORKGROUP = 64u;
 const GRID_X = 1u;
 const GRID_Y = 1u;
-const TOTAL = 48u; // work items
+const TOTAL = 24u; // work items
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -43,13 +43,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let w4 = (grp * COUT_G + min(co0 + 4u, COUT_G - 1u)) * WROW;
   let w5 = (grp * COUT_G + min(co0 + 5u, COUT_G - 1u)) * WROW;
   let w6 = (grp * COUT_G + min(co0 + 6u, COUT_G - 1u)) * WROW;
-  var acc0: array<vec4f, 1>; // channel co0+0, pixels p0 + 4v .. p0 + 4v + 3
-  var acc1: array<vec4f, 1>; // channel co0+1, pixels p0 + 4v .. p0 + 4v + 3
-  var acc2: array<vec4f, 1>; // channel co0+2, pixels p0 + 4v .. p0 + 4v + 3
-  var acc3: array<vec4f, 1>; // channel co0+3, pixels p0 + 4v .. p0 + 4v + 3
-  var acc4: array<vec4f, 1>; // channel co0+4, pixels p0 + 4v .. p0 + 4v + 3
-  var acc5: array<vec4f, 1>; // channel co0+5, pixels p0 + 4v .. p0 + 4v + 3
-  var acc6: array<vec4f, 1>; // channel co0+6, pixels p0 + 4v .. p0 + 4v + 3
+  var acc0: array<vec4f, 2>; // channel co0+0, pixels p0 + 4v .. p0 + 4v + 3
+  var acc1: array<vec4f, 2>; // channel co0+1, pixels p0 + 4v .. p0 + 4v + 3
+  var acc2: array<vec4f, 2>; // channel co0+2, pixels p0 + 4v .. p0 + 4v + 3
+  var acc3: array<vec4f, 2>; // channel co0+3, pixels p0 + 4v .. p0 + 4v + 3
+  var acc4: array<vec4f, 2>; // channel co0+4, pixels p0 + 4v .. p0 + 4v + 3
+  var acc5: array<vec4f, 2>; // channel co0+5, pixels p0 + 4v .. p0 + 4v + 3
+  var acc6: array<vec4f, 2>; // channel co0+6, pixels p0 + 4v .. p0 + 4v + 3
   let pv0 = min(p0 / 4u, PLANE / 4u - 1u); // first pixel vec4 (tail tiles clamp)
   for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {
     let wv0 = wt[w0 + c4]; // 4 input channels of output channel co0+0
@@ -60,37 +60,69 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let wv5 = wt[w5 + c4]; // 4 input channels of output channel co0+5
     let wv6 = wt[w6 + c4]; // 4 input channels of output channel co0+6
     let x0_0 = x[(xbase + (c4 * 4u + 0u) * PLANE) / 4u + min(pv0 + 0u, PLANE / 4u - 1u)];
+    let x0_1 = x[(xbase + (c4 * 4u + 0u) * PLANE) / 4u + min(pv0 + 1u, PLANE / 4u - 1u)];
     acc0[0] += wv0.x * x0_0;
+    acc0[1] += wv0.x * x0_1;
     acc1[0] += wv1.x * x0_0;
+    acc1[1] += wv1.x * x0_1;
     acc2[0] += wv2.x * x0_0;
+    acc2[1] += wv2.x * x0_1;
     acc3[0] += wv3.x * x0_0;
+    acc3[1] += wv3.x * x0_1;
     acc4[0] += wv4.x * x0_0;
+    acc4[1] += wv4.x * x0_1;
     acc5[0] += wv5.x * x0_0;
+    acc5[1] += wv5.x * x0_1;
     acc6[0] += wv6.x * x0_0;
+    acc6[1] += wv6.x * x0_1;
     let x1_0 = x[(xbase + (c4 * 4u + 1u) * PLANE) / 4u + min(pv0 + 0u, PLANE / 4u - 1u)];
+    let x1_1 = x[(xbase + (c4 * 4u + 1u) * PLANE) / 4u + min(pv0 + 1u, PLANE / 4u - 1u)];
     acc0[0] += wv0.y * x1_0;
+    acc0[1] += wv0.y * x1_1;
     acc1[0] += wv1.y * x1_0;
+    acc1[1] += wv1.y * x1_1;
     acc2[0] += wv2.y * x1_0;
+    acc2[1] += wv2.y * x1_1;
     acc3[0] += wv3.y * x1_0;
+    acc3[1] += wv3.y * x1_1;
     acc4[0] += wv4.y * x1_0;
+    acc4[1] += wv4.y * x1_1;
     acc5[0] += wv5.y * x1_0;
+    acc5[1] += wv5.y * x1_1;
     acc6[0] += wv6.y * x1_0;
+    acc6[1] += wv6.y * x1_1;
     let x2_0 = x[(xbase + (c4 * 4u + 2u) * PLANE) / 4u + min(pv0 + 0u, PLANE / 4u - 1u)];
+    let x2_1 = x[(xbase + (c4 * 4u + 2u) * PLANE) / 4u + min(pv0 + 1u, PLANE / 4u - 1u)];
     acc0[0] += wv0.z * x2_0;
+    acc0[1] += wv0.z * x2_1;
     acc1[0] += wv1.z * x2_0;
+    acc1[1] += wv1.z * x2_1;
     acc2[0] += wv2.z * x2_0;
+    acc2[1] += wv2.z * x2_1;
     acc3[0] += wv3.z * x2_0;
+    acc3[1] += wv3.z * x2_1;
     acc4[0] += wv4.z * x2_0;
+    acc4[1] += wv4.z * x2_1;
     acc5[0] += wv5.z * x2_0;
+    acc5[1] += wv5.z * x2_1;
     acc6[0] += wv6.z * x2_0;
+    acc6[1] += wv6.z * x2_1;
     let x3_0 = x[(xbase + (c4 * 4u + 3u) * PLANE) / 4u + min(pv0 + 0u, PLANE / 4u - 1u)];
+    let x3_1 = x[(xbase + (c4 * 4u + 3u) * PLANE) / 4u + min(pv0 + 1u, PLANE / 4u - 1u)];
     acc0[0] += wv0.w * x3_0;
+    acc0[1] += wv0.w * x3_1;
     acc1[0] += wv1.w * x3_0;
+    acc1[1] += wv1.w * x3_1;
     acc2[0] += wv2.w * x3_0;
+    acc2[1] += wv2.w * x3_1;
     acc3[0] += wv3.w * x3_0;
+    acc3[1] += wv3.w * x3_1;
     acc4[0] += wv4.w * x3_0;
+    acc4[1] += wv4.w * x3_1;
     acc5[0] += wv5.w * x3_0;
+    acc5[1] += wv5.w * x3_1;
     acc6[0] += wv6.w * x3_0;
+    acc6[1] += wv6.w * x3_1;
   }
   // Store the tile (bias added), skipping tail channels and pixels.
   if (co0 + 0u < COUT_G) {
@@ -100,6 +132,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc0[0].y + bias[co]; }
     if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc0[0].z + bias[co]; }
     if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc0[0].w + bias[co]; }
+    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc0[1].x + bias[co]; }
+    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc0[1].y + bias[co]; }
+    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc0[1].z + bias[co]; }
+    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc0[1].w + bias[co]; }
   }
   if (co0 + 1u < COUT_G) {
     let co = grp * COUT_G + co0 + 1u;
@@ -108,6 +144,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc1[0].y + bias[co]; }
     if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc1[0].z + bias[co]; }
     if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc1[0].w + bias[co]; }
+    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc1[1].x + bias[co]; }
+    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc1[1].y + bias[co]; }
+    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc1[1].z + bias[co]; }
+    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc1[1].w + bias[co]; }
   }
   if (co0 + 2u < COUT_G) {
     let co = grp * COUT_G + co0 + 2u;
@@ -116,6 +156,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc2[0].y + bias[co]; }
     if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc2[0].z + bias[co]; }
     if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc2[0].w + bias[co]; }
+    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc2[1].x + bias[co]; }
+    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc2[1].y + bias[co]; }
+    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc2[1].z + bias[co]; }
+    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc2[1].w + bias[co]; }
   }
   if (co0 + 3u < COUT_G) {
     let co = grp * COUT_G + co0 + 3u;
@@ -124,6 +168,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc3[0].y + bias[co]; }
     if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc3[0].z + bias[co]; }
     if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc3[0].w + bias[co]; }
+    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc3[1].x + bias[co]; }
+    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc3[1].y + bias[co]; }
+    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc3[1].z + bias[co]; }
+    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc3[1].w + bias[co]; }
   }
   if (co0 + 4u < COUT_G) {
     let co = grp * COUT_G + co0 + 4u;
@@ -132,6 +180,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc4[0].y + bias[co]; }
     if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc4[0].z + bias[co]; }
     if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc4[0].w + bias[co]; }
+    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc4[1].x + bias[co]; }
+    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc4[1].y + bias[co]; }
+    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc4[1].z + bias[co]; }
+    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc4[1].w + bias[co]; }
   }
   if (co0 + 5u < COUT_G) {
     let co = grp * COUT_G + co0 + 5u;
@@ -140,6 +192,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc5[0].y + bias[co]; }
     if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc5[0].z + bias[co]; }
     if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc5[0].w + bias[co]; }
+    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc5[1].x + bias[co]; }
+    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc5[1].y + bias[co]; }
+    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc5[1].z + bias[co]; }
+    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc5[1].w + bias[co]; }
   }
   if (co0 + 6u < COUT_G) {
     let co = grp * COUT_G + co0 + 6u;
@@ -148,5 +204,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc6[0].y + bias[co]; }
     if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc6[0].z + bias[co]; }
     if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc6[0].w + bias[co]; }
+    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc6[1].x + bias[co]; }
+    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc6[1].y + bias[co]; }
+    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc6[1].z + bias[co]; }
+    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc6[1].w + bias[co]; }
   }
 }
