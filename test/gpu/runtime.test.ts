@@ -1,0 +1,123 @@
+// The device and the Session: adapter choice and its one-line description, limits requested, and GPU errors
+// reported with the kernel, the node and the spec location.
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDevice, NoAdapterError } from '../../runtime/device.ts';
+import { GpuError, Session } from '../../runtime/execute.ts';
+import { PROGRAM_FORMAT, PROGRAM_VERSION, type Program, type ProgramKernel } from '../../runtime/program.ts';
+import { gpuForTests } from './harness.ts';
+
+const { dev, reason } = await gpuForTests();
+
+const COPY = `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x < 8u) { y[g.x] = x[g.x] * 2.0; }
+}`;
+
+/** A one-step program: y = 2·x on 8 floats, plus a parameter buffer nobody reads. */
+function tinyProgram(kernel: Partial<ProgramKernel> = {}, step: Partial<Program['steps'][number]> = {}): Program {
+  return {
+    format: PROGRAM_FORMAT,
+    version: PROGRAM_VERSION,
+    model: 'tiny',
+    file: 'tiny.fcn',
+    limits: {},
+    tuning: {},
+    buffers: [
+      { id: 0, bytes: 32, kind: 'input', label: 'x' },
+      { id: 1, bytes: 32, kind: 'activation', label: 'y' },
+      { id: 2, bytes: 16, kind: 'param', label: 'w' },
+    ],
+    params: [
+      { name: 'w', shape: [4], dtype: 'f32', buffer: 2 },
+      { name: 'n', shape: [], dtype: 'i64', buffer: null },
+    ],
+    inputs: [{ name: 'x', shape: [8], buffer: 0 }],
+    outputs: [{ name: 'y', shape: [8], buffer: 1 }],
+    kernels: [{ name: 'double', wgsl: COPY, entryPoint: 'main', workgroupSize: [64, 1, 1], bindings: 2, writable: [1], ...kernel }],
+    steps: [{ kernel: 'double', buffers: [0, 1], grid: [1, 1, 1], node: 'head.conv', where: 'tiny.fcn:3:7', ...step }],
+  };
+}
+
+const x = Float32Array.from({ length: 8 }, (_, i) => i);
+
+describe.skipIf(!dev)(`device and session (${dev?.description ?? reason})`, () => {
+  afterAll(() => dev?.destroy());
+
+  it('describes the adapter in one line and requests every limit it offers', () => {
+    expect(dev!.description).toMatch(/^using (GPU|software) adapter: \S.* via .+/);
+    expect(dev!.description).not.toContain('\n');
+    if (dev!.kind === 'software') expect(dev!.description).toMatch(/llvmpipe|swiftshader|lavapipe|software/i);
+    // Compatibility mode would start at 4 storage buffers and 128 invocations per workgroup.
+    expect(dev!.limits.maxStorageBuffersPerShaderStage).toBeGreaterThanOrEqual(8);
+    expect(dev!.limits.maxComputeInvocationsPerWorkgroup).toBeGreaterThanOrEqual(256);
+    expect(dev!.device.limits.maxStorageBuffersPerShaderStage).toBe(dev!.limits.maxStorageBuffersPerShaderStage);
+  });
+
+  it('honours FCNC_ADAPTER and says plainly when the requested kind is missing', async () => {
+    const saved = process.env.FCNC_ADAPTER;
+    try {
+      process.env.FCNC_ADAPTER = 'bogus';
+      await expect(openDevice()).rejects.toThrow(/FCNC_ADAPTER=bogus is not one of auto, gpu, software/);
+      if (dev!.kind === 'software') {
+        process.env.FCNC_ADAPTER = 'gpu';
+        await expect(openDevice()).rejects.toThrow(NoAdapterError);
+        await expect(openDevice()).rejects.toThrow(/no WebGPU adapter \(gpu\)/);
+        process.env.FCNC_ADAPTER = 'software';
+        const sw = await openDevice();
+        expect(sw.kind).toBe('software');
+        expect(sw.description).not.toContain('no GPU found'); // asked for software: nothing to apologise for
+        sw.destroy();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.FCNC_ADAPTER;
+      else process.env.FCNC_ADAPTER = saved;
+    }
+  });
+
+  it('runs a hand-written program; skips i64 params; checks inputs and params', async () => {
+    const s = await Session.create(dev!, tinyProgram());
+    await expect(s.run(new Map([['x', x]]))).rejects.toThrow(/before setParams/);
+    expect(() => s.setParams(new Map())).toThrow(/missing 1 parameter\(s\): w/);
+    expect(() => s.setParams(new Map([['w', new Float32Array(3)]]))).toThrow(/w has 3 values; expected shape \[4\]/);
+    s.setParams(new Map([['w', new Float32Array(4)]]));
+    await expect(s.run(new Map())).rejects.toThrow(/missing input 'x' \[8\]/);
+    await expect(s.run(new Map([['x', new Float32Array(7)]]))).rejects.toThrow(/input 'x' has 7 values/);
+    const y = (await s.run(new Map([['x', x]]))).get('y')!;
+    expect([...y]).toEqual([...x].map((v) => 2 * v));
+    s.destroy();
+  });
+
+  it('reports a WGSL error with the kernel, node, spec location and the offending line', async () => {
+    const bad = COPY.replace('x[g.x] * 2.0', 'x[g.x] * undefined_thing');
+    const err = await Session.create(dev!, tinyProgram({ wgsl: bad })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GpuError);
+    const msg = (err as Error).message;
+    expect(msg).toContain("kernel double of node 'head.conv' (tiny.fcn:3:7)");
+    expect(msg).toMatch(/WGSL 4:\d+: .*undefined_thing/);
+    expect(msg).toContain('y[g.x] = x[g.x] * undefined_thing;');
+  });
+
+  it('reports a dispatch that breaks WebGPU usage rules at the step that does it', async () => {
+    // Buffer 0 bound read-only and writable in one dispatch: rejected by WebGPU when the pass is encoded.
+    const p = tinyProgram({}, { buffers: [0, 0] });
+    let msg = '';
+    try {
+      const s = await Session.create(dev!, p);
+      s.setParams(new Map([['w', new Float32Array(4)]]));
+      await s.run(new Map([['x', x]]));
+    } catch (e) {
+      expect(e).toBeInstanceOf(GpuError);
+      msg = (e as Error).message;
+    }
+    expect(msg).toContain("kernel double of node 'head.conv' (tiny.fcn:3:7)");
+  });
+
+  it('says so when the device is lost', async () => {
+    const other = await openDevice({ onError: () => {} });
+    const s = await Session.create(other, tinyProgram());
+    s.setParams(new Map([['w', new Float32Array(4)]]));
+    other.device.destroy();
+    await expect(s.run(new Map([['x', x]]))).rejects.toThrow(/device was lost|destroyed/);
+  });
+});
