@@ -1,6 +1,7 @@
 // Device: picks a WebGPU adapter (a real GPU first, else Mesa llvmpipe through Dawn's OpenGL backend in
 // compatibility mode), asks for every limit it offers, and turns uncaptured errors and device loss into clear
 // messages. See /work/shared/gpu/README.md (or docs/) for why each step is the way it is.
+import { isMainThread } from 'node:worker_threads';
 import { create, globals } from 'webgpu';
 
 export type AdapterChoice = 'auto' | 'gpu' | 'software';
@@ -103,7 +104,9 @@ async function findGpu(flags: readonly string[]): Promise<{ found?: Found; why: 
 }
 
 async function findSoftware(flags: readonly string[]): Promise<{ found?: Found; why: string }> {
-  // Mesa's EGL needs a platform without a display server; Node's main thread passes process.env to setenv().
+  // Mesa's EGL needs a platform without a display server; Node's main thread passes process.env to setenv(),
+  // a worker thread only changes its private copy (so there it must be set before the process starts).
+  const eglUnsetInWorker = process.env.EGL_PLATFORM === undefined && !isMainThread;
   if (process.env.EGL_PLATFORM === undefined) process.env.EGL_PLATFORM = 'surfaceless';
   let gpu: GPU;
   try {
@@ -118,7 +121,8 @@ async function findSoftware(flags: readonly string[]): Promise<{ found?: Found; 
     return {
       why:
         'no software adapter: Dawn\'s OpenGL backend needs Mesa (Debian: `apt-get install -y libegl-dev libgl1-mesa-dri`) and ' +
-        'EGL_PLATFORM=surfaceless in the process environment (set it before starting worker threads)',
+        'EGL_PLATFORM=surfaceless in the process environment (set it before starting worker threads)' +
+        (eglUnsetInWorker ? '; this is a worker thread and EGL_PLATFORM was not set when the process started' : ''),
     };
   }
   return { found: { gpu, adapter, kind: 'software', how: 'OpenGL compatibility' }, why: '' };

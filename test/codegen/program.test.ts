@@ -43,6 +43,11 @@ describe('kernel emitters', () => {
   const ops = [...OPS.values()].filter((o) => o.name !== 'input');
   const all = ops.flatMap((op) => (CASES[op.name] ?? []).map((c, k) => [`${op.name} #${k}`, op.name, c] as const));
 
+  it.each(ops.map((o) => [o.name]))('%s has a WGSL kernel and kernel test cases', (name) => {
+    expect(typeof OPS.get(name)!.kernel).toBe('function');
+    expect(CASES[name]?.length ?? 0).toBeGreaterThan(0);
+  });
+
   it.each(all)('%s gives a well-formed kernel spec', (_label, name, c) => {
     const op = OPS.get(name)!;
     const g = oneOpGraph(name, c.inputs, c.attrs);
