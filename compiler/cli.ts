@@ -11,6 +11,13 @@ import { compareStateDicts, formatComparison } from '../runtime/compare.ts';
 import { ImageError } from '../runtime/image.ts';
 import { WeightsError } from '../runtime/weights/errors.ts';
 import { readSafetensors } from '../runtime/weights/safetensors.ts';
+import { join } from 'node:path';
+import { checkRunInput, collectImages, CommandError, compileToDir, inferImages, readRunInput, runTensors } from './commands.ts';
+import { LoweringError } from './codegen/program.ts';
+import { NoAdapterError, type AdapterChoice } from '../runtime/device.ts';
+import { GpuError } from '../runtime/execute.ts';
+import { SINGLE_SCALE } from '../runtime/segment.ts';
+import cliProgress from 'cli-progress';
 
 export const EXIT_OK = 0;
 export const EXIT_SPEC_ERROR = 1;
@@ -38,6 +45,44 @@ export function parseSize(text: string): { height: number; width: number } {
   const width = Number(m[2] ?? m[1]);
   if (height < 1 || width < 1) throw new UsageError(`--size must be positive, got '${text}'`);
   return { height, width };
+}
+
+function parseNonNegativeInt(name: string) {
+  return (text: string): number => {
+    if (!/^\d+$/.test(text)) throw new UsageError(`${name} must be a non-negative integer, got '${text}'`);
+    return Number(text);
+  };
+}
+
+function adapterOption(): Option {
+  return new Option('--adapter <kind>', 'WebGPU adapter: auto (a real GPU if any, else software), gpu, software; env FCNC_ADAPTER').choices(['auto', 'gpu', 'software']);
+}
+
+/** A progress bar over forward passes on a terminal; plain lines per 10% otherwise. */
+function progressBar(io: Io): { update: (done: number, total: number, image: string) => void; stop: () => void } {
+  let bar: cliProgress.SingleBar | undefined;
+  let lastPct = -1;
+  let stopped = false;
+  return {
+    update(done, total, image) {
+      if (stopped) return;
+      if (process.stderr.isTTY && io === defaultIo) {
+        if (!bar) {
+          bar = new cliProgress.SingleBar({ format: 'segmenting [{bar}] {value}/{total} forwards | {image} | eta {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic);
+          bar.start(total, 0, { image });
+        }
+        bar.update(done, { image });
+      } else {
+        const pct = Math.floor((10 * done) / total);
+        if (pct !== lastPct) io.err(`segmenting: ${done}/${total} forwards (${image})\n`);
+        lastPct = pct;
+      }
+    },
+    stop() {
+      if (!stopped) bar?.stop();
+      stopped = true;
+    },
+  };
 }
 
 function parsePositiveNumber(name: string) {
@@ -183,6 +228,85 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     else io.out(printGraph(r.graph!));
   });
 
+  graphOptions(
+    program
+      .command('compile')
+      .description('compile a spec to WGSL kernels + program.json + a typed model.ts and an infer.ts script')
+      .argument('<file>', '.fcn spec file')
+      .option('-o, --out <dir>', 'output folder (default: generated/<model>)'),
+  ).action(async (file: string, o: GraphOptions & { out?: string }) => {
+    const r = build(file, o);
+    report(io, r);
+    if (!r.graph) {
+      code = EXIT_SPEC_ERROR;
+      return;
+    }
+    const outDir = o.out ?? join('generated', r.graph.model);
+    const command = ['fcnc', ...argv, ...(o.out ? [] : ['-o', outDir])].join(' ');
+    const files = await compileToDir(r.graph, outDir, command);
+    io.out(`${r.graph.model}: wrote ${files.length} files to ${outDir}\n`);
+  });
+
+  graphOptions(
+    program
+      .command('infer')
+      .description('segment images (PNG/JPEG files or folders) with the official protocol; writes label maps and overlays')
+      .argument('<spec>', '.fcn spec file')
+      .argument('<images...>', 'image files or folders')
+      .option('--weights <file>', 'safetensors or PyTorch .pth/.pth.tar with the official names (default: seeded init)')
+      .addOption(new Option('--seed <n>', 'seed of the initialisation when no weights are given').default(0).argParser(parseNonNegativeInt('--seed')))
+      .addOption(adapterOption())
+      .option('--ms', 'multi-scale (0.5–1.75) + flip evaluation')
+      .requiredOption('-o, --out <dir>', 'output folder'),
+  ).action(async (spec: string, images: string[], o: GraphOptions & { weights?: string; seed: number; adapter?: AdapterChoice; ms?: boolean; out: string }) => {
+    if (o.size) throw new UsageError('infer runs 480×480 windows (the official protocol); --size does not apply');
+    const paths = collectImages(images);
+    const r = build(spec, { ...o, size: { height: SINGLE_SCALE.cropSize, width: SINGLE_SCALE.cropSize } });
+    report(io, r);
+    if (!r.graph) {
+      code = EXIT_SPEC_ERROR;
+      return;
+    }
+    const bar = progressBar(io);
+    try {
+      const files = await inferImages(r.graph, paths, { weights: o.weights, seed: o.seed, adapter: o.adapter, ms: o.ms, outDir: o.out, progress: bar.update }, { info: (l) => io.err(l + '\n') });
+      bar.stop();
+      for (const f of files) io.out(f + '\n');
+    } finally {
+      bar.stop();
+    }
+  });
+
+  graphOptions(
+    program
+      .command('run')
+      .description('run the forward pass on a tensor (safetensors `image`, f32 NCHW) and write named outputs as safetensors')
+      .argument('<spec>', '.fcn spec file')
+      .requiredOption('--input <file>', 'safetensors file with `image` [N, 3, H, W] f32; the compiled size follows it')
+      .requiredOption('-o, --out <file>', 'output safetensors file')
+      .option('--weights <file>', 'safetensors or PyTorch .pth/.pth.tar (default: seeded init)')
+      .addOption(new Option('--seed <n>', 'seed of the initialisation when no weights are given').default(0).argParser(parseNonNegativeInt('--seed')))
+      .addOption(adapterOption())
+      .option('--outputs <names>', 'comma-separated outputs or instance names (pretrained.layer2,jpu,head.encmodule.y)')
+      .option('--all', 'write every named value of the network'),
+  ).action(async (spec: string, o: GraphOptions & { input: string; out: string; weights?: string; seed: number; adapter?: AdapterChoice; outputs?: string; all?: boolean }) => {
+    if (o.size || o.batch) throw new UsageError('run takes its size and batch from the input tensor; --size/--batch do not apply');
+    const input = readRunInput(o.input);
+    const [n, , h, w] = input.shape;
+    const r = build(spec, { ...o, size: { height: h, width: w }, batch: n });
+    report(io, r);
+    if (!r.graph) {
+      code = EXIT_SPEC_ERROR;
+      const stride = r.diagnostics.find((d) => d.code === 'E_STRIDE');
+      if (stride) io.err(`fcnc: ${o.input}: 'image' [${input.shape.join(', ')}] does not fit ${spec}: ${stride.message}\n`);
+      return;
+    }
+    checkRunInput(r.graph, input, o.input);
+    const names = o.outputs ? o.outputs.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    const written = await runTensors(r.graph, input, { weights: o.weights, seed: o.seed, adapter: o.adapter, output: o.out, names, all: o.all }, { info: (l) => io.err(l + '\n') });
+    io.out(`wrote ${written.length} tensors to ${o.out}: ${written.slice(0, 8).join(', ')}${written.length > 8 ? ', …' : ''}\n`);
+  });
+
   program
     .command('compare')
     .description('compare the tensors of two safetensors files (B is the reference): max abs/rel error, argmax agreement')
@@ -207,7 +331,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       io.err(`fcnc: ${(e as Error).message}\n`);
       return EXIT_USAGE;
     }
-    if (e instanceof WeightsError || e instanceof ImageError || e instanceof InputError) {
+    if (e instanceof WeightsError || e instanceof ImageError || e instanceof InputError || e instanceof CommandError || e instanceof NoAdapterError || e instanceof GpuError || e instanceof LoweringError) {
       io.err(`fcnc: ${e.message}\n`);
       return EXIT_SPEC_ERROR;
     }

@@ -27,18 +27,23 @@ export function colorize(labels: ArrayLike<number>, width: number, height: numbe
   return { width, height, data };
 }
 
+const MAX_LEGEND = 20;
+
 /** The photo blended 50/50 with the label colours, with a legend panel on the right. */
 export function overlayWithLegend(img: RgbImage, labels: ArrayLike<number>, names: readonly string[]): RgbImage {
   const classes = names.length;
   const colours = colorize(labels, img.width, img.height, classes);
   const counts = new Array<number>(classes).fill(0);
   for (let p = 0; p < img.width * img.height; p++) counts[labels[p]!]!++;
-  const present = counts.map((n, k) => ({ k, n })).filter((c) => c.n > 0).sort((a, b) => b.n - a.n);
+  const all = counts.map((n, k) => ({ k, n })).filter((c) => c.n > 0).sort((a, b) => b.n - a.n || a.k - b.k);
+  // The legend lists the classes present, largest first, at most MAX_LEGEND of them.
+  const present = all.slice(0, MAX_LEGEND);
+  const hidden = all.length - present.length;
 
   const row = 20;
   const panel = 240;
   const width = img.width + panel;
-  const height = Math.max(img.height, 12 + row * (present.length + 1));
+  const height = Math.max(img.height, 12 + row * (present.length + (hidden > 0 ? 2 : 1)));
   ensureFont();
   const canvas = PImage.make(width, height);
   const ctx = canvas.getContext('2d');
@@ -56,6 +61,10 @@ export function overlayWithLegend(img: RgbImage, labels: ArrayLike<number>, name
     ctx.fillStyle = '#000000';
     ctx.fillText(`${names[k]} (${((100 * n) / (img.width * img.height)).toFixed(1)}%)`, img.width + 30, y + 12);
   });
+  if (hidden > 0) {
+    const rest = all.slice(MAX_LEGEND).reduce((a, c) => a + c.n, 0);
+    ctx.fillText(`… ${hidden} more (${((100 * rest) / (img.width * img.height)).toFixed(1)}%)`, img.width + 30, 8 + row * (present.length + 1) + 12);
+  }
   const out = new Uint8Array(width * height * 3);
   const rgba = canvas.data;
   for (let p = 0; p < width * height; p++) {
