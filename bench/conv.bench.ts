@@ -19,7 +19,16 @@ interface Layer {
   x: [number, number, number, number];
   a: ConvAttrs;
 }
-const c = (channels: number, kernel: number, o: Partial<ConvAttrs> = {}): ConvAttrs => ({ channels, kernel, stride: 1, padding: 0, dilation: 1, groups: 1, bias: false, ...o });
+const c = (channels: number, kernel: number, o: Partial<ConvAttrs> = {}): ConvAttrs => ({
+  channels,
+  kernel,
+  stride: 1,
+  padding: 0,
+  dilation: 1,
+  groups: 1,
+  bias: false,
+  ...o,
+});
 const LAYERS: Layer[] = [
   { name: 'stem 3×3 s2 (Cin 3)', x: [1, 3, 256, 256], a: c(64, 3, { stride: 2, padding: 1 }) },
   { name: 'layer1 1×1 64→64', x: [1, 64, 64, 64], a: c(64, 1) },
@@ -28,7 +37,11 @@ const LAYERS: Layer[] = [
   { name: 'layer2 3×3 s2 128', x: [1, 128, 64, 64], a: c(128, 3, { stride: 2, padding: 1 }) },
   { name: 'layer3 3×3 256', x: [1, 256, 16, 16], a: c(256, 3, { padding: 1 }) },
   { name: 'layer3 1×1 s2 512→1024', x: [1, 512, 32, 32], a: c(1024, 1, { stride: 2 }) },
-  { name: 'JPU depthwise 3×3 d4', x: [1, 1536, 32, 32], a: c(1536, 3, { padding: 4, dilation: 4, groups: 1536 }) },
+  {
+    name: 'JPU depthwise 3×3 d4',
+    x: [1, 1536, 32, 32],
+    a: c(1536, 3, { padding: 4, dilation: 4, groups: 1536 }),
+  },
   { name: 'JPU pointwise 1×1 1536→512', x: [1, 1536, 32, 32], a: c(512, 1) },
   { name: 'head 3×3 2048→512', x: [1, 2048, 16, 16], a: c(512, 3, { padding: 1 }) },
 ];
@@ -53,8 +66,14 @@ function buffer(floats: number): GPUBuffer {
 }
 
 async function time(spec: KernelSpec, bufs: GPUBuffer[]): Promise<number> {
-  const pipe = await device.createComputePipelineAsync({ layout: 'auto', compute: { module: device.createShaderModule({ code: spec.wgsl }), entryPoint: 'main' } });
-  const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const pipe = await device.createComputePipelineAsync({
+    layout: 'auto',
+    compute: { module: device.createShaderModule({ code: spec.wgsl }), entryPoint: 'main' },
+  });
+  const bg = device.createBindGroup({
+    layout: pipe.getBindGroupLayout(0),
+    entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
   const once = async () => {
     const enc = device.createCommandEncoder();
     const p = enc.beginComputePass();
@@ -85,16 +104,24 @@ for (const l of layers) {
   const out = [n, l.a.channels, ho, wo];
   const flops = 2 * n * l.a.channels * ho * wo * (cin / l.a.groups) * k * k;
   const ctx = { inputs: [l.x], out, attrs: l.a, params: [[l.a.channels, cin / l.a.groups, k, k]], opts };
-  const bufs = [buffer(n * cin * h * w), buffer((l.a.channels * cin * k * k) / l.a.groups), buffer(out.reduce((a, b) => a * b, 1))];
+  const bufs = [
+    buffer(n * cin * h * w),
+    buffer((l.a.channels * cin * k * k) / l.a.groups),
+    buffer(out.reduce((a, b) => a * b, 1)),
+  ];
   const depthwise = l.a.groups > 1 && l.a.groups === cin;
   const cells: string[] = [];
   for (const t of depthwise ? [TILINGS[0]!] : TILINGS) {
     const spec = conv2dKernel(ctx, t);
     const ms = await time(spec, bufs);
     cells.push(`${ms.toFixed(1)} ms (${(flops / ms / 1e6).toFixed(1)})`);
-    console.log(`${l.name.padEnd(30)} ${spec.name!.padEnd(28)} tm ${t.tm} tn ${4 * t.vecs}: ${ms.toFixed(1)} ms, ${(flops / ms / 1e6).toFixed(2)} GFLOP/s`);
+    console.log(
+      `${l.name.padEnd(30)} ${spec.name!.padEnd(28)} tm ${t.tm} tn ${4 * t.vecs}: ${ms.toFixed(1)} ms, ${(flops / ms / 1e6).toFixed(2)} GFLOP/s`,
+    );
   }
-  rows.push(`| ${l.name} | [${l.x.join(', ')}] → [${out.join(', ')}] | ${(flops / 1e9).toFixed(2)} | ${cells.join(' | ')}${depthwise ? ' | — '.repeat(TILINGS.length - 1) : ''} |`);
+  rows.push(
+    `| ${l.name} | [${l.x.join(', ')}] → [${out.join(', ')}] | ${(flops / 1e9).toFixed(2)} | ${cells.join(' | ')}${depthwise ? ' | — '.repeat(TILINGS.length - 1) : ''} |`,
+  );
   for (const b of bufs) b.destroy();
 }
 

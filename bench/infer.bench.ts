@@ -25,19 +25,25 @@ const macs = g.nodes.reduce((a, n) => {
   if (n.op !== 'conv2d' && n.op !== 'linear') return a;
   const x = g.nodes[n.inputs[0]!]!.shape;
   if (n.op === 'linear') return a + numel(n.shape) * x[1]!;
-  return a + (numel(n.shape) * (x[1]! / (n.attrs.groups as number)) * (n.attrs.kernel as number) ** 2);
+  return a + numel(n.shape) * (x[1]! / (n.attrs.groups as number)) * (n.attrs.kernel as number) ** 2;
 }, 0);
 const bytes = program.buffers.reduce((a, b) => a + b.bytes, 0);
 console.log(`tuning ${JSON.stringify(tuning)}`);
-console.log(`${g.model} ${size}×${size} width ${widthArg}: ${g.nodes.length} nodes → ${program.steps.length} steps, ${program.kernels.length} kernels, ${program.buffers.length} buffers (${(bytes / 2 ** 20).toFixed(0)} MiB, unplanned); ${(macs / 1e9).toFixed(2)} GMAC; compile ${(performance.now() - t).toFixed(0)} ms`);
+console.log(
+  `${g.model} ${size}×${size} width ${widthArg}: ${g.nodes.length} nodes → ${program.steps.length} steps, ${program.kernels.length} kernels, ${program.buffers.length} buffers (${(bytes / 2 ** 20).toFixed(0)} MiB, unplanned); ${(macs / 1e9).toFixed(2)} GMAC; compile ${(performance.now() - t).toFixed(0)} ms`,
+);
 
 const params = new Map([...seededParams(g, 1)].map(([k, v]) => [k, Float32Array.from(v)]));
 t = performance.now();
 const s = await Session.create(dev, program);
 const tCreate = performance.now() - t;
 s.setParams(params);
-console.log(`Session.create: ${tCreate.toFixed(0)} ms, setParams: ${(performance.now() - t - tCreate).toFixed(0)} ms`);
-const input = new Map(program.inputs.map((i) => [i.name, new Float32Array(numel(i.shape)).map(() => Math.random())]));
+console.log(
+  `Session.create: ${tCreate.toFixed(0)} ms, setParams: ${(performance.now() - t - tCreate).toFixed(0)} ms`,
+);
+const input = new Map(
+  program.inputs.map((i) => [i.name, new Float32Array(numel(i.shape)).map(() => Math.random())]),
+);
 t = performance.now();
 await s.run(input);
 console.log(`first run (shaders compile): ${(performance.now() - t).toFixed(0)} ms`);
@@ -47,7 +53,9 @@ console.log(`steady: ${ms.toFixed(0)} ms/image, ${((2 * macs) / ms / 1e6).toFixe
 // Per-op breakdown: one submit per step.
 const byOp = new Map<string, number>();
 const device = dev.device;
-const priv = s as unknown as { encodeStep(p: GPUComputePassEncoder, st: (typeof program.steps)[number], k: number): void };
+const priv = s as unknown as {
+  encodeStep(p: GPUComputePassEncoder, st: (typeof program.steps)[number], k: number): void;
+};
 const nodeOp = new Map(g.nodes.map((n) => [n.name, n.op]));
 for (let k = 0; k < program.steps.length; k++) {
   const st = program.steps[k]!;
@@ -63,7 +71,8 @@ for (let k = 0; k < program.steps.length; k++) {
   byOp.set(key, (byOp.get(key) ?? 0) + performance.now() - t0);
 }
 const total = [...byOp.values()].reduce((a, b) => a + b, 0);
-for (const [k, v] of [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${k.padEnd(28)} ${v.toFixed(1).padStart(8)} ms  ${((100 * v) / total).toFixed(1)}%`);
+for (const [k, v] of [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 15))
+  console.log(`  ${k.padEnd(28)} ${v.toFixed(1).padStart(8)} ms  ${((100 * v) / total).toFixed(1)}%`);
 s.destroy();
 dev.destroy();
 process.exit(0);

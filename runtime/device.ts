@@ -40,7 +40,8 @@ let globalsInstalled = false;
 function installGlobals(): void {
   if (globalsInstalled) return;
   // GPUBufferUsage, GPUMapMode, GPUShaderStage, … as globals, like in a browser.
-  for (const [k, v] of Object.entries(globals as Record<string, unknown>)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(globals as Record<string, unknown>))
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   globalsInstalled = true;
 }
 
@@ -52,7 +53,9 @@ function infoText(info: GPUAdapterInfo): string {
 
 export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
   const info = adapter.info;
-  const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const fallback =
+    (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+    (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
   return fallback === true || SOFTWARE_RE.test(infoText(info));
 }
 
@@ -94,7 +97,9 @@ async function findGpu(flags: readonly string[]): Promise<{ found?: Found; why: 
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
   if (!adapter) {
     liveInstances.delete(gpu);
-    return { why: 'no GPU adapter (Dawn default backend found none: is the Vulkan loader libvulkan1 and a GPU driver installed?)' };
+    return {
+      why: 'no GPU adapter (Dawn default backend found none: is the Vulkan loader libvulkan1 and a GPU driver installed?)',
+    };
   }
   if (isSoftwareAdapter(adapter)) {
     liveInstances.delete(gpu);
@@ -115,14 +120,18 @@ async function findSoftware(flags: readonly string[]): Promise<{ found?: Found; 
     return { why: `Dawn (OpenGL backend) failed to start: ${(e as Error).message}` };
   }
   liveInstances.add(gpu);
-  const adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions).catch(() => null);
+  const adapter = await gpu
+    .requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions)
+    .catch(() => null);
   if (!adapter) {
     liveInstances.delete(gpu);
     return {
       why:
-        'no software adapter: Dawn\'s OpenGL backend needs Mesa (Debian: `apt-get install -y libegl-dev libgl1-mesa-dri`) and ' +
+        "no software adapter: Dawn's OpenGL backend needs Mesa (Debian: `apt-get install -y libegl-dev libgl1-mesa-dri`) and " +
         'EGL_PLATFORM=surfaceless in the process environment (set it before starting worker threads)' +
-        (eglUnsetInWorker ? '; this is a worker thread and EGL_PLATFORM was not set when the process started' : ''),
+        (eglUnsetInWorker
+          ? '; this is a worker thread and EGL_PLATFORM was not set when the process started'
+          : ''),
     };
   }
   return { found: { gpu, adapter, kind: 'software', how: 'OpenGL compatibility' }, why: '' };
@@ -166,7 +175,9 @@ export async function openDevice(opts: OpenDeviceOptions = {}): Promise<OpenedDe
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
   } catch (e) {
     liveInstances.delete(gpu);
-    throw new NoAdapterError(`the ${kind} adapter ${adapterName(adapter.info)} refused a device: ${(e as Error).message}`);
+    throw new NoAdapterError(
+      `the ${kind} adapter ${adapterName(adapter.info)} refused a device: ${(e as Error).message}`,
+    );
   }
 
   let lost: string | undefined;
@@ -179,7 +190,12 @@ export async function openDevice(opts: OpenDeviceOptions = {}): Promise<OpenedDe
   });
   device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
     const e = ev.error;
-    const kindName = e instanceof GPUValidationError ? 'validation' : e instanceof GPUOutOfMemoryError ? 'out-of-memory' : 'internal';
+    const kindName =
+      e instanceof GPUValidationError
+        ? 'validation'
+        : e instanceof GPUOutOfMemoryError
+          ? 'out-of-memory'
+          : 'internal';
     report(`uncaptured WebGPU ${kindName} error: ${e.message}`);
   };
 

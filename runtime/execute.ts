@@ -30,7 +30,11 @@ function pushAll(device: GPUDevice): number {
 }
 
 /** Axis permutation of a row-major tensor: out[i_perm[0], i_perm[1], …] = x[i_0, i_1, …]. */
-export function permuteAxes(data: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
+export function permuteAxes(
+  data: Float32Array,
+  shape: readonly number[],
+  perm: readonly number[],
+): Float32Array {
   const rank = shape.length;
   const strides = new Array<number>(rank);
   for (let k = rank - 1, s = 1; k >= 0; k--) {
@@ -75,7 +79,8 @@ export class Session {
     const device = 'device' in dev ? dev.device : dev;
     let lost: string | undefined;
     const lostReason = 'device' in dev ? dev.lostReason : () => lost;
-    if (!('device' in dev)) void device.lost.then((i) => (lost = `the WebGPU device was lost (${i.reason}): ${i.message}`));
+    if (!('device' in dev))
+      void device.lost.then((i) => (lost = `the WebGPU device was lost (${i.reason}): ${i.message}`));
 
     const firstStep = new Map<string, ProgramStep>();
     const uses = new Map<string, number>();
@@ -86,7 +91,9 @@ export class Session {
     const kernelWhere = (k: ProgramKernel): string => {
       const s = firstStep.get(k.name);
       const n = uses.get(k.name) ?? 0;
-      return s ? `${describeStep(s)}${n > 1 ? ` and ${n - 1} other step(s)` : ''}` : `kernel ${k.name} (unused)`;
+      return s
+        ? `${describeStep(s)}${n > 1 ? ` and ${n - 1} other step(s)` : ''}`
+        : `kernel ${k.name} (unused)`;
     };
 
     // Buffers.
@@ -96,7 +103,9 @@ export class Session {
     let errs = await popErrors(device, scopes);
     if (errs.length) {
       const total = program.buffers.reduce((a, b) => a + b.bytes, 0);
-      throw new GpuError(`creating ${buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB) failed: ${errs.join('; ')}`);
+      throw new GpuError(
+        `creating ${buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB) failed: ${errs.join('; ')}`,
+      );
     }
 
     // Pipelines, compiled concurrently; each failure is reported with its kernel and node.
@@ -113,7 +122,9 @@ export class Session {
               entries: Array.from({ length: k.bindings }, (_, binding) => ({
                 binding,
                 visibility: GPUShaderStage.COMPUTE,
-                buffer: { type: k.writable.includes(binding) ? ('storage' as const) : ('read-only-storage' as const) },
+                buffer: {
+                  type: k.writable.includes(binding) ? ('storage' as const) : ('read-only-storage' as const),
+                },
               })),
             }),
           ],
@@ -121,7 +132,11 @@ export class Session {
         const errors = await popErrors(device, 3);
         let pipe: GPUComputePipeline | undefined;
         try {
-          pipe = await device.createComputePipelineAsync({ layout, compute: { module, entryPoint: k.entryPoint }, label: k.name });
+          pipe = await device.createComputePipelineAsync({
+            layout,
+            compute: { module, entryPoint: k.entryPoint },
+            label: k.name,
+          });
         } catch (e) {
           errors.push((e as Error).message);
         }
@@ -130,8 +145,13 @@ export class Session {
           const lines = (info?.messages ?? [])
             .filter((m) => m.type === 'error')
             .slice(0, 5)
-            .map((m) => `  WGSL ${m.lineNum}:${m.linePos}: ${m.message}\n    ${k.wgsl.split('\n')[m.lineNum - 1] ?? ''}`);
-          problems.push(`${kernelWhere(k)}: pipeline creation failed: ${errors.join('; ')}${lines.length ? '\n' + lines.join('\n') : ''}`);
+            .map(
+              (m) =>
+                `  WGSL ${m.lineNum}:${m.linePos}: ${m.message}\n    ${k.wgsl.split('\n')[m.lineNum - 1] ?? ''}`,
+            );
+          problems.push(
+            `${kernelWhere(k)}: pipeline creation failed: ${errors.join('; ')}${lines.length ? '\n' + lines.join('\n') : ''}`,
+          );
           return;
         }
         pipelines.set(k.name, pipe);
@@ -145,7 +165,10 @@ export class Session {
       if (!pipe) throw new GpuError(`${describeStep(s)}: the program has no kernel named ${s.kernel}`);
       return device.createBindGroup({
         layout: pipe.getBindGroupLayout(0),
-        entries: s.buffers.map((b, binding) => ({ binding, resource: { buffer: buffers[b]!, size: program.buffers[b]!.bytes } })),
+        entries: s.buffers.map((b, binding) => ({
+          binding,
+          resource: { buffer: buffers[b]!, size: program.buffers[b]!.bytes },
+        })),
         label: s.node,
       });
     };
@@ -164,7 +187,14 @@ export class Session {
 
     const staging = new Map<string, GPUBuffer>();
     for (const o of program.outputs)
-      staging.set(o.name, device.createBuffer({ size: Math.max(16, Math.ceil((numel(o.shape) * 4) / 16) * 16), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: `read ${o.name}` }));
+      staging.set(
+        o.name,
+        device.createBuffer({
+          size: Math.max(16, Math.ceil((numel(o.shape) * 4) / 16) * 16),
+          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+          label: `read ${o.name}`,
+        }),
+      );
     return new Session(device, program, buffers, pipelines, bindGroups, staging, lostReason);
   }
 
@@ -181,15 +211,22 @@ export class Session {
         missing.push(p.name);
         continue;
       }
-      if (data instanceof BigInt64Array) throw new GpuError(`parameter ${p.name} is ${p.dtype} [${p.shape.join(', ')}] but i64 data was given`);
+      if (data instanceof BigInt64Array)
+        throw new GpuError(
+          `parameter ${p.name} is ${p.dtype} [${p.shape.join(', ')}] but i64 data was given`,
+        );
       if (data.length !== numel(p.shape))
-        throw new GpuError(`parameter ${p.name} has ${data.length} values; expected shape [${p.shape.join(', ')}] = ${numel(p.shape)}`);
+        throw new GpuError(
+          `parameter ${p.name} has ${data.length} values; expected shape [${p.shape.join(', ')}] = ${numel(p.shape)}`,
+        );
       let f32 = data instanceof Float32Array ? data : Float32Array.from(data);
       if (p.permute) f32 = permuteAxes(f32, p.shape, p.permute);
       this.device.queue.writeBuffer(this.buffers[p.buffer]!, 0, f32.buffer, f32.byteOffset, f32.byteLength);
     }
     if (missing.length)
-      throw new GpuError(`missing ${missing.length} parameter(s): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`);
+      throw new GpuError(
+        `missing ${missing.length} parameter(s): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`,
+      );
     this.paramsSet = true;
   }
 
@@ -203,19 +240,27 @@ export class Session {
   private async runNow(inputs: ReadonlyMap<string, Float32Array>): Promise<Map<string, Float32Array>> {
     const lost = this.lostReason();
     if (lost) throw new GpuError(lost);
-    if (!this.paramsSet && this.program.params.some((p) => p.buffer !== null)) throw new GpuError('run() before setParams(): the parameters were never uploaded');
+    if (!this.paramsSet && this.program.params.some((p) => p.buffer !== null))
+      throw new GpuError('run() before setParams(): the parameters were never uploaded');
     const { device, program } = this;
     for (const i of program.inputs) {
       const data = inputs.get(i.name);
-      if (!data) throw new GpuError(`missing input '${i.name}' [${i.shape.join(', ')}]; given: ${[...inputs.keys()].join(', ') || 'none'}`);
-      if (data.length !== numel(i.shape)) throw new GpuError(`input '${i.name}' has ${data.length} values; expected [${i.shape.join(', ')}] = ${numel(i.shape)}`);
+      if (!data)
+        throw new GpuError(
+          `missing input '${i.name}' [${i.shape.join(', ')}]; given: ${[...inputs.keys()].join(', ') || 'none'}`,
+        );
+      if (data.length !== numel(i.shape))
+        throw new GpuError(
+          `input '${i.name}' has ${data.length} values; expected [${i.shape.join(', ')}] = ${numel(i.shape)}`,
+        );
       device.queue.writeBuffer(this.buffers[i.buffer]!, 0, data.buffer, data.byteOffset, data.byteLength);
     }
     const enc = device.createCommandEncoder({ label: program.model });
     const pass = enc.beginComputePass();
     program.steps.forEach((s, k) => this.encodeStep(pass, s, k));
     pass.end();
-    for (const o of program.outputs) enc.copyBufferToBuffer(this.buffers[o.buffer]!, 0, this.staging.get(o.name)!, 0, numel(o.shape) * 4);
+    for (const o of program.outputs)
+      enc.copyBufferToBuffer(this.buffers[o.buffer]!, 0, this.staging.get(o.name)!, 0, numel(o.shape) * 4);
     const scopes = pushAll(device);
     device.queue.submit([enc.finish()]);
     const errs = await popErrors(device, scopes);

@@ -49,7 +49,10 @@ export interface LowerOptions {
 /** Thrown when a graph cannot be lowered for these limits; names the node and its spec location. */
 export class LoweringError extends Error {}
 
-export function kernelOptions(limits: DeviceLimits, tuning?: Readonly<Record<string, number>>): KernelOptions {
+export function kernelOptions(
+  limits: DeviceLimits,
+  tuning?: Readonly<Record<string, number>>,
+): KernelOptions {
   const get = (k: keyof typeof DEFAULT_LIMITS): number => limits[k] ?? DEFAULT_LIMITS[k];
   return {
     maxWorkgroupsPerDimension: get('maxComputeWorkgroupsPerDimension'),
@@ -75,7 +78,12 @@ interface Value {
  * Returns the buffer of each value and the buffers.
  */
 export function planBuffers(values: readonly Value[]): { bufferOf: number[]; buffers: ProgramBuffer[] } {
-  const buffers = values.map((v, id) => ({ id, bytes: Math.max(16, Math.ceil(v.bytes / 16) * 16), kind: v.kind, label: v.label }));
+  const buffers = values.map((v, id) => ({
+    id,
+    bytes: Math.max(16, Math.ceil(v.bytes / 16) * 16),
+    kind: v.kind,
+    label: v.label,
+  }));
   return { bufferOf: values.map((_, k) => k), buffers };
 }
 
@@ -88,7 +96,13 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     limits.maxBufferSize ?? Infinity,
   );
   // Steps refer to values until buffers are planned.
-  const stepsRaw: { kernel: string; values: number[]; grid: readonly [number, number, number]; node: string; where: string }[] = [];
+  const stepsRaw: {
+    kernel: string;
+    values: number[];
+    grid: readonly [number, number, number];
+    node: string;
+    where: string;
+  }[] = [];
   const values: Value[] = [];
   const newValue = (kind: BufferKind, bytes: number, label: string, node?: Node): number => {
     if (bytes > maxBinding)
@@ -111,8 +125,17 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     for (let k = 2; kernelNames.has(name); k++) name = `${base}_${k}`;
     kernelNames.add(name);
     kernelByText.set(spec.wgsl, name);
-    const writable = [...spec.wgsl.matchAll(/@binding\((\d+)\)\s*var<storage,\s*read_write>/g)].map((m) => Number(m[1]));
-    kernels.push({ name, wgsl: spec.wgsl, entryPoint: spec.entryPoint, workgroupSize: spec.workgroupSize, bindings: spec.bindings.length, writable });
+    const writable = [...spec.wgsl.matchAll(/@binding\((\d+)\)\s*var<storage,\s*read_write>/g)].map((m) =>
+      Number(m[1]),
+    );
+    kernels.push({
+      name,
+      wgsl: spec.wgsl,
+      entryPoint: spec.entryPoint,
+      workgroupSize: spec.workgroupSize,
+      bindings: spec.bindings.length,
+      writable,
+    });
     return name;
   };
 
@@ -133,7 +156,8 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       continue;
     }
     const op = getOp(node.op);
-    if (!op.kernel) throw new LoweringError(`${where(node)}: op '${node.op}' (node '${node.name}') has no WGSL kernel`);
+    if (!op.kernel)
+      throw new LoweringError(`${where(node)}: op '${node.op}' (node '${node.name}') has no WGSL kernel`);
     const ctx = {
       inputs: node.inputs.map((i) => graph.nodes[i]!.shape),
       out: node.shape,
@@ -161,7 +185,13 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       const vals = spec.bindings.map((b) => bindingValue(b, node));
       const step = stepsRaw.length;
       for (const v of vals) values[v]!.last = step;
-      stepsRaw.push({ kernel: addKernel(spec, `k${kernels.length}_${node.op}`), values: vals, grid: spec.grid, node: node.name, where: where(node) });
+      stepsRaw.push({
+        kernel: addKernel(spec, `k${kernels.length}_${node.op}`),
+        values: vals,
+        grid: spec.grid,
+        node: node.name,
+        where: where(node),
+      });
     }
 
     function bindingValue(b: KernelBinding, n: Node): number {
@@ -171,18 +201,22 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       const k = Number(m[2]);
       if (m[1] === 'input') {
         const src = n.inputs[k];
-        if (src === undefined) throw new Error(`internal: kernel of '${n.name}' binds input${k}, which does not exist`);
+        if (src === undefined)
+          throw new Error(`internal: kernel of '${n.name}' binds input${k}, which does not exist`);
         return valueOfNode[src]!;
       }
       if (m[1] === 'scratch') {
         const s = scratch[k];
-        if (s === undefined) throw new Error(`internal: kernel of '${n.name}' binds scratch${k}, which does not exist`);
+        if (s === undefined)
+          throw new Error(`internal: kernel of '${n.name}' binds scratch${k}, which does not exist`);
         return s;
       }
       const pi = n.params[k];
-      if (pi === undefined) throw new Error(`internal: kernel of '${n.name}' binds param${k}, which does not exist`);
+      if (pi === undefined)
+        throw new Error(`internal: kernel of '${n.name}' binds param${k}, which does not exist`);
       const p = graph.params[pi]!;
-      if (p.dtype !== 'f32') throw new Error(`internal: kernel of '${n.name}' binds the ${p.dtype} parameter ${p.name}`);
+      if (p.dtype !== 'f32')
+        throw new Error(`internal: kernel of '${n.name}' binds the ${p.dtype} parameter ${p.name}`);
       let v = paramValue.get(pi);
       if (v === undefined) {
         v = newValue('param', bytesOf(p.shape), p.name, n);
@@ -205,7 +239,9 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     const node = graph.nodes[o.node]!;
     if (node.shape.length !== 4) {
       if (opts.argmax === true) continue;
-      throw new LoweringError(`argmax needs a 4-D [N, C, H, W] output; '${o.name}' is [${node.shape.join(', ')}]`);
+      throw new LoweringError(
+        `argmax needs a 4-D [N, C, H, W] output; '${o.name}' is [${node.shape.join(', ')}]`,
+      );
     }
     const spec = argmaxKernel(node.shape, kopts);
     const [n, , h, w] = node.shape as number[];
@@ -216,7 +252,13 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     const step = stepsRaw.length;
     values[src]!.last = step;
     values[v]!.last = step;
-    stepsRaw.push({ kernel: addKernel(spec, 'argmax'), values: [src, v], grid: spec.grid, node: label, where: where(node) });
+    stepsRaw.push({
+      kernel: addKernel(spec, 'argmax'),
+      values: [src, v],
+      grid: spec.grid,
+      node: label,
+      where: where(node),
+    });
     outputs.push({ name: label, shape, value: v });
   }
   for (const o of outputs) values[o.value]!.last = Infinity;

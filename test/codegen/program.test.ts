@@ -33,15 +33,24 @@ function narrow(spec: string, width = 4): Graph {
 
 /** A text summary of a Program: kernels, then steps. */
 function summary(p: Program): string {
-  const lines = [`program ${p.model}: ${p.buffers.length} buffers, ${p.kernels.length} kernels, ${p.steps.length} steps`];
-  for (const s of p.steps) lines.push(`${s.kernel}(${s.buffers.join(', ')}) grid ${s.grid.join('×')}  // ${s.node}  ${s.where}`);
-  for (const prm of p.params) if (prm.buffer === null || prm.permute) lines.push(`param ${prm.name} buffer ${prm.buffer}${prm.permute ? ` permute [${prm.permute.join(', ')}]` : ''}`);
+  const lines = [
+    `program ${p.model}: ${p.buffers.length} buffers, ${p.kernels.length} kernels, ${p.steps.length} steps`,
+  ];
+  for (const s of p.steps)
+    lines.push(`${s.kernel}(${s.buffers.join(', ')}) grid ${s.grid.join('×')}  // ${s.node}  ${s.where}`);
+  for (const prm of p.params)
+    if (prm.buffer === null || prm.permute)
+      lines.push(
+        `param ${prm.name} buffer ${prm.buffer}${prm.permute ? ` permute [${prm.permute.join(', ')}]` : ''}`,
+      );
   return lines.join('\n') + '\n';
 }
 
 describe('kernel emitters', () => {
   const ops = [...OPS.values()].filter((o) => o.name !== 'input');
-  const all = ops.flatMap((op) => (CASES[op.name] ?? []).map((c, k) => [`${op.name} #${k}`, op.name, c] as const));
+  const all = ops.flatMap((op) =>
+    (CASES[op.name] ?? []).map((c, k) => [`${op.name} #${k}`, op.name, c] as const),
+  );
 
   it.each(ops.map((o) => [o.name]))('%s has a WGSL kernel and kernel test cases', (name) => {
     expect(typeof OPS.get(name)!.kernel).toBe('function');
@@ -53,7 +62,13 @@ describe('kernel emitters', () => {
     const g = oneOpGraph(name, c.inputs, c.attrs);
     const node = g.nodes[g.nodes.length - 1]!;
     const opts = kernelOptions({ ...LLVMPIPE_LIMITS, ...c.limits }, c.tuning);
-    const made = op.kernel!({ inputs: c.inputs, out: node.shape, attrs: c.attrs, params: g.params.map((p) => p.shape), opts });
+    const made = op.kernel!({
+      inputs: c.inputs,
+      out: node.shape,
+      attrs: c.attrs,
+      params: g.params.map((p) => p.shape),
+      opts,
+    });
     const plan: KernelPlan = 'wgsl' in made ? { scratch: [], dispatches: [made] } : made;
     for (const spec of plan.dispatches as KernelSpec[]) {
       const decls = [...spec.wgsl.matchAll(/@group\(0\) @binding\((\d+)\)/g)].map((m) => Number(m[1]));
@@ -87,9 +102,24 @@ describe('kernel emitters', () => {
 
   it('golden WGSL: implicit-GEMM conv, 1×1 GEMM, depthwise, groupnorm, encoding', () => {
     const cases: [string, string, number[][], Record<string, unknown>][] = [
-      ['conv2d_3x3_s2', 'conv2d', [[1, 8, 9, 7]], { channels: 12, kernel: 3, stride: 2, padding: 1, dilation: 1, groups: 1, bias: false }],
-      ['conv2d_1x1_gemm', 'conv2d', [[1, 16, 8, 8]], { channels: 20, kernel: 1, stride: 1, padding: 0, dilation: 1, groups: 1, bias: true }],
-      ['conv2d_dw3x3_d4', 'conv2d', [[1, 8, 17, 15]], { channels: 8, kernel: 3, stride: 1, padding: 4, dilation: 4, groups: 8, bias: false }],
+      [
+        'conv2d_3x3_s2',
+        'conv2d',
+        [[1, 8, 9, 7]],
+        { channels: 12, kernel: 3, stride: 2, padding: 1, dilation: 1, groups: 1, bias: false },
+      ],
+      [
+        'conv2d_1x1_gemm',
+        'conv2d',
+        [[1, 16, 8, 8]],
+        { channels: 20, kernel: 1, stride: 1, padding: 0, dilation: 1, groups: 1, bias: true },
+      ],
+      [
+        'conv2d_dw3x3_d4',
+        'conv2d',
+        [[1, 8, 17, 15]],
+        { channels: 8, kernel: 3, stride: 1, padding: 4, dilation: 4, groups: 8, bias: false },
+      ],
       ['groupnorm', 'groupnorm', [[1, 32, 8, 8]], { groups: 8, eps: 1e-5 }],
       ['encoding', 'encoding', [[1, 16, 8, 8]], { codewords: 8 }],
     ];
@@ -158,8 +188,12 @@ describe('lowerToProgram', () => {
   });
 
   it('rejects tensors above maxStorageBufferBindingSize with a located message', () => {
-    expect(() => lowerToProgram(g, { ...LLVMPIPE_LIMITS, maxStorageBufferBindingSize: 4096 })).toThrow(LoweringError);
-    expect(() => lowerToProgram(g, { ...LLVMPIPE_LIMITS, maxStorageBufferBindingSize: 4096 })).toThrow(/specs\/.+\.fcn:\d+:\d+: .* needs \d+ bytes, more than maxStorageBufferBindingSize/);
+    expect(() => lowerToProgram(g, { ...LLVMPIPE_LIMITS, maxStorageBufferBindingSize: 4096 })).toThrow(
+      LoweringError,
+    );
+    expect(() => lowerToProgram(g, { ...LLVMPIPE_LIMITS, maxStorageBufferBindingSize: 4096 })).toThrow(
+      /specs\/.+\.fcn:\d+:\d+: .* needs \d+ bytes, more than maxStorageBufferBindingSize/,
+    );
   });
 
   it('adds argmax outputs on request', () => {
@@ -179,6 +213,7 @@ describe('permuteAxes', () => {
     for (let a = 0; a < o; a++)
       for (let b = 0; b < i; b++)
         for (let c = 0; c < h; c++)
-          for (let d = 0; d < w; d++) expect(y[((a * h + c) * w + d) * i + b]).toBe(x[((a * i + b) * h + c) * w + d]);
+          for (let d = 0; d < w; d++)
+            expect(y[((a * h + c) * w + d) * i + b]).toBe(x[((a * i + b) * h + c) * w + d]);
   });
 });

@@ -16,7 +16,11 @@ export interface Case {
 /** Forces 2-D/3-D grids even for tiny tensors. */
 export const SPLIT = { maxComputeWorkgroupsPerDimension: 4 };
 
-const conv = (channels: number, kernel: number, o: Partial<Record<'stride' | 'padding' | 'dilation' | 'groups', number>> & { bias?: boolean } = {}): Attrs => ({
+const conv = (
+  channels: number,
+  kernel: number,
+  o: Partial<Record<'stride' | 'padding' | 'dilation' | 'groups', number>> & { bias?: boolean } = {},
+): Attrs => ({
   channels,
   kernel,
   stride: o.stride ?? 1,
@@ -25,7 +29,13 @@ const conv = (channels: number, kernel: number, o: Partial<Record<'stride' | 'pa
   groups: o.groups ?? 1,
   bias: o.bias ?? false,
 });
-const pool = (kernel: number, stride: number, padding = 0, ceil_mode = false, count_include_pad = true): Attrs => ({ kernel, stride, padding, ceil_mode, count_include_pad });
+const pool = (
+  kernel: number,
+  stride: number,
+  padding = 0,
+  ceil_mode = false,
+  count_include_pad = true,
+): Attrs => ({ kernel, stride, padding, ceil_mode, count_include_pad });
 
 export const CASES: Record<string, readonly Case[]> = {
   conv2d: [
@@ -59,9 +69,21 @@ export const CASES: Record<string, readonly Case[]> = {
       [8, 16],
       [16, 8],
     ].flatMap(([tm, tn]) => [
-      { inputs: [[1, 8, 9, 7]], attrs: conv(12, 3, { stride: 2, padding: 1 }), tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! } },
-      { inputs: [[1, 5, 11, 9]], attrs: conv(7, 3, { padding: 2, dilation: 2 }), tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! } },
-      { inputs: [[1, 8, 6, 6]], attrs: conv(20, 1, { bias: true }), tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! } },
+      {
+        inputs: [[1, 8, 9, 7]],
+        attrs: conv(12, 3, { stride: 2, padding: 1 }),
+        tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! },
+      },
+      {
+        inputs: [[1, 5, 11, 9]],
+        attrs: conv(7, 3, { padding: 2, dilation: 2 }),
+        tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! },
+      },
+      {
+        inputs: [[1, 8, 6, 6]],
+        attrs: conv(20, 1, { bias: true }),
+        tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! },
+      },
     ]),
   ],
   linear: [
@@ -83,14 +105,62 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 4, 33, 31]], attrs: { groups: 1, eps: 1e-5 } }, // more values than the workgroup
     { inputs: [[2, 8, 3, 3]], attrs: { groups: 4, eps: 1e-5 }, limits: SPLIT },
   ],
-  relu: [{ inputs: [[2, 3, 5, 7]], attrs: {} }, { inputs: [[1, 4, 4, 4]], attrs: {} }, { inputs: [[2, 3, 9, 9]], attrs: {}, limits: SPLIT }],
-  sigmoid: [{ inputs: [[2, 3, 5, 7]], attrs: {} }, { inputs: [[1, 4, 4, 4]], attrs: {} }, { inputs: [[3, 5]], attrs: {} }],
-  add: [{ inputs: [[2, 3, 5, 7], [2, 3, 5, 7]], attrs: {} }, { inputs: [[1, 4, 4, 4], [1, 4, 4, 4]], attrs: {} }],
+  relu: [
+    { inputs: [[2, 3, 5, 7]], attrs: {} },
+    { inputs: [[1, 4, 4, 4]], attrs: {} },
+    { inputs: [[2, 3, 9, 9]], attrs: {}, limits: SPLIT },
+  ],
+  sigmoid: [
+    { inputs: [[2, 3, 5, 7]], attrs: {} },
+    { inputs: [[1, 4, 4, 4]], attrs: {} },
+    { inputs: [[3, 5]], attrs: {} },
+  ],
+  add: [
+    {
+      inputs: [
+        [2, 3, 5, 7],
+        [2, 3, 5, 7],
+      ],
+      attrs: {},
+    },
+    {
+      inputs: [
+        [1, 4, 4, 4],
+        [1, 4, 4, 4],
+      ],
+      attrs: {},
+    },
+  ],
   mul: [
-    { inputs: [[2, 3, 5, 7], [2, 3, 5, 7]], attrs: {} },
-    { inputs: [[2, 3, 5, 5], [2, 3]], attrs: {} }, // per-channel factor [N, C]
-    { inputs: [[2, 4, 4, 4], [2, 4, 1, 1]], attrs: {} }, // per-channel factor [N, C, 1, 1], vec4
-    { inputs: [[2, 5, 9, 7], [2, 5]], attrs: {}, limits: SPLIT },
+    {
+      inputs: [
+        [2, 3, 5, 7],
+        [2, 3, 5, 7],
+      ],
+      attrs: {},
+    },
+    {
+      inputs: [
+        [2, 3, 5, 5],
+        [2, 3],
+      ],
+      attrs: {},
+    }, // per-channel factor [N, C]
+    {
+      inputs: [
+        [2, 4, 4, 4],
+        [2, 4, 1, 1],
+      ],
+      attrs: {},
+    }, // per-channel factor [N, C, 1, 1], vec4
+    {
+      inputs: [
+        [2, 5, 9, 7],
+        [2, 5],
+      ],
+      attrs: {},
+      limits: SPLIT,
+    },
   ],
   maxpool2d: [
     { inputs: [[1, 3, 9, 9]], attrs: pool(3, 2, 1) },
@@ -125,12 +195,58 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 2, 8, 8]], attrs: { size: [32, 32], align_corners: true }, limits: SPLIT },
   ],
   concat: [
-    { inputs: [[1, 3, 5, 5], [1, 1, 5, 5], [1, 4, 5, 5], [1, 2, 5, 5], [1, 5, 5, 5]], attrs: { axis: 1 } }, // five inputs
-    { inputs: [[1, 3, 5, 5], [1, 1, 5, 5], [1, 4, 5, 5], [1, 2, 5, 5], [1, 5, 5, 5]], attrs: { axis: 1 }, limits: { maxStorageBuffersPerShaderStage: 3 } }, // split in three dispatches
-    { inputs: [[2, 4, 4, 4], [2, 8, 4, 4]], attrs: { axis: 1 } }, // vec4
-    { inputs: [[2, 3, 2, 5], [2, 3, 4, 5]], attrs: { axis: 2 } },
-    { inputs: [[2, 3, 9, 9], [2, 5, 9, 9], [2, 1, 9, 9]], attrs: { axis: 1 }, limits: SPLIT },
-    { inputs: [[2, 3], [2, 5], [2, 1]], attrs: { axis: 1 } },
+    {
+      inputs: [
+        [1, 3, 5, 5],
+        [1, 1, 5, 5],
+        [1, 4, 5, 5],
+        [1, 2, 5, 5],
+        [1, 5, 5, 5],
+      ],
+      attrs: { axis: 1 },
+    }, // five inputs
+    {
+      inputs: [
+        [1, 3, 5, 5],
+        [1, 1, 5, 5],
+        [1, 4, 5, 5],
+        [1, 2, 5, 5],
+        [1, 5, 5, 5],
+      ],
+      attrs: { axis: 1 },
+      limits: { maxStorageBuffersPerShaderStage: 3 },
+    }, // split in three dispatches
+    {
+      inputs: [
+        [2, 4, 4, 4],
+        [2, 8, 4, 4],
+      ],
+      attrs: { axis: 1 },
+    }, // vec4
+    {
+      inputs: [
+        [2, 3, 2, 5],
+        [2, 3, 4, 5],
+      ],
+      attrs: { axis: 2 },
+    },
+    {
+      inputs: [
+        [2, 3, 9, 9],
+        [2, 5, 9, 9],
+        [2, 1, 9, 9],
+      ],
+      attrs: { axis: 1 },
+      limits: SPLIT,
+    },
+    {
+      inputs: [
+        [2, 3],
+        [2, 5],
+        [2, 1],
+      ],
+      attrs: { axis: 1 },
+    },
   ],
   mean: [
     { inputs: [[2, 5, 7]], attrs: { axis: 1 } },

@@ -18,7 +18,12 @@ const CASES: readonly [spec: string, opts: { size: number; batch: number; width?
 
 describe.skipIf(!dev)(`full networks on the GPU vs interpret (${dev?.description ?? reason})`, () => {
   it.each(CASES)('%s %o', async (spec, o) => {
-    const r = buildGraph(spec, { height: o.size, width: o.size, batch: o.batch, settings: { classes: 21, ...(o.width ? { width: o.width } : {}) } });
+    const r = buildGraph(spec, {
+      height: o.size,
+      width: o.size,
+      batch: o.batch,
+      settings: { classes: 21, ...(o.width ? { width: o.width } : {}) },
+    });
     const g = r.graph!;
     expect(g).toBeDefined();
     const params = roundToF32(seededParams(g, 5));
@@ -28,7 +33,8 @@ describe.skipIf(!dev)(`full networks on the GPU vs interpret (${dev?.description
     try {
       session.setParams(params);
       const got = await session.run(new Map([...inputs].map(([k, v]) => [k, Float32Array.from(v)])));
-      for (const out of g.outputs) expect(relError(got.get(out.name)!, want.get(out.name)!), out.name).toBeLessThanOrEqual(TOL);
+      for (const out of g.outputs)
+        expect(relError(got.get(out.name)!, want.get(out.name)!), out.name).toBeLessThanOrEqual(TOL);
     } finally {
       session.destroy();
     }

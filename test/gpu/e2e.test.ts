@@ -70,11 +70,13 @@ describe.skipIf(!dev)(`narrow networks on the GPU vs interpret (${dev?.descripti
         for (let p = 0; p < h! * w!; p++) {
           // The label must be the argmax of the GPU's own logits (first maximum wins) …
           let best = 0;
-          for (let k = 1; k < c!; k++) if (logits[(b * c! + k) * h! * w! + p]! > logits[(b * c! + best) * h! * w! + p]!) best = k;
+          for (let k = 1; k < c!; k++)
+            if (logits[(b * c! + k) * h! * w! + p]! > logits[(b * c! + best) * h! * w! + p]!) best = k;
           expect(labels[b * h! * w! + p]).toBe(best);
           // … and agree with the reference's except on near ties.
           let ref = 0;
-          for (let k = 1; k < c!; k++) if (want.data[(b * c! + k) * h! * w! + p]! > want.data[(b * c! + ref) * h! * w! + p]!) ref = k;
+          for (let k = 1; k < c!; k++)
+            if (want.data[(b * c! + k) * h! * w! + p]! > want.data[(b * c! + ref) * h! * w! + p]!) ref = k;
           if (ref !== best) disagree++;
         }
       expect(disagree).toBeLessThanOrEqual(Math.ceil(0.001 * h! * w!));

@@ -55,7 +55,16 @@ export function oneOpGraph(opName: string, inputs: readonly Shape[], attrs: Attr
     used: true,
   }));
   const shape = op.inferShape(inputs, attrs);
-  nodes.push({ id: inputs.length, op: opName, inputs: inputs.map((_, k) => k), params: params.map((_, k) => k), attrs, shape, dtype: 'f32', name: 'op' });
+  nodes.push({
+    id: inputs.length,
+    op: opName,
+    inputs: inputs.map((_, k) => k),
+    params: params.map((_, k) => k),
+    attrs,
+    shape,
+    dtype: 'f32',
+    name: 'op',
+  });
   return {
     model: `test_${opName}`,
     file: '<test>',

@@ -8,7 +8,15 @@ import type { RefTensor } from '../../compiler/ops/op.ts';
 import { lowerToProgram } from '../../compiler/codegen/program.ts';
 import { numel } from '../../compiler/ir/types.ts';
 import { CASES } from './cases.ts';
-import { gpuForTests, oneOpGraph, randomInputs, randomParams, relError, roundToF32, runOnGpu } from './harness.ts';
+import {
+  gpuForTests,
+  oneOpGraph,
+  randomInputs,
+  randomParams,
+  relError,
+  roundToF32,
+  runOnGpu,
+} from './harness.ts';
 
 const TOL = 1e-4;
 
@@ -34,9 +42,14 @@ describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? re
     const params = roundToF32(randomParams(g, 100 + k));
     const inputs = roundToF32(randomInputs(g, 200 + k));
     const limits = { ...dev!.limits, ...c.limits };
-    const got = (await runOnGpu(dev!, g, params, inputs, limits, { copyIdentity: true, tuning: c.tuning })).get('y')!;
+    const got = (
+      await runOnGpu(dev!, g, params, inputs, limits, { copyIdentity: true, tuning: c.tuning })
+    ).get('y')!;
     const node = g.nodes[g.nodes.length - 1]!;
-    const refIn: RefTensor[] = g.inputs.map((i) => ({ shape: g.nodes[i.node]!.shape, data: inputs.get(i.name)! }));
+    const refIn: RefTensor[] = g.inputs.map((i) => ({
+      shape: g.nodes[i.node]!.shape,
+      data: inputs.get(i.name)!,
+    }));
     const refParams: RefTensor[] = g.params.map((p) => ({ shape: p.shape, data: params.get(p.name)! }));
     const want = op.reference!(refIn, refParams, c.attrs, node.shape);
     expect(got.length).toBe(numel(node.shape));
@@ -49,7 +62,8 @@ describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? re
     if (c.limits?.maxStorageBuffersPerShaderStage) {
       const prog = lowerToProgram(g, limits, { copyIdentity: true, tuning: c.tuning });
       expect(prog.steps.length).toBeGreaterThan(1);
-      for (const s of prog.steps) expect(s.buffers.length).toBeLessThanOrEqual(c.limits.maxStorageBuffersPerShaderStage);
+      for (const s of prog.steps)
+        expect(s.buffers.length).toBeLessThanOrEqual(c.limits.maxStorageBuffersPerShaderStage);
     }
   });
 });

@@ -15,7 +15,10 @@ const COPY = `@group(0) @binding(0) var<storage, read> x: array<f32>;
 }`;
 
 /** A one-step program: y = 2·x on 8 floats, plus a parameter buffer nobody reads. */
-function tinyProgram(kernel: Partial<ProgramKernel> = {}, step: Partial<Program['steps'][number]> = {}): Program {
+function tinyProgram(
+  kernel: Partial<ProgramKernel> = {},
+  step: Partial<Program['steps'][number]> = {},
+): Program {
   return {
     format: PROGRAM_FORMAT,
     version: PROGRAM_VERSION,
@@ -34,8 +37,27 @@ function tinyProgram(kernel: Partial<ProgramKernel> = {}, step: Partial<Program[
     ],
     inputs: [{ name: 'x', shape: [8], buffer: 0 }],
     outputs: [{ name: 'y', shape: [8], buffer: 1 }],
-    kernels: [{ name: 'double', wgsl: COPY, entryPoint: 'main', workgroupSize: [64, 1, 1], bindings: 2, writable: [1], ...kernel }],
-    steps: [{ kernel: 'double', buffers: [0, 1], grid: [1, 1, 1], node: 'head.conv', where: 'tiny.fcn:3:7', ...step }],
+    kernels: [
+      {
+        name: 'double',
+        wgsl: COPY,
+        entryPoint: 'main',
+        workgroupSize: [64, 1, 1],
+        bindings: 2,
+        writable: [1],
+        ...kernel,
+      },
+    ],
+    steps: [
+      {
+        kernel: 'double',
+        buffers: [0, 1],
+        grid: [1, 1, 1],
+        node: 'head.conv',
+        where: 'tiny.fcn:3:7',
+        ...step,
+      },
+    ],
   };
 }
 
@@ -51,7 +73,9 @@ describe.skipIf(!dev)(`device and session (${dev?.description ?? reason})`, () =
     // Compatibility mode would start at 4 storage buffers and 128 invocations per workgroup.
     expect(dev!.limits.maxStorageBuffersPerShaderStage).toBeGreaterThanOrEqual(8);
     expect(dev!.limits.maxComputeInvocationsPerWorkgroup).toBeGreaterThanOrEqual(256);
-    expect(dev!.device.limits.maxStorageBuffersPerShaderStage).toBe(dev!.limits.maxStorageBuffersPerShaderStage);
+    expect(dev!.device.limits.maxStorageBuffersPerShaderStage).toBe(
+      dev!.limits.maxStorageBuffersPerShaderStage,
+    );
   });
 
   it('honours FCNC_ADAPTER and says plainly when the requested kind is missing', async () => {
@@ -79,7 +103,9 @@ describe.skipIf(!dev)(`device and session (${dev?.description ?? reason})`, () =
     const s = await Session.create(dev!, tinyProgram());
     await expect(s.run(new Map([['x', x]]))).rejects.toThrow(/before setParams/);
     expect(() => s.setParams(new Map())).toThrow(/missing 1 parameter\(s\): w/);
-    expect(() => s.setParams(new Map([['w', new Float32Array(3)]]))).toThrow(/w has 3 values; expected shape \[4\]/);
+    expect(() => s.setParams(new Map([['w', new Float32Array(3)]]))).toThrow(
+      /w has 3 values; expected shape \[4\]/,
+    );
     s.setParams(new Map([['w', new Float32Array(4)]]));
     await expect(s.run(new Map())).rejects.toThrow(/missing input 'x' \[8\]/);
     await expect(s.run(new Map([['x', new Float32Array(7)]]))).rejects.toThrow(/input 'x' has 7 values/);

@@ -33,7 +33,10 @@ export interface Buf {
 /** `@group(0) @binding(i) var<storage, …> name: array<elem>;` for each buffer, in order. */
 export function declare(bufs: readonly Buf[]): string {
   return bufs
-    .map((b, k) => `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.elem}>;`)
+    .map(
+      (b, k) =>
+        `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.elem}>;`,
+    )
     .join('\n');
 }
 
@@ -52,7 +55,11 @@ export function splitGrid(workgroups: number, maxDim: number): [number, number, 
  * A 1-D parallel kernel over `total` work items, `wg` invocations per workgroup. Returns the grid and the WGSL
  * that opens `main`: it defines `gid` (the linear work-item index) and returns when it is out of range.
  */
-export function linearMain(total: number, wg: number, opts: KernelOptions): { grid: [number, number, number]; open: string } {
+export function linearMain(
+  total: number,
+  wg: number,
+  opts: KernelOptions,
+): { grid: [number, number, number]; open: string } {
   if (total > 0xffffffff) throw new Error(`internal: ${total} work items overflow a u32 index`);
   const grid = splitGrid(Math.ceil(total / wg), opts.maxWorkgroupsPerDimension);
   const open = [
@@ -74,7 +81,11 @@ export function linearMain(total: number, wg: number, opts: KernelOptions): { gr
  * A kernel with one workgroup per work item (reductions): defines `item` (uniform across the workgroup) and
  * `lid`; returns early for whole workgroups past the end, so barriers stay in uniform control flow.
  */
-export function workgroupMain(items: number, wg: number, opts: KernelOptions): { grid: [number, number, number]; open: string } {
+export function workgroupMain(
+  items: number,
+  wg: number,
+  opts: KernelOptions,
+): { grid: [number, number, number]; open: string } {
   const grid = splitGrid(items, opts.maxWorkgroupsPerDimension);
   const open = [
     `const WORKGROUP = ${u(wg)};`,
@@ -117,7 +128,15 @@ export function kernelSpec(
     '}',
     '',
   ].join('\n');
-  return { wgsl, entryPoint: 'main', workgroupSize: [wg, 1, 1], grid: main.grid, bindings: bufs.map((b) => b.slot), name, ...extra };
+  return {
+    wgsl,
+    entryPoint: 'main',
+    workgroupSize: [wg, 1, 1],
+    grid: main.grid,
+    bindings: bufs.map((b) => b.slot),
+    name,
+    ...extra,
+  };
 }
 
 /** Default workgroup size of the 1-D kernels. */

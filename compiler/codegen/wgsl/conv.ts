@@ -34,7 +34,8 @@ function tilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
   const t = ctx.opts.tuning ?? {};
   const tm = t['conv2d.tm'] ?? DEFAULT_TILING.tm;
   const tn = t['conv2d.tn'] ?? 4 * DEFAULT_TILING.vecs;
-  if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0)) throw new Error(`bad conv2d tuning: tm ${tm}, tn ${tn} (tn must be a multiple of 4)`);
+  if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
+    throw new Error(`bad conv2d tuning: tm ${tm}, tn ${tn} (tn must be a multiple of 4)`);
   return { tm, vecs: tn / 4 };
 }
 
@@ -96,16 +97,19 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
   L.push('  let co0 = ct * TM; // first output channel of the tile, within the group');
   L.push('  let p0 = pt * TN; // first output pixel of the tile');
   L.push('  let xbase = (n * CIN + grp * CIN_G) * PLANE;');
-  L.push('  // Weight row of each output channel (tail channels re-read the group\'s last row; their results are dropped).');
+  L.push(
+    "  // Weight row of each output channel (tail channels re-read the group's last row; their results are dropped).",
+  );
   for (const m of range(tm)) L.push(`  let w${m} = (grp * COUT_G + min(co0 + ${u(m)}, COUT_G - 1u)) * WROW;`);
   if (!gemm) {
-    L.push('  // Top-left input coordinate of each pixel\'s window (tail pixels clamp to the last pixel).');
+    L.push("  // Top-left input coordinate of each pixel's window (tail pixels clamp to the last pixel).");
     for (const j of range(tn)) {
       L.push(`  let q${j} = min(p0 + ${u(j)}, PIXELS - 1u);`);
       L.push(`  let iy${j} = i32(q${j} / WO) * STRIDE - PAD;  let ix${j} = i32(q${j} % WO) * STRIDE - PAD;`);
     }
   }
-  for (const m of range(tm)) L.push(`  var acc${m}: array<vec4f, ${nv}>; // channel co0+${m}, pixels p0 + 4v .. p0 + 4v + 3`);
+  for (const m of range(tm))
+    L.push(`  var acc${m}: array<vec4f, ${nv}>; // channel co0+${m}, pixels p0 + 4v .. p0 + 4v + 3`);
 
   const fma = (wExpr: (m: number) => string, xv: (v: number) => string, ind: string): void => {
     for (const m of range(tm)) {
@@ -125,22 +129,34 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
             .join(', ')})`;
     if (vecW) {
       L.push('  for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
-      for (const m of range(tm)) L.push(`    let wv${m} = wt[w${m} + c4]; // 4 input channels of output channel co0+${m}`);
+      for (const m of range(tm))
+        L.push(`    let wv${m} = wt[w${m} + c4]; // 4 input channels of output channel co0+${m}`);
       for (const l of range(4)) {
         for (const v of range(nv)) L.push(`    let x${l}_${v} = ${xload(`c4 * 4u + ${u(l)}`, v)};`);
-        fma((m) => `wv${m}.${lanes[l]}`, (v) => `x${l}_${v}`, '    ');
+        fma(
+          (m) => `wv${m}.${lanes[l]}`,
+          (v) => `x${l}_${v}`,
+          '    ',
+        );
       }
       L.push('  }');
     } else {
       L.push('  for (var c = 0u; c < CIN_G; c++) {');
       for (const v of range(nv)) L.push(`    let xv${v} = ${xload('c', v)};`);
-      fma((m) => `wt[w${m} + c]`, (v) => `xv${v}`, '    ');
+      fma(
+        (m) => `wt[w${m} + c]`,
+        (v) => `xv${v}`,
+        '    ',
+      );
       L.push('  }');
     }
   } else {
     L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
     L.push('    for (var kx = 0u; kx < KSIZE; kx++) {');
-    L.push('      // Input offset of this tap for each pixel' + (padded ? '; taps in the zero padding read offset 0 and are masked.' : '.'));
+    L.push(
+      '      // Input offset of this tap for each pixel' +
+        (padded ? '; taps in the zero padding read offset 0 and are masked.' : '.'),
+    );
     for (const j of range(tn)) {
       L.push(`      let ty${j} = iy${j} + i32(ky) * DILATION;  let tx${j} = ix${j} + i32(kx) * DILATION;`);
       if (padded) {
@@ -150,19 +166,30 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
     }
     if (padded)
       for (const v of range(nv))
-        L.push(`      let mask${v} = vec4f(${range(4).map((l) => `select(0.0, 1.0, in${4 * v + l})`).join(', ')});`);
+        L.push(
+          `      let mask${v} = vec4f(${range(4)
+            .map((l) => `select(0.0, 1.0, in${4 * v + l})`)
+            .join(', ')});`,
+        );
     const gather = (c: string, v: number): string => {
-      const g4 = `vec4f(${range(4).map((l) => `x[${c} + o${4 * v + l}]`).join(', ')})`;
+      const g4 = `vec4f(${range(4)
+        .map((l) => `x[${c} + o${4 * v + l}]`)
+        .join(', ')})`;
       return padded ? `${g4} * mask${v}` : g4;
     };
     if (vecW) {
       L.push('      let tap = (ky * KSIZE + kx) * (CIN_G / 4u);');
       L.push('      for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
-      for (const m of range(tm)) L.push(`        let wv${m} = wt[w${m} + tap + c4]; // input channels 4·c4 .. 4·c4+3 of this tap`);
+      for (const m of range(tm))
+        L.push(`        let wv${m} = wt[w${m} + tap + c4]; // input channels 4·c4 .. 4·c4+3 of this tap`);
       for (const l of range(4)) {
         L.push(`        let xc${l} = xbase + (c4 * 4u + ${u(l)}) * PLANE;`);
         for (const v of range(nv)) L.push(`        let x${l}_${v} = ${gather(`xc${l}`, v)};`);
-        fma((m) => `wv${m}.${lanes[l]}`, (v) => `x${l}_${v}`, '        ');
+        fma(
+          (m) => `wv${m}.${lanes[l]}`,
+          (v) => `x${l}_${v}`,
+          '        ',
+        );
       }
       L.push('      }');
     } else {
@@ -170,7 +197,11 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
       L.push('      for (var c = 0u; c < CIN_G; c++) {');
       L.push('        let xc = xbase + c * PLANE;');
       for (const v of range(nv)) L.push(`        let xv${v} = ${gather('xc', v)};`);
-      fma((m) => `wt[w${m} + tap + c]`, (v) => `xv${v}`, '        ');
+      fma(
+        (m) => `wt[w${m} + tap + c]`,
+        (v) => `xv${v}`,
+        '        ',
+      );
       L.push('      }');
     }
     L.push('    }');
@@ -183,12 +214,16 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
     L.push(`    let ybase = (n * COUT + co) * PIXELS;`);
     const b = bias ? ' + bias[co]' : '';
     for (const j of range(tn))
-      L.push(`    if (p0 + ${u(j)} < PIXELS) { y[ybase + p0 + ${u(j)}] = acc${m}[${Math.floor(j / 4)}].${lanes[j % 4]}${b}; }`);
+      L.push(
+        `    if (p0 + ${u(j)} < PIXELS) { y[ybase + p0 + ${u(j)}] = acc${m}[${Math.floor(j / 4)}].${lanes[j % 4]}${b}; }`,
+      );
     L.push('  }');
   }
 
   const items = batch! * g * coTiles * pixTiles;
-  const kind = gemm ? 'gemm' : `${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}`;
+  const kind = gemm
+    ? 'gemm'
+    : `${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}`;
   return kernelSpec(
     `conv2d_${kind}_k${cout}`,
     [
@@ -260,7 +295,8 @@ function depthwiseKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec {
   L.push('  }');
   L.push('  let ybase = ((n * CHANNELS + c) * HO + oy) * WO;');
   const b = bias ? ' + bias[c]' : '';
-  for (const j of range(tn)) L.push(`  if (ox0 + ${u(j)} < WO) { y[ybase + ox0 + ${u(j)}] = acc.${lanes[j]}${b}; }`);
+  for (const j of range(tn))
+    L.push(`  if (ox0 + ${u(j)} < WO) { y[ybase + ox0 + ${u(j)}] = acc.${lanes[j]}${b}; }`);
   const items = batch! * ch! * ho! * rowTiles;
   return kernelSpec(
     `conv2d_dw${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}_c${ch}`,

@@ -27,8 +27,10 @@ function unary(name: string, doc: string, ctx: KernelCtx, expr: (elem: string) =
   );
 }
 
-export const reluKernel = (ctx: KernelCtx): KernelSpec => unary('relu', 'y = max(x, 0)', ctx, (e) => `max(v, ${e}(0.0))`);
-export const sigmoidKernel = (ctx: KernelCtx): KernelSpec => unary('sigmoid', 'y = 1 / (1 + exp(−x))', ctx, () => '1.0 / (1.0 + exp(-v))');
+export const reluKernel = (ctx: KernelCtx): KernelSpec =>
+  unary('relu', 'y = max(x, 0)', ctx, (e) => `max(v, ${e}(0.0))`);
+export const sigmoidKernel = (ctx: KernelCtx): KernelSpec =>
+  unary('sigmoid', 'y = 1 / (1 + exp(−x))', ctx, () => '1.0 / (1.0 + exp(-v))');
 export const copyKernel = (ctx: KernelCtx, name = 'copy'): KernelSpec => unary(name, 'y = x', ctx, () => 'v');
 
 /** add (equal shapes) and mul (equal shapes, or b = [N, C] / [N, C, 1, 1] broadcast over H×W). */

@@ -10,7 +10,11 @@ export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPla
   const [batch, dim, h, w] = ctx.inputs[0]! as number[];
   const k = ctx.attrs.codewords;
   const hw = h! * w!;
-  const consts = [`const D = ${u(dim!)}; // feature size`, `const K = ${u(k)}; // codewords`, `const HW = ${u(hw)}; // pixels`].join('\n');
+  const consts = [
+    `const D = ${u(dim!)}; // feature size`,
+    `const K = ${u(k)}; // codewords`,
+    `const HW = ${u(hw)}; // pixels`,
+  ].join('\n');
 
   const assignBufs: Buf[] = [
     { slot: 'input0', name: 'x', elem: 'f32' },

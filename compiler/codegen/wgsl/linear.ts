@@ -14,7 +14,10 @@ export function linearKernel(ctx: KernelCtx<{ features: number; bias: boolean }>
     ...(ctx.attrs.bias ? [{ slot: 'param1', name: 'bias', elem: 'f32' } as const] : []),
     { slot: 'output', name: 'y', elem: 'f32', write: true },
   ];
-  const consts = [`const IN = ${u(vec ? fin! / 4 : fin!)}; // ${elem}s per row`, `const OUT = ${u(fout)};`].join('\n');
+  const consts = [
+    `const IN = ${u(vec ? fin! / 4 : fin!)}; // ${elem}s per row`,
+    `const OUT = ${u(fout)};`,
+  ].join('\n');
   const body = [
     '  let o = gid % OUT;',
     '  let n = gid / OUT;',

@@ -20,7 +20,7 @@ export function groupnormKernel(ctx: KernelCtx<{ groups: number; eps: number }>)
     `const EPS = ${f(ctx.attrs.eps)};`,
     '',
     '// One array per reduction: a read of the first total that the compiler sinks below a barrier must not see',
-    '// the second reduction\'s writes (observed with Dawn\'s GL backend on llvmpipe).',
+    "// the second reduction's writes (observed with Dawn's GL backend on llvmpipe).",
     `var<workgroup> partial_mean: array<f32, ${wg}>;`,
     `var<workgroup> partial_var: array<f32, ${wg}>;`,
   ].join('\n');
@@ -36,10 +36,7 @@ export function groupnormKernel(ctx: KernelCtx<{ groups: number; eps: number }>)
     `  return ${name}[0];`,
     '}',
   ];
-  const helpers = [
-    ...sum('partial_mean'),
-    ...sum('partial_var'),
-  ].join('\n');
+  const helpers = [...sum('partial_mean'), ...sum('partial_var')].join('\n');
   const body = [
     '  let base = item * GROUP_SIZE; // (n, group) blocks are contiguous in NCHW',
     '  var s = 0.0;',

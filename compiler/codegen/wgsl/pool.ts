@@ -5,7 +5,13 @@
 import type { KernelCtx, KernelSpec } from '../../ops/op.ts';
 import { i, kernelSpec, linearMain, numel, u, WG, type Buf } from './common.ts';
 
-type PoolAttrs = { kernel: number; stride: number; padding: number; ceil_mode: boolean; count_include_pad?: boolean };
+type PoolAttrs = {
+  kernel: number;
+  stride: number;
+  padding: number;
+  ceil_mode: boolean;
+  count_include_pad?: boolean;
+};
 
 const ioBufs: Buf[] = [
   { slot: 'input0', name: 'x', elem: 'f32' },
@@ -15,10 +21,9 @@ const ioBufs: Buf[] = [
 function dims(ctx: KernelCtx): string {
   const [, , h, w] = ctx.inputs[0]!;
   const [, , ho, wo] = ctx.out;
-  return [
-    `const H = ${u(h!)};  const W = ${u(w!)};`,
-    `const HO = ${u(ho!)};  const WO = ${u(wo!)};`,
-  ].join('\n');
+  return [`const H = ${u(h!)};  const W = ${u(w!)};`, `const HO = ${u(ho!)};  const WO = ${u(wo!)};`].join(
+    '\n',
+  );
 }
 
 const decode = [
@@ -50,7 +55,9 @@ export function poolKernel(kind: 'max' | 'avg', ctx: KernelCtx<PoolAttrs>): Kern
     L.push('  }');
     L.push('  y[gid] = m;');
   } else {
-    L.push('  // PyTorch: the divisor window is clipped to the padded input, the summed window to the input.');
+    L.push(
+      '  // PyTorch: the divisor window is clipped to the padded input, the summed window to the input.',
+    );
     L.push('  let ye_pad = min(y0 + KSIZE, i32(H) + PAD);  let xe_pad = min(x0 + KSIZE, i32(W) + PAD);');
     L.push('  let padded_count = (ye_pad - y0) * (xe_pad - x0);');
     L.push('  let ys = max(y0, 0i);  let ye = min(ye_pad, i32(H));');
@@ -59,7 +66,9 @@ export function poolKernel(kind: 'max' | 'avg', ctx: KernelCtx<PoolAttrs>): Kern
     L.push('  for (var yy = ys; yy < ye; yy++) {');
     L.push('    for (var xx = xs; xx < xe; xx++) { s += x[xbase + u32(yy) * W + u32(xx)]; }');
     L.push('  }');
-    L.push(`  let count = ${includePad ? 'padded_count' : '(ye - ys) * (xe - xs)'}; // count_include_pad = ${includePad}`);
+    L.push(
+      `  let count = ${includePad ? 'padded_count' : '(ye - ys) * (xe - xs)'}; // count_include_pad = ${includePad}`,
+    );
     L.push('  y[gid] = s / f32(count);');
   }
   const name = `${kind}pool2d_${a.kernel}x${a.kernel}_s${a.stride}${a.padding ? `_p${a.padding}` : ''}${kind === 'avg' && !includePad ? '_nopad' : ''}`;

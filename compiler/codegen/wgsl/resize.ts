@@ -27,7 +27,8 @@ export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
     `const SCALE_Y = ${f(pixelScale(h!, ho!, a.align_corners, a.scale))}; // source pixels per output pixel`,
     `const SCALE_X = ${f(pixelScale(w!, wo!, a.align_corners, a.scale))};`,
   ].join('\n');
-  const src = (d: string, sc: string): string => (a.align_corners ? `${sc} * f32(${d})` : `max(${sc} * (f32(${d}) + 0.5) - 0.5, 0.0)`);
+  const src = (d: string, sc: string): string =>
+    a.align_corners ? `${sc} * f32(${d})` : `max(${sc} * (f32(${d}) + 0.5) - 0.5, 0.0)`;
   const body = [
     '  let ox = gid % WO;',
     '  let oy = (gid / WO) % HO;',

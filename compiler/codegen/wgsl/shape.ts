@@ -58,7 +58,14 @@ function concatSlice(
   let start = 0;
   ids.forEach((k, j) => {
     const end = start + sizes[k]!;
-    const open = ids.length === 1 ? '{' : j === 0 ? `if (c < ${u(end)}) {` : j < ids.length - 1 ? `} else if (c < ${u(end)}) {` : '} else {';
+    const open =
+      ids.length === 1
+        ? '{'
+        : j === 0
+          ? `if (c < ${u(end)}) {`
+          : j < ids.length - 1
+            ? `} else if (c < ${u(end)}) {`
+            : '} else {';
     L.push(`  ${open}`);
     L.push(`    y[dst] = x${j}[(o * SIZE${j} + c - ${u(start)}) * INNER + r];`);
     start = end;
@@ -87,7 +94,10 @@ export function meanKernel(ctx: KernelCtx<{ axis: number }>): KernelSpec {
     { slot: 'input0', name: 'x', elem },
     { slot: 'output', name: 'y', elem, write: true },
   ];
-  const consts = [`const LEN = ${u(len)}; // averaged axis`, `const INNER = ${u(vec ? inner / 4 : inner)};`].join('\n');
+  const consts = [
+    `const LEN = ${u(len)}; // averaged axis`,
+    `const INNER = ${u(vec ? inner / 4 : inner)};`,
+  ].join('\n');
   const body = [
     '  let r = gid % INNER;',
     '  let o = gid / INNER;',
