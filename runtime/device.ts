@@ -2,7 +2,6 @@
 // compatibility mode), asks for every limit it offers, and turns uncaptured errors and device loss into clear
 // messages. See /work/shared/gpu/README.md (or docs/) for why each step is the way it is.
 import { isMainThread } from 'node:worker_threads';
-import { create, globals } from 'webgpu';
 
 export type AdapterChoice = 'auto' | 'gpu' | 'software';
 
@@ -36,8 +35,23 @@ export class NoAdapterError extends Error {}
 // assertion instead of an exception: keep every such object alive for as long as a device from it may be in use.
 const liveInstances = new Set<GPU>();
 let globalsInstalled = false;
+/** Dawn's node bindings, loaded on first use: a missing package or binary is a NoAdapterError, not an import failure. */
+let dawn: { create(flags: string[]): GPU; globals: object } | undefined;
 
-function installGlobals(): void {
+async function loadDawn(): Promise<NonNullable<typeof dawn>> {
+  if (dawn) return dawn;
+  try {
+    const m = (await import('webgpu')) as { create(flags: string[]): GPU; globals: object };
+    dawn = { create: m.create, globals: m.globals };
+    return dawn;
+  } catch (e) {
+    throw new NoAdapterError(
+      `the webgpu package (Dawn) could not be loaded: ${(e as Error).message}; run \`npm install webgpu\``,
+    );
+  }
+}
+
+function installGlobals(globals: object): void {
   if (globalsInstalled) return;
   // GPUBufferUsage, GPUMapMode, GPUShaderStage, … as globals, like in a browser.
   for (const [k, v] of Object.entries(globals as Record<string, unknown>))
@@ -89,7 +103,7 @@ interface Found {
 async function findGpu(flags: readonly string[]): Promise<{ found?: Found; why: string }> {
   let gpu: GPU;
   try {
-    gpu = create([...flags]);
+    gpu = dawn!.create([...flags]);
   } catch (e) {
     return { why: `Dawn failed to start: ${(e as Error).message}` };
   }
@@ -115,7 +129,7 @@ async function findSoftware(flags: readonly string[]): Promise<{ found?: Found; 
   if (process.env.EGL_PLATFORM === undefined) process.env.EGL_PLATFORM = 'surfaceless';
   let gpu: GPU;
   try {
-    gpu = create(['backend=opengl', ...flags]);
+    gpu = dawn!.create(['backend=opengl', ...flags]);
   } catch (e) {
     return { why: `Dawn (OpenGL backend) failed to start: ${(e as Error).message}` };
   }
@@ -146,7 +160,7 @@ function choiceFromEnv(): AdapterChoice | undefined {
 
 /** Opens a WebGPU device. Throws NoAdapterError (with what to do) when none can be opened. */
 export async function openDevice(opts: OpenDeviceOptions = {}): Promise<OpenedDevice> {
-  installGlobals();
+  installGlobals((await loadDawn()).globals);
   const choice = opts.adapter ?? choiceFromEnv() ?? 'auto';
   const flags = opts.dawnFlags ?? [];
   const whys: string[] = [];
