@@ -5,6 +5,8 @@ import { extname, join, relative, resolve } from 'node:path';
 import { closest } from './diagnostics.ts';
 import { lowerToProgram, type DeviceLimits } from './codegen/program.ts';
 import { emitModel } from './codegen/emit.ts';
+import { lowerInChunks } from './codegen/batch.ts';
+import { runInChunks } from '../runtime/chunks.ts';
 import type { Graph } from './ir/types.ts';
 import { openDevice, type AdapterChoice, type OpenedDevice } from '../runtime/device.ts';
 import { Session } from '../runtime/execute.ts';
@@ -107,9 +109,11 @@ export async function runTensors(
   log.info(source);
   const dev = await open(opts.adapter, log);
   try {
-    const session = await Session.create(dev, lowerFor(graph, dev));
+    const { program, chunk } = lowerInChunks(graph, dev.limits as DeviceLimits, { tuning: tuningFor(dev) });
+    if (chunk < input.shape[0]) log.info(`batch ${input.shape[0]} does not fit the device's buffer limits: running chunks of ${chunk}`);
+    const session = await Session.create(dev, program);
     session.setParams(params);
-    const out = await session.run(new Map([[g.inputs[0]!.name, input.image]]));
+    const out = await runInChunks(session, program, g.inputs[0]!.name, input.image, input.shape[0]);
     const tensors: StateDict = new Map();
     for (const o of graph.outputs) tensors.set(o.name, { dtype: 'f32', shape: [...graph.nodes[o.node]!.shape], data: out.get(o.name)! });
     writeAtomically(opts.output, writeSafetensors(tensors, { model: g.model, weights: opts.weights ?? `seed ${opts.seed ?? 0}` }));

@@ -1,0 +1,36 @@
+// Splitting a batch that does not fit the device. Every op of a FastFCN network at inference treats the samples of
+// a batch independently (batchnorm uses running statistics), so a batch of N can run as ceil(N/c) chunks of c
+// through one program compiled for batch c, with exactly the same results. lowerInChunks picks the largest c
+// whose every buffer fits maxStorageBufferBindingSize / maxBufferSize. A single sample whose tensors are too
+// large would need splitting by rows, which is not implemented: that case still fails with a located error.
+import type { Graph } from '../ir/types.ts';
+import type { Program } from '../../runtime/program.ts';
+import { LoweringError, lowerToProgram, type DeviceLimits, type LowerOptions } from './program.ts';
+
+/** The same graph for another batch size (pure). Every tensor of the IR has the batch as its first dimension. */
+export function rebatch(g: Graph, batch: number): Graph {
+  if (g.nodes.some((n) => n.shape.length === 0)) throw new Error('internal: a scalar tensor has no batch dimension');
+  return {
+    ...g,
+    nodes: g.nodes.map((n) => ({
+      ...n,
+      shape: [batch, ...n.shape.slice(1)],
+      attrs: n.op === 'input' ? { ...n.attrs, shape: [batch, ...(n.attrs.shape as readonly number[]).slice(1)] } : n.attrs,
+    })),
+  };
+}
+
+export function lowerInChunks(g: Graph, limits: DeviceLimits, opts: LowerOptions = {}): { program: Program; chunk: number } {
+  const batch = g.nodes[g.inputs[0]!.node]!.shape[0]!;
+  let firstError: unknown;
+  for (let chunk = batch; chunk >= 1; chunk = chunk === 1 ? 0 : Math.ceil(chunk / 2)) {
+    try {
+      return { program: lowerToProgram(chunk === batch ? g : rebatch(g, chunk), limits, opts), chunk };
+    } catch (e) {
+      if (!(e instanceof LoweringError) || !/maxStorageBufferBindingSize/.test(e.message)) throw e;
+      firstError ??= e;
+      if (chunk === 1) break;
+    }
+  }
+  throw new LoweringError(`${(firstError as Error).message}; even one sample does not fit (splitting a sample by rows is not implemented)`);
+}
