@@ -12,7 +12,8 @@ import { ImageError } from '../runtime/image.ts';
 import { WeightsError } from '../runtime/weights/errors.ts';
 import { readSafetensors } from '../runtime/weights/safetensors.ts';
 import { join } from 'node:path';
-import { checkRunInput, collectImages, CommandError, compileToDir, inferImages, readRunInput, runTensors } from './commands.ts';
+import { checkRunInput, collectImages, CommandError, compileToDir, convertWeights, inferImages, paramSpecs, readRunInput, runTensors } from './commands.ts';
+import type { ParamSpec } from '../runtime/params.ts';
 import { LoweringError } from './codegen/program.ts';
 import { NoAdapterError, type AdapterChoice } from '../runtime/device.ts';
 import { GpuError } from '../runtime/execute.ts';
@@ -305,6 +306,28 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     const names = o.outputs ? o.outputs.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const written = await runTensors(r.graph, input, { weights: o.weights, seed: o.seed, adapter: o.adapter, output: o.out, names, all: o.all }, { info: (l) => io.err(l + '\n') });
     io.out(`wrote ${written.length} tensors to ${o.out}: ${written.slice(0, 8).join(', ')}${written.length > 8 ? ', …' : ''}\n`);
+  });
+
+  graphOptions(
+    program
+      .command('convert')
+      .description('convert weights (PyTorch .pth/.pth.tar, zip or legacy, or safetensors) to safetensors; with --spec, check them against a model first')
+      .argument('<weights>', 'weights file')
+      .requiredOption('-o, --out <file>', 'output .safetensors file')
+      .option('--spec <file>', 'a .fcn spec the weights must match key for key'),
+  ).action(async (weights: string, o: GraphOptions & { out: string; spec?: string }) => {
+    let expected: ParamSpec[] | undefined;
+    if (o.spec) {
+      const r = build(o.spec, o);
+      report(io, r);
+      if (!r.graph) {
+        code = EXIT_SPEC_ERROR;
+        return;
+      }
+      expected = paramSpecs(r.graph);
+    }
+    const n = await convertWeights(weights, o.out, expected);
+    io.out(`wrote ${n} tensors to ${o.out}\n`);
   });
 
   program

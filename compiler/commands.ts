@@ -1,7 +1,8 @@
 // The commands that run networks: `fcnc compile` (write generated code), `fcnc infer` (segment images) and
 // `fcnc run` (tensors in, named tensors out). cli.ts parses options and renders errors; the work is here.
 import { readdirSync, statSync } from 'node:fs';
-import { extname, join, relative, resolve } from 'node:path';
+import { basename, extname, join, relative, resolve } from 'node:path';
+import { checkStateDict, loadWeightsFile } from '../runtime/weights/state_dict.ts';
 import { closest } from './diagnostics.ts';
 import { lowerToProgram, type DeviceLimits } from './codegen/program.ts';
 import { emitModel } from './codegen/emit.ts';
@@ -176,6 +177,18 @@ export async function inferImages(g: Graph, images: readonly string[], opts: Inf
   } finally {
     dev.destroy();
   }
+}
+
+// ---- fcnc convert -----------------------------------------------------------------------------------------------
+
+/** Any weights file → safetensors with the same names (checked against a model's state dict when given). */
+export async function convertWeights(input: string, output: string, expected?: readonly ParamSpec[]): Promise<number> {
+  const loaded = await loadWeightsFile(input);
+  if (expected) checkStateDict(expected.map((s) => ({ name: s.name, shape: [...s.shape], dtype: s.dtype })), loaded.stateDict, { fileName: input });
+  const metadata: Record<string, string> = { source: basename(input), format: loaded.format };
+  for (const [k, v] of Object.entries(loaded.extra)) if (['string', 'number', 'boolean'].includes(typeof v)) metadata[k] = String(v);
+  writeAtomically(output, writeSafetensors(loaded.stateDict, metadata));
+  return loaded.stateDict.size;
 }
 
 // ---- fcnc compile -----------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // The same weights as a PyTorch checkpoint (legacy format, as the official FastFCN checkpoints are; and zip) load to
 // exactly the values of the safetensors file and give the same logits.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +26,24 @@ describe('PyTorch checkpoints as weights', () => {
       expect([...p.params.keys()]).toEqual([...st.params.keys()]);
       for (const [k, v] of st.params) expect(bytes(p.params.get(k)!).equals(bytes(v)), k).toBe(true);
     }
+  });
+});
+
+describe('fcnc convert', () => {
+  it('turns the legacy checkpoint into safetensors with the same tensors, checked against the spec', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fcnc-convert-'));
+    const io = { out: () => {}, err: () => {}, color: false };
+    const out = join(dir, 'w.safetensors');
+    expect(await main(['convert', fx('checkpoint_legacy.pth.tar'), '-o', out, '--spec', join(ROOT, 'specs', 'enc_jpu_r50.fcn'), '--set', 'width=4', '--classes', '5'], io)).toBe(0);
+    const got = readSafetensors(readFileSync(out));
+    const want = readSafetensors(readFileSync(fx('weights.safetensors'))).tensors;
+    expect([...got.tensors.keys()]).toEqual([...want.keys()]);
+    for (const [k, v] of want) expect(bytes(got.tensors.get(k)!.data).equals(bytes(v.data)), k).toBe(true);
+    expect(got.metadata.epoch).toBe('80');
+    // Against another variant's spec it refuses, and writes nothing.
+    const bad = join(dir, 'bad.safetensors');
+    expect(await main(['convert', fx('checkpoint_legacy.pth.tar'), '-o', bad, '--spec', join(ROOT, 'specs', 'psp_jpu_r50.fcn'), '--set', 'width=4', '--classes', '5'], io)).toBe(1);
+    expect(existsSync(bad)).toBe(false);
   });
 });
 
