@@ -152,7 +152,9 @@ function build(file: string, o: GraphOptions, checkOnly = false): FrontendResult
 }
 
 function report(io: Io, r: { diagnostics: readonly Diagnostic[]; sources: ReadonlyMap<string, string> }): void {
-  for (const d of r.diagnostics) io.err(formatDiagnostic(d, r.sources, { color: io.color }) + '\n\n');
+  // In source order, so errors and warnings read top to bottom through each file.
+  const sorted = [...r.diagnostics].sort((a, b) => (a.span?.file ?? '').localeCompare(b.span?.file ?? '') || (a.span?.start ?? -1) - (b.span?.start ?? -1));
+  for (const d of sorted) io.err(formatDiagnostic(d, r.sources, { color: io.color }) + '\n\n');
   const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = r.diagnostics.length - errors;
   if (errors || warnings) io.err(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}\n`);

@@ -579,7 +579,8 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
       given: (name: string) => c.args.some((a, i) => a.name === name || (a.name === undefined && positionalName(layer, c, i, implicit !== undefined) === name)),
       fail(argName: string | undefined, message: string, hint?: string, ins: readonly TensorArg[] = []): never {
         const arg = argName === undefined ? undefined : c.args.find((a, i) => a.name === argName || (a.name === undefined && positionalName(layer, c, i, implicit !== undefined) === argName));
-        throw fail(argName && ['x', 'xs', 'a', 'b'].includes(argName) ? 'E_SHAPE' : 'E_ARGUMENTS', message, arg?.span ?? c.span, { notes: [...originNotes(ins), ...callNotes(f)], hint });
+        // A failure about tensors (their shapes) is a shape error; one about plain arguments is an argument error.
+        throw fail(ins.length > 0 || (argName && ['x', 'xs', 'a', 'b'].includes(argName)) ? 'E_SHAPE' : 'E_ARGUMENTS', message, arg?.span ?? c.span, { notes: [...originNotes(ins), ...callNotes(f)], hint });
       },
       op(opName: string, ins: readonly TensorArg[], attrs: Attrs): TensorArg {
         const op = getOp(opName);
