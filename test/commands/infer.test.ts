@@ -35,13 +35,10 @@ describe.skipIf(!gpu.dev)('fcnc infer', () => {
     expect([labels.width, labels.height]).toEqual([451, 300]);
     expect(overlay.width).toBeGreaterThan(451); // legend panel
     const pal = palette(5);
-    const used = new Set<number>();
     for (let p = 0; p < 451 * 300; p++) {
       const k = labels.data[p * 3]!;
       expect(k).toBeLessThan(5);
-      used.add(k);
       expect([colour.data[p * 3], colour.data[p * 3 + 1], colour.data[p * 3 + 2]]).toEqual(pal[k]);
     }
-    expect(used.size).toBeGreaterThanOrEqual(1);
   });
 });
