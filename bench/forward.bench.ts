@@ -48,13 +48,14 @@ for (const spec of specs) {
   }
   const ms = median(times);
   const gflops = (2 * rep.totals.macs) / 1e9 / (ms / 1e3);
-  const line = `| ${g.model} | ${(rep.totals.macs / 1e9).toFixed(2)} | ${program.steps.length} | ${create.toFixed(0)} | ${first.toFixed(0)} | ${ms.toFixed(0)} | ${(1000 / ms).toFixed(3)} | ${gflops.toFixed(1)} |`;
+  const range = `${Math.min(...times).toFixed(0)}–${Math.max(...times).toFixed(0)}`;
+  const line = `| ${g.model} | ${(rep.totals.macs / 1e9).toFixed(2)} | ${program.steps.length} | ${create.toFixed(0)} | ${first.toFixed(0)} | ${ms.toFixed(0)} | ${range} | ${(1000 / ms).toFixed(3)} | ${gflops.toFixed(1)} |`;
   console.log(line);
   rows.push(line);
 }
 
 const jpu = rows[0]?.split('|')[6];
-const dil = rows[1]?.split('|')[6];
+const dil = rows[1]?.split('|')[6]; // the median ms/img column
 const out = [
   `# Forward pass, ${size}×${size}, batch 1 — ${dev.description}`,
   '',
@@ -62,8 +63,11 @@ const out = [
   `seeded weights. Median of ${RUNS} timed forwards after one warm-up; a forward = upload the image, every dispatch, read back every output.`,
   'Session = pipeline creation (shader compilation) and parameter upload. No fusion or memory planning yet: one dispatch per op.',
   '',
-  '| model | GMACs | dispatches | session ms | first forward ms | ms/img | img/s | GFLOP/s |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|',
+  'On a shared 2-core machine the software adapter\'s timings vary by up to ±25% from run to run: compare variants',
+  'from one run of this script, not across runs.',
+  '',
+  '| model | GMACs | dispatches | session ms | first forward ms | ms/img (median) | min–max | img/s | GFLOP/s |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows,
   '',
   jpu && dil ? `JPU vs dilated: ${(Number(dil) / Number(jpu)).toFixed(2)}× faster per image (the paper reports 2.0× on a Titan Xp at 512×512 for EncNet R50).` : '',

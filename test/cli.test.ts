@@ -16,7 +16,7 @@ const errCase = (name: string) => join(ROOT, 'test', 'cases', 'errors', `${name}
 
 describe('fcnc', () => {
   it('--help on every command', async () => {
-    for (const cmd of [[], ['check'], ['info'], ['print']]) {
+    for (const cmd of [[], ['check'], ['info'], ['print'], ['compile'], ['infer'], ['run'], ['compare'], ['convert']]) {
       const r = await run(...cmd, '--help');
       expect(r.code).toBe(0);
       expect(r.out).toContain('Usage: fcnc');
