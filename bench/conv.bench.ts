@@ -4,7 +4,8 @@
 // Env: FCNC_ADAPTER=gpu|software, REPEATS (default 3), QUICK=1 for a short list.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { conv2dKernel, type ConvAttrs, type ConvTiling } from '../compiler/codegen/wgsl/conv.ts';
+import { conv2dKernel, type ConvTiling } from '../compiler/codegen/wgsl/conv.ts';
+import type { ConvAttrs } from '../compiler/ops/conv.ts';
 import { kernelOptions } from '../compiler/codegen/program.ts';
 import type { KernelSpec } from '../compiler/ops/op.ts';
 import { openDevice } from '../runtime/device.ts';

@@ -4,7 +4,7 @@ import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorAr
 import { refTensor } from './ref.ts';
 import { conv2dKernel } from '../codegen/wgsl/conv.ts';
 
-type ConvAttrs = {
+export type ConvAttrs = {
   channels: number;
   kernel: number;
   stride: number;

@@ -10,15 +10,7 @@
 import type { KernelCtx, KernelSpec } from '../../ops/op.ts';
 import { i, kernelSpec, linearMain, u, WG, type Buf } from './common.ts';
 
-export type ConvAttrs = {
-  channels: number;
-  kernel: number;
-  stride: number;
-  padding: number;
-  dilation: number;
-  groups: number;
-  bias: boolean;
-};
+import type { ConvAttrs } from '../../ops/conv.ts';
 
 /** Register-blocking factors of the implicit GEMM (tuned later per adapter; see gpu/README.md). */
 export interface ConvTiling {
