@@ -38,7 +38,9 @@ export function withOutputs(g: Graph, names: readonly string[]): Graph {
   for (const n of g.names) if (!byName.has(n.name)) byName.set(n.name, n.node);
   for (const o of g.outputs) byName.set(o.name, o.node);
   const outputs = [...g.outputs];
-  for (const name of names) {
+  // The name of a block instance with several outputs stands for all of them.
+  const expanded = names.flatMap((n) => (byName.has(n) ? [n] : (g.groups?.find((x) => x.name === n)?.members ?? [n])));
+  for (const name of expanded) {
     if (outputs.some((o) => o.name === name)) continue;
     const node = byName.get(name);
     if (node === undefined) {

@@ -74,6 +74,7 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
   const paramNames = new Map<string, number>();
   const nodeNames = new Set<string>();
   const names: { name: string; node: number }[] = [];
+  const groups: { name: string; members: string[] }[] = [];
   const inputs: { name: string; node: number; stride: number }[] = [];
   const outputs: { name: string; node: number }[] = [];
   const losses: LossTerm[] = [];
@@ -116,7 +117,7 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     ds.push(error('E_NO_OUTPUT', `model '${model.name}' has no tensor 'out'`, model.nameSpan, { hint: 'declare the logits: `out logits = ...`' }));
     return { diagnostics: ds };
   }
-  const graph: Graph = { model: model.name, file: entry!.file, settings, nodes, params, inputs, outputs, names, losses };
+  const graph: Graph = { model: model.name, file: entry!.file, settings, nodes, params, inputs, outputs, names, groups, losses };
   return { graph, diagnostics: ds };
 
   // ---------------------------------------------------------------------------------------------------------
@@ -649,6 +650,7 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     runBody(block.body, inner);
     if (ds.slice(before).some((d) => d.severity === 'error')) throw new Poisoned();
     if (inner.outs.size === 0) throw fail('E_NO_OUTPUT', `block '${block.name}' produced no output`, c.span, { notes: [{ message: 'defined here', span: block.nameSpan }] });
+    if (inner.outs.size > 1) groups.push({ name: instPath, members: [...inner.outs.keys()].map((o) => `${instPath}.${o}`) });
     if (inner.outs.size > 1)
       for (const [name, v] of inner.outs) if (v.t === 'tensor' && !names.some((n) => n.name === `${instPath}.${name}`)) names.push({ name: `${instPath}.${name}`, node: v.node });
     return { t: 'instance', block: block.name, outs: inner.outs, span: c.span };

@@ -69,6 +69,8 @@ export interface Graph {
   readonly outputs: readonly { readonly name: string; readonly node: number }[];
   /** Every named value of the spec (bindings, seq items, block outputs) → node, for `fcnc run --outputs`. */
   readonly names: readonly { readonly name: string; readonly node: number }[];
+  /** Block instances with several outputs (`head.encmodule` → `head.encmodule.y`, `head.encmodule.se`). */
+  readonly groups?: readonly { readonly name: string; readonly members: readonly string[] }[];
   readonly losses: readonly LossTerm[];
 }
 

@@ -111,3 +111,18 @@ describe('fcnc run: the input must fit the model', () => {
     expect(existsSync(join(dir, 'out.safetensors'))).toBe(false);
   });
 });
+
+describe('fcnc run: output names', () => {
+  it('a block instance with several outputs stands for all of them', async () => {
+    const { withOutputs } = await import('../../compiler/commands.ts');
+    const { buildGraph } = await import('../../compiler/index.ts');
+    const g = buildGraph(spec('enc_jpu_r50'), { height: 64, width: 64, settings: { width: 4 } }).graph!;
+    const h = withOutputs({ ...g, outputs: [] }, ['head.encmodule', 'jpu']);
+    expect(h.outputs.map((o) => o.name)).toEqual(['head.encmodule.y', 'head.encmodule.se', 'jpu']);
+    expect(h.outputs.map((o) => h.nodes[o.node]!.shape)).toEqual([
+      [1, 32, 8, 8],
+      [1, 59],
+      [1, 128, 8, 8],
+    ]);
+  });
+});
