@@ -9,6 +9,7 @@ import { emitModel } from './codegen/emit.ts';
 import { lowerInChunks } from './codegen/batch.ts';
 import { runInChunks } from '../runtime/chunks.ts';
 import type { Graph } from './ir/types.ts';
+import { debugLevel, debugStage } from './index.ts';
 import { openDevice, type AdapterChoice, type OpenedDevice } from '../runtime/device.ts';
 import { Session } from '../runtime/execute.ts';
 import { IMAGE_EXTENSIONS, ImageError } from '../runtime/image.ts';
@@ -67,7 +68,12 @@ async function open(adapter: AdapterChoice | undefined, log: Log): Promise<Opene
 }
 
 function lowerFor(g: Graph, dev: OpenedDevice): Program {
-  return lowerToProgram(g, dev.limits as DeviceLimits, { tuning: tuningFor(dev) });
+  const t = performance.now();
+  const p = lowerToProgram(g, dev.limits as DeviceLimits, { tuning: tuningFor(dev) });
+  debugStage(1, `lower (${p.steps.length} dispatches, ${p.kernels.length} kernels)`, t);
+  if (debugLevel() >= 3) for (const s of p.steps) process.stderr.write(`[fcnc] step ${s.kernel} grid ${s.grid.join('×')} buffers ${s.buffers.join(',')}  // ${s.node} ${s.where}\n`);
+  if (debugLevel() >= 4) for (const k of p.kernels) process.stderr.write(`// ---- ${k.name}\n${k.wgsl}\n`);
+  return p;
 }
 
 // ---- fcnc run ---------------------------------------------------------------------------------------------------
