@@ -165,10 +165,10 @@ export class Session {
       if (!pipe) throw new GpuError(`${describeStep(s)}: the program has no kernel named ${s.kernel}`);
       return device.createBindGroup({
         layout: pipe.getBindGroupLayout(0),
-        entries: s.buffers.map((b, binding) => ({
-          binding,
-          resource: { buffer: buffers[b]!, size: program.buffers[b]!.bytes },
-        })),
+        entries: s.buffers.map((b, binding) => {
+          const r = s.ranges?.[binding];
+          return { binding, resource: r ? { buffer: buffers[b]!, offset: r[0], size: r[1] } : { buffer: buffers[b]!, size: program.buffers[b]!.bytes } };
+        }),
         label: s.node,
       });
     };
@@ -205,7 +205,7 @@ export class Session {
   setParams(stateDict: ReadonlyMap<string, ParamData>): void {
     const missing: string[] = [];
     for (const p of this.program.params) {
-      if (p.buffer === null) continue;
+      if (p.buffer === null && !p.slices?.length) continue;
       const data = stateDict.get(p.name);
       if (!data) {
         missing.push(p.name);
@@ -221,7 +221,8 @@ export class Session {
         );
       let f32 = data instanceof Float32Array ? data : Float32Array.from(data);
       if (p.permute) f32 = permuteAxes(f32, p.shape, p.permute);
-      this.device.queue.writeBuffer(this.buffers[p.buffer]!, 0, f32.buffer, f32.byteOffset, f32.byteLength);
+      if (p.buffer !== null) this.device.queue.writeBuffer(this.buffers[p.buffer]!, 0, f32.buffer, f32.byteOffset, f32.byteLength);
+      for (const sl of p.slices ?? []) this.device.queue.writeBuffer(this.buffers[sl.buffer]!, 0, f32.buffer, f32.byteOffset + sl.start * 4, sl.length * 4);
     }
     if (missing.length)
       throw new GpuError(
@@ -240,7 +241,7 @@ export class Session {
   private async runNow(inputs: ReadonlyMap<string, Float32Array>): Promise<Map<string, Float32Array>> {
     const lost = this.lostReason();
     if (lost) throw new GpuError(lost);
-    if (!this.paramsSet && this.program.params.some((p) => p.buffer !== null))
+    if (!this.paramsSet && this.program.params.some((p) => p.buffer !== null || (p.slices?.length ?? 0) > 0))
       throw new GpuError('run() before setParams(): the parameters were never uploaded');
     const { device, program } = this;
     for (const i of program.inputs) {

@@ -28,6 +28,11 @@ export interface ProgramParam {
   readonly buffer: number | null;
   /** Axis permutation applied on upload (e.g. conv weights OIHW → OHWI: [0, 2, 3, 1]); absent: as stored. */
   readonly permute?: readonly number[];
+  /**
+   * Further buffers holding a contiguous part of it (after the permutation): the channel slices of a node that runs
+   * in slices (a tensor larger than one binding). `start` and `length` count elements.
+   */
+  readonly slices?: readonly { readonly buffer: number; readonly start: number; readonly length: number }[];
 }
 
 /** A data input or an output (f32, row-major, NCHW). */
@@ -54,6 +59,11 @@ export interface ProgramStep {
   readonly kernel: string;
   /** Buffer ids, in binding order. */
   readonly buffers: readonly number[];
+  /**
+   * Per binding, [byte offset, byte size] when only a slice of the buffer is bound (a tensor larger than one
+   * binding, computed in channel slices); null or absent: the whole buffer.
+   */
+  readonly ranges?: readonly (readonly [number, number] | null)[];
   readonly grid: readonly [number, number, number];
   /** The graph node it computes (`head.encmodule.encoding`), or `<output>.argmax` for post-processing. */
   readonly node: string;

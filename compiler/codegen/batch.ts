@@ -1,8 +1,9 @@
 // Splitting a batch that does not fit the device. Every op of a FastFCN network at inference treats the samples of
 // a batch independently (batchnorm uses running statistics), so a batch of N can run as ceil(N/c) chunks of c
 // through one program compiled for batch c, with exactly the same results. lowerInChunks picks the largest c
-// whose every buffer fits maxStorageBufferBindingSize / maxBufferSize. A single sample whose tensors are too
-// large would need splitting by rows, which is not implemented: that case still fails with a located error.
+// whose every buffer fits maxStorageBufferBindingSize / maxBufferSize. Within one sample, a tensor larger than a
+// binding is computed in channel slices by lowerToProgram; only an op that needs all channels of such a tensor at
+// once (concat, linear, encoding, mean, groupnorm, or a conv reading it) still fails, with a located error.
 import type { Graph } from '../ir/types.ts';
 import type { Program } from '../../runtime/program.ts';
 import { LoweringError, lowerToProgram, type DeviceLimits, type LowerOptions } from './program.ts';
@@ -32,5 +33,5 @@ export function lowerInChunks(g: Graph, limits: DeviceLimits, opts: LowerOptions
       if (chunk === 1) break;
     }
   }
-  throw new LoweringError(`${(firstError as Error).message}; even one sample does not fit (splitting a sample by rows is not implemented)`);
+  throw new LoweringError(`${(firstError as Error).message} (even at batch 1)`);
 }

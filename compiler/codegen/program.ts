@@ -3,11 +3,12 @@
 //
 // Memory planning is a seam, not done yet: `planBuffers` gives every value its own buffer. A real planner
 // (interval colouring of whole buffers, respecting that one dispatch may not bind a buffer both read-only and
-// writable) replaces that one function. Tensors larger than maxStorageBufferBindingSize are rejected with a
-// clear error; splitting them by batch or rows is future work of the planner.
+// writable) replaces that one function. A tensor larger than maxStorageBufferBindingSize lives in one buffer
+// (up to maxBufferSize) and is bound in channel slices: its node runs as several dispatches on output-channel
+// slices (op.channelSlice). Batches are split before that by lowerInChunks (batch.ts).
 import { formatLocation } from '../diagnostics.ts';
 import { getOp } from '../ops/index.ts';
-import type { KernelBinding, KernelOptions, KernelPlan, KernelSpec } from '../ops/op.ts';
+import type { KernelBinding, KernelCtx, KernelOptions, KernelPlan, KernelSpec } from '../ops/op.ts';
 import { bytesOf, type Graph, type Node } from '../ir/types.ts';
 import { argmaxKernel } from './wgsl/argmax.ts';
 import {
@@ -99,16 +100,21 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
   const stepsRaw: {
     kernel: string;
     values: number[];
+    /** Per binding: [byte offset, byte size] of a channel slice, or null for the whole buffer. */
+    ranges?: (readonly [number, number] | null)[];
     grid: readonly [number, number, number];
     node: string;
     where: string;
   }[] = [];
   const values: Value[] = [];
+  const maxBuffer = limits.maxBufferSize ?? DEFAULT_LIMITS.maxBufferSize;
+  const align = limits.minStorageBufferOffsetAlignment ?? 256;
   const newValue = (kind: BufferKind, bytes: number, label: string, node?: Node): number => {
-    if (bytes > maxBinding)
+    // A value may be larger than one binding (it is then bound in channel slices), not larger than a buffer.
+    if (bytes > Math.max(maxBinding, maxBuffer))
       throw new LoweringError(
-        `${node && where(node) ? where(node) + ': ' : ''}${label} needs ${bytes} bytes, more than maxStorageBufferBindingSize ` +
-          `(${maxBinding}); splitting large tensors across bindings is not implemented yet — use a smaller batch or input size`,
+        `${node && where(node) ? where(node) + ': ' : ''}${label} needs ${bytes} bytes, more than maxBufferSize (${maxBuffer}) ` +
+          `and maxStorageBufferBindingSize (${maxBinding}); use a smaller batch or input size`,
       );
     values.push({ kind, bytes, label, first: stepsRaw.length, last: stepsRaw.length });
     return values.length - 1;
@@ -141,6 +147,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
 
   // Parameters: a buffer for each f32 parameter some node reads; i64 counters and unused layers get none.
   const paramValue = new Map<number, number>();
+  const paramSlices: { param: number; value: number; start: number; length: number }[] = [];
   const permutes = new Map<number, readonly number[]>();
   const readBy = new Set(graph.nodes.flatMap((n) => n.params));
 
@@ -170,6 +177,11 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     const out = newValue('activation', bytesOf(node.shape), node.name, node);
     valueOfNode[node.id] = out;
     const scratch = plan.scratch.map((n, k) => newValue('scratch', n * 4, `${node.name}.scratch${k}`, node));
+    const tooLarge = [out, ...scratch, ...node.inputs.map((i) => valueOfNode[i]!)].map((v) => values[v]!).find((v) => v.bytes > maxBinding);
+    if (tooLarge) {
+      sliceByChannels(node, ctx, tooLarge.bytes);
+      continue;
+    }
     for (const spec of plan.dispatches) {
       if (spec.bindings.length > kopts.maxStorageBuffersPerShaderStage)
         throw new LoweringError(
@@ -192,6 +204,71 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
         node: node.name,
         where: where(node),
       });
+    }
+
+    /**
+     * A node with a tensor larger than one binding: dispatches on slices of its output channels, each binding
+     * its inputs, output and parameters at the offsets of those channels (op.channelSlice says which are cut).
+     * Batch 1 only (a channel slice of an NCHW tensor is contiguous then); larger batches are split first by
+     * lowerInChunks.
+     */
+    function sliceByChannels(n: Node, full: KernelCtx, bytes: number): void {
+      const op = getOp(n.op);
+      const fail = (why: string): never => {
+        throw new LoweringError(`${where(n) ? where(n) + ': ' : ''}'${n.name}' binds ${bytes} bytes, more than maxStorageBufferBindingSize (${maxBinding}); ${why}`);
+      };
+      if (n.shape[0] !== 1) fail(`it is split by channels at batch 1 only (batch ${n.shape[0]})`);
+      if (!op.channelSlice || n.shape.length < 2) fail(`${n.op} needs all channels at once and cannot be split by channels`);
+      const C = n.shape[1]!;
+      const probe = op.channelSlice!(0, 1, full);
+      const perChannel = (shape: readonly number[], axis: number): number => bytesOf(shape) / shape[axis]!;
+      const outPer = perChannel(n.shape, 1);
+      const inPer = full.inputs.map((sh, k) => (probe.slicedInputs[k] ? perChannel(sh, 1) : 0));
+      const parPer = full.params.map((sh, k) => (probe.slicedParams[k] ? perChannel(sh, 0) : 0));
+      full.inputs.forEach((sh, k) => {
+        if (!probe.slicedInputs[k] && bytesOf(sh) > maxBinding) fail(`its input ${k} (${bytesOf(sh)} bytes) is read whole`);
+      });
+      // Offsets must be multiples of minStorageBufferOffsetAlignment for every sliced binding.
+      const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+      // (Sliced parameters get buffers of their own per slice, so only activations constrain the offsets.)
+      const q = [outPer, ...inPer].filter((x) => x > 0).reduce((acc, per) => {
+        const need = align / gcd(align, per);
+        return (acc * need) / gcd(acc, need);
+      }, 1);
+      const worst = Math.max(outPer, ...inPer, ...parPer);
+      const cs = Math.floor(Math.floor(maxBinding / worst) / q) * q;
+      if (cs < 1) fail(`even ${q} channel(s) (the offset alignment) do not fit one binding`);
+      for (let c0 = 0; c0 < C; c0 += cs) {
+        const c1 = Math.min(C, c0 + cs);
+        const sub = op.channelSlice!(c0, c1, full);
+        const made = op.kernel!(sub.ctx);
+        if (!('wgsl' in made)) fail(`${n.op}'s kernel has several passes and cannot be split by channels`);
+        const spec = made as KernelSpec;
+        for (const [k, perm] of Object.entries(spec.paramLayouts ?? {})) permutes.set(n.params[Number(k)]!, perm);
+        const range = (per: number): readonly [number, number] => [c0 * per, (c1 - c0) * per];
+        const ranges = spec.bindings.map((b): readonly [number, number] | null => {
+          if (b === 'output') return range(outPer);
+          const m = /^(input|param)(\d+)$/.exec(b);
+          if (!m) return fail(`its kernel binds ${b}`);
+          const k = Number(m[2]);
+          const per = m[1] === 'input' ? inPer[k]! : parPer[k]!;
+          return per > 0 ? range(per) : null;
+        });
+        const vals = spec.bindings.map((b) => {
+          const m = /^param(\d+)$/.exec(b);
+          if (!m || parPer[Number(m[1])] === 0) return bindingValue(b, n);
+          // A sliced parameter: its own buffer with just these channels, filled at upload (ProgramParam.slices).
+          const k = Number(m[1]);
+          const pi = n.params[k]!;
+          const v = newValue('param', (c1 - c0) * parPer[k]!, `${graph.params[pi]!.name}[${c0}:${c1}]`, n);
+          paramSlices.push({ param: pi, value: v, start: (c0 * parPer[k]!) / 4, length: ((c1 - c0) * parPer[k]!) / 4 });
+          return v;
+        });
+        const unranged = ranges.map((r, i) => (/^param\d+$/.test(spec.bindings[i]!) ? null : r));
+        const step = stepsRaw.length;
+        for (const v of vals) values[v]!.last = step;
+        stepsRaw.push({ kernel: addKernel(spec, `k${kernels.length}_${n.op}`), values: vals, ranges: unranged, grid: spec.grid, node: `${n.name}[${c0}:${c1}]`, where: where(n) });
+      }
     }
 
     function bindingValue(b: KernelBinding, n: Node): number {
@@ -269,12 +346,15 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     const v = readBy.has(k) && p.dtype === 'f32' ? paramValue.get(k) : undefined;
     const perm = permutes.get(k);
     const isIdentity = !perm || perm.every((a, i) => a === i) || movesNothing(p.shape, perm);
+    const slices = paramSlices.filter((x) => x.param === k).map((x) => ({ buffer: bufferOf[x.value]!, start: x.start, length: x.length }));
+    const uploaded = v !== undefined || slices.length > 0;
     return {
       name: p.name,
       shape: p.shape,
       dtype: p.dtype,
       buffer: v === undefined ? null : bufferOf[v]!,
-      ...(v !== undefined && !isIdentity ? { permute: perm } : {}),
+      ...(uploaded && !isIdentity ? { permute: perm } : {}),
+      ...(slices.length > 0 ? { slices } : {}),
     };
   });
   const inputs: ProgramTensor[] = graph.inputs.map((i) => ({
@@ -285,6 +365,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
   const steps: ProgramStep[] = stepsRaw.map((s) => ({
     kernel: s.kernel,
     buffers: s.values.map((v) => bufferOf[v]!),
+    ...(s.ranges ? { ranges: s.ranges } : {}),
     grid: s.grid,
     node: s.node,
     where: s.where,

@@ -42,6 +42,26 @@ export const conv2d = defineOp<ConvAttrs>({
     return out[0]! * out[1]! * out[2]! * out[3]! * (x![1]! / a.groups) * a.kernel * a.kernel;
   },
   kernel: (ctx) => conv2dKernel(ctx),
+  channelSlice(c0, c1, ctx) {
+    const a = ctx.attrs;
+    const cs = c1 - c0;
+    const [n, cin, h, w] = ctx.inputs[0]!;
+    const depthwise = a.groups === cin && a.groups === a.channels;
+    const attrs = { ...a, channels: cs, groups: depthwise ? cs : a.groups };
+    const weight = [cs, ...ctx.params[0]!.slice(1)];
+    return {
+      ctx: {
+        ...ctx,
+        attrs,
+        inputs: [depthwise ? [n!, cs, h!, w!] : ctx.inputs[0]!],
+        out: [ctx.out[0]!, cs, ctx.out[2]!, ctx.out[3]!],
+        params: ctx.params.map((p, k) => (k === 0 ? weight : [cs])),
+      },
+      // A depthwise conv reads only its own channels; any other conv reads all input channels.
+      slicedInputs: [depthwise],
+      slicedParams: ctx.params.map(() => true),
+    };
+  },
   reference([x], [w, b], a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, O, Ho, Wo] = out as [number, number, number, number];

@@ -1,12 +1,12 @@
 // Elementwise ops: relu, sigmoid, add (equal shapes) and mul (equal shapes, or a per-channel [N, C] or
 // [N, C, 1, 1] factor broadcast over H×W, as EncNet's channel attention needs).
-import { defineLayer, defineOp, ShapeError, type TensorArg } from './op.ts';
+import { defineLayer, defineOp, ShapeError, type TensorArg, perChannelSlice } from './op.ts';
 import { shapeToString, type Shape } from '../ir/types.ts';
 import { mapRef, refTensor } from './ref.ts';
 import { binaryKernel, unaryKernel } from '../codegen/wgsl/elementwise.ts';
 
 const unary = (name: string, doc: string, f: (v: number) => number) =>
-  defineOp({ name, doc, arity: 1, elementwise: true, inferShape: ([x]) => x!, reference: ([x], _p, _a, out) => mapRef(x, out, f), kernel: (ctx) => unaryKernel(name, ctx) });
+  defineOp({ name, doc, arity: 1, elementwise: true, inferShape: ([x]) => x!, reference: ([x], _p, _a, out) => mapRef(x, out, f), kernel: (ctx) => unaryKernel(name, ctx), channelSlice: perChannelSlice });
 
 // relu keeps NaN (as torch.relu does): NaN < 0 is false.
 export const relu = unary('relu', 'y = max(x, 0)', (v) => (v < 0 ? 0 : v));
@@ -22,6 +22,7 @@ export const add = defineOp({
     return a!;
   },
   kernel: (ctx) => binaryKernel('add', ctx),
+  channelSlice: perChannelSlice,
   reference([a, b], _p, _a, out) {
     const y = refTensor(out);
     for (let i = 0; i < y.data.length; i++) y.data[i] = a.data[i]! + b.data[i]!;
@@ -45,6 +46,8 @@ export const mul = defineOp({
     return a!;
   },
   kernel: (ctx) => binaryKernel('mul', ctx),
+  // a and b are cut alike: b is either a's shape or a per-channel [N, C] / [N, C, 1, 1] factor.
+  channelSlice: perChannelSlice,
   reference([a, b], _p, _a, out) {
     const y = refTensor(out);
     if (sameShape(a.shape, b.shape)) {

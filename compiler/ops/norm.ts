@@ -1,6 +1,6 @@
 // Normalisation: batchnorm (inference uses running statistics; channels on axis 1 of a 2-, 3- or 4-D tensor,
 // so it also serves the BatchNorm1d over the Encoding layer's K axis) and groupnorm (JPU_X).
-import { defineLayer, defineOp, expectRank, ShapeError, type TensorArg } from './op.ts';
+import { defineLayer, defineOp, expectRank, ShapeError, type TensorArg, perChannelSlice } from './op.ts';
 import { refTensor, splitAt } from './ref.ts';
 import { batchnormKernel } from '../codegen/wgsl/elementwise.ts';
 import { groupnormKernel } from '../codegen/wgsl/norm.ts';
@@ -28,6 +28,7 @@ export const batchnorm = defineOp<BnAttrs>({
     ];
   },
   kernel: (ctx) => batchnormKernel(ctx),
+  channelSlice: perChannelSlice,
   reference([x], [weight, bias, mean, variance], a, out) {
     const { outer: N, size: C, inner } = splitAt(x.shape, 1);
     const y = refTensor(out);

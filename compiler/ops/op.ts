@@ -51,6 +51,29 @@ export interface OpDef<A extends Attrs = Attrs> {
    * Emitters live in compiler/codegen/wgsl/.
    */
   kernel?(ctx: KernelCtx<A>): KernelSpec | KernelPlan;
+  /**
+   * How to compute only output channels [c0, c1) (batch 1): the sub-op's shapes and attributes, and which
+   * inputs (along axis 1) and parameters (along axis 0) are cut to the same channels. Lowering uses it to split a
+   * tensor larger than maxStorageBufferBindingSize into dispatches on channel slices bound at offsets. Absent: the
+   * op needs all channels at once (concat, linear, encoding, mean, groupnorm).
+   */
+  channelSlice?(c0: number, c1: number, ctx: KernelCtx<A>): ChannelSlice<A>;
+}
+
+export interface ChannelSlice<A extends Attrs = Attrs> {
+  readonly ctx: KernelCtx<A>;
+  readonly slicedInputs: readonly boolean[];
+  readonly slicedParams: readonly boolean[];
+}
+
+/** The channel slice of an op that treats every channel on its own (elementwise, norms, pooling, resize). */
+export function perChannelSlice<A extends Attrs>(c0: number, c1: number, ctx: KernelCtx<A>): ChannelSlice<A> {
+  const cut = (s: Shape): Shape => [s[0]!, c1 - c0, ...s.slice(2)];
+  return {
+    ctx: { ...ctx, inputs: ctx.inputs.map(cut), out: cut(ctx.out), params: ctx.params.map((p) => (p.length === 1 ? [c1 - c0] : p)) },
+    slicedInputs: ctx.inputs.map(() => true),
+    slicedParams: ctx.params.map((p) => p.length === 1),
+  };
 }
 
 /** What a kernel emitter knows: static shapes, attributes and the device's limits. */

@@ -1,6 +1,6 @@
 // Pooling: max and average pooling with PyTorch's window rules (ceil_mode, count_include_pad), adaptive average
 // pooling with PyTorch's bin boundaries [floor(i·n/b), ceil((i+1)·n/b)), and global average pooling.
-import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg } from './op.ts';
+import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg, perChannelSlice } from './op.ts';
 import { refTensor } from './ref.ts';
 import { adaptiveAvgpoolKernel, poolKernel } from '../codegen/wgsl/pool.ts';
 import type { RefTensor } from './op.ts';
@@ -27,6 +27,7 @@ export const maxpool2d = defineOp<PoolAttrs>({
   inferShape: poolShape('maxpool'),
   reference: ([x], _p, a, out) => poolRef(x, a, out, 'max'),
   kernel: (ctx) => poolKernel('max', ctx),
+  channelSlice: perChannelSlice,
 });
 
 export const avgpool2d = defineOp<PoolAttrs>({
@@ -36,6 +37,7 @@ export const avgpool2d = defineOp<PoolAttrs>({
   inferShape: poolShape('avgpool'),
   reference: ([x], _p, a, out) => poolRef(x, a, out, 'avg'),
   kernel: (ctx) => poolKernel('avg', ctx),
+  channelSlice: perChannelSlice,
 });
 
 /**
@@ -85,6 +87,7 @@ export const adaptiveAvgpool2d = defineOp<AdaptiveAttrs>({
     return [x![0]!, x![1]!, a.bins[0]!, a.bins[1]!];
   },
   kernel: (ctx) => adaptiveAvgpoolKernel(ctx),
+  channelSlice: perChannelSlice,
   reference([x], _p, a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [bh, bw] = a.bins as [number, number];

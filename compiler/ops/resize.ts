@@ -1,6 +1,6 @@
 // Bilinear resize, exactly as PyTorch's F.interpolate(mode='bilinear') computes it, to a size, by a scale
 // factor (out = floor(in · scale)) or to the spatial size of another tensor.
-import { defineLayer, defineOp, expectRank, type TensorArg } from './op.ts';
+import { defineLayer, defineOp, expectRank, type TensorArg, perChannelSlice } from './op.ts';
 import { refTensor } from './ref.ts';
 import { resizeBilinearKernel } from '../codegen/wgsl/resize.ts';
 
@@ -17,6 +17,7 @@ export const resizeBilinear = defineOp<ResizeAttrs>({
     return [x![0]!, x![1]!, a.size[0]!, a.size[1]!];
   },
   kernel: (ctx) => resizeBilinearKernel(ctx),
+  channelSlice: perChannelSlice,
   reference([x], _p, a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, , Ho, Wo] = out as [number, number, number, number];

@@ -1,6 +1,6 @@
 // Shape-level ops: concat along channels, mean over an axis, and dropout (identity at inference; in training
 // it zeroes whole channels, as Dropout2d does in every FastFCN head).
-import { defineLayer, defineOp, ShapeError, type TensorArg } from './op.ts';
+import { defineLayer, defineOp, ShapeError, type TensorArg, perChannelSlice } from './op.ts';
 import { shapeToString } from '../ir/types.ts';
 import { refTensor, splitAt } from './ref.ts';
 import { concatKernel, meanKernel } from '../codegen/wgsl/shape.ts';
@@ -97,6 +97,7 @@ export const dropout = defineOp<DropoutAttrs>({
   inferShape: ([x]) => x!,
   reference: ([x], _p, _a, out) => refTensor(out, x.data),
   kernel: (ctx) => copyKernel(ctx, 'dropout_identity'),
+  channelSlice: perChannelSlice,
 });
 
 export const dropoutLayer = defineLayer({
