@@ -86,7 +86,7 @@ export class ${cls} {
     try {
       const tuned = tuningFor(device);
       if (Object.keys(tuned).length > 0 && JSON.stringify(tuned) !== JSON.stringify(program.tuning ?? {}))
-        console.warn(\`note: this program was generated without the tuning for \${device.description}; fcnc infer tunes at run time\`);
+        console.warn(\`note: program.json was generated without this adapter's kernel tuning (\${JSON.stringify(tuned)}); fcnc infer and fcnc run tune at run time\`);
       const session = await Session.create(device, program);
       session.setParams(values);
       return new ${cls}(device, session, source);
