@@ -1,6 +1,9 @@
 // Device: picks a WebGPU adapter (a real GPU first, else Mesa llvmpipe through Dawn's OpenGL backend in
 // compatibility mode), asks for every limit it offers, and turns uncaptured errors and device loss into clear
 // messages. See /work/shared/gpu/README.md (or docs/) for why each step is the way it is.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
 export type AdapterChoice = 'auto' | 'gpu' | 'software';
@@ -100,7 +103,32 @@ interface Found {
   how: string;
 }
 
+/**
+ * On Linux Dawn reaches GPUs through Vulkan. Without the Vulkan loader there is no GPU to find, and probing anyway
+ * only makes Dawn print native warnings; so look for libvulkan.so.1 first (LD_LIBRARY_PATH, the usual library
+ * folders, then the linker cache).
+ */
+export function vulkanLoaderPresent(): boolean {
+  if (process.platform !== 'linux') return true;
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+    '/usr/lib64',
+    '/usr/lib',
+    '/lib64',
+    '/lib',
+    '/usr/local/lib',
+  ];
+  if (dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')))) return true;
+  try {
+    return /libvulkan\.so\.1\b/.test(execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  } catch {
+    return true; // cannot tell: let Dawn probe
+  }
+}
+
 async function findGpu(flags: readonly string[]): Promise<{ found?: Found; why: string }> {
+  if (!vulkanLoaderPresent()) return { why: 'no GPU driver stack (the Vulkan loader libvulkan.so.1 is not installed)' };
   let gpu: GPU;
   try {
     gpu = dawn!.create([...flags]);
