@@ -262,7 +262,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       .option('--ms', 'multi-scale (0.5–1.75) + flip evaluation')
       .requiredOption('-o, --out <dir>', 'output folder'),
   ).action(async (spec: string, images: string[], o: GraphOptions & { weights?: string; seed: number; adapter?: AdapterChoice; ms?: boolean; out: string }) => {
-    if (o.size) throw new UsageError('infer runs 480×480 windows (the official protocol); --size does not apply');
+    if (o.size || o.batch) throw new UsageError('infer runs 480×480 windows one at a time (the official protocol); --size and --batch do not apply');
     const paths = collectImages(images);
     const r = build(spec, { ...o, size: { height: SINGLE_SCALE.cropSize, width: SINGLE_SCALE.cropSize } });
     report(io, r);

@@ -67,6 +67,8 @@ describe('fcnc', () => {
     expect((await run('frobnicate')).code).toBe(2);
     expect((await run('info')).code).toBe(2);
     expect((await run('print', '--stage', 'wgsl', spec('enc_jpu_r50'))).code).toBe(2);
+    expect((await run('infer', spec('enc_jpu_r50'), 'x.png', '-o', 'out', '--batch', '2')).code).toBe(2);
+    expect((await run('run', spec('enc_jpu_r50'), '--input', 'x.safetensors', '-o', 'y.safetensors', '--size', '64')).code).toBe(2);
   });
 
   it('unknown spec file and unknown --set are spec errors', async () => {
