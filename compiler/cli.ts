@@ -94,9 +94,6 @@ function parsePositiveNumber(name: string) {
   };
 }
 
-/** A problem with a data input (wrong shape or dtype, missing tensor): exit 1 with the message. */
-export class InputError extends Error {}
-
 async function readTensors(path: string) {
   const { readFile } = await import('node:fs/promises');
   let bytes: Uint8Array;
@@ -356,7 +353,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       io.err(`fcnc: ${(e as Error).message}\n`);
       return EXIT_USAGE;
     }
-    if (e instanceof WeightsError || e instanceof ImageError || e instanceof InputError || e instanceof CommandError || e instanceof NoAdapterError || e instanceof GpuError || e instanceof LoweringError) {
+    if (e instanceof WeightsError || e instanceof ImageError || e instanceof CommandError || e instanceof NoAdapterError || e instanceof GpuError || e instanceof LoweringError) {
       io.err(`fcnc: ${e.message}\n`);
       return EXIT_SPEC_ERROR;
     }

@@ -193,12 +193,10 @@ export async function openDevice(opts: OpenDeviceOptions = {}): Promise<OpenedDe
   const flags = opts.dawnFlags ?? [];
   const whys: string[] = [];
   let found: Found | undefined;
-  let gpuWhy = '';
   if (choice !== 'software') {
     const r = await findGpu(flags);
     found = r.found;
     if (!found) {
-      gpuWhy = r.why;
       whys.push(r.why);
     }
   }

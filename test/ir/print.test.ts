@@ -1,5 +1,4 @@
 // Golden IR prints (UPDATE_GOLDEN=1 to rewrite after reviewing the diff) and determinism.
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
 import { printGraph } from '../../compiler/ir/print.ts';

@@ -3,7 +3,7 @@
 //     their softmax over k, written as A[n, k, i] (a scratch buffer of N·K·HW floats);
 //  2. aggregate: E[n, k, d] = Σ_i A[n, k, i] · (x[n, d, i] − c[k, d]), one output per invocation, reading
 //     A and X contiguously along i (vec4 when HW is a multiple of 4).
-import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
+import type { KernelCtx, KernelPlan } from '../../ops/op.ts';
 import { kernelSpec, linearMain, u, WG, type Buf } from './common.ts';
 
 export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPlan {
