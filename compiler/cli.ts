@@ -1,7 +1,7 @@
 // `fcnc`, the command line. A thin layer over the compiler's API: parse options, run a stage, render
 // diagnostics at the edge. Exit codes: 0 ok, 1 errors in a spec (or its inputs), 2 usage errors.
 import { Command, CommanderError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { formatDiagnostic, hasErrors, type Diagnostic } from './diagnostics.ts';
 import { buildGraph, type FrontendResult } from './index.ts';
 import { printGraph } from './ir/print.ts';
@@ -261,6 +261,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
   ).action(async (spec: string, images: string[], o: GraphOptions & { weights?: string; seed: number; adapter?: AdapterChoice; ms?: boolean; out: string }) => {
     if (o.size || o.batch) throw new UsageError('infer runs 480×480 windows one at a time (the official protocol); --size and --batch do not apply');
     const paths = collectImages(images);
+    if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new CommandError(`-o ${o.out}: a file is there; give a folder for the outputs`);
     const r = build(spec, { ...o, size: { height: SINGLE_SCALE.cropSize, width: SINGLE_SCALE.cropSize } });
     report(io, r);
     if (!r.graph) {
@@ -352,6 +353,12 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     if (e instanceof UsageError || (e as { code?: string }).code === 'commander.invalidArgument') {
       io.err(`fcnc: ${(e as Error).message}\n`);
       return EXIT_USAGE;
+    }
+    const sys = e as NodeJS.ErrnoException;
+    if (typeof sys.code === 'string' && typeof sys.syscall === 'string') {
+      // A file-system error (an output folder that is a file, no permission, a full disk): say which path.
+      io.err(`fcnc: cannot ${sys.syscall} ${sys.path ?? ''}: ${sys.code}${sys.code === 'ENOTDIR' || sys.code === 'EEXIST' ? ' (a file is in the way of the output folder)' : ''}\n`);
+      return EXIT_SPEC_ERROR;
     }
     if (e instanceof WeightsError || e instanceof ImageError || e instanceof CommandError || e instanceof NoAdapterError || e instanceof GpuError || e instanceof LoweringError) {
       io.err(`fcnc: ${e.message}\n`);

@@ -78,6 +78,13 @@ describe('fcnc infer: bad input', () => {
     expect(r.err).toContain("cannot read");
     expect(readdirSync(o)).toEqual([]);
   });
+  it('an output path that is a file', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'fcnc-o-')), 'taken');
+    writeFileSync(file, 'x');
+    const r = await cli('infer', spec('enc_jpu_r50'), chelsea, '-o', file, '--set', 'width=4');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('a file is there; give a folder for the outputs');
+  });
   it('an empty folder', async () => {
     const r = await cli('infer', spec('enc_jpu_r50'), mkdtempSync(join(tmpdir(), 'fcnc-empty-')), '-o', out());
     expect(r.code).toBe(1);
