@@ -76,7 +76,8 @@ export function loadSpec(entry: string, readFile: ReadFile = readFromDisk): Load
     try {
       text = readFile(path);
     } catch (e) {
-      const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+      const code = (e as NodeJS.ErrnoException).code;
+      const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a .fcn file' : (e as Error).message;
       diagnostics.push(
         error('E_IMPORT', `cannot read '${path}': ${reason}`, from, {
           hint: from ? 'import paths are relative to the file that imports them' : 'check the path of the spec file',
