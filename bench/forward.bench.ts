@@ -61,7 +61,7 @@ const out = [
   '',
   `Date ${new Date().toISOString().slice(0, 10)}. Full-width networks, 59 classes, aux head and SE branch included (as the paper's FPS protocol),`,
   `seeded weights. Median of ${RUNS} timed forwards after one warm-up; a forward = upload the image, every dispatch, read back every output.`,
-  'Session = pipeline creation (shader compilation) and parameter upload. No fusion or memory planning yet: one dispatch per op.',
+  'Session = pipeline creation (shader compilation) and parameter upload. Memory planned; no fusion yet: one dispatch per op.',
   '',
   'On a shared 2-core machine the software adapter\'s timings vary by up to ±25% from run to run: compare variants',
   'from one run of this script, not across runs.',

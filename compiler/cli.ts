@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { formatDiagnostic, hasErrors, type Diagnostic } from './diagnostics.ts';
 import { buildGraph, type FrontendResult } from './index.ts';
 import { printGraph } from './ir/print.ts';
-import { formatReport, makeReport } from './report.ts';
+import { formatReport, makeReport, mib } from './report.ts';
 import { validateInfoJson } from './schemas/validate.ts';
 import { compareStateDicts, formatComparison } from '../runtime/compare.ts';
 import { ImageError } from '../runtime/image.ts';
@@ -245,6 +245,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     const command = ['fcnc', ...argv, ...(o.out ? [] : ['-o', outDir])].join(' ');
     const files = await compileToDir(r.graph, outDir, command);
     io.out(`${r.graph.model}: wrote ${files.length} files to ${outDir}\n`);
+    const m = JSON.parse(readFileSync(join(outDir, 'program.json'), 'utf8')).memory as { naiveBytes: number; plannedBytes: number; lowerBoundBytes: number };
+    io.out(`GPU memory: ${mib(m.plannedBytes)} planned (one buffer per value: ${mib(m.naiveBytes)}; lower bound ${mib(m.lowerBoundBytes)})\n`);
   });
 
   graphOptions(

@@ -71,6 +71,16 @@ export interface ProgramStep {
   readonly where: string;
 }
 
+/** What memory planning achieved, in bytes (all buffers: parameters, inputs, activations, scratch). */
+export interface MemoryReport {
+  /** One buffer per value. */
+  readonly naiveBytes: number;
+  /** The buffers of this program. */
+  readonly plannedBytes: number;
+  /** The most bytes live at any one step: no plan can use less. */
+  readonly lowerBoundBytes: number;
+}
+
 export interface Program {
   readonly format: typeof PROGRAM_FORMAT;
   readonly version: typeof PROGRAM_VERSION;
@@ -86,4 +96,5 @@ export interface Program {
   readonly outputs: readonly ProgramTensor[];
   readonly kernels: readonly ProgramKernel[];
   readonly steps: readonly ProgramStep[];
+  readonly memory: MemoryReport;
 }

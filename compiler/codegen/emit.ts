@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as prettier from 'prettier';
 import type { Graph } from '../ir/types.ts';
-import { formatReport, makeReport } from '../report.ts';
+import { formatReport, makeReport, mib } from '../report.ts';
 import type { Program } from '../../runtime/program.ts';
 import { writeAtomically } from '../../runtime/infer.ts';
 
@@ -168,6 +168,9 @@ ${opts.command}
 - \`infer.ts\` — segment images: \`node bin/run-ts.js ${'<this folder>'}/infer.ts --weights W -o OUT IMAGE...\`
 - \`program.json\` — ${program.kernels.length} kernels, ${program.steps.length} dispatches, ${program.buffers.length} buffers; \`kernels/*.wgsl\` are the same kernels for reading
 - \`params.json\` — the ${g.params.length} state-dict entries with their initialisation
+
+GPU memory (every buffer: parameters, input, activations, outputs): ${mib(program.memory.plannedBytes)} planned, against
+${mib(program.memory.naiveBytes)} with one buffer per value and a lower bound of ${mib(program.memory.lowerBoundBytes)} (the most bytes live at once).
 
 \`\`\`
 ${formatReport(report, { layers: false }).trimEnd()}

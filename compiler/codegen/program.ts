@@ -1,9 +1,9 @@
 // Lowering a Graph to a Program (runtime/program.ts): one kernel dispatch (or a few) per node from the op's
 // `kernel` emitter, kernels deduplicated by WGSL text, buffers for inputs, parameters, activations and scratch.
 //
-// Memory planning is a seam, not done yet: `planBuffers` gives every value its own buffer. A real planner
-// (interval colouring of whole buffers, respecting that one dispatch may not bind a buffer both read-only and
-// writable) replaces that one function. A tensor larger than maxStorageBufferBindingSize lives in one buffer
+// Memory planning (`planBuffers`): whole buffers are reused across values whose live ranges do not overlap
+// (interval colouring), which also keeps WebGPU's rule that one dispatch may not bind a buffer both read-only
+// and writable. A tensor larger than maxStorageBufferBindingSize lives in one buffer
 // (up to maxBufferSize) and is bound in channel slices: its node runs as several dispatches on output-channel
 // slices (op.channelSlice). Batches are split before that by lowerInChunks (batch.ts).
 import { formatLocation } from '../diagnostics.ts';
@@ -21,6 +21,7 @@ import {
   type ProgramParam,
   type ProgramStep,
   type ProgramTensor,
+  type MemoryReport,
 } from '../../runtime/program.ts';
 
 /** The device limits lowering reads (any GPUSupportedLimits-like record; missing fields take WebGPU's defaults). */
@@ -74,18 +75,89 @@ interface Value {
   last: number;
 }
 
+/** Bytes of the buffer a value needs (WebGPU sizes are multiples of 4; we keep 16 for vec4 access). */
+const bufferBytes = (bytes: number): number => Math.max(16, Math.ceil(bytes / 16) * 16);
+
 /**
- * Memory planning seam: maps every value to a physical buffer. Today: one buffer per value (the naive sum).
- * Returns the buffer of each value and the buffers.
+ * Memory planning: maps every value to a physical buffer, reusing whole buffers across values whose live
+ * ranges [first step, last step] (inclusive) do not overlap — interval colouring, best fit by size. Inclusive
+ * ranges mean that the inputs, output and scratch of one dispatch are all live at that step and so never share
+ * a buffer, which keeps WebGPU's rule that a buffer is not bound read-only and writable in one dispatch.
+ * Inputs, parameters and outputs keep buffers of their own for the whole run (they are uploaded or read back
+ * outside the steps). A buffer that holds values bound whole never grows beyond `maxBinding`; values larger than
+ * one binding (computed in channel slices) get buffers of their own.
  */
-export function planBuffers(values: readonly Value[]): { bufferOf: number[]; buffers: ProgramBuffer[] } {
-  const buffers = values.map((v, id) => ({
-    id,
-    bytes: Math.max(16, Math.ceil(v.bytes / 16) * 16),
-    kind: v.kind,
-    label: v.label,
-  }));
-  return { bufferOf: values.map((_, k) => k), buffers };
+export function planBuffers(
+  values: readonly Value[],
+  maxBinding = Infinity,
+): { bufferOf: number[]; buffers: ProgramBuffer[]; memory: MemoryReport } {
+  const bufferOf = new Array<number>(values.length).fill(-1);
+  const buffers: { bytes: number; kind: BufferKind; labels: string[]; last: number; shared: boolean }[] = [];
+  const permanent = (v: Value): boolean => v.kind === 'input' || v.kind === 'param' || v.last === Infinity;
+  const order = values.map((_, k) => k).sort((a, b) => values[a]!.first - values[b]!.first || a - b);
+  for (const k of order) {
+    const v = values[k]!;
+    const need = bufferBytes(v.bytes);
+    const reusable = !permanent(v) && need <= maxBinding;
+    let best = -1;
+    if (reusable) {
+      // Free buffers: shared ones whose last value was last read before this value is made.
+      let bestCost = Infinity;
+      buffers.forEach((b, id) => {
+        if (!b.shared || b.last >= v.first) return;
+        const grown = Math.max(b.bytes, need);
+        if (grown > maxBinding) return;
+        // Prefer a buffer that fits without growing (least waste), else the one that grows least.
+        const cost = b.bytes >= need ? b.bytes - need : (grown - b.bytes) * 4;
+        if (cost < bestCost) {
+          bestCost = cost;
+          best = id;
+        }
+      });
+    }
+    if (best < 0) {
+      buffers.push({ bytes: need, kind: v.kind, labels: [v.label], last: v.last, shared: reusable });
+      bufferOf[k] = buffers.length - 1;
+      continue;
+    }
+    const b = buffers[best]!;
+    b.bytes = Math.max(b.bytes, need);
+    b.last = v.last;
+    b.labels.push(v.label);
+    if (b.kind !== v.kind) b.kind = 'activation';
+    bufferOf[k] = best;
+  }
+
+  // The lower bound: the most bytes live at any one step (permanent values are live throughout).
+  const steps = Math.max(0, ...values.map((v) => (Number.isFinite(v.last) ? v.last : v.first))) + 1;
+  const delta = new Array<number>(steps + 1).fill(0);
+  let always = 0;
+  for (const v of values) {
+    const b = bufferBytes(v.bytes);
+    if (permanent(v)) always += b;
+    else {
+      delta[v.first]! += b;
+      delta[Math.min(v.last, steps - 1) + 1]! -= b;
+    }
+  }
+  let live = 0;
+  let peak = 0;
+  for (let s = 0; s < steps; s++) peak = Math.max(peak, (live += delta[s]!));
+
+  return {
+    bufferOf,
+    buffers: buffers.map((b, id) => ({
+      id,
+      bytes: b.bytes,
+      kind: b.kind,
+      label: b.labels.length > 1 ? `${b.labels[0]} (+${b.labels.length - 1} more)` : b.labels[0]!,
+    })),
+    memory: {
+      naiveBytes: values.reduce((a, v) => a + bufferBytes(v.bytes), 0),
+      plannedBytes: buffers.reduce((a, b) => a + b.bytes, 0),
+      lowerBoundBytes: always + peak,
+    },
+  };
 }
 
 const where = (n: Node): string => (n.span ? formatLocation(n.span) : '');
@@ -340,7 +412,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
   }
   for (const o of outputs) values[o.value]!.last = Infinity;
 
-  const { bufferOf, buffers } = planBuffers(values);
+  const { bufferOf, buffers, memory } = planBuffers(values, maxBinding);
 
   const params: ProgramParam[] = graph.params.map((p, k) => {
     const v = readBy.has(k) && p.dtype === 'f32' ? paramValue.get(k) : undefined;
@@ -383,6 +455,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     outputs: outputs.map((o) => ({ name: o.name, shape: o.shape, buffer: bufferOf[o.value]! })),
     kernels,
     steps,
+    memory,
   };
 }
 

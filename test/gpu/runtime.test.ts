@@ -26,6 +26,7 @@ function tinyProgram(
     file: 'tiny.fcn',
     limits: {},
     tuning: {},
+    memory: { naiveBytes: 80, plannedBytes: 80, lowerBoundBytes: 80 },
     buffers: [
       { id: 0, bytes: 32, kind: 'input', label: 'x' },
       { id: 1, bytes: 32, kind: 'activation', label: 'y' },
