@@ -1,16 +1,11 @@
 // The fcnc command line: exit codes, --help on every command, info's table and schema-valid JSON.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main, parseSetting, parseSize } from '../compiler/cli.ts';
+import { parseSetting, parseSize } from '../compiler/cli.ts';
 import { validateInfoJson } from '../compiler/schemas/validate.ts';
-import { ROOT } from './helpers.ts';
+import { ROOT, runCli } from './helpers.ts';
 
-async function run(...args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t), color: false });
-  return { code, out, err };
-}
+const run = runCli;
 const spec = (name: string) => join(ROOT, 'specs', `${name}.fcn`);
 const errCase = (name: string) => join(ROOT, 'test', 'cases', 'errors', `${name}.fcn`);
 

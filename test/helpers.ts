@@ -16,3 +16,24 @@ export function golden(name: string, text: string): void {
   }
   expect(text, `golden ${name} differs; review and run UPDATE_GOLDEN=1 if intended`).toBe(readFileSync(path, 'utf8'));
 }
+
+/** Runs `fcnc ARGS…` in-process, capturing stdout, stderr and the exit code. */
+export async function runCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('../compiler/cli.ts');
+  let out = '';
+  let err = '';
+  const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t), color: false });
+  return { code, out, err };
+}
+
+/** max |a − b| / max |b| — the relative error every GPU-vs-reference comparison uses. */
+export function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    err = Math.max(err, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return scale > 0 ? err / scale : err;
+}

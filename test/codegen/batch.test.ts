@@ -9,7 +9,7 @@ import { interpret, seededParams } from '../../compiler/ir/interpret.ts';
 import { Session } from '../../runtime/execute.ts';
 import { runInChunks } from '../../runtime/chunks.ts';
 import { gpuForTests } from '../gpu/harness.ts';
-import { ROOT } from '../helpers.ts';
+import { maxRelError, ROOT } from '../helpers.ts';
 import { join } from 'node:path';
 
 // enc_bilinear at width 4: every parameter is smaller than one sample's largest activation, so the activations
@@ -53,14 +53,7 @@ describe.skipIf(!gpu.dev)('batch chunks on the GPU', () => {
     for (const name of ['logits', 'aux']) {
       const a = out.get(name)!;
       const b = ref.get(name)!.data;
-      expect(a.length).toBe(b.length);
-      let err = 0;
-      let scale = 0;
-      for (let i = 0; i < b.length; i++) {
-        err = Math.max(err, Math.abs(a[i]! - b[i]!));
-        scale = Math.max(scale, Math.abs(b[i]!));
-      }
-      expect(err / scale, name).toBeLessThan(1e-4);
+      expect(maxRelError(a, b), name).toBeLessThan(1e-4);
     }
     dev.destroy();
   });

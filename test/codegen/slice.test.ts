@@ -7,7 +7,7 @@ import { lowerToProgram } from '../../compiler/codegen/program.ts';
 import { interpret, seededParams } from '../../compiler/ir/interpret.ts';
 import { Session } from '../../runtime/execute.ts';
 import { gpuForTests } from '../gpu/harness.ts';
-import { ROOT } from '../helpers.ts';
+import { maxRelError, ROOT } from '../helpers.ts';
 import { join } from 'node:path';
 
 // Every op here treats channels separately except the first conv (reads all 3 input channels) — all sliceable.
@@ -68,13 +68,7 @@ describe.skipIf(!gpu.dev)('channel slices on the GPU', () => {
     session.setParams(new Map([...params].map(([k, v]) => [k, v instanceof Float64Array ? Float32Array.from(v) : v])) as never);
     const got = (await session.run(new Map([['image', input]]))).get('y')!;
     const want = interpret(g, params, new Map([['image', input]])).get('y')!.data;
-    let err = 0;
-    let scale = 0;
-    for (let i = 0; i < want.length; i++) {
-      err = Math.max(err, Math.abs(got[i]! - want[i]!));
-      scale = Math.max(scale, Math.abs(want[i]!));
-    }
-    expect(err / scale).toBeLessThan(1e-4);
+    expect(maxRelError(got, want)).toBeLessThan(1e-4);
   });
   it('a whole network with its largest outputs sliced (narrow EncNet+JPU, 48 KiB bindings) matches the reference', async () => {
     const dev = gpu.dev!;
@@ -90,13 +84,7 @@ describe.skipIf(!gpu.dev)('channel slices on the GPU', () => {
     for (const name of ['logits', 'aux', 'se']) {
       const a = got.get(name)!;
       const b = want.get(name)!.data;
-      let err = 0;
-      let scale = 0;
-      for (let i = 0; i < b.length; i++) {
-        err = Math.max(err, Math.abs(a[i]! - b[i]!));
-        scale = Math.max(scale, Math.abs(b[i]!));
-      }
-      expect(err / scale, name).toBeLessThan(1e-4);
+      expect(maxRelError(a, b), name).toBeLessThan(1e-4);
     }
     dev.destroy();
   });

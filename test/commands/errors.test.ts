@@ -4,16 +4,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../compiler/cli.ts';
 import { writeSafetensors } from '../../runtime/weights/safetensors.ts';
-import { ROOT } from '../helpers.ts';
+import { ROOT, runCli } from '../helpers.ts';
 
-async function cli(...args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t), color: false });
-  return { code, out, err };
-}
+const cli = runCli;
 const spec = (v: string) => join(ROOT, 'specs', `${v}.fcn`);
 const fixture = (v: string, f: string) => join(ROOT, 'test', 'fixtures', 'parity', v, f);
 const chelsea = join(ROOT, 'test', 'fixtures', 'images', 'chelsea.png');

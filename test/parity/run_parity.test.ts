@@ -5,11 +5,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../compiler/cli.ts';
 import { compareStateDicts } from '../../runtime/compare.ts';
 import { readSafetensors } from '../../runtime/weights/safetensors.ts';
 import { gpuForTests } from '../gpu/harness.ts';
-import { ROOT } from '../helpers.ts';
+import { ROOT, runCli } from '../helpers.ts';
 
 const FAMILIES: [string, number][] = [
   ['enc_jpu_r50', 4],
@@ -26,12 +25,7 @@ const FAMILIES: [string, number][] = [
 const gpu = await gpuForTests();
 const dir = mkdtempSync(join(tmpdir(), 'fcnc-parity-'));
 
-async function cli(...args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t), color: false });
-  return { code, out, err };
-}
+const cli = runCli;
 
 describe.skipIf(!gpu.dev)('fcnc run matches PyTorch (fixtures from test/fixtures/parity)', () => {
   beforeAll(() => gpu.dev?.destroy()); // each run opens its own device, as the CLI does

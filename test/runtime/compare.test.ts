@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { compareStateDicts } from '../../runtime/compare.ts';
 import { writeSafetensors } from '../../runtime/weights/safetensors.ts';
 import type { HostTensor } from '../../runtime/weights/tensor.ts';
-import { main } from '../../compiler/cli.ts';
+import { runCli } from '../helpers.ts';
 
 const t = (shape: number[], values: number[]): HostTensor => ({ dtype: 'f32', shape, data: Float32Array.from(values) });
 
@@ -33,12 +33,7 @@ describe('compare', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fcnc-compare-'));
     writeFileSync(join(dir, 'a.safetensors'), writeSafetensors(new Map([['se', t([1, 3], [1, 2, 3])]])));
     writeFileSync(join(dir, 'b.safetensors'), writeSafetensors(new Map([['se', t([1, 3], [1, 2, 3.003])]])));
-    const run = async (...args: string[]) => {
-      let out = '';
-      let err = '';
-      const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s), color: false });
-      return { code, out, err };
-    };
+    const run = runCli;
     const strict = await run('compare', join(dir, 'a.safetensors'), join(dir, 'b.safetensors'));
     expect(strict.code).toBe(1);
     expect(strict.out).toMatch(/FAIL\s+se\s+\[1, 3\]\s+3\.\d+e-3/);
