@@ -36,7 +36,9 @@ for (const spec of specs) {
   const session = await Session.create(dev, program);
   session.setParams(params);
   const create = performance.now() - t;
-  const input = new Map(program.inputs.map((i) => [i.name, new Float32Array(numel(i.shape)).map((_, k) => Math.sin(k))]));
+  const input = new Map(
+    program.inputs.map((i) => [i.name, new Float32Array(numel(i.shape)).map((_, k) => Math.sin(k))]),
+  );
   t = performance.now();
   await session.run(input);
   const first = performance.now() - t;
@@ -61,17 +63,19 @@ const out = [
   '',
   `Date ${new Date().toISOString().slice(0, 10)}. Full-width networks, 59 classes, aux head and SE branch included (as the paper's FPS protocol),`,
   `seeded weights. Median of ${RUNS} timed forwards after one warm-up; a forward = upload the image, every dispatch, read back every output.`,
-  'Session = pipeline creation and parameter upload; the first forward also pays llvmpipe\'s shader JIT when Mesa\'s shader cache',
+  "Session = pipeline creation and parameter upload; the first forward also pays llvmpipe's shader JIT when Mesa's shader cache",
   'is cold (~/.cache/mesa_shader_cache). Memory planned; no fusion yet: one dispatch per op.',
   '',
-  'On a shared 2-core machine the software adapter\'s timings vary by up to ±25% from run to run: compare variants',
+  "On a shared 2-core machine the software adapter's timings vary by up to ±25% from run to run: compare variants",
   'from one run of this script, not across runs.',
   '',
   '| model | GMACs | dispatches | session ms | first forward ms | ms/img (median) | min–max | img/s | GFLOP/s |',
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows,
   '',
-  jpu && dil ? `JPU vs dilated: ${(Number(dil) / Number(jpu)).toFixed(2)}× faster per image (the paper reports 2.0× on a Titan Xp at 512×512 for EncNet R50).` : '',
+  jpu && dil
+    ? `JPU vs dilated: ${(Number(dil) / Number(jpu)).toFixed(2)}× faster per image (the paper reports 2.0× on a Titan Xp at 512×512 for EncNet R50).`
+    : '',
   '',
 ].join('\n');
 const file = join(ROOT, 'bench', 'results', `forward-${dev.kind}.md`);

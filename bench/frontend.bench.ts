@@ -9,7 +9,9 @@ import { loadSpec } from '../compiler/frontend/load.ts';
 import { elaborate } from '../compiler/ir/elaborate.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const specs = readdirSync(join(ROOT, 'specs')).filter((f) => f.endsWith('.fcn')).sort();
+const specs = readdirSync(join(ROOT, 'specs'))
+  .filter((f) => f.endsWith('.fcn'))
+  .sort();
 const REPEATS = Number(process.env.REPEATS ?? 20);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -37,7 +39,9 @@ for (const s of specs) {
   }
   const m = t.map(median);
   totals = totals.map((x, i) => x + m[i]!);
-  rows.push(`| ${s} | ${nodes} | ${m[0]!.toFixed(2)} | ${m[1]!.toFixed(2)} | ${m[2]!.toFixed(2)} | ${(m[0]! + m[1]! + m[2]!).toFixed(2)} |`);
+  rows.push(
+    `| ${s} | ${nodes} | ${m[0]!.toFixed(2)} | ${m[1]!.toFixed(2)} | ${m[2]!.toFixed(2)} | ${(m[0]! + m[1]! + m[2]!).toFixed(2)} |`,
+  );
 }
 
 const out = [

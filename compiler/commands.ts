@@ -40,13 +40,17 @@ export function withOutputs(g: Graph, names: readonly string[]): Graph {
   for (const o of g.outputs) byName.set(o.name, o.node);
   const outputs = [...g.outputs];
   // The name of a block instance with several outputs stands for all of them.
-  const expanded = names.flatMap((n) => (byName.has(n) ? [n] : (g.groups?.find((x) => x.name === n)?.members ?? [n])));
+  const expanded = names.flatMap((n) =>
+    byName.has(n) ? [n] : (g.groups?.find((x) => x.name === n)?.members ?? [n]),
+  );
   for (const name of expanded) {
     if (outputs.some((o) => o.name === name)) continue;
     const node = byName.get(name);
     if (node === undefined) {
       const guess = closest(name, byName.keys());
-      throw new CommandError(`'${name}' names no output or value of ${g.model}${guess ? `; did you mean '${guess}'?` : ''} (see \`fcnc print --stage ir\` for every name)`);
+      throw new CommandError(
+        `'${name}' names no output or value of ${g.model}${guess ? `; did you mean '${guess}'?` : ''} (see \`fcnc print --stage ir\` for every name)`,
+      );
     }
     outputs.push({ name, node });
   }
@@ -57,7 +61,8 @@ export function withOutputs(g: Graph, names: readonly string[]): Graph {
 export function allNames(g: Graph): string[] {
   const seen = new Set<string>(g.outputs.map((o) => o.name));
   const out = [...seen];
-  for (const n of g.names) if (!seen.has(n.name) && !n.name.includes('<')) (seen.add(n.name), out.push(n.name));
+  for (const n of g.names)
+    if (!seen.has(n.name) && !n.name.includes('<')) (seen.add(n.name), out.push(n.name));
   return out;
 }
 
@@ -71,7 +76,11 @@ function lowerFor(g: Graph, dev: OpenedDevice): Program {
   const t = performance.now();
   const p = lowerToProgram(g, dev.limits as DeviceLimits, { tuning: tuningFor(dev) });
   debugStage(1, `lower (${p.steps.length} dispatches, ${p.kernels.length} kernels)`, t);
-  if (debugLevel() >= 3) for (const s of p.steps) process.stderr.write(`[fcnc] step ${s.kernel} grid ${s.grid.join('×')} buffers ${s.buffers.join(',')}  // ${s.node} ${s.where}\n`);
+  if (debugLevel() >= 3)
+    for (const s of p.steps)
+      process.stderr.write(
+        `[fcnc] step ${s.kernel} grid ${s.grid.join('×')} buffers ${s.buffers.join(',')}  // ${s.node} ${s.where}\n`,
+      );
   if (debugLevel() >= 4) for (const k of p.kernels) process.stderr.write(`// ---- ${k.name}\n${k.wgsl}\n`);
   return p;
 }
@@ -89,13 +98,24 @@ export function readRunInput(path: string): RunInput {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new CommandError(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new CommandError(
+      `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
   }
   const { tensors } = readSafetensors(bytes, path);
   const t = tensors.get('image');
-  if (!t) throw new CommandError(`${path}: no tensor named 'image' (found: ${[...tensors.keys()].join(', ') || 'none'}); the input must be image: f32 [N, 3, H, W]`);
-  if (t.dtype !== 'f32') throw new CommandError(`${path}: 'image' is ${t.dtype}; expected f32 [N, 3, H, W] (convert with tensor.float() before saving)`);
-  if (t.shape.length !== 4) throw new CommandError(`${path}: 'image' has shape [${t.shape.join(', ')}]; expected 4-D f32 [N, 3, H, W]`);
+  if (!t)
+    throw new CommandError(
+      `${path}: no tensor named 'image' (found: ${[...tensors.keys()].join(', ') || 'none'}); the input must be image: f32 [N, 3, H, W]`,
+    );
+  if (t.dtype !== 'f32')
+    throw new CommandError(
+      `${path}: 'image' is ${t.dtype}; expected f32 [N, 3, H, W] (convert with tensor.float() before saving)`,
+    );
+  if (t.shape.length !== 4)
+    throw new CommandError(
+      `${path}: 'image' has shape [${t.shape.join(', ')}]; expected 4-D f32 [N, 3, H, W]`,
+    );
   return { image: toFloat32(t), shape: t.shape as unknown as [number, number, number, number] };
 }
 
@@ -103,29 +123,47 @@ export function readRunInput(path: string): RunInput {
 export function checkRunInput(g: Graph, input: RunInput, path: string): void {
   const expected = g.nodes[g.inputs[0]!.node]!.shape;
   if (expected.some((d, i) => d !== input.shape[i]))
-    throw new CommandError(`${path}: 'image' has shape [${input.shape.join(', ')}] but ${g.model} expects [${expected.join(', ')}] (N, channels, H, W)`);
+    throw new CommandError(
+      `${path}: 'image' has shape [${input.shape.join(', ')}] but ${g.model} expects [${expected.join(', ')}] (N, channels, H, W)`,
+    );
 }
 
 export async function runTensors(
   g: Graph,
   input: RunInput,
-  opts: { weights?: string; seed?: number; adapter?: AdapterChoice; output: string; names?: readonly string[]; all?: boolean },
+  opts: {
+    weights?: string;
+    seed?: number;
+    adapter?: AdapterChoice;
+    output: string;
+    names?: readonly string[];
+    all?: boolean;
+  },
   log: Log,
 ): Promise<string[]> {
-  const names = opts.all ? allNames(g) : opts.names && opts.names.length ? opts.names : g.outputs.map((o) => o.name);
+  const names = opts.all
+    ? allNames(g)
+    : opts.names && opts.names.length
+      ? opts.names
+      : g.outputs.map((o) => o.name);
   const graph = withOutputs({ ...g, outputs: [] }, names);
   const { params, source } = await loadParams(paramSpecs(g), { weights: opts.weights, seed: opts.seed });
   log.info(source);
   const dev = await open(opts.adapter, log);
   try {
     const { program, chunk } = lowerInChunks(graph, dev.limits as DeviceLimits, { tuning: tuningFor(dev) });
-    if (chunk < input.shape[0]) log.info(`batch ${input.shape[0]} does not fit the device's buffer limits: running chunks of ${chunk}`);
+    if (chunk < input.shape[0])
+      log.info(`batch ${input.shape[0]} does not fit the device's buffer limits: running chunks of ${chunk}`);
     const session = await Session.create(dev, program);
     session.setParams(params);
     const out = await runInChunks(session, program, g.inputs[0]!.name, input.image, input.shape[0]);
     const tensors: StateDict = new Map();
-    for (const o of graph.outputs) tensors.set(o.name, { dtype: 'f32', shape: [...graph.nodes[o.node]!.shape], data: out.get(o.name)! });
-    writeAtomically(opts.output, writeSafetensors(tensors, { model: g.model, weights: opts.weights ?? `seed ${opts.seed ?? 0}` }));
+    for (const o of graph.outputs)
+      tensors.set(o.name, { dtype: 'f32', shape: [...graph.nodes[o.node]!.shape], data: out.get(o.name)! });
+    writeAtomically(
+      opts.output,
+      writeSafetensors(tensors, { model: g.model, weights: opts.weights ?? `seed ${opts.seed ?? 0}` }),
+    );
     return [...tensors.keys()];
   } finally {
     dev.destroy();
@@ -168,7 +206,12 @@ export interface InferOptions {
 }
 
 /** Segments images with the official protocol (reference §5.4) on a graph built at the crop size (480×480). */
-export async function inferImages(g: Graph, images: readonly string[], opts: InferOptions, log: Log): Promise<string[]> {
+export async function inferImages(
+  g: Graph,
+  images: readonly string[],
+  opts: InferOptions,
+  log: Log,
+): Promise<string[]> {
   // Everything that can fail on the user's input is checked before any output is written.
   const decoded = decodeAll(images);
   const { params, source } = await loadParams(paramSpecs(g), { weights: opts.weights, seed: opts.seed });
@@ -180,8 +223,14 @@ export async function inferImages(g: Graph, images: readonly string[], opts: Inf
     const session = await Session.create(dev, lowerFor(main, dev));
     session.setParams(params);
     const inputName = g.inputs[0]!.name;
-    const forward = async (window: Float32Array) => (await session.run(new Map([[inputName, window]]))).get(main.outputs[0]!.name)!;
-    return await segmentFiles(decoded, forward, { outDir: opts.outDir, classes, protocol: opts.ms ? MULTI_SCALE : SINGLE_SCALE, progress: opts.progress });
+    const forward = async (window: Float32Array) =>
+      (await session.run(new Map([[inputName, window]]))).get(main.outputs[0]!.name)!;
+    return await segmentFiles(decoded, forward, {
+      outDir: opts.outDir,
+      classes,
+      protocol: opts.ms ? MULTI_SCALE : SINGLE_SCALE,
+      progress: opts.progress,
+    });
   } finally {
     dev.destroy();
   }
@@ -190,11 +239,21 @@ export async function inferImages(g: Graph, images: readonly string[], opts: Inf
 // ---- fcnc convert -----------------------------------------------------------------------------------------------
 
 /** Any weights file → safetensors with the same names (checked against a model's state dict when given). */
-export async function convertWeights(input: string, output: string, expected?: readonly ParamSpec[]): Promise<number> {
+export async function convertWeights(
+  input: string,
+  output: string,
+  expected?: readonly ParamSpec[],
+): Promise<number> {
   const loaded = await loadWeightsFile(input);
-  if (expected) checkStateDict(expected.map((s) => ({ name: s.name, shape: [...s.shape], dtype: s.dtype })), loaded.stateDict, { fileName: input });
+  if (expected)
+    checkStateDict(
+      expected.map((s) => ({ name: s.name, shape: [...s.shape], dtype: s.dtype })),
+      loaded.stateDict,
+      { fileName: input },
+    );
   const metadata: Record<string, string> = { source: basename(input), format: loaded.format };
-  for (const [k, v] of Object.entries(loaded.extra)) if (['string', 'number', 'boolean'].includes(typeof v)) metadata[k] = String(v);
+  for (const [k, v] of Object.entries(loaded.extra))
+    if (['string', 'number', 'boolean'].includes(typeof v)) metadata[k] = String(v);
   writeAtomically(output, writeSafetensors(loaded.stateDict, metadata));
   return loaded.stateDict.size;
 }
@@ -203,7 +262,10 @@ export async function convertWeights(input: string, output: string, expected?: r
 
 export async function compileToDir(g: Graph, outDir: string, command: string): Promise<string[]> {
   const program = lowerToProgram(g);
-  return emitModel(g, program, outDir, { command, runtimeDir: relative(resolve(outDir), resolve(join(import.meta.dirname, '..', 'runtime'))) });
+  return emitModel(g, program, outDir, {
+    command,
+    runtimeDir: relative(resolve(outDir), resolve(join(import.meta.dirname, '..', 'runtime'))),
+  });
 }
 
 export { ImageError };

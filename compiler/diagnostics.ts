@@ -59,11 +59,21 @@ export interface Diagnostic {
   readonly hint?: string;
 }
 
-export function error(code: DiagCode, message: string, span?: Span, extra: { notes?: Note[]; hint?: string } = {}): Diagnostic {
+export function error(
+  code: DiagCode,
+  message: string,
+  span?: Span,
+  extra: { notes?: Note[]; hint?: string } = {},
+): Diagnostic {
   return { severity: 'error', code, message, span, notes: extra.notes ?? [], hint: extra.hint };
 }
 
-export function warning(code: DiagCode, message: string, span?: Span, extra: { notes?: Note[]; hint?: string } = {}): Diagnostic {
+export function warning(
+  code: DiagCode,
+  message: string,
+  span?: Span,
+  extra: { notes?: Note[]; hint?: string } = {},
+): Diagnostic {
   return { severity: 'warning', code, message, span, notes: extra.notes ?? [], hint: extra.hint };
 }
 
@@ -97,7 +107,11 @@ export function spanAt(file: SourceFile, start: number, end: number, starts = li
 export const formatLocation = (s: Span): string => `${s.file}:${s.line}:${s.column}`;
 
 /** Renders one diagnostic with a code frame. `sources` maps file path → text (files not found render without a frame). */
-export function formatDiagnostic(d: Diagnostic, sources: ReadonlyMap<string, string>, opts: { color?: boolean } = {}): string {
+export function formatDiagnostic(
+  d: Diagnostic,
+  sources: ReadonlyMap<string, string>,
+  opts: { color?: boolean } = {},
+): string {
   const c = opts.color ? ANSI : PLAIN;
   const sev = d.severity === 'error' ? c.red('error') : c.yellow('warning');
   const where = d.span ? `${c.bold(formatLocation(d.span))}: ` : '';
@@ -116,7 +130,9 @@ function codeFrame(span: Span, text: string | undefined, c: Paint): string[] {
   const starts = lineStarts(text);
   const lineIdx = span.line - 1;
   if (lineIdx >= starts.length) return [];
-  const lineText = text.slice(starts[lineIdx], lineIdx + 1 < starts.length ? starts[lineIdx + 1]! - 1 : text.length).replace(/\r$/, '');
+  const lineText = text
+    .slice(starts[lineIdx], lineIdx + 1 < starts.length ? starts[lineIdx + 1]! - 1 : text.length)
+    .replace(/\r$/, '');
   const gutter = String(span.line);
   const pad = ' '.repeat(gutter.length);
   const lineEnd = starts[lineIdx]! + lineText.length;

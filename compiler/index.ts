@@ -11,7 +11,8 @@ import { printGraph } from './ir/print.ts';
 /** DEBUG=1 prints stage timings on stderr; DEBUG=2 also the elaborated IR. */
 export const debugLevel = (): number => Number(process.env.DEBUG) || 0;
 export function debugStage(level: number, stage: string, since: number): void {
-  if (debugLevel() >= level) process.stderr.write(`[fcnc] ${stage}: ${(performance.now() - since).toFixed(1)} ms\n`);
+  if (debugLevel() >= level)
+    process.stderr.write(`[fcnc] ${stage}: ${(performance.now() - since).toFixed(1)} ms\n`);
 }
 
 export interface FrontendResult {
@@ -45,7 +46,13 @@ export function buildGraph(
   if (graph && debugLevel() >= 2) process.stderr.write(printGraph(graph));
   if (graph) {
     const problems = verifyGraph(graph);
-    if (problems.length > 0) throw new Error(`internal: the elaborated graph fails verification:\n${problems.join('\n')}`);
+    if (problems.length > 0)
+      throw new Error(`internal: the elaborated graph fails verification:\n${problems.join('\n')}`);
   }
-  return { modules: loaded.modules, graph: hasErrors(diagnostics) ? undefined : graph, diagnostics, sources: loaded.sources };
+  return {
+    modules: loaded.modules,
+    graph: hasErrors(diagnostics) ? undefined : graph,
+    diagnostics,
+    sources: loaded.sources,
+  };
 }

@@ -53,7 +53,12 @@ export function makeReport(g: Graph): Report {
   const layers: LayerRow[] = g.nodes.map((n) => {
     const op = getOp(n.op);
     const params = n.params.reduce((a, i) => a + (g.params[i]!.trainable ? numel(g.params[i]!.shape) : 0), 0);
-    const macs = op.macs?.(n.inputs.map((i) => g.nodes[i]!.shape), n.shape, n.attrs) ?? 0;
+    const macs =
+      op.macs?.(
+        n.inputs.map((i) => g.nodes[i]!.shape),
+        n.shape,
+        n.attrs,
+      ) ?? 0;
     return { name: n.name, op: n.op, shape: n.shape, params, macs };
   });
 
@@ -73,7 +78,17 @@ export function makeReport(g: Graph): Report {
   const rows = [...modules].filter(([, r]) => r.params > 0);
   const rest = [...modules].filter(([, r]) => r.params === 0);
   if (rest.length > 0)
-    rows.push([MODEL_LEVEL, rest.reduce((a, [, r]) => ({ params: 0, macs: a.macs + r.macs, activationBytes: a.activationBytes + r.activationBytes }), { params: 0, macs: 0, activationBytes: 0 })]);
+    rows.push([
+      MODEL_LEVEL,
+      rest.reduce(
+        (a, [, r]) => ({
+          params: 0,
+          macs: a.macs + r.macs,
+          activationBytes: a.activationBytes + r.activationBytes,
+        }),
+        { params: 0, macs: 0, activationBytes: 0 },
+      ),
+    ]);
 
   // Peak of live activations in execution order.
   const lastUse = new Array<number>(g.nodes.length).fill(-1);
@@ -84,7 +99,8 @@ export function makeReport(g: Graph): Report {
   g.nodes.forEach((n, i) => {
     live += bytesOf(n.shape, n.dtype);
     peak = Math.max(peak, live);
-    for (const k of new Set(n.inputs)) if (lastUse[k] === i && !keep.has(k)) live -= bytesOf(g.nodes[k]!.shape, g.nodes[k]!.dtype);
+    for (const k of new Set(n.inputs))
+      if (lastUse[k] === i && !keep.has(k)) live -= bytesOf(g.nodes[k]!.shape, g.nodes[k]!.dtype);
     if (lastUse[i] === -1 && !keep.has(i)) live -= bytesOf(n.shape, n.dtype);
   });
 
@@ -116,12 +132,25 @@ export const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
 /** The human-readable table. */
 export function formatReport(r: Report, opts: { layers?: boolean } = {}): string {
   const lines: string[] = [];
-  const settings = Object.entries(r.settings).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(',')}]` : v}`).join(' ');
+  const settings = Object.entries(r.settings)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(',')}]` : v}`)
+    .join(' ');
   lines.push(`${r.model} (${r.file})  ${settings}`);
-  lines.push(`input ${r.input.map((i) => `${i.name} [${i.shape.join(', ')}]`).join(', ')}  →  ${r.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}`);
+  lines.push(
+    `input ${r.input.map((i) => `${i.name} [${i.shape.join(', ')}]`).join(', ')}  →  ${r.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}`,
+  );
   if (opts.layers !== false) {
-    const rows = r.layers.map((l) => [l.name, l.op, `[${l.shape.join(', ')}]`, l.params ? int(l.params) : '', l.macs ? int(l.macs) : '']);
-    lines.push('', ...table(['layer', 'op', 'output', 'params', 'MACs'], rows, [false, false, false, true, true]));
+    const rows = r.layers.map((l) => [
+      l.name,
+      l.op,
+      `[${l.shape.join(', ')}]`,
+      l.params ? int(l.params) : '',
+      l.macs ? int(l.macs) : '',
+    ]);
+    lines.push(
+      '',
+      ...table(['layer', 'op', 'output', 'params', 'MACs'], rows, [false, false, false, true, true]),
+    );
   }
   const modRows = r.modules.map((m) => [m.module, int(m.params), gmacs(m.macs), mib(m.activationBytes)]);
   modRows.push(['total', int(r.totals.params), gmacs(r.totals.macs), mib(r.totals.activationBytes)]);
@@ -137,6 +166,10 @@ export function formatReport(r: Report, opts: { layers?: boolean } = {}): string
 
 function table(head: string[], rows: string[][], right: boolean[]): string[] {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) => r.map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
+      .join('  ')
+      .trimEnd();
   return [fmt(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)];
 }

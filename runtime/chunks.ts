@@ -3,13 +3,20 @@
 import type { Session } from './execute.ts';
 import type { Program } from './program.ts';
 
-export async function runInChunks(session: Session, program: Program, inputName: string, input: Float32Array, batch: number): Promise<Map<string, Float32Array>> {
+export async function runInChunks(
+  session: Session,
+  program: Program,
+  inputName: string,
+  input: Float32Array,
+  batch: number,
+): Promise<Map<string, Float32Array>> {
   const spec = program.inputs.find((i) => i.name === inputName)!;
   const chunk = spec.shape[0]!;
   if (chunk >= batch) return session.run(new Map([[inputName, input]]));
   const per = input.length / batch;
   const outputs = new Map<string, Float32Array>();
-  for (const o of program.outputs) outputs.set(o.name, new Float32Array((o.shape.reduce((a, b) => a * b, 1) / chunk) * batch));
+  for (const o of program.outputs)
+    outputs.set(o.name, new Float32Array((o.shape.reduce((a, b) => a * b, 1) / chunk) * batch));
   for (let start = 0; start < batch; start += chunk) {
     const n = Math.min(chunk, batch - start);
     const part = new Float32Array(per * chunk);

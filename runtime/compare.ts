@@ -28,7 +28,14 @@ export function compareStateDicts(a: StateDict, b: StateDict, tolerance: number)
     if (!ta) continue;
     const shapeOk = ta.shape.length === tb.shape.length && ta.shape.every((d, i) => d === tb.shape[i]);
     if (!shapeOk) {
-      tensors.push({ name, shape: tb.shape, maxAbs: NaN, maxRel: NaN, ok: false, problem: `shapes differ: [${ta.shape.join(', ')}] vs [${tb.shape.join(', ')}]` });
+      tensors.push({
+        name,
+        shape: tb.shape,
+        maxAbs: NaN,
+        maxRel: NaN,
+        ok: false,
+        problem: `shapes differ: [${ta.shape.join(', ')}] vs [${tb.shape.join(', ')}]`,
+      });
       continue;
     }
     const x = toFloat32(ta);
@@ -38,18 +45,35 @@ export function compareStateDicts(a: StateDict, b: StateDict, tolerance: number)
     let nonFinite = false;
     for (let i = 0; i < y.length; i++) {
       const d = Math.abs(x[i]! - y[i]!);
-      if (!Number.isFinite(x[i]!) || !Number.isFinite(y[i]!)) nonFinite = nonFinite || Number.isFinite(x[i]!) !== Number.isFinite(y[i]!) || x[i] !== y[i];
+      if (!Number.isFinite(x[i]!) || !Number.isFinite(y[i]!))
+        nonFinite = nonFinite || Number.isFinite(x[i]!) !== Number.isFinite(y[i]!) || x[i] !== y[i];
       else maxAbs = Math.max(maxAbs, d);
       scale = Math.max(scale, Math.abs(y[i]!));
     }
     const maxRel = scale > 0 ? maxAbs / scale : maxAbs;
-    const argmaxAgreement = (tb.shape.length === 4 || tb.shape.length === 2) && tb.shape[1]! > 1 ? argmaxAgree(x, y, tb.shape) : undefined;
+    const argmaxAgreement =
+      (tb.shape.length === 4 || tb.shape.length === 2) && tb.shape[1]! > 1
+        ? argmaxAgree(x, y, tb.shape)
+        : undefined;
     const ok = !nonFinite && maxRel <= tolerance;
-    tensors.push({ name, shape: tb.shape, maxAbs, maxRel, argmaxAgreement, ok, problem: nonFinite ? 'non-finite values differ' : undefined });
+    tensors.push({
+      name,
+      shape: tb.shape,
+      maxAbs,
+      maxRel,
+      argmaxAgreement,
+      ok,
+      problem: nonFinite ? 'non-finite values differ' : undefined,
+    });
   }
   const onlyInA = [...a.keys()].filter((k) => !b.has(k));
   const onlyInB = [...b.keys()].filter((k) => !a.has(k));
-  return { tensors, onlyInA, onlyInB, ok: tensors.every((t) => t.ok) && onlyInA.length === 0 && onlyInB.length === 0 && tensors.length > 0 };
+  return {
+    tensors,
+    onlyInA,
+    onlyInB,
+    ok: tensors.every((t) => t.ok) && onlyInA.length === 0 && onlyInB.length === 0 && tensors.length > 0,
+  };
 }
 
 function argmaxAgree(x: Float32Array, y: Float32Array, shape: readonly number[]): number {
@@ -82,7 +106,11 @@ export function formatComparison(c: Comparison, tolerance: number): string {
   ]);
   const head = ['', 'tensor', 'shape', 'max abs', 'max rel', 'argmax agree', ''];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) => r.map((s, i) => s.padEnd(w[i]!)).join('  ').trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((s, i) => s.padEnd(w[i]!))
+      .join('  ')
+      .trimEnd();
   const lines = [fmt(head), ...rows.map(fmt)];
   if (c.onlyInA.length) lines.push(`only in A: ${c.onlyInA.join(', ')}`);
   if (c.onlyInB.length) lines.push(`only in B: ${c.onlyInB.join(', ')}`);

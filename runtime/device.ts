@@ -121,14 +121,17 @@ export function vulkanLoaderPresent(): boolean {
   ];
   if (dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')))) return true;
   try {
-    return /libvulkan\.so\.1\b/.test(execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    return /libvulkan\.so\.1\b/.test(
+      execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+    );
   } catch {
     return true; // cannot tell: let Dawn probe
   }
 }
 
 async function findGpu(flags: readonly string[]): Promise<{ found?: Found; why: string }> {
-  if (!vulkanLoaderPresent()) return { why: 'no GPU driver stack (the Vulkan loader libvulkan.so.1 is not installed)' };
+  if (!vulkanLoaderPresent())
+    return { why: 'no GPU driver stack (the Vulkan loader libvulkan.so.1 is not installed)' };
   let gpu: GPU;
   try {
     gpu = dawn!.create([...flags]);

@@ -167,7 +167,12 @@ export class Session {
         layout: pipe.getBindGroupLayout(0),
         entries: s.buffers.map((b, binding) => {
           const r = s.ranges?.[binding];
-          return { binding, resource: r ? { buffer: buffers[b]!, offset: r[0], size: r[1] } : { buffer: buffers[b]!, size: program.buffers[b]!.bytes } };
+          return {
+            binding,
+            resource: r
+              ? { buffer: buffers[b]!, offset: r[0], size: r[1] }
+              : { buffer: buffers[b]!, size: program.buffers[b]!.bytes },
+          };
         }),
         label: s.node,
       });
@@ -221,8 +226,16 @@ export class Session {
         );
       let f32 = data instanceof Float32Array ? data : Float32Array.from(data);
       if (p.permute) f32 = permuteAxes(f32, p.shape, p.permute);
-      if (p.buffer !== null) this.device.queue.writeBuffer(this.buffers[p.buffer]!, 0, f32.buffer, f32.byteOffset, f32.byteLength);
-      for (const sl of p.slices ?? []) this.device.queue.writeBuffer(this.buffers[sl.buffer]!, 0, f32.buffer, f32.byteOffset + sl.start * 4, sl.length * 4);
+      if (p.buffer !== null)
+        this.device.queue.writeBuffer(this.buffers[p.buffer]!, 0, f32.buffer, f32.byteOffset, f32.byteLength);
+      for (const sl of p.slices ?? [])
+        this.device.queue.writeBuffer(
+          this.buffers[sl.buffer]!,
+          0,
+          f32.buffer,
+          f32.byteOffset + sl.start * 4,
+          sl.length * 4,
+        );
     }
     if (missing.length)
       throw new GpuError(

@@ -19,7 +19,8 @@ export class ImageError extends Error {
   }
 }
 
-const isPng = (b: Uint8Array) => b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
+const isPng = (b: Uint8Array) =>
+  b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
 const isJpeg = (b: Uint8Array) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
@@ -43,7 +44,10 @@ export function decodeImage(bytes: Uint8Array, file = 'image'): RgbImage {
     }
   } catch (e) {
     if (e instanceof ImageError) throw e;
-    throw new ImageError(`${file}: cannot decode the image (${(e as Error).message}); is the file complete?`, file);
+    throw new ImageError(
+      `${file}: cannot decode the image (${(e as Error).message}); is the file complete?`,
+      file,
+    );
   }
   if (width < 1 || height < 1) throw new ImageError(`${file}: the image is empty`, file);
   const data = new Uint8Array(width * height * 3);
@@ -61,14 +65,27 @@ export function readImage(path: string): RgbImage {
     bytes = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ImageError(code === 'ENOENT' ? `${path}: no such image file` : `${path}: cannot read (${(e as Error).message})`, path);
+    throw new ImageError(
+      code === 'ENOENT' ? `${path}: no such image file` : `${path}: cannot read (${(e as Error).message})`,
+      path,
+    );
   }
   return decodeImage(bytes, path);
 }
 
 /** Encodes RGB (3 channels) or grey (1 channel) 8-bit data as PNG. */
 export function encodePng(width: number, height: number, data: Uint8Array, channels: 1 | 3): Buffer {
-  const png = new PNG({ width, height, colorType: channels === 1 ? 0 : 2, inputColorType: channels === 1 ? 0 : 2, inputHasAlpha: false });
+  const png = new PNG({
+    width,
+    height,
+    colorType: channels === 1 ? 0 : 2,
+    inputColorType: channels === 1 ? 0 : 2,
+    inputHasAlpha: false,
+  });
   png.data = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return PNG.sync.write(png, { colorType: channels === 1 ? 0 : 2, inputColorType: channels === 1 ? 0 : 2, inputHasAlpha: false });
+  return PNG.sync.write(png, {
+    colorType: channels === 1 ? 0 : 2,
+    inputColorType: channels === 1 ? 0 : 2,
+    inputHasAlpha: false,
+  });
 }

@@ -34,14 +34,20 @@ export function decodeAll(paths: readonly string[]): { path: string; img: RgbIma
   return paths.map((path) => ({ path, img: readImage(path) }));
 }
 
-export async function segmentFiles(images: readonly { path: string; img: RgbImage }[], forward: Forward, opts: SegmentFilesOptions): Promise<string[]> {
+export async function segmentFiles(
+  images: readonly { path: string; img: RgbImage }[],
+  forward: Forward,
+  opts: SegmentFilesOptions,
+): Promise<string[]> {
   const names = classNames(opts.classes);
   const total = images.reduce((a, d) => a + countForwards(d.img.width, d.img.height, opts.protocol), 0);
   const written: string[] = [];
   let done = 0;
   try {
     for (const { path, img } of images) {
-      const { labels } = await segment(img, opts.classes, forward, opts.protocol, () => opts.progress?.(++done, total, path));
+      const { labels } = await segment(img, opts.classes, forward, opts.protocol, () =>
+        opts.progress?.(++done, total, path),
+      );
       const stem = basename(path, extname(path));
       const grey = new Uint8Array(labels.length);
       for (let i = 0; i < labels.length; i++) grey[i] = labels[i]!;

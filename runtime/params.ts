@@ -22,7 +22,10 @@ export interface LoadedParams {
   readonly source: string;
 }
 
-export async function loadParams(specs: readonly ParamSpec[], opts: { weights?: string; seed?: number } = {}): Promise<LoadedParams> {
+export async function loadParams(
+  specs: readonly ParamSpec[],
+  opts: { weights?: string; seed?: number } = {},
+): Promise<LoadedParams> {
   const params = new Map<string, ParamData>();
   if (opts.weights) {
     const loaded = await loadWeightsFile(opts.weights);
@@ -36,15 +39,29 @@ export async function loadParams(specs: readonly ParamSpec[], opts: { weights?: 
       if (!t) continue; // num_batches_tracked may be absent from old files
       params.set(s.name, t.dtype === 'i64' ? (t.data as BigInt64Array) : toFloat32(t));
     }
-    return { params, source: `weights from ${opts.weights} (${loaded.format}, ${loaded.stateDict.size} tensors)` };
+    return {
+      params,
+      source: `weights from ${opts.weights} (${loaded.format}, ${loaded.stateDict.size} tensors)`,
+    };
   }
   const seed = opts.seed ?? 0;
   for (const s of specs) {
     if (s.dtype === 'i64') {
-      params.set(s.name, new BigInt64Array(Math.max(1, s.shape.reduce((a, b) => a * b, 1))));
+      params.set(
+        s.name,
+        new BigInt64Array(
+          Math.max(
+            1,
+            s.shape.reduce((a, b) => a * b, 1),
+          ),
+        ),
+      );
       continue;
     }
     params.set(s.name, initTensor(s.shape, s.init, makeRng(seedFor(seed, s.name))));
   }
-  return { params, source: `no weights given: seeded initialisation (seed ${seed}) — the predictions are meaningless until you pass --weights` };
+  return {
+    params,
+    source: `no weights given: seeded initialisation (seed ${seed}) — the predictions are meaningless until you pass --weights`,
+  };
 }

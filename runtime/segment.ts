@@ -15,7 +15,12 @@ export interface ProtocolOptions {
 /** Single scale, no flip (paper Table 1). */
 export const SINGLE_SCALE: ProtocolOptions = { baseSize: 520, cropSize: 480, scales: [1.0], flip: false };
 /** Multi-scale + flip (`--ms`, paper Tables 3–5). */
-export const MULTI_SCALE: ProtocolOptions = { baseSize: 520, cropSize: 480, scales: [0.5, 0.75, 1.0, 1.25, 1.5, 1.75], flip: true };
+export const MULTI_SCALE: ProtocolOptions = {
+  baseSize: 520,
+  cropSize: 480,
+  scales: [0.5, 0.75, 1.0, 1.25, 1.5, 1.75],
+  flip: true,
+};
 
 /** A CHW float tensor (batch 1). */
 export interface Chw {
@@ -32,7 +37,8 @@ export function normalise(img: RgbImage): Chw {
   const { width, height } = img;
   const data = new Float32Array(3 * width * height);
   for (let c = 0; c < 3; c++)
-    for (let i = 0; i < width * height; i++) data[c * width * height + i] = (img.data[i * 3 + c]! / 255 - MEAN[c]!) / STD[c]!;
+    for (let i = 0; i < width * height; i++)
+      data[c * width * height + i] = (img.data[i * 3 + c]! / 255 - MEAN[c]!) / STD[c]!;
   return { channels: 3, height, width, data };
 }
 
@@ -72,7 +78,15 @@ export function resizeAlignCorners(x: Chw, height: number, width: number): Chw {
 }
 
 /** Crops rows [y0, y0+h) × cols [x0, x0+w) and pads to size×size with per-channel `fill` on the right/bottom. */
-function cropPad(x: Chw, y0: number, x0: number, h: number, w: number, size: number, fill: readonly number[]): Float32Array {
+function cropPad(
+  x: Chw,
+  y0: number,
+  x0: number,
+  h: number,
+  w: number,
+  size: number,
+  fill: readonly number[],
+): Float32Array {
   const out = new Float32Array(x.channels * size * size);
   for (let c = 0; c < x.channels; c++) {
     out.fill(fill[c]!, c * size * size, (c + 1) * size * size);
@@ -95,7 +109,11 @@ function flipW(data: Float32Array, channels: number, size: number): Float32Array
 }
 
 /** Windows (top-left corners) the protocol cuts from an h×w (already padded to ≥ crop) image. */
-export function windows(h: number, w: number, crop: number): { y0: number; x0: number; y1: number; x1: number }[] {
+export function windows(
+  h: number,
+  w: number,
+  crop: number,
+): { y0: number; x0: number; y1: number; x1: number }[] {
   const stride = Math.floor((crop * 2) / 3);
   const gh = Math.ceil((h - crop) / stride) + 1;
   const gw = Math.ceil((w - crop) / stride) + 1;
@@ -115,7 +133,10 @@ export function countForwards(width: number, height: number, opts: ProtocolOptio
   for (const s of opts.scales) {
     const { h, w } = scaledSize(width, height, opts.baseSize, s);
     const long = Math.max(h, w);
-    n += long <= opts.cropSize ? 1 : windows(Math.max(h, opts.cropSize), Math.max(w, opts.cropSize), opts.cropSize).length;
+    n +=
+      long <= opts.cropSize
+        ? 1
+        : windows(Math.max(h, opts.cropSize), Math.max(w, opts.cropSize), opts.cropSize).length;
   }
   return n * (opts.flip ? 2 : 1);
 }
@@ -143,7 +164,8 @@ export async function segment(
   const score = async (window: Float32Array): Promise<Float32Array> => {
     const logits = await forward(window);
     onForward?.();
-    if (logits.length !== classes * crop * crop) throw new Error(`forward returned ${logits.length} values, expected ${classes}×${crop}×${crop}`);
+    if (logits.length !== classes * crop * crop)
+      throw new Error(`forward returned ${logits.length} values, expected ${classes}×${crop}×${crop}`);
     const out = new Float32Array(logits);
     if (opts.flip) {
       const flipped = await forward(flipW(window, 3, crop));
@@ -161,12 +183,19 @@ export async function segment(
     const acc = new Float32Array(classes * h * w);
     if (Math.max(h, w) <= crop) {
       const out = await score(cropPad(cur, 0, 0, h, w, crop, fill));
-      for (let k = 0; k < classes; k++) for (let i = 0; i < h; i++) acc.set(out.subarray((k * crop + i) * crop, (k * crop + i) * crop + w), (k * h + i) * w);
+      for (let k = 0; k < classes; k++)
+        for (let i = 0; i < h; i++)
+          acc.set(out.subarray((k * crop + i) * crop, (k * crop + i) * crop + w), (k * h + i) * w);
     } else {
       // Pad to at least crop×crop, then slide.
       const ph = Math.max(h, crop);
       const pw = Math.max(w, crop);
-      const padded: Chw = { channels: 3, height: ph, width: pw, data: cropPad(cur, 0, 0, h, w, Math.max(ph, pw), fill) };
+      const padded: Chw = {
+        channels: 3,
+        height: ph,
+        width: pw,
+        data: cropPad(cur, 0, 0, h, w, Math.max(ph, pw), fill),
+      };
       const sq = Math.max(ph, pw);
       const view: Chw = { channels: 3, height: sq, width: sq, data: padded.data };
       const sum = new Float32Array(classes * ph * pw);
@@ -175,13 +204,20 @@ export async function segment(
         const out = await score(cropPad(view, win.y0, win.x0, win.y1 - win.y0, win.x1 - win.x0, crop, fill));
         for (let k = 0; k < classes; k++)
           for (let i = win.y0; i < win.y1; i++)
-            for (let j = win.x0; j < win.x1; j++) sum[(k * ph + i) * pw + j]! += out[(k * crop + (i - win.y0)) * crop + (j - win.x0)]!;
+            for (let j = win.x0; j < win.x1; j++)
+              sum[(k * ph + i) * pw + j]! += out[(k * crop + (i - win.y0)) * crop + (j - win.x0)]!;
         for (let i = win.y0; i < win.y1; i++) for (let j = win.x0; j < win.x1; j++) count[i * pw + j]!++;
       }
       for (let k = 0; k < classes; k++)
-        for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) acc[(k * h + i) * w + j] = sum[(k * ph + i) * pw + j]! / count[i * pw + j]!;
+        for (let i = 0; i < h; i++)
+          for (let j = 0; j < w; j++)
+            acc[(k * h + i) * w + j] = sum[(k * ph + i) * pw + j]! / count[i * pw + j]!;
     }
-    const resized = resizeAlignCorners({ channels: classes, height: h, width: w, data: acc }, img.height, img.width);
+    const resized = resizeAlignCorners(
+      { channels: classes, height: h, width: w, data: acc },
+      img.height,
+      img.width,
+    );
     for (let i = 0; i < total.length; i++) total[i]! += resized.data[i]!;
   }
 

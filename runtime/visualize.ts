@@ -15,7 +15,12 @@ function ensureFont(): void {
 }
 
 /** RGB image of the label map in the palette. */
-export function colorize(labels: ArrayLike<number>, width: number, height: number, classes: number): RgbImage {
+export function colorize(
+  labels: ArrayLike<number>,
+  width: number,
+  height: number,
+  classes: number,
+): RgbImage {
   const pal = palette(classes);
   const data = new Uint8Array(width * height * 3);
   for (let p = 0; p < width * height; p++) {
@@ -30,12 +35,19 @@ export function colorize(labels: ArrayLike<number>, width: number, height: numbe
 const MAX_LEGEND = 20;
 
 /** The photo blended 50/50 with the label colours, with a legend panel on the right. */
-export function overlayWithLegend(img: RgbImage, labels: ArrayLike<number>, names: readonly string[]): RgbImage {
+export function overlayWithLegend(
+  img: RgbImage,
+  labels: ArrayLike<number>,
+  names: readonly string[],
+): RgbImage {
   const classes = names.length;
   const colours = colorize(labels, img.width, img.height, classes);
   const counts = new Array<number>(classes).fill(0);
   for (let p = 0; p < img.width * img.height; p++) counts[labels[p]!]!++;
-  const all = counts.map((n, k) => ({ k, n })).filter((c) => c.n > 0).sort((a, b) => b.n - a.n || a.k - b.k);
+  const all = counts
+    .map((n, k) => ({ k, n }))
+    .filter((c) => c.n > 0)
+    .sort((a, b) => b.n - a.n || a.k - b.k);
   // The legend lists the classes present, largest first, at most MAX_LEGEND of them.
   const present = all.slice(0, MAX_LEGEND);
   const hidden = all.length - present.length;
@@ -59,11 +71,19 @@ export function overlayWithLegend(img: RgbImage, labels: ArrayLike<number>, name
     ctx.fillStyle = `rgb(${r},${g},${b})`;
     ctx.fillRect(img.width + 10, y, 14, 14);
     ctx.fillStyle = '#000000';
-    ctx.fillText(`${names[k]} (${((100 * n) / (img.width * img.height)).toFixed(1)}%)`, img.width + 30, y + 12);
+    ctx.fillText(
+      `${names[k]} (${((100 * n) / (img.width * img.height)).toFixed(1)}%)`,
+      img.width + 30,
+      y + 12,
+    );
   });
   if (hidden > 0) {
     const rest = all.slice(MAX_LEGEND).reduce((a, c) => a + c.n, 0);
-    ctx.fillText(`… ${hidden} more (${((100 * rest) / (img.width * img.height)).toFixed(1)}%)`, img.width + 30, 8 + row * (present.length + 1) + 12);
+    ctx.fillText(
+      `… ${hidden} more (${((100 * rest) / (img.width * img.height)).toFixed(1)}%)`,
+      img.width + 30,
+      8 + row * (present.length + 1) + 12,
+    );
   }
   const out = new Uint8Array(width * height * 3);
   const rgba = canvas.data;
@@ -76,7 +96,8 @@ export function overlayWithLegend(img: RgbImage, labels: ArrayLike<number>, name
     for (let x = 0; x < img.width; x++) {
       const s = (y * img.width + x) * 3;
       const d = (y * width + x) * 3;
-      for (let c = 0; c < 3; c++) out[d + c] = Math.round(0.5 * img.data[s + c]! + 0.5 * colours.data[s + c]!);
+      for (let c = 0; c < 3; c++)
+        out[d + c] = Math.round(0.5 * img.data[s + c]! + 0.5 * colours.data[s + c]!);
     }
   return { width, height, data: out };
 }

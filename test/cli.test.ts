@@ -11,7 +11,17 @@ const errCase = (name: string) => join(ROOT, 'test', 'cases', 'errors', `${name}
 
 describe('fcnc', () => {
   it('--help on every command', async () => {
-    for (const cmd of [[], ['check'], ['info'], ['print'], ['compile'], ['infer'], ['run'], ['compare'], ['convert']]) {
+    for (const cmd of [
+      [],
+      ['check'],
+      ['info'],
+      ['print'],
+      ['compile'],
+      ['infer'],
+      ['run'],
+      ['compare'],
+      ['convert'],
+    ]) {
       const r = await run(...cmd, '--help');
       expect(r.code).toBe(0);
       expect(r.out).toContain('Usage: fcnc');
@@ -28,7 +38,17 @@ describe('fcnc', () => {
   });
 
   it('info --json validates against the shipped schema', async () => {
-    const r = await run('info', spec('psp_dilated_r50'), '--json', '--size', '480x640', '--batch', '2', '--classes', '150');
+    const r = await run(
+      'info',
+      spec('psp_dilated_r50'),
+      '--json',
+      '--size',
+      '480x640',
+      '--batch',
+      '2',
+      '--classes',
+      '150',
+    );
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(validateInfoJson(j)).toBeUndefined();
@@ -44,7 +64,9 @@ describe('fcnc', () => {
     expect(ok.code).toBe(0);
     const bad = await run('check', errCase('unknown_layer'));
     expect(bad.code).toBe(1);
-    expect(bad.err).toMatch(/unknown_layer\.fcn:3:7: error\[E_UNKNOWN_LAYER\]: unknown layer or block 'convv'/);
+    expect(bad.err).toMatch(
+      /unknown_layer\.fcn:3:7: error\[E_UNKNOWN_LAYER\]: unknown layer or block 'convv'/,
+    );
     expect(bad.err).toContain("hint: did you mean 'conv'?");
     expect(bad.err).toContain('1 error, 0 warnings');
   });
@@ -63,13 +85,26 @@ describe('fcnc', () => {
     expect((await run('info')).code).toBe(2);
     expect((await run('print', '--stage', 'wgsl', spec('enc_jpu_r50'))).code).toBe(2);
     expect((await run('infer', spec('enc_jpu_r50'), 'x.png', '-o', 'out', '--batch', '2')).code).toBe(2);
-    expect((await run('run', spec('enc_jpu_r50'), '--input', 'x.safetensors', '-o', 'y.safetensors', '--size', '64')).code).toBe(2);
+    expect(
+      (
+        await run(
+          'run',
+          spec('enc_jpu_r50'),
+          '--input',
+          'x.safetensors',
+          '-o',
+          'y.safetensors',
+          '--size',
+          '64',
+        )
+      ).code,
+    ).toBe(2);
   });
 
   it('unknown spec file and unknown --set are spec errors', async () => {
     const r = await run('check', join(ROOT, 'specs', 'nope.fcn'));
     expect(r.code).toBe(1);
-    expect(r.err).toContain("cannot read");
+    expect(r.err).toContain('cannot read');
     const s = await run('info', spec('enc_jpu_r50'), '--set', 'depth=18');
     expect(s.code).toBe(1);
     expect(s.err).toContain("model 'enc_jpu_r50' has no parameter 'depth'");
@@ -79,7 +114,9 @@ describe('fcnc', () => {
     const ir = await run('print', '--stage', 'ir', spec('enc_jpu_r50'), '--set', 'width=4', '--size', '64');
     expect(ir.code).toBe(0);
     expect(ir.out).toMatch(/^graph enc_jpu_r50/);
-    expect(ir.out).toContain('param pretrained.layer1.0.conv1.weight : f32[4, 8, 1, 1] init(kaiming_normal_fan_out)');
+    expect(ir.out).toContain(
+      'param pretrained.layer1.0.conv1.weight : f32[4, 8, 1, 1] init(kaiming_normal_fan_out)',
+    );
     const ast = await run('print', '--stage', 'ast', spec('enc_jpu_r50'));
     expect(ast.code).toBe(0);
     expect(JSON.parse(ast.out)[0].decls[0].name).toBe('enc_jpu_r50');

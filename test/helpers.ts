@@ -9,12 +9,15 @@ export const ROOT = join(import.meta.dirname, '..');
 export function golden(name: string, text: string): void {
   const path = join(ROOT, 'test', 'golden', name);
   if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) {
-    if (!existsSync(path) && process.env.CI) throw new Error(`golden file ${name} is missing; run UPDATE_GOLDEN=1 npm test and commit it`);
+    if (!existsSync(path) && process.env.CI)
+      throw new Error(`golden file ${name} is missing; run UPDATE_GOLDEN=1 npm test and commit it`);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, text);
     return;
   }
-  expect(text, `golden ${name} differs; review and run UPDATE_GOLDEN=1 if intended`).toBe(readFileSync(path, 'utf8'));
+  expect(text, `golden ${name} differs; review and run UPDATE_GOLDEN=1 if intended`).toBe(
+    readFileSync(path, 'utf8'),
+  );
 }
 
 /** Runs `fcnc ARGS…` in-process, capturing stdout, stderr and the exit code. */

@@ -10,18 +10,26 @@ import { LoweringError, lowerToProgram, type DeviceLimits, type LowerOptions } f
 
 /** The same graph for another batch size (pure). Every tensor of the IR has the batch as its first dimension. */
 export function rebatch(g: Graph, batch: number): Graph {
-  if (g.nodes.some((n) => n.shape.length === 0)) throw new Error('internal: a scalar tensor has no batch dimension');
+  if (g.nodes.some((n) => n.shape.length === 0))
+    throw new Error('internal: a scalar tensor has no batch dimension');
   return {
     ...g,
     nodes: g.nodes.map((n) => ({
       ...n,
       shape: [batch, ...n.shape.slice(1)],
-      attrs: n.op === 'input' ? { ...n.attrs, shape: [batch, ...(n.attrs.shape as readonly number[]).slice(1)] } : n.attrs,
+      attrs:
+        n.op === 'input'
+          ? { ...n.attrs, shape: [batch, ...(n.attrs.shape as readonly number[]).slice(1)] }
+          : n.attrs,
     })),
   };
 }
 
-export function lowerInChunks(g: Graph, limits: DeviceLimits, opts: LowerOptions = {}): { program: Program; chunk: number } {
+export function lowerInChunks(
+  g: Graph,
+  limits: DeviceLimits,
+  opts: LowerOptions = {},
+): { program: Program; chunk: number } {
   const batch = g.nodes[g.inputs[0]!.node]!.shape[0]!;
   let firstError: unknown;
   for (let chunk = batch; chunk >= 1; chunk = chunk === 1 ? 0 : Math.ceil(chunk / 2)) {

@@ -249,7 +249,9 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     const out = newValue('activation', bytesOf(node.shape), node.name, node);
     valueOfNode[node.id] = out;
     const scratch = plan.scratch.map((n, k) => newValue('scratch', n * 4, `${node.name}.scratch${k}`, node));
-    const tooLarge = [out, ...scratch, ...node.inputs.map((i) => valueOfNode[i]!)].map((v) => values[v]!).find((v) => v.bytes > maxBinding);
+    const tooLarge = [out, ...scratch, ...node.inputs.map((i) => valueOfNode[i]!)]
+      .map((v) => values[v]!)
+      .find((v) => v.bytes > maxBinding);
     if (tooLarge) {
       sliceByChannels(node, ctx, tooLarge.bytes);
       continue;
@@ -287,10 +289,13 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     function sliceByChannels(n: Node, full: KernelCtx, bytes: number): void {
       const op = getOp(n.op);
       const fail = (why: string): never => {
-        throw new LoweringError(`${where(n) ? where(n) + ': ' : ''}'${n.name}' binds ${bytes} bytes, more than maxStorageBufferBindingSize (${maxBinding}); ${why}`);
+        throw new LoweringError(
+          `${where(n) ? where(n) + ': ' : ''}'${n.name}' binds ${bytes} bytes, more than maxStorageBufferBindingSize (${maxBinding}); ${why}`,
+        );
       };
       if (n.shape[0] !== 1) fail(`it is split by channels at batch 1 only (batch ${n.shape[0]})`);
-      if (!op.channelSlice || n.shape.length < 2) fail(`${n.op} needs all channels at once and cannot be split by channels`);
+      if (!op.channelSlice || n.shape.length < 2)
+        fail(`${n.op} needs all channels at once and cannot be split by channels`);
       const C = n.shape[1]!;
       const probe = op.channelSlice!(0, 1, full);
       const perChannel = (shape: readonly number[], axis: number): number => bytesOf(shape) / shape[axis]!;
@@ -298,15 +303,18 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       const inPer = full.inputs.map((sh, k) => (probe.slicedInputs[k] ? perChannel(sh, 1) : 0));
       const parPer = full.params.map((sh, k) => (probe.slicedParams[k] ? perChannel(sh, 0) : 0));
       full.inputs.forEach((sh, k) => {
-        if (!probe.slicedInputs[k] && bytesOf(sh) > maxBinding) fail(`its input ${k} (${bytesOf(sh)} bytes) is read whole`);
+        if (!probe.slicedInputs[k] && bytesOf(sh) > maxBinding)
+          fail(`its input ${k} (${bytesOf(sh)} bytes) is read whole`);
       });
       // Offsets must be multiples of minStorageBufferOffsetAlignment for every sliced binding.
       const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
       // (Sliced parameters get buffers of their own per slice, so only activations constrain the offsets.)
-      const q = [outPer, ...inPer].filter((x) => x > 0).reduce((acc, per) => {
-        const need = align / gcd(align, per);
-        return (acc * need) / gcd(acc, need);
-      }, 1);
+      const q = [outPer, ...inPer]
+        .filter((x) => x > 0)
+        .reduce((acc, per) => {
+          const need = align / gcd(align, per);
+          return (acc * need) / gcd(acc, need);
+        }, 1);
       const worst = Math.max(outPer, ...inPer, ...parPer);
       const cs = Math.floor(Math.floor(maxBinding / worst) / q) * q;
       if (cs < 1) fail(`even ${q} channel(s) (the offset alignment) do not fit one binding`);
@@ -316,7 +324,8 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
         const made = op.kernel!(sub.ctx);
         if (!('wgsl' in made)) fail(`${n.op}'s kernel has several passes and cannot be split by channels`);
         const spec = made as KernelSpec;
-        for (const [k, perm] of Object.entries(spec.paramLayouts ?? {})) permutes.set(n.params[Number(k)]!, perm);
+        for (const [k, perm] of Object.entries(spec.paramLayouts ?? {}))
+          permutes.set(n.params[Number(k)]!, perm);
         const range = (per: number): readonly [number, number] => [c0 * per, (c1 - c0) * per];
         const ranges = spec.bindings.map((b): readonly [number, number] | null => {
           if (b === 'output') return range(outPer);
@@ -333,13 +342,25 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
           const k = Number(m[1]);
           const pi = n.params[k]!;
           const v = newValue('param', (c1 - c0) * parPer[k]!, `${graph.params[pi]!.name}[${c0}:${c1}]`, n);
-          paramSlices.push({ param: pi, value: v, start: (c0 * parPer[k]!) / 4, length: ((c1 - c0) * parPer[k]!) / 4 });
+          paramSlices.push({
+            param: pi,
+            value: v,
+            start: (c0 * parPer[k]!) / 4,
+            length: ((c1 - c0) * parPer[k]!) / 4,
+          });
           return v;
         });
         const unranged = ranges.map((r, i) => (/^param\d+$/.test(spec.bindings[i]!) ? null : r));
         const step = stepsRaw.length;
         for (const v of vals) values[v]!.last = step;
-        stepsRaw.push({ kernel: addKernel(spec, `k${kernels.length}_${n.op}`), values: vals, ranges: unranged, grid: spec.grid, node: `${n.name}[${c0}:${c1}]`, where: where(n) });
+        stepsRaw.push({
+          kernel: addKernel(spec, `k${kernels.length}_${n.op}`),
+          values: vals,
+          ranges: unranged,
+          grid: spec.grid,
+          node: `${n.name}[${c0}:${c1}]`,
+          where: where(n),
+        });
       }
     }
 
@@ -418,7 +439,9 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     const v = readBy.has(k) && p.dtype === 'f32' ? paramValue.get(k) : undefined;
     const perm = permutes.get(k);
     const isIdentity = !perm || perm.every((a, i) => a === i) || movesNothing(p.shape, perm);
-    const slices = paramSlices.filter((x) => x.param === k).map((x) => ({ buffer: bufferOf[x.value]!, start: x.start, length: x.length }));
+    const slices = paramSlices
+      .filter((x) => x.param === k)
+      .map((x) => ({ buffer: bufferOf[x.value]!, start: x.start, length: x.length }));
     const uploaded = v !== undefined || slices.length > 0;
     return {
       name: p.name,

@@ -36,17 +36,53 @@ export type Expr =
   | { readonly kind: 'name'; readonly name: string; readonly span: Span }
   | { readonly kind: 'list'; readonly items: readonly Expr[]; readonly span: Span }
   | CallExpr
-  | { readonly kind: 'member'; readonly object: Expr; readonly name: string; readonly nameSpan: Span; readonly span: Span }
+  | {
+      readonly kind: 'member';
+      readonly object: Expr;
+      readonly name: string;
+      readonly nameSpan: Span;
+      readonly span: Span;
+    }
   | { readonly kind: 'index'; readonly object: Expr; readonly index: Expr; readonly span: Span }
   | { readonly kind: 'unary'; readonly op: '-' | 'not'; readonly operand: Expr; readonly span: Span }
-  | { readonly kind: 'binary'; readonly op: BinaryOp; readonly left: Expr; readonly right: Expr; readonly span: Span }
-  | { readonly kind: 'cond'; readonly cond: Expr; readonly then: Expr; readonly else: Expr; readonly span: Span }
+  | {
+      readonly kind: 'binary';
+      readonly op: BinaryOp;
+      readonly left: Expr;
+      readonly right: Expr;
+      readonly span: Span;
+    }
+  | {
+      readonly kind: 'cond';
+      readonly cond: Expr;
+      readonly then: Expr;
+      readonly else: Expr;
+      readonly span: Span;
+    }
   | { readonly kind: 'seq'; readonly input: Expr; readonly items: readonly SeqItem[]; readonly span: Span };
 
 export type Stmt =
-  | { readonly kind: 'assign'; readonly name: string; readonly nameSpan: Span; readonly value: Expr; readonly span: Span }
-  | { readonly kind: 'out'; readonly name: string; readonly nameSpan: Span; readonly value: Expr; readonly span: Span }
-  | { readonly kind: 'unused'; readonly name: string; readonly nameSpan: Span; readonly value: Expr; readonly span: Span }
+  | {
+      readonly kind: 'assign';
+      readonly name: string;
+      readonly nameSpan: Span;
+      readonly value: Expr;
+      readonly span: Span;
+    }
+  | {
+      readonly kind: 'out';
+      readonly name: string;
+      readonly nameSpan: Span;
+      readonly value: Expr;
+      readonly span: Span;
+    }
+  | {
+      readonly kind: 'unused';
+      readonly name: string;
+      readonly nameSpan: Span;
+      readonly value: Expr;
+      readonly span: Span;
+    }
   | {
       readonly kind: 'input';
       readonly name: string;
@@ -55,7 +91,13 @@ export type Stmt =
       readonly stride?: Expr;
       readonly span: Span;
     }
-  | { readonly kind: 'if'; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else?: readonly Stmt[]; readonly span: Span }
+  | {
+      readonly kind: 'if';
+      readonly cond: Expr;
+      readonly then: readonly Stmt[];
+      readonly else?: readonly Stmt[];
+      readonly span: Span;
+    }
   | { readonly kind: 'assert'; readonly cond: Expr; readonly message?: string; readonly span: Span }
   | { readonly kind: 'loss'; readonly value: Expr; readonly span: Span };
 

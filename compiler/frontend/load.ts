@@ -28,19 +28,30 @@ export function parseSource(file: SourceFile): { module?: Module; diagnostics: D
   for (const e of lexErrors) {
     const ch = file.text.slice(e.offset, e.offset + e.length);
     diagnostics.push(
-      error('E_LEX', `unexpected character ${JSON.stringify(ch)}`, spanAt(file, e.offset, e.offset + Math.max(1, e.length), starts), {
-        hint: 'names are letters, digits and _; comments start with //',
-      }),
+      error(
+        'E_LEX',
+        `unexpected character ${JSON.stringify(ch)}`,
+        spanAt(file, e.offset, e.offset + Math.max(1, e.length), starts),
+        {
+          hint: 'names are letters, digits and _; comments start with //',
+        },
+      ),
     );
   }
   for (const e of parseErrors) {
     let span: Span;
     const prev = (e as { previousToken?: { endOffset?: number; endLine?: number } }).previousToken;
-    const prevEnd = prev?.endOffset !== undefined && !Number.isNaN(prev.endOffset) ? prev.endOffset + 1 : undefined;
+    const prevEnd =
+      prev?.endOffset !== undefined && !Number.isNaN(prev.endOffset) ? prev.endOffset + 1 : undefined;
     if (e.token.tokenType === EOF || Number.isNaN(e.token.startOffset)) {
       const at = prevEnd ?? file.text.length;
       span = spanAt(file, at, at, starts);
-    } else if (e.name === 'MismatchedTokenException' && prevEnd !== undefined && prev?.endLine !== undefined && e.token.startLine! > prev.endLine) {
+    } else if (
+      e.name === 'MismatchedTokenException' &&
+      prevEnd !== undefined &&
+      prev?.endLine !== undefined &&
+      e.token.startLine! > prev.endLine
+    ) {
       // A token missing at the end of a line is reported right after the last token before it, not on the next line.
       span = spanAt(file, prevEnd, prevEnd, starts);
     } else {
@@ -55,8 +66,10 @@ export function parseSource(file: SourceFile): { module?: Module; diagnostics: D
 }
 
 function syntaxHint(message: string): string | undefined {
-  if (message.includes("expected ')'")) return 'check that every ( has a matching ) and that arguments are separated by commas';
-  if (message.includes("expected ']'")) return 'check that every [ has a matching ] and that items are separated by commas';
+  if (message.includes("expected ')'"))
+    return 'check that every ( has a matching ) and that arguments are separated by commas';
+  if (message.includes("expected ']'"))
+    return 'check that every [ has a matching ] and that items are separated by commas';
   if (message.includes("expected '}'")) return 'check that every { has a matching }';
   if (message.includes("expected '='")) return 'a statement binds a name: `name = expression`';
   return undefined;
@@ -77,10 +90,17 @@ export function loadSpec(entry: string, readFile: ReadFile = readFromDisk): Load
       text = readFile(path);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a .fcn file' : (e as Error).message;
+      const reason =
+        code === 'ENOENT'
+          ? 'no such file'
+          : code === 'EISDIR'
+            ? 'it is a folder, not a .fcn file'
+            : (e as Error).message;
       diagnostics.push(
         error('E_IMPORT', `cannot read '${path}': ${reason}`, from, {
-          hint: from ? 'import paths are relative to the file that imports them' : 'check the path of the spec file',
+          hint: from
+            ? 'import paths are relative to the file that imports them'
+            : 'check the path of the spec file',
         }),
       );
       return;

@@ -13,7 +13,14 @@
 //   primary   := INT | FLOAT | STRING | true | false | NAME | '[' expr,* ']' | '(' expr ')' | seq
 //   seq       := 'seq' '(' expr ')' '[' seqItem,* ']'       seqItem := NAME '(' args? ')' ('*' unary)?
 //   arg       := NAME '=' expr | expr
-import { CstParser, EOF, type IRecognitionException, type IToken, type TokenType, type IParserErrorMessageProvider } from 'chevrotain';
+import {
+  CstParser,
+  EOF,
+  type IRecognitionException,
+  type IToken,
+  type TokenType,
+  type IParserErrorMessageProvider,
+} from 'chevrotain';
 import * as T from './tokens.ts';
 
 const messages: IParserErrorMessageProvider = {
@@ -53,7 +60,12 @@ function ruleDescription(rule: string): string {
 
 class FcnParser extends CstParser {
   constructor() {
-    super(T.allTokens, { recoveryEnabled: true, nodeLocationTracking: 'onlyOffset', errorMessageProvider: messages, maxLookahead: 3 });
+    super(T.allTokens, {
+      recoveryEnabled: true,
+      nodeLocationTracking: 'onlyOffset',
+      errorMessageProvider: messages,
+      maxLookahead: 3,
+    });
     this.performSelfAnalysis();
   }
 
@@ -144,7 +156,10 @@ class FcnParser extends CstParser {
     this.CONSUME(T.RBracket);
     // `stride` is a contextual word here (it is also a parameter name of conv and pooling layers).
     this.OPTION({
-      GATE: () => this.LA(1).tokenType === T.Identifier && this.LA(1).image === 'stride' && this.LA(2).tokenType !== T.Equals,
+      GATE: () =>
+        this.LA(1).tokenType === T.Identifier &&
+        this.LA(1).image === 'stride' &&
+        this.LA(2).tokenType !== T.Equals,
       DEF: () => {
         this.CONSUME2(T.Identifier);
         this.SUBRULE2(this.expression);

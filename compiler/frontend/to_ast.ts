@@ -29,7 +29,8 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
   const decls: A.Decl[] = [];
   for (const item of nodes(cst, 'topItem')) {
     if (item.children.importDecl) {
-      for (const s of toks(node(item, 'importDecl'), 'StringLiteral')) imports.push({ path: unquote(s), span: tokSpan(s) });
+      for (const s of toks(node(item, 'importDecl'), 'StringLiteral'))
+        imports.push({ path: unquote(s), span: tokSpan(s) });
     } else {
       const kind = item.children.blockDecl ? 'block' : 'model';
       const d = node(item, kind === 'block' ? 'blockDecl' : 'modelDecl');
@@ -49,7 +50,13 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
   function param(p: CstNode): A.Param {
     const name = tok(p, 'Identifier');
     const def = nodes(p, 'expression')[0];
-    return { name: idText(name), nameSpan: tokSpan(name), type: typeRef(node(p, 'typeRef')), default: def && expr(def), span: nodeSpan(p) };
+    return {
+      name: idText(name),
+      nameSpan: tokSpan(name),
+      type: typeRef(node(p, 'typeRef')),
+      default: def && expr(def),
+      span: nodeSpan(p),
+    };
   }
 
   function typeRef(t: CstNode): A.TypeRef {
@@ -57,7 +64,9 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
     if (id) {
       if (!TYPE_NAMES.has(id.image)) {
         diagnostics.push(
-          error('E_TYPE', `unknown type '${id.image}'`, tokSpan(id), { hint: 'types are tensor, int, float, bool, string and lists of them: [int]' }),
+          error('E_TYPE', `unknown type '${id.image}'`, tokSpan(id), {
+            hint: 'types are tensor, int, float, bool, string and lists of them: [int]',
+          }),
         );
         return { kind: 'int', span: tokSpan(id) };
       }
@@ -93,7 +102,13 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
       case 'assignStmt': {
         const id = tok(n, 'Identifier');
         const kind = key === 'outStmt' ? 'out' : key === 'unusedStmt' ? 'unused' : 'assign';
-        return { kind, name: idText(id), nameSpan: tokSpan(id), value: expr(node(n, 'expression')), span: sp };
+        return {
+          kind,
+          name: idText(id),
+          nameSpan: tokSpan(id),
+          value: expr(node(n, 'expression')),
+          span: sp,
+        };
       }
       case 'ifStmt':
         return ifStmt(n);
@@ -130,7 +145,12 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
   }
 
   // Left-associative chains: operands and operators are stored in two ordered lists.
-  function chain(n: CstNode, operandKey: string, sub: (c: CstNode) => A.Expr, opKeys: readonly string[]): A.Expr {
+  function chain(
+    n: CstNode,
+    operandKey: string,
+    sub: (c: CstNode) => A.Expr,
+    opKeys: readonly string[],
+  ): A.Expr {
     const operands = nodes(n, operandKey).map(sub);
     const ops = opKeys.flatMap((k) => toks(n, k)).sort((a, b) => a.startOffset - b.startOffset);
     let left = operands[0]!;
@@ -163,7 +183,8 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
     if (inner) {
       const operand = unary(inner);
       // Fold a minus sign into a literal so `-1` is a literal with the span of the whole text.
-      if (operand.kind === 'int' || operand.kind === 'float') return { ...operand, value: -operand.value, span: nodeSpan(n) };
+      if (operand.kind === 'int' || operand.kind === 'float')
+        return { ...operand, value: -operand.value, span: nodeSpan(n) };
       return { kind: 'unary', op: '-', operand, span: nodeSpan(n) };
     }
     return postfix(node(n, 'postfix'));
@@ -175,7 +196,11 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
       const sp = join(e.span, nodeSpan(s));
       if (s.children.argList) {
         if (e.kind !== 'name') {
-          diagnostics.push(error('E_SYNTAX', 'only a layer or block name can be called', e.span, { hint: 'write `name(args)`' }));
+          diagnostics.push(
+            error('E_SYNTAX', 'only a layer or block name can be called', e.span, {
+              hint: 'write `name(args)`',
+            }),
+          );
           continue;
         }
         e = { kind: 'call', callee: e.name, calleeSpan: e.span, args: args(node(s, 'argList')), span: sp };
@@ -193,12 +218,16 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
     return nodes(list, 'argument').map((a) => {
       const id = toks(a, 'Identifier')[0];
       const value = expr(node(a, 'expression'));
-      return id ? { name: idText(id), nameSpan: tokSpan(id), value, span: nodeSpan(a) } : { value, span: nodeSpan(a) };
+      return id
+        ? { name: idText(id), nameSpan: tokSpan(id), value, span: nodeSpan(a) }
+        : { value, span: nodeSpan(a) };
     });
   }
 
   function primary(n: CstNode): A.Expr {
-    const [key, children] = Object.entries(n.children).filter(([k]) => k !== 'LParen' && k !== 'RParen')[0]! as [string, CstElement[]];
+    const [key, children] = Object.entries(n.children).filter(
+      ([k]) => k !== 'LParen' && k !== 'RParen',
+    )[0]! as [string, CstElement[]];
     const t = children[0] as IToken;
     switch (key) {
       case 'FloatLiteral':
@@ -222,7 +251,12 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
       }
       case 'seqExpr': {
         const s = children[0] as CstNode;
-        return { kind: 'seq', input: expr(node(s, 'expression')), items: nodes(s, 'seqItem').map(seqItem), span: nodeSpan(s) };
+        return {
+          kind: 'seq',
+          input: expr(node(s, 'expression')),
+          items: nodes(s, 'seqItem').map(seqItem),
+          span: nodeSpan(s),
+        };
       }
       default:
         throw new Error(`unexpected primary ${key}`);
@@ -232,7 +266,13 @@ export function toAst(cst: CstNode, file: SourceFile, diagnostics: Diagnostic[])
   function seqItem(s: CstNode): A.SeqItem {
     const id = tok(s, 'Identifier');
     const argList = node(s, 'argList');
-    const call: A.CallExpr = { kind: 'call', callee: idText(id), calleeSpan: tokSpan(id), args: args(argList), span: join(tokSpan(id), nodeSpan(argList)) };
+    const call: A.CallExpr = {
+      kind: 'call',
+      callee: idText(id),
+      calleeSpan: tokSpan(id),
+      args: args(argList),
+      span: join(tokSpan(id), nodeSpan(argList)),
+    };
     const rep = nodes(s, 'unary')[0];
     return { call, repeat: rep && unary(rep), span: nodeSpan(s) };
   }

@@ -3,14 +3,33 @@ import { createToken, Lexer, type TokenType } from 'chevrotain';
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
 export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n]*/, group: Lexer.SKIPPED });
-export const BlockComment = createToken({ name: 'BlockComment', pattern: /\/\*[\s\S]*?\*\//, group: Lexer.SKIPPED, line_breaks: true });
+export const BlockComment = createToken({
+  name: 'BlockComment',
+  pattern: /\/\*[\s\S]*?\*\//,
+  group: Lexer.SKIPPED,
+  line_breaks: true,
+});
 
-export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: 'a name' });
+export const Identifier = createToken({
+  name: 'Identifier',
+  pattern: /[A-Za-z_][A-Za-z0-9_]*/,
+  label: 'a name',
+});
 // `name` in backticks is a name even when it is a keyword (the official PyTorch key `head.block.*`).
-export const QuotedIdentifier = createToken({ name: 'QuotedIdentifier', pattern: /`[A-Za-z_][A-Za-z0-9_]*`/, categories: [Identifier], label: 'a name' });
+export const QuotedIdentifier = createToken({
+  name: 'QuotedIdentifier',
+  pattern: /`[A-Za-z_][A-Za-z0-9_]*`/,
+  categories: [Identifier],
+  label: 'a name',
+});
 
 const keyword = (word: string): TokenType =>
-  createToken({ name: word[0]!.toUpperCase() + word.slice(1), pattern: new RegExp(word), longer_alt: Identifier, label: `'${word}'` });
+  createToken({
+    name: word[0]!.toUpperCase() + word.slice(1),
+    pattern: new RegExp(word),
+    longer_alt: Identifier,
+    label: `'${word}'`,
+  });
 
 export const Import = keyword('import');
 export const Block = keyword('block');
@@ -31,11 +50,20 @@ export const Or = keyword('or');
 export const Not = keyword('not');
 
 // A float has a fraction or an exponent; everything else made of digits is an int.
-export const FloatLiteral = createToken({ name: 'FloatLiteral', pattern: /\d+\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+/, label: 'a number' });
+export const FloatLiteral = createToken({
+  name: 'FloatLiteral',
+  pattern: /\d+\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+/,
+  label: 'a number',
+});
 export const IntLiteral = createToken({ name: 'IntLiteral', pattern: /\d+/, label: 'a number' });
-export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\n]|\\.)*"/, label: 'a string' });
+export const StringLiteral = createToken({
+  name: 'StringLiteral',
+  pattern: /"(?:[^"\\\n]|\\.)*"/,
+  label: 'a string',
+});
 
-const punct = (name: string, pattern: RegExp | string, label: string): TokenType => createToken({ name, pattern, label: `'${label}'` });
+const punct = (name: string, pattern: RegExp | string, label: string): TokenType =>
+  createToken({ name, pattern, label: `'${label}'` });
 export const EqEq = punct('EqEq', '==', '==');
 export const NotEq = punct('NotEq', '!=', '!=');
 export const LtEq = punct('LtEq', '<=', '<=');
@@ -58,7 +86,25 @@ export const Comma = punct('Comma', ',', ',');
 export const Colon = punct('Colon', ':', ':');
 export const Dot = punct('Dot', '.', '.');
 
-export const keywords = [Import, Block, Model, Input, Out, Unused, Loss, If, Then, Else, Assert, Seq, True, False, And, Or, Not];
+export const keywords = [
+  Import,
+  Block,
+  Model,
+  Input,
+  Out,
+  Unused,
+  Loss,
+  If,
+  Then,
+  Else,
+  Assert,
+  Seq,
+  True,
+  False,
+  And,
+  Or,
+  Not,
+];
 
 // Order matters: comments before '/', longer operators before their prefixes, keywords before identifiers.
 export const allTokens: TokenType[] = [

@@ -7,7 +7,15 @@ import type * as A from '../frontend/ast.ts';
 import { typeToString } from '../frontend/ast.ts';
 import { getOp, LAYERS } from '../ops/index.ts';
 import { ShapeError, type ArgValue, type LayerDef, type LayerParam, type TensorArg } from '../ops/op.ts';
-import { shapeToString, type Attrs, type Graph, type LossTerm, type Node, type Param, type Shape } from './types.ts';
+import {
+  shapeToString,
+  type Attrs,
+  type Graph,
+  type LossTerm,
+  type Node,
+  type Param,
+  type Shape,
+} from './types.ts';
 
 export interface ElaborateOptions {
   /** Name of the model to build; default: the only model of the entry file. */
@@ -28,7 +36,12 @@ type Value =
   | { readonly t: 'string'; readonly v: string }
   | { readonly t: 'list'; readonly items: readonly Value[] }
   | { readonly t: 'tensor'; readonly node: number; readonly shape: Shape }
-  | { readonly t: 'instance'; readonly block: string; readonly outs: ReadonlyMap<string, Value>; readonly span: Span };
+  | {
+      readonly t: 'instance';
+      readonly block: string;
+      readonly outs: ReadonlyMap<string, Value>;
+      readonly span: Span;
+    };
 
 /** Abandons the current statement without a new diagnostic (an earlier one explains it). */
 class Poisoned extends Error {}
@@ -44,7 +57,10 @@ interface Frame {
 
 const MAX_DEPTH = 64;
 
-export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions = {}): { graph?: Graph; diagnostics: Diagnostic[] } {
+export function elaborate(
+  modules: readonly A.Module[],
+  opts: ElaborateOptions = {},
+): { graph?: Graph; diagnostics: Diagnostic[] } {
   const ds: Diagnostic[] = [];
   const decls = new Map<string, A.Decl>();
   for (const m of modules) for (const d of m.decls) if (!decls.has(d.name)) decls.set(d.name, d);
@@ -56,14 +72,28 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     model = decls.get(opts.model);
     if (!model || model.kind !== 'model') {
       const all = [...decls.values()].filter((d) => d.kind === 'model').map((d) => d.name);
-      ds.push(error('E_NO_MODEL', `no model named '${opts.model}'`, undefined, { hint: all.length ? `models: ${all.join(', ')}` : 'the file defines no model' }));
+      ds.push(
+        error('E_NO_MODEL', `no model named '${opts.model}'`, undefined, {
+          hint: all.length ? `models: ${all.join(', ')}` : 'the file defines no model',
+        }),
+      );
       return { diagnostics: ds };
     }
   } else if (models.length !== 1) {
     ds.push(
-      error('E_NO_MODEL', models.length === 0 ? `${entry?.file ?? 'the file'} defines no model` : `${entry!.file} defines ${models.length} models; say which`, undefined, {
-        hint: models.length === 0 ? 'a spec needs `model name(...) { ... }`; files in specs/lib only define blocks' : `use --model with one of: ${models.map((m) => m.name).join(', ')}`,
-      }),
+      error(
+        'E_NO_MODEL',
+        models.length === 0
+          ? `${entry?.file ?? 'the file'} defines no model`
+          : `${entry!.file} defines ${models.length} models; say which`,
+        undefined,
+        {
+          hint:
+            models.length === 0
+              ? 'a spec needs `model name(...) { ... }`; files in specs/lib only define blocks'
+              : `use --model with one of: ${models.map((m) => m.name).join(', ')}`,
+        },
+      ),
     );
     return { diagnostics: ds };
   } else model = models[0]!;
@@ -95,7 +125,11 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
         v = evalExpr(p.default, modelFrame);
         checkType(v, p.type, p.name, p.default.span);
       } else {
-        throw new CompileError(error('E_ARGUMENTS', `model parameter '${p.name}' has no default and was not set`, p.nameSpan, { hint: `pass it: --set ${p.name}=VALUE` }));
+        throw new CompileError(
+          error('E_ARGUMENTS', `model parameter '${p.name}' has no default and was not set`, p.nameSpan, {
+            hint: `pass it: --set ${p.name}=VALUE`,
+          }),
+        );
       }
       modelFrame.env.set(p.name, v);
       settings[p.name] = toPlain(v);
@@ -105,7 +139,11 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     }
   }
   for (const k of Object.keys(overrides)) {
-    ds.push(error('E_UNKNOWN_PARAM', `model '${model.name}' has no parameter '${k}'`, model.nameSpan, { hint: `its parameters: ${model.params.map((p) => p.name).join(', ') || 'none'}` }));
+    ds.push(
+      error('E_UNKNOWN_PARAM', `model '${model.name}' has no parameter '${k}'`, model.nameSpan, {
+        hint: `its parameters: ${model.params.map((p) => p.name).join(', ') || 'none'}`,
+      }),
+    );
   }
 
   runBody(model.body, modelFrame);
@@ -114,10 +152,25 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
   }
   if (ds.some((d) => d.severity === 'error')) return { diagnostics: ds };
   if (outputs.length === 0) {
-    ds.push(error('E_NO_OUTPUT', `model '${model.name}' has no tensor 'out'`, model.nameSpan, { hint: 'declare the logits: `out logits = ...`' }));
+    ds.push(
+      error('E_NO_OUTPUT', `model '${model.name}' has no tensor 'out'`, model.nameSpan, {
+        hint: 'declare the logits: `out logits = ...`',
+      }),
+    );
     return { diagnostics: ds };
   }
-  const graph: Graph = { model: model.name, file: entry!.file, settings, nodes, params, inputs, outputs, names, groups, losses };
+  const graph: Graph = {
+    model: model.name,
+    file: entry!.file,
+    settings,
+    nodes,
+    params,
+    inputs,
+    outputs,
+    names,
+    groups,
+    losses,
+  };
   return { graph, diagnostics: ds };
 
   // ---------------------------------------------------------------------------------------------------------
@@ -133,7 +186,8 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
         runStmt(s, f);
       } catch (e) {
         record(e);
-        if (s.kind === 'assign' || s.kind === 'out' || s.kind === 'input' || s.kind === 'unused') f.env.set(s.name, 'poison');
+        if (s.kind === 'assign' || s.kind === 'out' || s.kind === 'input' || s.kind === 'unused')
+          f.env.set(s.name, 'poison');
       }
     }
   }
@@ -164,14 +218,17 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
         return declareInput(s, f);
       case 'if': {
         const c = evalExpr(s.cond, f);
-        if (c.t !== 'bool') throw fail('E_TYPE', `an 'if' condition must be a bool, got ${describe(c)}`, s.cond.span);
+        if (c.t !== 'bool')
+          throw fail('E_TYPE', `an 'if' condition must be a bool, got ${describe(c)}`, s.cond.span);
         runBody(c.v ? s.then : (s.else ?? []), f);
         return;
       }
       case 'assert': {
         const c = evalExpr(s.cond, f);
-        if (c.t !== 'bool') throw fail('E_TYPE', `an 'assert' condition must be a bool, got ${describe(c)}`, s.cond.span);
-        if (!c.v) throw fail('E_ASSERT', s.message ?? 'assertion failed', s.cond.span, { notes: callNotes(f) });
+        if (c.t !== 'bool')
+          throw fail('E_TYPE', `an 'assert' condition must be a bool, got ${describe(c)}`, s.cond.span);
+        if (!c.v)
+          throw fail('E_ASSERT', s.message ?? 'assertion failed', s.cond.span, { notes: callNotes(f) });
         return;
       }
       case 'loss':
@@ -190,30 +247,47 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     s.dims.forEach((d, i) => {
       const spatial = i - (s.dims.length - 2); // 0 → height, 1 → width for the last two dims
       if (d.kind === 'name' && !f.env.has(d.name)) {
-        if (spatial < 0) throw fail('E_UNDEFINED', `'${d.name}' is not defined; only the last two (spatial) dims of an input can be size variables`, d.span);
+        if (spatial < 0)
+          throw fail(
+            'E_UNDEFINED',
+            `'${d.name}' is not defined; only the last two (spatial) dims of an input can be size variables`,
+            d.span,
+          );
         f.env.set(d.name, { t: 'int', v: sizes[spatial]! });
         settings[d.name] = sizes[spatial]!;
         dims.push(sizes[spatial]!);
         return;
       }
       const v = evalExpr(d, f);
-      if (v.t !== 'int' || v.v < 1) throw fail('E_TYPE', `an input dimension must be a positive int, got ${describe(v)}`, d.span);
+      if (v.t !== 'int' || v.v < 1)
+        throw fail('E_TYPE', `an input dimension must be a positive int, got ${describe(v)}`, d.span);
       const requested = spatial === 0 ? opts.height : spatial === 1 ? opts.width : undefined;
       if (requested !== undefined && requested !== v.v)
-        throw fail('E_SHAPE', `input '${s.name}' is fixed at ${v.v} in this dimension, but ${requested} was requested`, d.span, { hint: 'make the size a variable, e.g. `input image: [3, H, W]`' });
+        throw fail(
+          'E_SHAPE',
+          `input '${s.name}' is fixed at ${v.v} in this dimension, but ${requested} was requested`,
+          d.span,
+          { hint: 'make the size a variable, e.g. `input image: [3, H, W]`' },
+        );
       dims.push(v.v);
     });
     let stride = 1;
     if (s.stride) {
       const v = evalExpr(s.stride, f);
-      if (v.t !== 'int' || v.v < 1) throw fail('E_TYPE', `an input stride must be a positive int, got ${describe(v)}`, s.stride.span);
+      if (v.t !== 'int' || v.v < 1)
+        throw fail('E_TYPE', `an input stride must be a positive int, got ${describe(v)}`, s.stride.span);
       stride = v.v;
       const [h, w] = dims.slice(-2) as [number, number];
       if (h % stride !== 0 || w % stride !== 0) {
         const ok = Math.max(stride, Math.round(h / stride) * stride);
-        throw fail('E_STRIDE', `input size ${h}×${w} is not a multiple of the output stride ${stride} that '${s.name}' declares`, s.stride.span, {
-          hint: `use a size divisible by ${stride}, e.g. --size ${ok}`,
-        });
+        throw fail(
+          'E_STRIDE',
+          `input size ${h}×${w} is not a multiple of the output stride ${stride} that '${s.name}' declares`,
+          s.stride.span,
+          {
+            hint: `use a size divisible by ${stride}, e.g. --size ${ok}`,
+          },
+        );
       }
     }
     const shape = [batch, ...dims];
@@ -231,7 +305,8 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
       } else if (e.kind === 'binary' && e.op === '*') {
         const [w, c] = e.left.kind === 'call' ? [e.right, e.left] : [e.left, e.right];
         const wv = evalExpr(w, f);
-        if (wv.t !== 'int' && wv.t !== 'float') throw fail('E_LOSS', `a loss weight must be a number, got ${describe(wv)}`, w.span);
+        if (wv.t !== 'int' && wv.t !== 'float')
+          throw fail('E_LOSS', `a loss weight must be a number, got ${describe(wv)}`, w.span);
         collect(c, weight * wv.v);
       } else if (e.kind === 'call') {
         terms.push({ weight, call: e, span: e.span });
@@ -243,30 +318,57 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     const image = inputs[0];
     for (const t of terms) {
       const c = t.call;
-      if (c.callee !== 'ce' && c.callee !== 'se_bce') throw fail('E_LOSS', `unknown loss '${c.callee}'`, c.calleeSpan, { hint: 'losses: ce (pixelwise cross-entropy), se_bce (SE-loss on class presence)' });
+      if (c.callee !== 'ce' && c.callee !== 'se_bce')
+        throw fail('E_LOSS', `unknown loss '${c.callee}'`, c.calleeSpan, {
+          hint: 'losses: ce (pixelwise cross-entropy), se_bce (SE-loss on class presence)',
+        });
       const positional = c.args.filter((a) => a.name === undefined);
-      if (positional.length !== 1) throw fail('E_LOSS', `${c.callee} takes one tensor: the logits it scores`, c.span);
+      if (positional.length !== 1)
+        throw fail('E_LOSS', `${c.callee} takes one tensor: the logits it scores`, c.span);
       const x = evalExpr(positional[0]!.value, f);
-      if (x.t !== 'tensor') throw fail('E_LOSS', `${c.callee} scores a tensor, got ${describe(x)}`, positional[0]!.span);
+      if (x.t !== 'tensor')
+        throw fail('E_LOSS', `${c.callee} scores a tensor, got ${describe(x)}`, positional[0]!.span);
       const attrs: Record<string, number> = {};
       for (const a of c.args.filter((a) => a.name !== undefined)) {
         if (c.callee === 'ce' && a.name === 'ignore') {
           const v = evalExpr(a.value, f);
-          if (v.t !== 'int') throw fail('E_TYPE', `ignore must be an int label, got ${describe(v)}`, a.value.span);
+          if (v.t !== 'int')
+            throw fail('E_TYPE', `ignore must be an int label, got ${describe(v)}`, a.value.span);
           attrs.ignore = v.v;
-        } else throw fail('E_UNKNOWN_PARAM', `${c.callee} has no parameter '${a.name}'`, a.nameSpan ?? a.span, { hint: c.callee === 'ce' ? 'ce takes ignore = INT' : 'se_bce takes no options' });
+        } else
+          throw fail('E_UNKNOWN_PARAM', `${c.callee} has no parameter '${a.name}'`, a.nameSpan ?? a.span, {
+            hint: c.callee === 'ce' ? 'ce takes ignore = INT' : 'se_bce takes no options',
+          });
       }
       if (c.callee === 'ce') {
         attrs.ignore ??= -1;
-        if (x.shape.length !== 4 || !image || x.shape[2] !== nodes[image.node]!.shape[2] || x.shape[3] !== nodes[image.node]!.shape[3])
-          throw fail('E_LOSS', `ce scores [N, classes, H, W] logits at the input's size, got ${shapeToString(x.shape)}`, positional[0]!.span, {
-            notes: originNotes([x]),
-            hint: 'resize the logits first: ce(resize(x, like = image, align_corners = true))',
-          });
+        if (
+          x.shape.length !== 4 ||
+          !image ||
+          x.shape[2] !== nodes[image.node]!.shape[2] ||
+          x.shape[3] !== nodes[image.node]!.shape[3]
+        )
+          throw fail(
+            'E_LOSS',
+            `ce scores [N, classes, H, W] logits at the input's size, got ${shapeToString(x.shape)}`,
+            positional[0]!.span,
+            {
+              notes: originNotes([x]),
+              hint: 'resize the logits first: ce(resize(x, like = image, align_corners = true))',
+            },
+          );
       } else if (x.shape.length !== 2) {
-        throw fail('E_LOSS', `se_bce scores [N, classes] logits, got ${shapeToString(x.shape)}`, positional[0]!.span, { notes: originNotes([x]) });
+        throw fail(
+          'E_LOSS',
+          `se_bce scores [N, classes] logits, got ${shapeToString(x.shape)}`,
+          positional[0]!.span,
+          { notes: originNotes([x]) },
+        );
       }
-      const output = outputs.find((o) => o.node === x.node)?.name ?? [...f.outs].find(([, v]) => v.t === 'tensor' && v.node === x.node)?.[0] ?? nodes[x.node]!.name;
+      const output =
+        outputs.find((o) => o.node === x.node)?.name ??
+        [...f.outs].find(([, v]) => v.t === 'tensor' && v.node === x.node)?.[0] ??
+        nodes[x.node]!.name;
       losses.push({ kind: c.callee, weight: t.weight, node: x.node, output, attrs, span: t.span });
     }
   }
@@ -275,26 +377,60 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     const c = s.value as A.CallExpr;
     const layer = LAYERS.get(c.callee);
     if (!layer || !layer.declare)
-      throw fail('E_UNKNOWN_LAYER', `'unused' needs a layer that can declare its parameters from sizes (conv, linear), not '${c.callee}'`, c.calleeSpan);
+      throw fail(
+        'E_UNKNOWN_LAYER',
+        `'unused' needs a layer that can declare its parameters from sizes (conv, linear), not '${c.callee}'`,
+        c.calleeSpan,
+      );
     const args = bindLayerArgs(layer, c, f, undefined, true);
     for (const p of layer.params)
       if ((p.name === 'in_channels' || p.name === 'in_features') && args[p.name] === undefined)
-        throw fail('E_ARGUMENTS', `'unused ${s.name}' needs ${p.name}: there is no input to take it from`, c.span);
+        throw fail(
+          'E_ARGUMENTS',
+          `'unused ${s.name}' needs ${p.name}: there is no input to take it from`,
+          c.span,
+        );
     const d = layer.declare(args);
     const op = getOp(d.op);
-    for (const p of op.params?.(d.inputs, d.attrs) ?? []) addParam(`${f.prefix}${s.name}.${p.role}`, p, s.span, false);
+    for (const p of op.params?.(d.inputs, d.attrs) ?? [])
+      addParam(`${f.prefix}${s.name}.${p.role}`, p, s.span, false);
   }
 
-  function addParam(name: string, p: { role: string; shape: Shape; dtype?: 'f32' | 'i64'; init: Param['init']; trainable?: boolean }, span: Span, used: boolean): number {
+  function addParam(
+    name: string,
+    p: { role: string; shape: Shape; dtype?: 'f32' | 'i64'; init: Param['init']; trainable?: boolean },
+    span: Span,
+    used: boolean,
+  ): number {
     const prev = paramNames.get(name);
     if (prev !== undefined)
-      throw fail('E_DUPLICATE', `parameter '${name}' is created twice`, span, { notes: [{ message: 'first created here', span: params[prev]!.span }], hint: 'two layers got the same instance name' });
-    params.push({ name, shape: p.shape, dtype: p.dtype ?? 'f32', init: p.init, trainable: p.trainable ?? true, role: p.role, used, span });
+      throw fail('E_DUPLICATE', `parameter '${name}' is created twice`, span, {
+        notes: [{ message: 'first created here', span: params[prev]!.span }],
+        hint: 'two layers got the same instance name',
+      });
+    params.push({
+      name,
+      shape: p.shape,
+      dtype: p.dtype ?? 'f32',
+      init: p.init,
+      trainable: p.trainable ?? true,
+      role: p.role,
+      used,
+      span,
+    });
     paramNames.set(name, params.length - 1);
     return params.length - 1;
   }
 
-  function addNode(op: string, ins: readonly number[], attrs: Attrs, shape: Shape, name: string, span: Span, ps: readonly number[]): number {
+  function addNode(
+    op: string,
+    ins: readonly number[],
+    attrs: Attrs,
+    shape: Shape,
+    name: string,
+    span: Span,
+    ps: readonly number[],
+  ): number {
     let unique = name;
     for (let k = 2; nodeNames.has(unique); k++) unique = `${name}#${k}`;
     nodeNames.add(unique);
@@ -311,7 +447,12 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     });
   }
 
-  function fail(code: Parameters<typeof error>[0], message: string, span: Span | undefined, extra: { notes?: Note[]; hint?: string } = {}): CompileError {
+  function fail(
+    code: Parameters<typeof error>[0],
+    message: string,
+    span: Span | undefined,
+    extra: { notes?: Note[]; hint?: string } = {},
+  ): CompileError {
     return new CompileError(error(code, message, span, extra));
   }
 
@@ -351,7 +492,8 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
         // A list bound to a name names its items `name.0`, `name.1`, … (PyTorch's ModuleList).
         const items = e.items.map((item, k) => {
           const v = evalExpr(item, f, path === undefined ? undefined : `${path}.${k}`);
-          if (path !== undefined && v.t === 'tensor' && item.kind !== 'name') names.push({ name: `${path}.${k}`, node: v.node });
+          if (path !== undefined && v.t === 'tensor' && item.kind !== 'name')
+            names.push({ name: `${path}.${k}`, node: v.node });
           return v;
         });
         return { t: 'list', items };
@@ -362,14 +504,27 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
           const v = o.outs.get(e.name);
           if (!v) {
             const guess = closest(e.name, o.outs.keys());
-            throw fail('E_MEMBER', `'${o.block}' has no output '${e.name}'`, e.nameSpan, { hint: guess ? `did you mean '${guess}'?` : `its outputs: ${[...o.outs.keys()].join(', ')}` });
+            throw fail('E_MEMBER', `'${o.block}' has no output '${e.name}'`, e.nameSpan, {
+              hint: guess ? `did you mean '${guess}'?` : `its outputs: ${[...o.outs.keys()].join(', ')}`,
+            });
           }
           return v;
         }
         if (o.t === 'tensor') {
-          const dims: Record<string, number | undefined> = { batch: o.shape[0], channels: o.shape[1], height: o.shape.length === 4 ? o.shape[2] : undefined, width: o.shape.length === 4 ? o.shape[3] : undefined };
+          const dims: Record<string, number | undefined> = {
+            batch: o.shape[0],
+            channels: o.shape[1],
+            height: o.shape.length === 4 ? o.shape[2] : undefined,
+            width: o.shape.length === 4 ? o.shape[3] : undefined,
+          };
           const v = dims[e.name];
-          if (v === undefined) throw fail('E_MEMBER', `a tensor of shape ${shapeToString(o.shape)} has no member '${e.name}'`, e.nameSpan, { hint: 'tensors have batch, channels, height and width' });
+          if (v === undefined)
+            throw fail(
+              'E_MEMBER',
+              `a tensor of shape ${shapeToString(o.shape)} has no member '${e.name}'`,
+              e.nameSpan,
+              { hint: 'tensors have batch, channels, height and width' },
+            );
           return { t: 'int', v };
         }
         throw fail('E_MEMBER', `${describe(o)} has no member '${e.name}'`, e.nameSpan);
@@ -377,9 +532,12 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
       case 'index': {
         const o = evalExpr(e.object, f);
         const i = evalExpr(e.index, f);
-        if (o.t !== 'list') throw fail('E_TYPE', `only lists can be indexed, got ${describe(o)}`, e.object.span);
-        if (i.t !== 'int') throw fail('E_TYPE', `a list index must be an int, got ${describe(i)}`, e.index.span);
-        if (i.v < 0 || i.v >= o.items.length) throw fail('E_RANGE', `index ${i.v} is out of range for a list of ${o.items.length}`, e.index.span);
+        if (o.t !== 'list')
+          throw fail('E_TYPE', `only lists can be indexed, got ${describe(o)}`, e.object.span);
+        if (i.t !== 'int')
+          throw fail('E_TYPE', `a list index must be an int, got ${describe(i)}`, e.index.span);
+        if (i.v < 0 || i.v >= o.items.length)
+          throw fail('E_RANGE', `index ${i.v} is out of range for a list of ${o.items.length}`, e.index.span);
         return o.items[i.v]!;
       }
       case 'unary': {
@@ -388,14 +546,16 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
           if (v.t !== 'bool') throw fail('E_TYPE', `'not' needs a bool, got ${describe(v)}`, e.operand.span);
           return { t: 'bool', v: !v.v };
         }
-        if (v.t !== 'int' && v.t !== 'float') throw fail('E_TYPE', `'-' needs a number, got ${describe(v)}`, e.operand.span);
+        if (v.t !== 'int' && v.t !== 'float')
+          throw fail('E_TYPE', `'-' needs a number, got ${describe(v)}`, e.operand.span);
         return { t: v.t, v: -v.v };
       }
       case 'binary':
         return binary(e, f);
       case 'cond': {
         const c = evalExpr(e.cond, f);
-        if (c.t !== 'bool') throw fail('E_TYPE', `a condition must be a bool, got ${describe(c)}`, e.cond.span);
+        if (c.t !== 'bool')
+          throw fail('E_TYPE', `a condition must be a bool, got ${describe(c)}`, e.cond.span);
         return evalRaw(c.v ? e.then : e.else, f, path);
       }
       case 'seq':
@@ -421,7 +581,12 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     }
     const num = (v: Value, side: A.Expr): number => {
       if (v.t !== 'int' && v.t !== 'float')
-        throw fail('E_TYPE', `'${e.op}' needs numbers, got ${describe(v)}`, side.span, v.t === 'tensor' ? { hint: `tensors combine with layers: add(a, b), mul(a, b)` } : {});
+        throw fail(
+          'E_TYPE',
+          `'${e.op}' needs numbers, got ${describe(v)}`,
+          side.span,
+          v.t === 'tensor' ? { hint: `tensors combine with layers: add(a, b), mul(a, b)` } : {},
+        );
       return v.v;
     };
     const a = num(l, e.left);
@@ -461,7 +626,8 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
       let times = 1;
       if (item.repeat) {
         const r = evalExpr(item.repeat, f);
-        if (r.t !== 'int' || r.v < 0) throw fail('E_RANGE', `a repeat count must be an int ≥ 0, got ${describe(r)}`, item.repeat.span);
+        if (r.t !== 'int' || r.v < 0)
+          throw fail('E_RANGE', `a repeat count must be an int ≥ 0, got ${describe(r)}`, item.repeat.span);
         times = r.v;
       }
       for (let k = 0; k < times; k++) {
@@ -482,7 +648,8 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     const layer = LAYERS.get(c.callee);
     if (layer) return callLayer(layer, c, f, path, implicit);
     const block = decls.get(c.callee);
-    if (!block || block.kind !== 'block') throw fail('E_UNKNOWN_LAYER', `unknown layer or block '${c.callee}'`, c.calleeSpan);
+    if (!block || block.kind !== 'block')
+      throw fail('E_UNKNOWN_LAYER', `unknown layer or block '${c.callee}'`, c.calleeSpan);
     return callBlock(block, c, f, path, implicit);
   }
 
@@ -497,7 +664,8 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     }
     if (vals.length < 1) throw fail('E_ARGUMENTS', `${c.callee} takes at least one number`, c.span);
     const nums = vals.map((v, i) => {
-      if (v.t !== 'int' && v.t !== 'float') throw fail('E_TYPE', `${c.callee} takes numbers, got ${describe(v)}`, c.args[i]!.span);
+      if (v.t !== 'int' && v.t !== 'float')
+        throw fail('E_TYPE', `${c.callee} takes numbers, got ${describe(v)}`, c.args[i]!.span);
       return v;
     });
     const pick = nums.reduce((a, b) => ((c.callee === 'min' ? b.v < a.v : b.v > a.v) ? b : a));
@@ -505,7 +673,13 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
   }
 
   /** Binds call arguments to a builtin layer's parameters, checking types and ranges. */
-  function bindLayerArgs(layer: LayerDef, c: A.CallExpr, f: Frame, implicit: Value | undefined, unused = false): Record<string, ArgValue | undefined> {
+  function bindLayerArgs(
+    layer: LayerDef,
+    c: A.CallExpr,
+    f: Frame,
+    implicit: Value | undefined,
+    unused = false,
+  ): Record<string, ArgValue | undefined> {
     const out: Record<string, ArgValue | undefined> = {};
     const given = new Map<string, { value: Value; span: Span }>();
     let open = layer.params.slice();
@@ -517,7 +691,10 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     let pos = 0;
     for (const a of c.args) {
       const p = a.name === undefined ? open[pos++] : layer.params.find((q) => q.name === a.name);
-      if (!p) throw fail('E_ARGUMENTS', `${c.callee}: unexpected argument`, a.span, { hint: `parameters: ${layer.params.map((q) => q.name).join(', ')}` });
+      if (!p)
+        throw fail('E_ARGUMENTS', `${c.callee}: unexpected argument`, a.span, {
+          hint: `parameters: ${layer.params.map((q) => q.name).join(', ')}`,
+        });
       given.set(p.name, { value: evalExpr(a.value, f), span: a.value.span });
     }
     for (const p of layer.params) {
@@ -534,10 +711,18 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
   }
 
   function layerArg(v: Value, p: LayerParam, callee: string, span: Span): ArgValue {
-    const wrong = (): CompileError => fail('E_TYPE', `${callee}: '${p.name}' must be ${article(p.type)}, got ${describe(v)}`, span, { hint: p.doc });
+    const wrong = (): CompileError =>
+      fail('E_TYPE', `${callee}: '${p.name}' must be ${article(p.type)}, got ${describe(v)}`, span, {
+        hint: p.doc,
+      });
     const range = (n: number): void => {
-      if ((p.min !== undefined && n < p.min) || (p.max !== undefined && (p.exclusiveMax ? n >= p.max : n > p.max)))
-        throw fail('E_RANGE', `${callee}: '${p.name}' is ${n}, but it must be ${rangeText(p)}`, span, { hint: p.doc });
+      if (
+        (p.min !== undefined && n < p.min) ||
+        (p.max !== undefined && (p.exclusiveMax ? n >= p.max : n > p.max))
+      )
+        throw fail('E_RANGE', `${callee}: '${p.name}' is ${n}, but it must be ${rangeText(p)}`, span, {
+          hint: p.doc,
+        });
     };
     switch (p.type) {
       case 'tensor':
@@ -545,7 +730,10 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
         return { node: v.node, shape: v.shape };
       case '[tensor]':
         if (v.t !== 'list' || v.items.some((i) => i.t !== 'tensor')) throw wrong();
-        return v.items.map((i) => ({ node: (i as { node: number }).node, shape: (i as { shape: Shape }).shape }));
+        return v.items.map((i) => ({
+          node: (i as { node: number }).node,
+          shape: (i as { shape: Shape }).shape,
+        }));
       case 'int':
         if (v.t !== 'int') throw wrong();
         range(v.v);
@@ -562,7 +750,11 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
         return v.v;
       case '[int]':
       case '[float]':
-        if (v.t !== 'list' || v.items.some((i) => i.t !== 'int' && !(p.type === '[float]' && i.t === 'float'))) throw wrong();
+        if (
+          v.t !== 'list' ||
+          v.items.some((i) => i.t !== 'int' && !(p.type === '[float]' && i.t === 'float'))
+        )
+          throw wrong();
         return v.items.map((i) => {
           const n = (i as { v: number }).v;
           range(n);
@@ -571,17 +763,45 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     }
   }
 
-  function callLayer(layer: LayerDef, c: A.CallExpr, f: Frame, path: string | undefined, implicit: Value | undefined): Value {
+  function callLayer(
+    layer: LayerDef,
+    c: A.CallExpr,
+    f: Frame,
+    path: string | undefined,
+    implicit: Value | undefined,
+  ): Value {
     const args = bindLayerArgs(layer, c, f, implicit);
     const instPath = path ?? anonPath(f, c.callee);
     let count = 0;
     const ctx = {
       path: instPath,
-      given: (name: string) => c.args.some((a, i) => a.name === name || (a.name === undefined && positionalName(layer, c, i, implicit !== undefined) === name)),
-      fail(argName: string | undefined, message: string, hint?: string, ins: readonly TensorArg[] = []): never {
-        const arg = argName === undefined ? undefined : c.args.find((a, i) => a.name === argName || (a.name === undefined && positionalName(layer, c, i, implicit !== undefined) === argName));
+      given: (name: string) =>
+        c.args.some(
+          (a, i) =>
+            a.name === name ||
+            (a.name === undefined && positionalName(layer, c, i, implicit !== undefined) === name),
+        ),
+      fail(
+        argName: string | undefined,
+        message: string,
+        hint?: string,
+        ins: readonly TensorArg[] = [],
+      ): never {
+        const arg =
+          argName === undefined
+            ? undefined
+            : c.args.find(
+                (a, i) =>
+                  a.name === argName ||
+                  (a.name === undefined && positionalName(layer, c, i, implicit !== undefined) === argName),
+              );
         // A failure about tensors (their shapes) is a shape error; one about plain arguments is an argument error.
-        throw fail(ins.length > 0 || (argName && ['x', 'xs', 'a', 'b'].includes(argName)) ? 'E_SHAPE' : 'E_ARGUMENTS', message, arg?.span ?? c.span, { notes: [...originNotes(ins), ...callNotes(f)], hint });
+        throw fail(
+          ins.length > 0 || (argName && ['x', 'xs', 'a', 'b'].includes(argName)) ? 'E_SHAPE' : 'E_ARGUMENTS',
+          message,
+          arg?.span ?? c.span,
+          { notes: [...originNotes(ins), ...callNotes(f)], hint },
+        );
       },
       op(opName: string, ins: readonly TensorArg[], attrs: Attrs): TensorArg {
         const op = getOp(opName);
@@ -591,7 +811,9 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
           shape = op.inferShape(shapes, attrs);
         } catch (e) {
           if (!(e instanceof ShapeError)) throw e;
-          throw fail('E_SHAPE', e.message, c.span, { notes: [...originNotes(e.inputs.map((i) => ins[i]!).filter(Boolean)), ...callNotes(f)] });
+          throw fail('E_SHAPE', e.message, c.span, {
+            notes: [...originNotes(e.inputs.map((i) => ins[i]!).filter(Boolean)), ...callNotes(f)],
+          });
         }
         const decls = op.params?.(shapes, attrs) ?? [];
         if (decls.length > 0 && instPath.includes('<'))
@@ -600,14 +822,30 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
           });
         const ps = decls.map((p) => addParam(`${instPath}.${p.role}`, p, c.span, true));
         const name = count++ === 0 ? instPath : `${instPath}/${count}`;
-        return { node: addNode(opName, ins.map((t) => t.node), attrs, shape, name, c.span, ps), shape };
+        return {
+          node: addNode(
+            opName,
+            ins.map((t) => t.node),
+            attrs,
+            shape,
+            name,
+            c.span,
+            ps,
+          ),
+          shape,
+        };
       },
     };
     const out = layer.build(ctx, args);
     return { t: 'tensor', node: out.node, shape: out.shape };
   }
 
-  function positionalName(layer: LayerDef, c: A.CallExpr, argIndex: number, implicit: boolean): string | undefined {
+  function positionalName(
+    layer: LayerDef,
+    c: A.CallExpr,
+    argIndex: number,
+    implicit: boolean,
+  ): string | undefined {
     const open = layer.params.slice(implicit ? 1 : 0);
     let pos = 0;
     for (let i = 0; i < c.args.length; i++) {
@@ -618,10 +856,23 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     return undefined;
   }
 
-  function callBlock(block: A.Decl, c: A.CallExpr, f: Frame, path: string | undefined, implicit: Value | undefined): Value {
-    if (f.depth >= MAX_DEPTH) throw fail('E_RECURSION', `blocks nest deeper than ${MAX_DEPTH} levels`, c.span);
+  function callBlock(
+    block: A.Decl,
+    c: A.CallExpr,
+    f: Frame,
+    path: string | undefined,
+    implicit: Value | undefined,
+  ): Value {
+    if (f.depth >= MAX_DEPTH)
+      throw fail('E_RECURSION', `blocks nest deeper than ${MAX_DEPTH} levels`, c.span);
     const instPath = path ?? anonPath(f, block.name);
-    const inner: Frame = { decl: block, prefix: instPath + '.', env: new Map(), outs: new Map(), depth: f.depth + 1 };
+    const inner: Frame = {
+      decl: block,
+      prefix: instPath + '.',
+      env: new Map(),
+      outs: new Map(),
+      depth: f.depth + 1,
+    };
     const given = new Map<string, { value: Value; span: Span }>();
     let open = block.params.slice();
     if (implicit) {
@@ -631,7 +882,10 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
     let pos = 0;
     for (const a of c.args) {
       const p = a.name === undefined ? open[pos++] : block.params.find((q) => q.name === a.name);
-      if (!p) throw fail('E_ARGUMENTS', `${c.callee}: unexpected argument`, a.span, { notes: [{ message: `'${block.name}' is defined here`, span: block.nameSpan }] });
+      if (!p)
+        throw fail('E_ARGUMENTS', `${c.callee}: unexpected argument`, a.span, {
+          notes: [{ message: `'${block.name}' is defined here`, span: block.nameSpan }],
+        });
       given.set(p.name, { value: evalExpr(a.value, f), span: a.value.span });
     }
     for (const p of block.params) {
@@ -643,24 +897,45 @@ export function elaborate(modules: readonly A.Module[], opts: ElaborateOptions =
       } else if (p.default) {
         v = evalExpr(p.default, inner);
         checkType(v, p.type, p.name, p.default.span, undefined, block);
-      } else throw fail('E_ARGUMENTS', `${c.callee} is missing argument '${p.name}'`, c.span, { notes: [{ message: `'${block.name}' is defined here`, span: block.nameSpan }] });
+      } else
+        throw fail('E_ARGUMENTS', `${c.callee} is missing argument '${p.name}'`, c.span, {
+          notes: [{ message: `'${block.name}' is defined here`, span: block.nameSpan }],
+        });
       inner.env.set(p.name, v);
     }
     const before = ds.length;
     runBody(block.body, inner);
     if (ds.slice(before).some((d) => d.severity === 'error')) throw new Poisoned();
-    if (inner.outs.size === 0) throw fail('E_NO_OUTPUT', `block '${block.name}' produced no output`, c.span, { notes: [{ message: 'defined here', span: block.nameSpan }] });
-    if (inner.outs.size > 1) groups.push({ name: instPath, members: [...inner.outs.keys()].map((o) => `${instPath}.${o}`) });
+    if (inner.outs.size === 0)
+      throw fail('E_NO_OUTPUT', `block '${block.name}' produced no output`, c.span, {
+        notes: [{ message: 'defined here', span: block.nameSpan }],
+      });
     if (inner.outs.size > 1)
-      for (const [name, v] of inner.outs) if (v.t === 'tensor' && !names.some((n) => n.name === `${instPath}.${name}`)) names.push({ name: `${instPath}.${name}`, node: v.node });
+      groups.push({ name: instPath, members: [...inner.outs.keys()].map((o) => `${instPath}.${o}`) });
+    if (inner.outs.size > 1)
+      for (const [name, v] of inner.outs)
+        if (v.t === 'tensor' && !names.some((n) => n.name === `${instPath}.${name}`))
+          names.push({ name: `${instPath}.${name}`, node: v.node });
     return { t: 'instance', block: block.name, outs: inner.outs, span: c.span };
   }
 
   function checkType(v: Value, t: A.TypeRef, name: string, span: Span, where?: string, block?: A.Decl): void {
     if (matches(v, t)) return;
-    throw fail('E_TYPE', `'${name}' must be ${article(typeToString(t))}, got ${describe(v)}${where ? ` (from ${where})` : ''}`, span, {
-      notes: block ? [{ message: `parameter '${name}' of '${block.name}' is declared here`, span: block.params.find((p) => p.name === name)?.span }] : [],
-    });
+    throw fail(
+      'E_TYPE',
+      `'${name}' must be ${article(typeToString(t))}, got ${describe(v)}${where ? ` (from ${where})` : ''}`,
+      span,
+      {
+        notes: block
+          ? [
+              {
+                message: `parameter '${name}' of '${block.name}' is declared here`,
+                span: block.params.find((p) => p.name === name)?.span,
+              },
+            ]
+          : [],
+      },
+    );
   }
 }
 
@@ -715,7 +990,8 @@ function article(type: string): string {
 }
 
 function rangeText(p: LayerParam): string {
-  if (p.min !== undefined && p.max !== undefined) return `in [${p.min}, ${p.max}${p.exclusiveMax ? ')' : ']'}`;
+  if (p.min !== undefined && p.max !== undefined)
+    return `in [${p.min}, ${p.max}${p.exclusiveMax ? ')' : ']'}`;
   if (p.min !== undefined) return `≥ ${p.min}`;
   return `${p.exclusiveMax ? '<' : '≤'} ${p.max}`;
 }

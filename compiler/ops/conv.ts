@@ -21,8 +21,10 @@ export const conv2d = defineOp<ConvAttrs>({
   inferShape([x], a) {
     expectRank(x!, [4], 'conv');
     const [n, c, h, w] = x!;
-    if (c! % a.groups !== 0) throw new ShapeError(`conv input has ${c} channels, which ${a.groups} groups do not divide`, [0]);
-    if (a.channels % a.groups !== 0) throw new ShapeError(`conv output channels ${a.channels} are not divisible by groups ${a.groups}`);
+    if (c! % a.groups !== 0)
+      throw new ShapeError(`conv input has ${c} channels, which ${a.groups} groups do not divide`, [0]);
+    if (a.channels % a.groups !== 0)
+      throw new ShapeError(`conv output channels ${a.channels} are not divisible by groups ${a.groups}`);
     const ho = windowOut(h!, a.kernel, a.stride, a.padding, a.dilation);
     const wo = windowOut(w!, a.kernel, a.stride, a.padding, a.dilation);
     if (ho < 1 || wo < 1)
@@ -35,8 +37,14 @@ export const conv2d = defineOp<ConvAttrs>({
   params([x], a) {
     const cin = x![1]! / a.groups;
     const fanIn = cin * a.kernel * a.kernel;
-    const w = { role: 'weight', shape: [a.channels, cin, a.kernel, a.kernel], init: { kind: 'kaiming_normal_fan_out' } } as const;
-    return a.bias ? [w, { role: 'bias', shape: [a.channels], init: { kind: 'torch_default_conv', fanIn } }] : [w];
+    const w = {
+      role: 'weight',
+      shape: [a.channels, cin, a.kernel, a.kernel],
+      init: { kind: 'kaiming_normal_fan_out' },
+    } as const;
+    return a.bias
+      ? [w, { role: 'bias', shape: [a.channels], init: { kind: 'torch_default_conv', fanIn } }]
+      : [w];
   },
   macs([x], out, a) {
     return out[0]! * out[1]! * out[2]! * out[3]! * (x![1]! / a.groups) * a.kernel * a.kernel;
@@ -65,9 +73,15 @@ export const conv2d = defineOp<ConvAttrs>({
   reference([x], [w, b], a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, O, Ho, Wo] = out as [number, number, number, number];
-    const k = a.kernel, s = a.stride, p = a.padding, d = a.dilation;
-    const cg = C / a.groups, og = O / a.groups;
-    const xd = x.data, wd = w.data, y = refTensor(out);
+    const k = a.kernel,
+      s = a.stride,
+      p = a.padding,
+      d = a.dilation;
+    const cg = C / a.groups,
+      og = O / a.groups;
+    const xd = x.data,
+      wd = w.data,
+      y = refTensor(out);
     for (let n = 0; n < N; n++)
       for (let o = 0; o < O; o++) {
         const g = Math.floor(o / og);
@@ -104,18 +118,39 @@ export const convLayer = defineLayer({
     { name: 'stride', type: 'int', default: 1, min: 1, doc: 'stride' },
     { name: 'padding', type: 'int', default: 0, min: 0, doc: 'zero padding on each side' },
     { name: 'dilation', type: 'int', default: 1, min: 1, doc: 'dilation (atrous rate)' },
-    { name: 'groups', type: 'int', default: 1, min: 1, doc: 'groups (= input channels for a depthwise conv)' },
+    {
+      name: 'groups',
+      type: 'int',
+      default: 1,
+      min: 1,
+      doc: 'groups (= input channels for a depthwise conv)',
+    },
     { name: 'bias', type: 'bool', default: false, doc: 'add a learned bias' },
-    { name: 'in_channels', type: 'int', optional: true, min: 1, doc: 'expected input channels: checked against the input, required in `unused`' },
+    {
+      name: 'in_channels',
+      type: 'int',
+      optional: true,
+      min: 1,
+      doc: 'expected input channels: checked against the input, required in `unused`',
+    },
   ],
   build(ctx, a) {
     const x = a.x as TensorArg;
     if (a.in_channels !== undefined && x.shape[1] !== a.in_channels)
-      ctx.fail('in_channels', `conv expects ${a.in_channels} input channels but its input has ${x.shape[1]} (shape [${x.shape.join(', ')}])`, undefined, [x]);
+      ctx.fail(
+        'in_channels',
+        `conv expects ${a.in_channels} input channels but its input has ${x.shape[1]} (shape [${x.shape.join(', ')}])`,
+        undefined,
+        [x],
+      );
     return ctx.op('conv2d', [x], attrsOf(a));
   },
   declare(a) {
-    return { op: 'conv2d', inputs: [[1, a.in_channels as number, a.kernel as number, a.kernel as number]], attrs: attrsOf(a) };
+    return {
+      op: 'conv2d',
+      inputs: [[1, a.in_channels as number, a.kernel as number, a.kernel as number]],
+      attrs: attrsOf(a),
+    };
   },
 });
 

@@ -6,7 +6,16 @@ import { mapRef, refTensor } from './ref.ts';
 import { binaryKernel, unaryKernel } from '../codegen/wgsl/elementwise.ts';
 
 const unary = (name: string, doc: string, f: (v: number) => number) =>
-  defineOp({ name, doc, arity: 1, elementwise: true, inferShape: ([x]) => x!, reference: ([x], _p, _a, out) => mapRef(x, out, f), kernel: (ctx) => unaryKernel(name, ctx), channelSlice: perChannelSlice });
+  defineOp({
+    name,
+    doc,
+    arity: 1,
+    elementwise: true,
+    inferShape: ([x]) => x!,
+    reference: ([x], _p, _a, out) => mapRef(x, out, f),
+    kernel: (ctx) => unaryKernel(name, ctx),
+    channelSlice: perChannelSlice,
+  });
 
 // relu keeps NaN (as torch.relu does): NaN < 0 is false.
 export const relu = unary('relu', 'y = max(x, 0)', (v) => (v < 0 ? 0 : v));
@@ -18,7 +27,11 @@ export const add = defineOp({
   arity: 2,
   elementwise: true,
   inferShape([a, b]) {
-    if (!sameShape(a!, b!)) throw new ShapeError(`add needs equal shapes, got ${shapeToString(a!)} and ${shapeToString(b!)}`, [0, 1]);
+    if (!sameShape(a!, b!))
+      throw new ShapeError(
+        `add needs equal shapes, got ${shapeToString(a!)} and ${shapeToString(b!)}`,
+        [0, 1],
+      );
     return a!;
   },
   kernel: (ctx) => binaryKernel('add', ctx),
@@ -37,7 +50,10 @@ export const mul = defineOp({
   inferShape([a, b]) {
     if (sameShape(a!, b!)) return a!;
     const channelFactor =
-      a!.length === 4 && b![0] === a![0] && b![1] === a![1] && (b!.length === 2 || (b!.length === 4 && b![2] === 1 && b![3] === 1));
+      a!.length === 4 &&
+      b![0] === a![0] &&
+      b![1] === a![1] &&
+      (b!.length === 2 || (b!.length === 4 && b![2] === 1 && b![3] === 1));
     if (!channelFactor)
       throw new ShapeError(
         `mul needs equal shapes or a per-channel factor [N, C] for [N, C, H, W]; got ${shapeToString(a!)} and ${shapeToString(b!)}`,

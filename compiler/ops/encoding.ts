@@ -26,8 +26,11 @@ export const encoding = defineOp<EncodingAttrs>({
   kernel: (ctx) => encodingKernel(ctx),
   reference([x], [cw, scale], a, out) {
     const [N, D, H, W] = x.shape as [number, number, number, number];
-    const K = a.codewords, HW = H * W;
-    const xd = x.data, c = cw.data, s = scale.data;
+    const K = a.codewords,
+      HW = H * W;
+    const xd = x.data,
+      c = cw.data,
+      s = scale.data;
     const e = refTensor(out); // [N, K, D]
     const xi = new Float64Array(D); // the feature vector of position i
     const sl = new Float64Array(K); // scaled L2 distances, then the assignment weights

@@ -5,7 +5,15 @@ import { conv2d, convLayer } from './conv.ts';
 import { linear, linearLayer } from './linear.ts';
 import { batchnorm, batchnormLayer, groupnorm, groupnormLayer } from './norm.ts';
 import { add, addLayer, mul, mulLayer, relu, reluLayer, sigmoid, sigmoidLayer } from './elementwise.ts';
-import { adaptiveAvgpool2d, adaptiveAvgpoolLayer, avgpool2d, avgpoolLayer, globalAvgpoolLayer, maxpool2d, maxpoolLayer } from './pool.ts';
+import {
+  adaptiveAvgpool2d,
+  adaptiveAvgpoolLayer,
+  avgpool2d,
+  avgpoolLayer,
+  globalAvgpoolLayer,
+  maxpool2d,
+  maxpoolLayer,
+} from './pool.ts';
 import { resizeBilinear, resizeLayer } from './resize.ts';
 import { concat, concatLayer, dropout, dropoutLayer, mean, meanLayer } from './shape.ts';
 import { encoding, encodingLayer } from './encoding.ts';

@@ -15,8 +15,14 @@ export const linear = defineOp<LinearAttrs>({
   },
   params([x], a) {
     const fanIn = x![1]!;
-    const w = { role: 'weight', shape: [a.features, fanIn], init: { kind: 'torch_default_linear', fanIn } } as const;
-    return a.bias ? [w, { role: 'bias', shape: [a.features], init: { kind: 'torch_default_linear', fanIn } }] : [w];
+    const w = {
+      role: 'weight',
+      shape: [a.features, fanIn],
+      init: { kind: 'torch_default_linear', fanIn },
+    } as const;
+    return a.bias
+      ? [w, { role: 'bias', shape: [a.features], init: { kind: 'torch_default_linear', fanIn } }]
+      : [w];
   },
   macs([x], out) {
     return out[0]! * out[1]! * x![1]!;
@@ -43,15 +49,30 @@ export const linearLayer = defineLayer({
     { name: 'x', type: 'tensor', doc: 'input [N, F]' },
     { name: 'features', type: 'int', min: 1, doc: 'output features' },
     { name: 'bias', type: 'bool', default: true, doc: 'add a learned bias' },
-    { name: 'in_features', type: 'int', optional: true, min: 1, doc: 'expected input features: checked, required in `unused`' },
+    {
+      name: 'in_features',
+      type: 'int',
+      optional: true,
+      min: 1,
+      doc: 'expected input features: checked, required in `unused`',
+    },
   ],
   build(ctx, a) {
     const x = a.x as TensorArg;
     if (a.in_features !== undefined && x.shape[1] !== a.in_features)
-      ctx.fail('in_features', `linear expects ${a.in_features} input features but its input has shape [${x.shape.join(', ')}]`, undefined, [x]);
+      ctx.fail(
+        'in_features',
+        `linear expects ${a.in_features} input features but its input has shape [${x.shape.join(', ')}]`,
+        undefined,
+        [x],
+      );
     return ctx.op('linear', [x], { features: a.features as number, bias: a.bias as boolean });
   },
   declare(a) {
-    return { op: 'linear', inputs: [[1, a.in_features as number]], attrs: { features: a.features as number, bias: a.bias as boolean } };
+    return {
+      op: 'linear',
+      inputs: [[1, a.in_features as number]],
+      attrs: { features: a.features as number, bias: a.bias as boolean },
+    };
   },
 });

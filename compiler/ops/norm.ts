@@ -34,9 +34,12 @@ export const batchnorm = defineOp<BnAttrs>({
     const y = refTensor(out);
     for (let c = 0; c < C; c++) {
       const inv = 1 / Math.sqrt(variance.data[c]! + a.eps);
-      const m = mean.data[c]!, g = weight.data[c]!, b = bias.data[c]!;
+      const m = mean.data[c]!,
+        g = weight.data[c]!,
+        b = bias.data[c]!;
       for (let n = 0; n < N; n++)
-        for (let i = (n * C + c) * inner; i < (n * C + c + 1) * inner; i++) y.data[i] = (x.data[i]! - m) * inv * g + b;
+        for (let i = (n * C + c) * inner; i < (n * C + c + 1) * inner; i++)
+          y.data[i] = (x.data[i]! - m) * inv * g + b;
     }
     return y;
   },
@@ -48,7 +51,14 @@ export const batchnormLayer = defineLayer({
   params: [
     { name: 'x', type: 'tensor', doc: 'input [N, C, ...]' },
     { name: 'eps', type: 'float', default: 1e-5, min: 0, doc: 'added to the variance' },
-    { name: 'momentum', type: 'float', default: 0.1, min: 0, max: 1, doc: 'running statistics momentum (training)' },
+    {
+      name: 'momentum',
+      type: 'float',
+      default: 0.1,
+      min: 0,
+      max: 1,
+      doc: 'running statistics momentum (training)',
+    },
   ],
   build(ctx, a) {
     return ctx.op('batchnorm', [a.x as TensorArg], { eps: a.eps as number, momentum: a.momentum as number });
@@ -61,7 +71,8 @@ export const groupnorm = defineOp<GnAttrs>({
   arity: 1,
   inferShape([x], a) {
     expectRank(x!, [4], 'groupnorm');
-    if (x![1]! % a.groups !== 0) throw new ShapeError(`groupnorm: ${a.groups} groups do not divide ${x![1]} channels`, [0]);
+    if (x![1]! % a.groups !== 0)
+      throw new ShapeError(`groupnorm: ${a.groups} groups do not divide ${x![1]} channels`, [0]);
     return x!;
   },
   params([x]) {
@@ -74,12 +85,15 @@ export const groupnorm = defineOp<GnAttrs>({
   kernel: (ctx) => groupnormKernel(ctx),
   reference([x], [weight, bias], a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
-    const cg = C / a.groups, HW = H * W, count = cg * HW;
+    const cg = C / a.groups,
+      HW = H * W,
+      count = cg * HW;
     const y = refTensor(out);
     for (let n = 0; n < N; n++)
       for (let g = 0; g < a.groups; g++) {
         // one group of one sample is the contiguous block of cg channels × H × W
-        const start = (n * C + g * cg) * HW, end = start + count;
+        const start = (n * C + g * cg) * HW,
+          end = start + count;
         let sum = 0;
         for (let i = start; i < end; i++) sum += x.data[i]!;
         const m = sum / count;

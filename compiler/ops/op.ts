@@ -70,7 +70,12 @@ export interface ChannelSlice<A extends Attrs = Attrs> {
 export function perChannelSlice<A extends Attrs>(c0: number, c1: number, ctx: KernelCtx<A>): ChannelSlice<A> {
   const cut = (s: Shape): Shape => [s[0]!, c1 - c0, ...s.slice(2)];
   return {
-    ctx: { ...ctx, inputs: ctx.inputs.map(cut), out: cut(ctx.out), params: ctx.params.map((p) => (p.length === 1 ? [c1 - c0] : p)) },
+    ctx: {
+      ...ctx,
+      inputs: ctx.inputs.map(cut),
+      out: cut(ctx.out),
+      params: ctx.params.map((p) => (p.length === 1 ? [c1 - c0] : p)),
+    },
     slicedInputs: ctx.inputs.map(() => true),
     slicedParams: ctx.params.map((p) => p.length === 1),
   };
@@ -175,7 +180,11 @@ export interface LayerDef {
    * For `unused name = layer(...)`: the parameters the layer would own, from explicit sizes (`in_channels`,
    * `in_features`) instead of an input tensor. Absent: the layer cannot be declared unused.
    */
-  declare?(args: Readonly<Record<string, ArgValue | undefined>>): { op: string; inputs: Shape[]; attrs: Attrs };
+  declare?(args: Readonly<Record<string, ArgValue | undefined>>): {
+    op: string;
+    inputs: Shape[];
+    attrs: Attrs;
+  };
 }
 
 export function defineOp<A extends Attrs>(def: OpDef<A>): OpDef<A> {
@@ -188,7 +197,10 @@ export function defineLayer(def: LayerDef): LayerDef {
 // Helpers for shape rules.
 export function expectRank(s: Shape, ranks: readonly number[], what: string, input = 0): void {
   if (!ranks.includes(s.length))
-    throw new ShapeError(`${what} expects a ${ranks.map((r) => `${r}-D`).join(' or ')} tensor, got [${s.join(', ')}]`, [input]);
+    throw new ShapeError(
+      `${what} expects a ${ranks.map((r) => `${r}-D`).join(' or ')} tensor, got [${s.join(', ')}]`,
+      [input],
+    );
 }
 
 /** Output size of a sliding window (conv, pooling), PyTorch's formula. */

@@ -1,21 +1,37 @@
 // Pooling: max and average pooling with PyTorch's window rules (ceil_mode, count_include_pad), adaptive average
 // pooling with PyTorch's bin boundaries [floor(i·n/b), ceil((i+1)·n/b)), and global average pooling.
-import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg, perChannelSlice } from './op.ts';
+import {
+  defineLayer,
+  defineOp,
+  expectRank,
+  ShapeError,
+  windowOut,
+  type TensorArg,
+  perChannelSlice,
+} from './op.ts';
 import { refTensor } from './ref.ts';
 import { adaptiveAvgpoolKernel, poolKernel } from '../codegen/wgsl/pool.ts';
 import type { RefTensor } from './op.ts';
 import type { Shape } from '../ir/types.ts';
 
-type PoolAttrs = { kernel: number; stride: number; padding: number; ceil_mode: boolean; count_include_pad?: boolean };
+type PoolAttrs = {
+  kernel: number;
+  stride: number;
+  padding: number;
+  ceil_mode: boolean;
+  count_include_pad?: boolean;
+};
 
 function poolShape(kind: string) {
   return ([x]: readonly (readonly number[])[], a: PoolAttrs) => {
     expectRank(x!, [4], kind);
-    if (a.padding * 2 > a.kernel) throw new ShapeError(`${kind}: padding ${a.padding} must be at most half the kernel ${a.kernel}`);
+    if (a.padding * 2 > a.kernel)
+      throw new ShapeError(`${kind}: padding ${a.padding} must be at most half the kernel ${a.kernel}`);
     const [n, c, h, w] = x!;
     const ho = windowOut(h!, a.kernel, a.stride, a.padding, 1, a.ceil_mode);
     const wo = windowOut(w!, a.kernel, a.stride, a.padding, 1, a.ceil_mode);
-    if (ho < 1 || wo < 1) throw new ShapeError(`${kind} input of ${h}×${w} is smaller than the kernel ${a.kernel}`, [0]);
+    if (ho < 1 || wo < 1)
+      throw new ShapeError(`${kind} input of ${h}×${w} is smaller than the kernel ${a.kernel}`, [0]);
     return [n!, c!, ho, wo];
   };
 }
@@ -56,8 +72,10 @@ function poolRef(x: RefTensor, a: PoolAttrs, out: Shape, kind: 'max' | 'avg'): R
     const base = nc * H * W;
     for (let oh = 0; oh < Ho; oh++)
       for (let ow = 0; ow < Wo; ow++) {
-        let h0 = oh * s - p, w0 = ow * s - p;
-        let h1 = Math.min(h0 + k, H + p), w1 = Math.min(w0 + k, W + p);
+        let h0 = oh * s - p,
+          w0 = ow * s - p;
+        let h1 = Math.min(h0 + k, H + p),
+          w1 = Math.min(w0 + k, W + p);
         const padded = (h1 - h0) * (w1 - w0);
         h0 = Math.max(h0, 0);
         w0 = Math.max(w0, 0);
@@ -94,11 +112,14 @@ export const adaptiveAvgpool2d = defineOp<AdaptiveAttrs>({
     const y = refTensor(out);
     for (let nc = 0; nc < N * C; nc++)
       for (let i = 0; i < bh; i++) {
-        const h0 = Math.floor((i * H) / bh), h1 = Math.ceil(((i + 1) * H) / bh);
+        const h0 = Math.floor((i * H) / bh),
+          h1 = Math.ceil(((i + 1) * H) / bh);
         for (let j = 0; j < bw; j++) {
-          const w0 = Math.floor((j * W) / bw), w1 = Math.ceil(((j + 1) * W) / bw);
+          const w0 = Math.floor((j * W) / bw),
+            w1 = Math.ceil(((j + 1) * W) / bw);
           let sum = 0;
-          for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) sum += x.data[(nc * H + ih) * W + iw]!;
+          for (let ih = h0; ih < h1; ih++)
+            for (let iw = w0; iw < w1; iw++) sum += x.data[(nc * H + ih) * W + iw]!;
           y.data[(nc * bh + i) * bw + j] = sum / ((h1 - h0) * (w1 - w0));
         }
       }
@@ -120,14 +141,22 @@ export const maxpoolLayer = defineLayer({
   params: windowParams,
   build(ctx, a) {
     const k = a.kernel as number;
-    return ctx.op('maxpool2d', [a.x as TensorArg], { kernel: k, stride: (a.stride as number | undefined) ?? k, padding: a.padding as number, ceil_mode: a.ceil_mode as boolean });
+    return ctx.op('maxpool2d', [a.x as TensorArg], {
+      kernel: k,
+      stride: (a.stride as number | undefined) ?? k,
+      padding: a.padding as number,
+      ceil_mode: a.ceil_mode as boolean,
+    });
   },
 });
 
 export const avgpoolLayer = defineLayer({
   name: 'avgpool',
   doc: 'Average pooling (PyTorch AvgPool2d).',
-  params: [...windowParams, { name: 'count_include_pad', type: 'bool', default: true, doc: 'count padded zeros in the mean' }],
+  params: [
+    ...windowParams,
+    { name: 'count_include_pad', type: 'bool', default: true, doc: 'count padded zeros in the mean' },
+  ],
   build(ctx, a) {
     const k = a.kernel as number;
     return ctx.op('avgpool2d', [a.x as TensorArg], {

@@ -23,8 +23,16 @@ export const resizeBilinear = defineOp<ResizeAttrs>({
     const [, , Ho, Wo] = out as [number, number, number, number];
     // PyTorch's area_pixel_compute_scale and area_pixel_compute_source_index, per axis.
     const taps = (inSize: number, outSize: number) => {
-      const r = a.align_corners ? (outSize > 1 ? (inSize - 1) / (outSize - 1) : 0) : a.scale !== undefined && a.scale > 0 ? 1 / a.scale : inSize / outSize;
-      const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), lambda = new Float64Array(outSize);
+      const r = a.align_corners
+        ? outSize > 1
+          ? (inSize - 1) / (outSize - 1)
+          : 0
+        : a.scale !== undefined && a.scale > 0
+          ? 1 / a.scale
+          : inSize / outSize;
+      const i0 = new Int32Array(outSize),
+        i1 = new Int32Array(outSize),
+        lambda = new Float64Array(outSize);
       for (let o = 0; o < outSize; o++) {
         const src = a.align_corners ? o * r : Math.max(0, (o + 0.5) * r - 0.5);
         i0[o] = Math.min(Math.floor(src), inSize - 1);
@@ -33,14 +41,19 @@ export const resizeBilinear = defineOp<ResizeAttrs>({
       }
       return { i0, i1, lambda };
     };
-    const th = taps(H, Ho), tw = taps(W, Wo);
+    const th = taps(H, Ho),
+      tw = taps(W, Wo);
     const y = refTensor(out);
     for (let nc = 0; nc < N * C; nc++) {
       const base = nc * H * W;
       for (let oh = 0; oh < Ho; oh++) {
-        const h0 = th.i0[oh]!, h1 = th.i1[oh]!, lh = th.lambda[oh]!;
+        const h0 = th.i0[oh]!,
+          h1 = th.i1[oh]!,
+          lh = th.lambda[oh]!;
         for (let ow = 0; ow < Wo; ow++) {
-          const w0 = tw.i0[ow]!, w1 = tw.i1[ow]!, lw = tw.lambda[ow]!;
+          const w0 = tw.i0[ow]!,
+            w1 = tw.i1[ow]!,
+            lw = tw.lambda[ow]!;
           const top = (1 - lw) * x.data[base + h0 * W + w0]! + lw * x.data[base + h0 * W + w1]!;
           const bottom = (1 - lw) * x.data[base + h1 * W + w0]! + lw * x.data[base + h1 * W + w1]!;
           y.data[(nc * Ho + oh) * Wo + ow] = (1 - lh) * top + lh * bottom;
@@ -57,16 +70,32 @@ export const resizeLayer = defineLayer({
   params: [
     { name: 'x', type: 'tensor', doc: 'input [N, C, H, W]' },
     { name: 'size', type: '[int]', optional: true, min: 1, doc: 'output [H, W]' },
-    { name: 'scale', type: 'float', optional: true, min: 0, doc: 'scale factor; output = floor(input · scale)' },
+    {
+      name: 'scale',
+      type: 'float',
+      optional: true,
+      min: 0,
+      doc: 'scale factor; output = floor(input · scale)',
+    },
     { name: 'like', type: 'tensor', optional: true, doc: 'a tensor whose H×W the output takes' },
-    { name: 'align_corners', type: 'bool', default: false, doc: "PyTorch's align_corners (FastFCN uses true everywhere)" },
+    {
+      name: 'align_corners',
+      type: 'bool',
+      default: false,
+      doc: "PyTorch's align_corners (FastFCN uses true everywhere)",
+    },
   ],
   build(ctx, a) {
     const x = a.x as TensorArg;
     const given = ['size', 'scale', 'like'].filter((k) => ctx.given(k));
     if (given.length !== 1)
-      ctx.fail(given[1], `resize takes exactly one of size, scale or like; got ${given.length === 0 ? 'none' : given.join(' and ')}`, 'e.g. resize(x, like = image, align_corners = true)');
-    if (x.shape.length !== 4) ctx.fail('x', `resize expects a 4-D tensor, got [${x.shape.join(', ')}]`, undefined, [x]);
+      ctx.fail(
+        given[1],
+        `resize takes exactly one of size, scale or like; got ${given.length === 0 ? 'none' : given.join(' and ')}`,
+        'e.g. resize(x, like = image, align_corners = true)',
+      );
+    if (x.shape.length !== 4)
+      ctx.fail('x', `resize expects a 4-D tensor, got [${x.shape.join(', ')}]`, undefined, [x]);
     const align = a.align_corners as boolean;
     if (a.size !== undefined) {
       const s = a.size as number[];
@@ -76,11 +105,13 @@ export const resizeLayer = defineLayer({
     if (a.scale !== undefined) {
       const sc = a.scale as number;
       const size = [Math.floor(x.shape[2]! * sc), Math.floor(x.shape[3]! * sc)];
-      if (size[0]! < 1 || size[1]! < 1) ctx.fail('scale', `resize by ${sc} makes an empty ${size[0]}×${size[1]} output`);
+      if (size[0]! < 1 || size[1]! < 1)
+        ctx.fail('scale', `resize by ${sc} makes an empty ${size[0]}×${size[1]} output`);
       return ctx.op('resize_bilinear', [x], { size, align_corners: align, scale: sc });
     }
     const like = a.like as TensorArg;
-    if (like.shape.length !== 4) ctx.fail('like', `resize like= needs a 4-D tensor, got [${like.shape.join(', ')}]`, undefined, [like]);
+    if (like.shape.length !== 4)
+      ctx.fail('like', `resize like= needs a 4-D tensor, got [${like.shape.join(', ')}]`, undefined, [like]);
     return ctx.op('resize_bilinear', [x], { size: [like.shape[2]!, like.shape[3]!], align_corners: align });
   },
 });

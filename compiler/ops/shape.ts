@@ -14,7 +14,8 @@ export const concat = defineOp<ConcatAttrs>({
   inferShape(xs, a) {
     if (xs.length < 1) throw new ShapeError('concat needs at least one tensor');
     const first = xs[0]!;
-    if (a.axis < 0 || a.axis >= first.length) throw new ShapeError(`concat axis ${a.axis} is out of range for a ${first.length}-D tensor`, [0]);
+    if (a.axis < 0 || a.axis >= first.length)
+      throw new ShapeError(`concat axis ${a.axis} is out of range for a ${first.length}-D tensor`, [0]);
     let total = 0;
     xs.forEach((s, i) => {
       const ok = s.length === first.length && s.every((d, k) => k === a.axis || d === first[k]);
@@ -34,7 +35,8 @@ export const concat = defineOp<ConcatAttrs>({
     let offset = 0; // where the current input starts along the axis
     for (const x of xs) {
       const chunk = x.shape[a.axis]! * inner;
-      for (let o = 0; o < outer; o++) y.data.set(x.data.subarray(o * chunk, (o + 1) * chunk), (o * size + offset) * inner);
+      for (let o = 0; o < outer; o++)
+        y.data.set(x.data.subarray(o * chunk, (o + 1) * chunk), (o * size + offset) * inner);
       offset += x.shape[a.axis]!;
     }
     return y;
@@ -59,7 +61,8 @@ export const mean = defineOp<MeanAttrs>({
   doc: 'mean over one axis, which is removed',
   arity: 1,
   inferShape([x], a) {
-    if (a.axis < 0 || a.axis >= x!.length) throw new ShapeError(`mean axis ${a.axis} is out of range for shape ${shapeToString(x!)}`, [0]);
+    if (a.axis < 0 || a.axis >= x!.length)
+      throw new ShapeError(`mean axis ${a.axis} is out of range for shape ${shapeToString(x!)}`, [0]);
     return x!.filter((_, k) => k !== a.axis);
   },
   kernel: (ctx) => meanKernel(ctx),

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 // enc_bilinear at width 4: every parameter is smaller than one sample's largest activation, so the activations
 // decide the chunk.
 const spec = join(ROOT, 'specs', 'enc_bilinear_r50.fcn');
-const graph = (batch: number) => buildGraph(spec, { batch, height: 64, width: 64, settings: { width: 4, classes: 3 } }).graph!;
+const graph = (batch: number) =>
+  buildGraph(spec, { batch, height: 64, width: 64, settings: { width: 4, classes: 3 } }).graph!;
 
 describe('batch chunks', () => {
   it('rebatch gives the graph elaboration gives for that batch', () => {
@@ -27,12 +28,18 @@ describe('batch chunks', () => {
     const g = graph(8);
     const largest = Math.max(...g.nodes.map((n) => n.shape.reduce((a, b) => a * b, 4)));
     const perSample = largest / 8;
-    expect(Math.max(...g.params.filter((p) => p.used).map((p) => p.shape.reduce((a, b) => a * b, 4)))).toBeLessThan(perSample);
+    expect(
+      Math.max(...g.params.filter((p) => p.used).map((p) => p.shape.reduce((a, b) => a * b, 4))),
+    ).toBeLessThan(perSample);
     expect(lowerInChunks(g, {}).chunk).toBe(8);
     // Room for 3 samples of the largest tensor → chunks of 2 (halving from 8: 8, 4, 2).
     expect(lowerInChunks(g, { maxStorageBufferBindingSize: perSample * 3 }).chunk).toBe(2);
-    expect(() => lowerInChunks(g, { maxStorageBufferBindingSize: perSample / 2 })).toThrow(/\(even at batch 1\)/);
-    expect(() => lowerToProgram(g, { maxStorageBufferBindingSize: perSample * 3 })).toThrow(/maxStorageBufferBindingSize/);
+    expect(() => lowerInChunks(g, { maxStorageBufferBindingSize: perSample / 2 })).toThrow(
+      /\(even at batch 1\)/,
+    );
+    expect(() => lowerToProgram(g, { maxStorageBufferBindingSize: perSample * 3 })).toThrow(
+      /maxStorageBufferBindingSize/,
+    );
   });
 });
 
@@ -42,12 +49,19 @@ describe.skipIf(!gpu.dev)('batch chunks on the GPU', () => {
     const dev = gpu.dev!;
     const g = graph(3);
     const perSample = Math.max(...g.nodes.map((n) => n.shape.reduce((a, b) => a * b, 4))) / 3;
-    const { program, chunk } = lowerInChunks(g, { ...dev.limits, maxStorageBufferBindingSize: perSample * 2 });
+    const { program, chunk } = lowerInChunks(g, {
+      ...dev.limits,
+      maxStorageBufferBindingSize: perSample * 2,
+    });
     expect(chunk).toBe(2);
     const params = seededParams(g, 3);
     const input = new Float32Array(3 * 3 * 64 * 64).map((_, i) => Math.sin(i * 0.37));
     const session = await Session.create(dev, program);
-    session.setParams(new Map([...params].map(([k, v]) => [k, v instanceof Float64Array ? Float32Array.from(v) : v])) as never);
+    session.setParams(
+      new Map(
+        [...params].map(([k, v]) => [k, v instanceof Float64Array ? Float32Array.from(v) : v]),
+      ) as never,
+    );
     const out = await runInChunks(session, program, 'image', input, 3);
     const ref = interpret(g, params, new Map([['image', input]]));
     for (const name of ['logits', 'aux']) {

@@ -189,12 +189,16 @@ describe('lowerToProgram', () => {
 
   it('rejects tensors above maxStorageBufferBindingSize that cannot be sliced, with a located message', () => {
     // 4 KiB bindings: the input image (read whole by the first conv) cannot fit.
-    expect(() => lowerToProgram(g, { ...LLVMPIPE_LIMITS, maxStorageBufferBindingSize: 4096 })).toThrow(LoweringError);
+    expect(() => lowerToProgram(g, { ...LLVMPIPE_LIMITS, maxStorageBufferBindingSize: 4096 })).toThrow(
+      LoweringError,
+    );
     expect(() => lowerToProgram(g, { ...LLVMPIPE_LIMITS, maxStorageBufferBindingSize: 4096 })).toThrow(
       /specs\/.+\.fcn:\d+:\d+: '.+' binds \d+ bytes, more than maxStorageBufferBindingSize \(4096\); its input 0 \(\d+ bytes\) is read whole/,
     );
     // Beyond maxBufferSize a tensor cannot even be allocated.
-    expect(() => lowerToProgram(g, { ...LLVMPIPE_LIMITS, maxBufferSize: 4096, maxStorageBufferBindingSize: 4096 })).toThrow(/more than maxBufferSize/);
+    expect(() =>
+      lowerToProgram(g, { ...LLVMPIPE_LIMITS, maxBufferSize: 4096, maxStorageBufferBindingSize: 4096 }),
+    ).toThrow(/more than maxBufferSize/);
   });
 
   it('adds argmax outputs on request', () => {

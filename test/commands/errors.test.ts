@@ -12,7 +12,13 @@ const spec = (v: string) => join(ROOT, 'specs', `${v}.fcn`);
 const fixture = (v: string, f: string) => join(ROOT, 'test', 'fixtures', 'parity', v, f);
 const chelsea = join(ROOT, 'test', 'fixtures', 'images', 'chelsea.png');
 
-function tensorFile(dir: string, name: string, shape: number[], dtype: 'f32' | 'i32' = 'f32', key = 'image'): string {
+function tensorFile(
+  dir: string,
+  name: string,
+  shape: number[],
+  dtype: 'f32' | 'i32' = 'f32',
+  key = 'image',
+): string {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = dtype === 'f32' ? new Float32Array(n) : new Int32Array(n);
   const path = join(dir, name);
@@ -45,7 +51,19 @@ describe('fcnc infer: bad input', () => {
   });
   it('weights of another variant: missing, unexpected and mis-shaped keys are listed', async () => {
     const o = out();
-    const r = await cli('infer', spec('enc_jpu_r50'), chelsea, '-o', o, '--set', 'width=4', '--classes', '5', '--weights', fixture('psp_jpu_r50', 'weights.safetensors'));
+    const r = await cli(
+      'infer',
+      spec('enc_jpu_r50'),
+      chelsea,
+      '-o',
+      o,
+      '--set',
+      'width=4',
+      '--classes',
+      '5',
+      '--weights',
+      fixture('psp_jpu_r50', 'weights.safetensors'),
+    );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/missing/i);
     expect(r.err).toContain('head.encmodule.encoding.3.codewords');
@@ -59,7 +77,19 @@ describe('fcnc infer: bad input', () => {
     const bytes = readFileSync(fixture('enc_jpu_r50', 'weights.safetensors'));
     writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
     const o = out();
-    const r = await cli('infer', spec('enc_jpu_r50'), chelsea, '-o', o, '--set', 'width=4', '--classes', '5', '--weights', cut);
+    const r = await cli(
+      'infer',
+      spec('enc_jpu_r50'),
+      chelsea,
+      '-o',
+      o,
+      '--set',
+      'width=4',
+      '--classes',
+      '5',
+      '--weights',
+      cut,
+    );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/cut\.safetensors/);
     expect(r.err).toMatch(/truncated|shorter|ends/i);
@@ -69,7 +99,7 @@ describe('fcnc infer: bad input', () => {
     const o = out();
     const r = await cli('infer', join(ROOT, 'specs', 'enc_jpu_r42.fcn'), chelsea, '-o', o);
     expect(r.code).toBe(1);
-    expect(r.err).toContain("cannot read");
+    expect(r.err).toContain('cannot read');
     expect(readdirSync(o)).toEqual([]);
   });
   it('an output path that is a file', async () => {
@@ -80,7 +110,13 @@ describe('fcnc infer: bad input', () => {
     expect(r.err).toContain('a file is there; give a folder for the outputs');
   });
   it('an empty folder', async () => {
-    const r = await cli('infer', spec('enc_jpu_r50'), mkdtempSync(join(tmpdir(), 'fcnc-empty-')), '-o', out());
+    const r = await cli(
+      'infer',
+      spec('enc_jpu_r50'),
+      mkdtempSync(join(tmpdir(), 'fcnc-empty-')),
+      '-o',
+      out(),
+    );
     expect(r.code).toBe(1);
     expect(r.err).toContain('has no .png, .jpg or .jpeg images');
   });
@@ -88,7 +124,18 @@ describe('fcnc infer: bad input', () => {
 
 describe('fcnc run: the input must fit the model', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fcnc-run-'));
-  const run = (input: string, ...extra: string[]) => cli('run', spec('enc_jpu_r50'), '--set', 'width=4', '--input', input, '-o', join(dir, 'out.safetensors'), ...extra);
+  const run = (input: string, ...extra: string[]) =>
+    cli(
+      'run',
+      spec('enc_jpu_r50'),
+      '--set',
+      'width=4',
+      '--input',
+      input,
+      '-o',
+      join(dir, 'out.safetensors'),
+      ...extra,
+    );
   it('wrong channel count names the expected shape', async () => {
     const r = await run(tensorFile(dir, 'c4.safetensors', [1, 4, 64, 64]));
     expect(r.code).toBe(1);
@@ -101,14 +148,22 @@ describe('fcnc run: the input must fit the model', () => {
     expect(r.err).toContain("'image' [1, 3, 70, 64] does not fit");
   });
   it('wrong dtype and rank, missing tensor', async () => {
-    expect((await run(tensorFile(dir, 'i.safetensors', [1, 3, 64, 64], 'i32'))).err).toContain("'image' is i32; expected f32 [N, 3, H, W]");
-    expect((await run(tensorFile(dir, 'r.safetensors', [3, 64, 64]))).err).toContain("expected 4-D f32 [N, 3, H, W]");
-    expect((await run(tensorFile(dir, 'k.safetensors', [1, 3, 64, 64], 'f32', 'img'))).err).toContain("no tensor named 'image' (found: img)");
+    expect((await run(tensorFile(dir, 'i.safetensors', [1, 3, 64, 64], 'i32'))).err).toContain(
+      "'image' is i32; expected f32 [N, 3, H, W]",
+    );
+    expect((await run(tensorFile(dir, 'r.safetensors', [3, 64, 64]))).err).toContain(
+      'expected 4-D f32 [N, 3, H, W]',
+    );
+    expect((await run(tensorFile(dir, 'k.safetensors', [1, 3, 64, 64], 'f32', 'img'))).err).toContain(
+      "no tensor named 'image' (found: img)",
+    );
   });
   it('an unknown output name suggests the closest', async () => {
     const r = await run(tensorFile(dir, 'ok.safetensors', [1, 3, 64, 64]), '--outputs', 'pretrained.layer5');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/'pretrained\.layer5' names no output or value of enc_jpu_r50; did you mean 'pretrained\.layer\d'/);
+    expect(r.err).toMatch(
+      /'pretrained\.layer5' names no output or value of enc_jpu_r50; did you mean 'pretrained\.layer\d'/,
+    );
     expect(existsSync(join(dir, 'out.safetensors'))).toBe(false);
   });
 });

@@ -18,11 +18,26 @@ describe.skipIf(!gpu.dev)('fcnc infer', () => {
     const out = mkdtempSync(join(tmpdir(), 'fcnc-infer-'));
     let stdout = '';
     let stderr = '';
-    const code = await main(['infer', join(ROOT, 'specs', 'enc_jpu_r50.fcn'), '--set', 'width=4', '--classes', '5', '--seed', '3', join(ROOT, 'test', 'fixtures', 'images'), '-o', out], {
-      out: (t) => (stdout += t),
-      err: (t) => (stderr += t),
-      color: false,
-    });
+    const code = await main(
+      [
+        'infer',
+        join(ROOT, 'specs', 'enc_jpu_r50.fcn'),
+        '--set',
+        'width=4',
+        '--classes',
+        '5',
+        '--seed',
+        '3',
+        join(ROOT, 'test', 'fixtures', 'images'),
+        '-o',
+        out,
+      ],
+      {
+        out: (t) => (stdout += t),
+        err: (t) => (stderr += t),
+        color: false,
+      },
+    );
     expect(code, stderr).toBe(0);
     expect(stderr).toMatch(/using (software adapter|GPU)/);
     expect(stderr).toContain('seeded initialisation (seed 3)');

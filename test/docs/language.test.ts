@@ -12,7 +12,13 @@ it('the worked example in docs/language.md compiles with the names it promises',
   const r = buildGraph('tiny.fcn', { readFile: () => code, height: 64, width: 64 });
   expect(r.diagnostics).toEqual([]);
   const names = r.graph!.params.map((p) => p.name);
-  for (const n of ['enc.stem.0.weight', 'enc.stage1.0.body.0.weight', 'enc.stage1.0.shortcut.1.running_mean', 'head.4.bias', 'side.weight'])
+  for (const n of [
+    'enc.stem.0.weight',
+    'enc.stage1.0.body.0.weight',
+    'enc.stage1.0.shortcut.1.running_mean',
+    'head.4.bias',
+    'side.weight',
+  ])
     expect(names).toContain(n);
   expect(r.graph!.outputs.map((o) => [o.name, r.graph!.nodes[o.node]!.shape])).toEqual([
     ['logits', [1, 21, 64, 64]],

@@ -9,7 +9,9 @@ import { DIAG_CODES, formatDiagnostic } from '../../compiler/diagnostics.ts';
 import { ROOT } from '../helpers.ts';
 
 const DIR = join(ROOT, 'test', 'cases', 'errors');
-const files = readdirSync(DIR).filter((f) => f.endsWith('.fcn')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.fcn'))
+  .sort();
 
 interface Expectation {
   line: number;
@@ -22,14 +24,21 @@ function expectations(text: string): Expectation[] {
   const out: Expectation[] = [];
   text.split('\n').forEach((lineText, i) => {
     for (const m of lineText.matchAll(/\/\/ (error|warning)(@0)?: (\w+) "((?:[^"\\]|\\.)*)"/g))
-      out.push({ line: m[2] ? 0 : i + 1, severity: m[1] as 'error', code: m[3]!, message: JSON.parse(`"${m[4]}"`) as string });
+      out.push({
+        line: m[2] ? 0 : i + 1,
+        severity: m[1] as 'error',
+        code: m[3]!,
+        message: JSON.parse(`"${m[4]}"`) as string,
+      });
   });
   return out;
 }
 
 describe('error cases', () => {
   it('cover every diagnostic code', () => {
-    const used = new Set(files.flatMap((f) => expectations(readFileSync(join(DIR, f), 'utf8')).map((e) => e.code)));
+    const used = new Set(
+      files.flatMap((f) => expectations(readFileSync(join(DIR, f), 'utf8')).map((e) => e.code)),
+    );
     expect([...Object.keys(DIAG_CODES)].filter((c) => !used.has(c))).toEqual([]);
   });
 
@@ -46,16 +55,30 @@ describe('error cases', () => {
       const render = () => r.diagnostics.map((d) => formatDiagnostic(d, r.sources)).join('\n');
       for (const e of expected) {
         const k = remaining.findIndex(
-          (d) => d.code === e.code && d.severity === e.severity && (d.span ? d.span.file === path && d.span.line === e.line : e.line === 0) && d.message.includes(e.message),
+          (d) =>
+            d.code === e.code &&
+            d.severity === e.severity &&
+            (d.span ? d.span.file === path && d.span.line === e.line : e.line === 0) &&
+            d.message.includes(e.message),
         );
-        expect(k, `expected ${e.severity} ${e.code} "${e.message}" at line ${e.line}; got:\n${render()}`).toBeGreaterThanOrEqual(0);
+        expect(
+          k,
+          `expected ${e.severity} ${e.code} "${e.message}" at line ${e.line}; got:\n${render()}`,
+        ).toBeGreaterThanOrEqual(0);
         remaining.splice(k, 1);
       }
-      expect(remaining.map((d) => formatDiagnostic(d, r.sources)), 'unexpected diagnostics').toEqual([]);
+      expect(
+        remaining.map((d) => formatDiagnostic(d, r.sources)),
+        'unexpected diagnostics',
+      ).toEqual([]);
       // Every located diagnostic renders with file:line:col, a code frame and a caret.
       for (const d of r.diagnostics.filter((d) => d.span)) {
         const out = formatDiagnostic(d, r.sources);
-        expect(out).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: (error|warning)\\[${d.code}\\]`));
+        expect(out).toMatch(
+          new RegExp(
+            `^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: (error|warning)\\[${d.code}\\]`,
+          ),
+        );
         expect(out).toContain('^');
       }
     });

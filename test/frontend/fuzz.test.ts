@@ -11,13 +11,62 @@ import { lineStarts } from '../../compiler/diagnostics.ts';
 import { ROOT } from '../helpers.ts';
 
 const SPECS = join(ROOT, 'specs');
-const variants = readdirSync(SPECS).filter((f) => f.endsWith('.fcn')).map((f) => join(SPECS, f));
+const variants = readdirSync(SPECS)
+  .filter((f) => f.endsWith('.fcn'))
+  .map((f) => join(SPECS, f));
 const libs = readdirSync(join(SPECS, 'lib')).map((f) => join(SPECS, 'lib', f));
 const texts = new Map([...variants, ...libs].map((p) => [normalize(p), readFileSync(p, 'utf8')]));
 
-const TOKENS = ['(', ')', '[', ']', '{', '}', ',', '=', ':', '.', '*', '/', '-', '+', '0', '7', '-1', '2.5', '"x"', 'x', 'if', 'else', 'then', 'out', 'input', 'seq', 'block', 'model', 'loss', 'unused', 'assert', 'conv', 'relu', 'tensor', 'int', 'true', '`q`', '\n', '$', '//', 'import'];
+const TOKENS = [
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  '=',
+  ':',
+  '.',
+  '*',
+  '/',
+  '-',
+  '+',
+  '0',
+  '7',
+  '-1',
+  '2.5',
+  '"x"',
+  'x',
+  'if',
+  'else',
+  'then',
+  'out',
+  'input',
+  'seq',
+  'block',
+  'model',
+  'loss',
+  'unused',
+  'assert',
+  'conv',
+  'relu',
+  'tensor',
+  'int',
+  'true',
+  '`q`',
+  '\n',
+  '$',
+  '//',
+  'import',
+];
 
-type Mutation = { kind: 'delete' | 'insert' | 'replace' | 'duplicate' | 'swapnum'; at: number; len: number; token: number };
+type Mutation = {
+  kind: 'delete' | 'insert' | 'replace' | 'duplicate' | 'swapnum';
+  at: number;
+  len: number;
+  token: number;
+};
 const mutation = fc.record({
   kind: fc.constantFrom('delete', 'insert', 'replace', 'duplicate', 'swapnum'),
   at: fc.nat(),
@@ -70,7 +119,10 @@ function checkRun(file: string, mutated: { path: string; text: string }[]): void
       expect(d.span.start).toBeLessThanOrEqual(text.length);
       expect(starts[d.span.line - 1]! + d.span.column - 1).toBe(d.span.start);
     } else {
-      expect(['E_NO_MODEL', 'E_IMPORT', 'E_UNKNOWN_PARAM', 'E_NO_OUTPUT'], `${d.code} without a location: ${d.message}`).toContain(d.code);
+      expect(
+        ['E_NO_MODEL', 'E_IMPORT', 'E_UNKNOWN_PARAM', 'E_NO_OUTPUT'],
+        `${d.code} without a location: ${d.message}`,
+      ).toContain(d.code);
     }
   }
   if (r.graph === undefined) expect(r.diagnostics.some((d) => d.severity === 'error')).toBe(true);
@@ -81,19 +133,28 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 describe('front end under random mutation', () => {
   it(`never throws on ${RUNS} mutated variant files`, () => {
     fc.assert(
-      fc.property(fc.constantFrom(...variants), fc.array(mutation, { minLength: 1, maxLength: 3 }), (file, ms) => {
-        const text = ms.reduce(mutate, texts.get(normalize(file))!);
-        checkRun(file, [{ path: file, text }]);
-      }),
+      fc.property(
+        fc.constantFrom(...variants),
+        fc.array(mutation, { minLength: 1, maxLength: 3 }),
+        (file, ms) => {
+          const text = ms.reduce(mutate, texts.get(normalize(file))!);
+          checkRun(file, [{ path: file, text }]);
+        },
+      ),
       { numRuns: RUNS, seed: 42 },
     );
   });
   it(`never throws on ${RUNS} mutated library files`, () => {
     fc.assert(
-      fc.property(fc.constantFrom(...libs), fc.constantFrom(...variants), fc.array(mutation, { minLength: 1, maxLength: 3 }), (lib, file, ms) => {
-        const text = ms.reduce(mutate, texts.get(normalize(lib))!);
-        checkRun(file, [{ path: lib, text }]);
-      }),
+      fc.property(
+        fc.constantFrom(...libs),
+        fc.constantFrom(...variants),
+        fc.array(mutation, { minLength: 1, maxLength: 3 }),
+        (lib, file, ms) => {
+          const text = ms.reduce(mutate, texts.get(normalize(lib))!);
+          checkRun(file, [{ path: lib, text }]);
+        },
+      ),
       { numRuns: RUNS, seed: 7 },
     );
   });

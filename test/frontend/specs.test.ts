@@ -45,7 +45,9 @@ describe('state dicts equal the official key lists', () => {
     };
     it(`${ref.variant}${ref.official_code ? '' : ' (reconstruction)'}: keys, order, shapes, dtypes and count`, () => {
       const g = build(ref.variant);
-      expect(g.params.map((p) => [p.name, p.shape, p.dtype === 'i64' ? 'int64' : 'float32'])).toEqual(ref.state_dict);
+      expect(g.params.map((p) => [p.name, p.shape, p.dtype === 'i64' ? 'int64' : 'float32'])).toEqual(
+        ref.state_dict,
+      );
       expect(makeReport(g).totals.params).toBe(ref.parameters);
     });
   }
@@ -163,8 +165,16 @@ describe('shapes', () => {
   it('dilations of the dilated backbone: layer3 1 then 2, layer4 2 then 4', () => {
     const g = build('enc_dilated_r50', {}, 64);
     const dil = (name: string) => g.nodes.find((n) => n.name === name)!.attrs.dilation;
-    expect([dil('pretrained.layer3.0.conv2'), dil('pretrained.layer3.1.conv2'), dil('pretrained.layer3.5.conv2')]).toEqual([1, 2, 2]);
-    expect([dil('pretrained.layer4.0.conv2'), dil('pretrained.layer4.1.conv2'), dil('pretrained.layer4.2.conv2')]).toEqual([2, 4, 4]);
+    expect([
+      dil('pretrained.layer3.0.conv2'),
+      dil('pretrained.layer3.1.conv2'),
+      dil('pretrained.layer3.5.conv2'),
+    ]).toEqual([1, 2, 2]);
+    expect([
+      dil('pretrained.layer4.0.conv2'),
+      dil('pretrained.layer4.1.conv2'),
+      dil('pretrained.layer4.2.conv2'),
+    ]).toEqual([2, 4, 4]);
   });
   it('batch and non-square sizes', () => {
     const g = build('enc_jpu_r50', {}, 512);

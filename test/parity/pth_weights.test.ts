@@ -14,7 +14,12 @@ import { ROOT } from '../helpers.ts';
 
 const bytes = (v: ArrayBufferView) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 const fx = (f: string) => join(ROOT, 'test', 'fixtures', 'parity', 'enc_jpu_r50', f);
-const graph = () => buildGraph(join(ROOT, 'specs', 'enc_jpu_r50.fcn'), { height: 64, width: 64, settings: { width: 4, classes: 5 } }).graph!;
+const graph = () =>
+  buildGraph(join(ROOT, 'specs', 'enc_jpu_r50.fcn'), {
+    height: 64,
+    width: 64,
+    settings: { width: 4, classes: 5 },
+  }).graph!;
 
 describe('PyTorch checkpoints as weights', () => {
   it('legacy .pth.tar checkpoint dict and zip .pth load to the safetensors values, bit for bit', async () => {
@@ -34,7 +39,23 @@ describe('fcnc convert', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fcnc-convert-'));
     const io = { out: () => {}, err: () => {}, color: false };
     const out = join(dir, 'w.safetensors');
-    expect(await main(['convert', fx('checkpoint_legacy.pth.tar'), '-o', out, '--spec', join(ROOT, 'specs', 'enc_jpu_r50.fcn'), '--set', 'width=4', '--classes', '5'], io)).toBe(0);
+    expect(
+      await main(
+        [
+          'convert',
+          fx('checkpoint_legacy.pth.tar'),
+          '-o',
+          out,
+          '--spec',
+          join(ROOT, 'specs', 'enc_jpu_r50.fcn'),
+          '--set',
+          'width=4',
+          '--classes',
+          '5',
+        ],
+        io,
+      ),
+    ).toBe(0);
     const got = readSafetensors(readFileSync(out));
     const want = readSafetensors(readFileSync(fx('weights.safetensors'))).tensors;
     expect([...got.tensors.keys()]).toEqual([...want.keys()]);
@@ -42,7 +63,23 @@ describe('fcnc convert', () => {
     expect(got.metadata.epoch).toBe('80');
     // Against another variant's spec it refuses, and writes nothing.
     const bad = join(dir, 'bad.safetensors');
-    expect(await main(['convert', fx('checkpoint_legacy.pth.tar'), '-o', bad, '--spec', join(ROOT, 'specs', 'psp_jpu_r50.fcn'), '--set', 'width=4', '--classes', '5'], io)).toBe(1);
+    expect(
+      await main(
+        [
+          'convert',
+          fx('checkpoint_legacy.pth.tar'),
+          '-o',
+          bad,
+          '--spec',
+          join(ROOT, 'specs', 'psp_jpu_r50.fcn'),
+          '--set',
+          'width=4',
+          '--classes',
+          '5',
+        ],
+        io,
+      ),
+    ).toBe(1);
     expect(existsSync(bad)).toBe(false);
   });
 });
@@ -54,12 +91,29 @@ describe.skipIf(!gpu.dev)('PyTorch checkpoints on the GPU', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fcnc-pth-'));
     const run = async (weights: string, out: string) => {
       let err = '';
-      const code = await main(['run', join(ROOT, 'specs', 'enc_jpu_r50.fcn'), '--set', 'width=4', '--classes', '5', '--weights', weights, '--input', fx('input.safetensors'), '-o', out], { out: () => {}, err: (t) => (err += t), color: false });
+      const code = await main(
+        [
+          'run',
+          join(ROOT, 'specs', 'enc_jpu_r50.fcn'),
+          '--set',
+          'width=4',
+          '--classes',
+          '5',
+          '--weights',
+          weights,
+          '--input',
+          fx('input.safetensors'),
+          '-o',
+          out,
+        ],
+        { out: () => {}, err: (t) => (err += t), color: false },
+      );
       expect(code, err).toBe(0);
       return readSafetensors(readFileSync(out)).tensors;
     };
     const a = await run(fx('checkpoint_legacy.pth.tar'), join(dir, 'a.safetensors'));
     const b = await run(fx('weights.safetensors'), join(dir, 'b.safetensors'));
-    for (const name of ['logits', 'aux', 'se']) expect([...(a.get(name)!.data as Float32Array)]).toEqual([...(b.get(name)!.data as Float32Array)]);
+    for (const name of ['logits', 'aux', 'se'])
+      expect([...(a.get(name)!.data as Float32Array)]).toEqual([...(b.get(name)!.data as Float32Array)]);
   });
 });

@@ -34,23 +34,61 @@ describe.skipIf(!gpu.dev)('fcnc run matches PyTorch (fixtures from test/fixtures
       const fx = join(ROOT, 'test', 'fixtures', 'parity', variant);
       const expected = readSafetensors(readFileSync(join(fx, 'outputs.safetensors'))).tensors;
       const out = join(dir, `${variant}.safetensors`);
-      const r = await cli('run', join(ROOT, 'specs', `${variant}.fcn`), '--set', `width=${width}`, '--classes', '5', '--weights', join(fx, 'weights.safetensors'), '--input', join(fx, 'input.safetensors'), '--outputs', [...expected.keys()].join(','), '-o', out);
+      const r = await cli(
+        'run',
+        join(ROOT, 'specs', `${variant}.fcn`),
+        '--set',
+        `width=${width}`,
+        '--classes',
+        '5',
+        '--weights',
+        join(fx, 'weights.safetensors'),
+        '--input',
+        join(fx, 'input.safetensors'),
+        '--outputs',
+        [...expected.keys()].join(','),
+        '-o',
+        out,
+      );
       expect(r.code, r.err).toBe(0);
       const got = readSafetensors(readFileSync(out)).tensors;
       const c = compareStateDicts(got, expected, 1e-4);
       const worst = [...c.tensors].sort((a, b) => b.maxRel - a.maxRel)[0]!;
       expect(c.onlyInA).toEqual([]);
       expect(c.onlyInB).toEqual([]);
-      expect(c.tensors.filter((t) => !t.ok).map((t) => `${t.name}: ${t.maxRel.toExponential(2)}`), `worst: ${worst.name} ${worst.maxRel}`).toEqual([]);
-      for (const name of ['logits', 'aux']) expect(c.tensors.find((t) => t.name === name)!.argmaxAgreement).toBeGreaterThan(0.999);
+      expect(
+        c.tensors.filter((t) => !t.ok).map((t) => `${t.name}: ${t.maxRel.toExponential(2)}`),
+        `worst: ${worst.name} ${worst.maxRel}`,
+      ).toEqual([]);
+      for (const name of ['logits', 'aux'])
+        expect(c.tensors.find((t) => t.name === name)!.argmaxAgreement).toBeGreaterThan(0.999);
       // The comparison is not vacuous: these tensors exist and were compared.
-      expect(c.tensors.map((t) => t.name)).toEqual(expect.arrayContaining(['logits', 'aux', 'pretrained.layer4']));
+      expect(c.tensors.map((t) => t.name)).toEqual(
+        expect.arrayContaining(['logits', 'aux', 'pretrained.layer4']),
+      );
     });
   }
   it('fcnc compare passes the outputs and reports intermediates missing on one side (exit 1)', async () => {
     const fx = join(ROOT, 'test', 'fixtures', 'parity', 'psp_jpu_r50');
     const out = join(dir, 'cmp.safetensors');
-    expect((await cli('run', join(ROOT, 'specs', 'psp_jpu_r50.fcn'), '--set', 'width=4', '--classes', '5', '--weights', join(fx, 'weights.safetensors'), '--input', join(fx, 'input.safetensors'), '-o', out)).code).toBe(0);
+    expect(
+      (
+        await cli(
+          'run',
+          join(ROOT, 'specs', 'psp_jpu_r50.fcn'),
+          '--set',
+          'width=4',
+          '--classes',
+          '5',
+          '--weights',
+          join(fx, 'weights.safetensors'),
+          '--input',
+          join(fx, 'input.safetensors'),
+          '-o',
+          out,
+        )
+      ).code,
+    ).toBe(0);
     const c = await cli('compare', out, join(fx, 'outputs.safetensors'));
     // Only the outputs were written; the fixture has intermediates too, so compare reports them as missing on A.
     expect(c.out).toMatch(/ok\s+logits/);

@@ -8,7 +8,11 @@ import { writeSafetensors } from '../../runtime/weights/safetensors.ts';
 import type { HostTensor } from '../../runtime/weights/tensor.ts';
 import { runCli } from '../helpers.ts';
 
-const t = (shape: number[], values: number[]): HostTensor => ({ dtype: 'f32', shape, data: Float32Array.from(values) });
+const t = (shape: number[], values: number[]): HostTensor => ({
+  dtype: 'f32',
+  shape,
+  data: Float32Array.from(values),
+});
 
 describe('compare', () => {
   it('relative error is max|a−b| over max|b|; argmax agreement over classes', () => {
@@ -23,9 +27,20 @@ describe('compare', () => {
     expect(compareStateDicts(a, b, 0.25).ok).toBe(true);
   });
   it('shape mismatches, NaN and missing tensors fail', () => {
-    expect(compareStateDicts(new Map([['x', t([2], [1, 2])]]), new Map([['x', t([1, 2], [1, 2])]]), 1).ok).toBe(false);
-    expect(compareStateDicts(new Map([['x', t([2], [NaN, 2])]]), new Map([['x', t([2], [1, 2])]]), 1).ok).toBe(false);
-    const c = compareStateDicts(new Map([['x', t([1], [1])], ['y', t([1], [1])]]), new Map([['x', t([1], [1])]]), 1);
+    expect(
+      compareStateDicts(new Map([['x', t([2], [1, 2])]]), new Map([['x', t([1, 2], [1, 2])]]), 1).ok,
+    ).toBe(false);
+    expect(
+      compareStateDicts(new Map([['x', t([2], [NaN, 2])]]), new Map([['x', t([2], [1, 2])]]), 1).ok,
+    ).toBe(false);
+    const c = compareStateDicts(
+      new Map([
+        ['x', t([1], [1])],
+        ['y', t([1], [1])],
+      ]),
+      new Map([['x', t([1], [1])]]),
+      1,
+    );
     expect(c.onlyInA).toEqual(['y']);
     expect(c.ok).toBe(false);
   });
@@ -37,11 +52,20 @@ describe('compare', () => {
     const strict = await run('compare', join(dir, 'a.safetensors'), join(dir, 'b.safetensors'));
     expect(strict.code).toBe(1);
     expect(strict.out).toMatch(/FAIL\s+se\s+\[1, 3\]\s+3\.\d+e-3/);
-    const loose = await run('compare', join(dir, 'a.safetensors'), join(dir, 'b.safetensors'), '--tolerance', '1e-3');
+    const loose = await run(
+      'compare',
+      join(dir, 'a.safetensors'),
+      join(dir, 'b.safetensors'),
+      '--tolerance',
+      '1e-3',
+    );
     expect(loose.code).toBe(0);
     const missing = await run('compare', join(dir, 'a.safetensors'), join(dir, 'nope.safetensors'));
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('no such file');
-    expect((await run('compare', join(dir, 'a.safetensors'), join(dir, 'b.safetensors'), '--tolerance', '-1')).code).toBe(2);
+    expect(
+      (await run('compare', join(dir, 'a.safetensors'), join(dir, 'b.safetensors'), '--tolerance', '-1'))
+        .code,
+    ).toBe(2);
   });
 });

@@ -36,7 +36,9 @@ describe('image IO', () => {
     expect(Math.abs(img.data[2]! - 50)).toBeLessThan(4);
   });
   it('says what is wrong with bad files', () => {
-    expect(() => decodeImage(new TextEncoder().encode('hello'), 'notes.txt')).toThrow(/notes\.txt: not a PNG or JPEG image/);
+    expect(() => decodeImage(new TextEncoder().encode('hello'), 'notes.txt')).toThrow(
+      /notes\.txt: not a PNG or JPEG image/,
+    );
     const cut = readFileSync(join(ROOT, 'test', 'fixtures', 'images', 'chelsea.png')).subarray(0, 1000);
     expect(() => decodeImage(cut, 'cut.png')).toThrow(ImageError);
     expect(() => decodeImage(cut, 'cut.png')).toThrow(/cut\.png: cannot decode the image/);

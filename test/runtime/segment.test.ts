@@ -1,11 +1,21 @@
 // The evaluation protocol (reference §5.4): sizes, windows, averaging, flip and multi-scale, with fake networks.
 import { describe, expect, it } from 'vitest';
-import { countForwards, normalise, resizeAlignCorners, segment, windows, MULTI_SCALE, SINGLE_SCALE, type ProtocolOptions } from '../../runtime/segment.ts';
+import {
+  countForwards,
+  normalise,
+  resizeAlignCorners,
+  segment,
+  windows,
+  MULTI_SCALE,
+  SINGLE_SCALE,
+  type ProtocolOptions,
+} from '../../runtime/segment.ts';
 import type { RgbImage } from '../../runtime/image.ts';
 
 function image(width: number, height: number, f: (x: number, y: number, c: number) => number): RgbImage {
   const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = f(x, y, c);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = f(x, y, c);
   return { width, height, data };
 }
 
@@ -18,7 +28,9 @@ describe('protocol geometry', () => {
     ]);
   });
   it('window grid = ceil((size − 480)/320) + 1 per axis', () => {
-    expect(windows(1000, 700, 480).length).toBe((Math.ceil((1000 - 480) / 320) + 1) * (Math.ceil((700 - 480) / 320) + 1));
+    expect(windows(1000, 700, 480).length).toBe(
+      (Math.ceil((1000 - 480) / 320) + 1) * (Math.ceil((700 - 480) / 320) + 1),
+    );
   });
   it('multi-scale: long ≤ 480 is one padded forward; flips double the count', () => {
     // scales 0.5 (260) and 0.75 (390): 1 forward each; 1.0 (520): 2; 1.25 (650): 2×1→ long 650, short 488 ⇒ 2×1 grid…
@@ -43,7 +55,11 @@ describe('resize and normalise', () => {
     expect(x.data[2]).toBeCloseTo((128 / 255 - 0.406) / 0.225, 5);
   });
   it('align_corners=True bilinear: [[1,2],[3,4]] → 3×3', () => {
-    const r = resizeAlignCorners({ channels: 1, height: 2, width: 2, data: new Float32Array([1, 2, 3, 4]) }, 3, 3);
+    const r = resizeAlignCorners(
+      { channels: 1, height: 2, width: 2, data: new Float32Array([1, 2, 3, 4]) },
+      3,
+      3,
+    );
     expect([...r.data]).toEqual([1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4]);
   });
 });
@@ -96,6 +112,13 @@ describe('segment', () => {
   });
 
   it('checks the forward output size', async () => {
-    await expect(segment(image(10, 10, () => 0), 3, async () => new Float32Array(5), small)).rejects.toThrow(/expected 3×48×48/);
+    await expect(
+      segment(
+        image(10, 10, () => 0),
+        3,
+        async () => new Float32Array(5),
+        small,
+      ),
+    ).rejects.toThrow(/expected 3×48×48/);
   });
 });
