@@ -3,7 +3,7 @@
 // node's output and as the peak of live outputs when nodes run in graph order (an output is freed after its
 // last reader; model outputs stay live). MACs count conv and linear only, the convention of reference §7.6.
 import { getOp } from './ops/index.ts';
-import { bytesOf, numel, type Graph } from './ir/types.ts';
+import { bytesOf, numel, paramIndex, type Graph } from './ir/types.ts';
 
 export interface LayerRow {
   readonly name: string;
@@ -50,9 +50,13 @@ export function moduleOf(name: string): string {
 }
 
 export function makeReport(g: Graph): Report {
-  const layers: LayerRow[] = g.nodes.map((n) => {
+  const nodes = g.nodes.filter((n) => n.op !== 'param');
+  const layers: LayerRow[] = nodes.map((n) => {
     const op = getOp(n.op);
-    const params = n.params.reduce((a, i) => a + (g.params[i]!.trainable ? numel(g.params[i]!.shape) : 0), 0);
+    const params = n.params.reduce((a, i) => {
+      const p = g.params[paramIndex(g.nodes[i]!)]!;
+      return a + (p.trainable ? numel(p.shape) : 0);
+    }, 0);
     const macs =
       op.macs?.(
         n.inputs.map((i) => g.nodes[i]!.shape),
@@ -68,7 +72,7 @@ export function makeReport(g: Graph): Report {
     if (!r) modules.set(m, (r = { params: 0, macs: 0, activationBytes: 0 }));
     return r;
   };
-  g.nodes.forEach((n, i) => {
+  nodes.forEach((n, i) => {
     const r = mod(moduleOf(n.name));
     r.macs += layers[i]!.macs;
     r.activationBytes += bytesOf(n.shape, n.dtype);
@@ -97,6 +101,7 @@ export function makeReport(g: Graph): Report {
   let live = 0;
   let peak = 0;
   g.nodes.forEach((n, i) => {
+    if (n.op === 'param') return;
     live += bytesOf(n.shape, n.dtype);
     peak = Math.max(peak, live);
     for (const k of new Set(n.inputs))
@@ -119,7 +124,7 @@ export function makeReport(g: Graph): Report {
       stateDictEntries: g.params.length,
       paramBytes: g.params.reduce((a, p) => a + bytesOf(p.shape, p.dtype), 0),
       macs: layers.reduce((a, l) => a + l.macs, 0),
-      activationBytes: g.nodes.reduce((a, n) => a + bytesOf(n.shape, n.dtype), 0),
+      activationBytes: nodes.reduce((a, n) => a + bytesOf(n.shape, n.dtype), 0),
       peakActivationBytes: peak,
     },
   };

@@ -5,24 +5,21 @@
 // binding is computed in channel slices by lowerToProgram; only an op that needs all channels of such a tensor at
 // once (concat, linear, encoding, mean, groupnorm, or a conv reading it) still fails, with a located error.
 import type { Graph } from '../ir/types.ts';
+import { rewrite } from '../ir/builder.ts';
 import type { Program } from '../../runtime/program.ts';
 import { LoweringError, lowerToProgram, type DeviceLimits, type LowerOptions } from './program.ts';
 
-/** The same graph for another batch size (pure). Every tensor of the IR has the batch as its first dimension. */
+/**
+ * The same graph for another batch size (pure): the inputs are made again with the new batch and every node is
+ * rebuilt through the builder, so every shape follows from its op's rule. Parameters have no batch dimension.
+ */
 export function rebatch(g: Graph, batch: number): Graph {
-  if (g.nodes.some((n) => n.shape.length === 0))
-    throw new Error('internal: a scalar tensor has no batch dimension');
-  return {
-    ...g,
-    nodes: g.nodes.map((n) => ({
-      ...n,
-      shape: [batch, ...n.shape.slice(1)],
-      attrs:
-        n.op === 'input'
-          ? { ...n.attrs, shape: [batch, ...(n.attrs.shape as readonly number[]).slice(1)] }
-          : n.attrs,
-    })),
-  };
+  return rewrite(g, (n, b) => {
+    if (n.op === 'fused') throw new Error('internal: rebatch runs before fusion');
+    return n.op === 'input'
+      ? b.input(n.attrs.name as string, [batch, ...n.shape.slice(1)], n.span)
+      : undefined;
+  });
 }
 
 export function lowerInChunks(

@@ -9,7 +9,7 @@
 import { formatLocation } from '../diagnostics.ts';
 import { getOp } from '../ops/index.ts';
 import type { KernelBinding, KernelCtx, KernelOptions, KernelPlan, KernelSpec } from '../ops/op.ts';
-import { bytesOf, type Graph, type Node } from '../ir/types.ts';
+import { bytesOf, paramIndex, type Graph, type Node } from '../ir/types.ts';
 import { argmaxKernel } from './wgsl/argmax.ts';
 import {
   PROGRAM_FORMAT,
@@ -221,7 +221,8 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
   const paramValue = new Map<number, number>();
   const paramSlices: { param: number; value: number; start: number; length: number }[] = [];
   const permutes = new Map<number, readonly number[]>();
-  const readBy = new Set(graph.nodes.flatMap((n) => n.params));
+  const entries = (n: Node): number[] => n.params.map((k) => paramIndex(graph.nodes[k]!));
+  const readBy = new Set(graph.nodes.flatMap(entries));
 
   const valueOfNode: number[] = new Array(graph.nodes.length).fill(-1);
   for (const node of graph.nodes) {
@@ -229,6 +230,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       valueOfNode[node.id] = newValue('input', bytesOf(node.shape), node.name, node);
       continue;
     }
+    if (node.op === 'param') continue;
     if (node.op === 'dropout' && !opts.copyIdentity) {
       // Identity at inference: an alias of its input, no dispatch.
       valueOfNode[node.id] = valueOfNode[node.inputs[0]!]!;
@@ -241,7 +243,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       inputs: node.inputs.map((i) => graph.nodes[i]!.shape),
       out: node.shape,
       attrs: node.attrs,
-      params: node.params.map((k) => graph.params[k]!.shape),
+      params: node.params.map((k) => graph.nodes[k]!.shape),
       opts: kopts,
     };
     const made = op.kernel(ctx);
@@ -262,7 +264,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
           `${where(node)}: kernel for '${node.name}' binds ${spec.bindings.length} storage buffers, more than the device's ${kopts.maxStorageBuffersPerShaderStage}`,
         );
       for (const [k, perm] of Object.entries(spec.paramLayouts ?? {})) {
-        const pi = node.params[Number(k)]!;
+        const pi = entries(node)[Number(k)]!;
         const prev = permutes.get(pi);
         if (prev && prev.join() !== perm.join())
           throw new LoweringError(`internal: parameter ${graph.params[pi]!.name} is wanted in two layouts`);
@@ -325,7 +327,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
         if (!('wgsl' in made)) fail(`${n.op}'s kernel has several passes and cannot be split by channels`);
         const spec = made as KernelSpec;
         for (const [k, perm] of Object.entries(spec.paramLayouts ?? {}))
-          permutes.set(n.params[Number(k)]!, perm);
+          permutes.set(entries(n)[Number(k)]!, perm);
         const range = (per: number): readonly [number, number] => [c0 * per, (c1 - c0) * per];
         const ranges = spec.bindings.map((b): readonly [number, number] | null => {
           if (b === 'output') return range(outPer);
@@ -340,7 +342,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
           if (!m || parPer[Number(m[1])] === 0) return bindingValue(b, n);
           // A sliced parameter: its own buffer with just these channels, filled at upload (ProgramParam.slices).
           const k = Number(m[1]);
-          const pi = n.params[k]!;
+          const pi = entries(n)[k]!;
           const v = newValue('param', (c1 - c0) * parPer[k]!, `${graph.params[pi]!.name}[${c0}:${c1}]`, n);
           paramSlices.push({
             param: pi,
@@ -381,7 +383,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
           throw new Error(`internal: kernel of '${n.name}' binds scratch${k}, which does not exist`);
         return s;
       }
-      const pi = n.params[k];
+      const pi = entries(n)[k];
       if (pi === undefined)
         throw new Error(`internal: kernel of '${n.name}' binds param${k}, which does not exist`);
       const p = graph.params[pi]!;

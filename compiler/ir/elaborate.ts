@@ -7,15 +7,8 @@ import type * as A from '../frontend/ast.ts';
 import { typeToString } from '../frontend/ast.ts';
 import { getOp, LAYERS } from '../ops/index.ts';
 import { ShapeError, type ArgValue, type LayerDef, type LayerParam, type TensorArg } from '../ops/op.ts';
-import {
-  shapeToString,
-  type Attrs,
-  type Graph,
-  type LossTerm,
-  type Node,
-  type Param,
-  type Shape,
-} from './types.ts';
+import { shapeToString, type Attrs, type Graph, type LossTerm, type Param, type Shape } from './types.ts';
+import { GraphBuilder } from './builder.ts';
 
 export interface ElaborateOptions {
   /** Name of the model to build; default: the only model of the entry file. */
@@ -99,17 +92,15 @@ export function elaborate(
   } else model = models[0]!;
 
   const batch = opts.batch ?? 1;
-  const nodes: Node[] = [];
-  const params: Param[] = [];
-  const paramNames = new Map<string, number>();
-  const nodeNames = new Set<string>();
+  const settings: Record<string, number | boolean | string | readonly number[]> = {};
+  const builder = new GraphBuilder({ model: model.name, file: entry!.file, settings });
+  const nodes = builder.nodes;
+  const params = builder.params;
   const names: { name: string; node: number }[] = [];
   const groups: { name: string; members: string[] }[] = [];
   const inputs: { name: string; node: number; stride: number }[] = [];
   const outputs: { name: string; node: number }[] = [];
   const losses: LossTerm[] = [];
-  const settings: Record<string, number | boolean | string | readonly number[]> = {};
-  const spans = new Map<number, Span>();
 
   // ---- the model's own parameters: defaults, then overrides from the command line
   const modelFrame: Frame = { decl: model, prefix: '', env: new Map(), outs: new Map(), depth: 0 };
@@ -159,18 +150,7 @@ export function elaborate(
     );
     return { diagnostics: ds };
   }
-  const graph: Graph = {
-    model: model.name,
-    file: entry!.file,
-    settings,
-    nodes,
-    params,
-    inputs,
-    outputs,
-    names,
-    groups,
-    losses,
-  };
+  const graph: Graph = builder.finish({ inputs, outputs, names, groups, losses });
   return { graph, diagnostics: ds };
 
   // ---------------------------------------------------------------------------------------------------------
@@ -291,7 +271,7 @@ export function elaborate(
       }
     }
     const shape = [batch, ...dims];
-    const id = addNode('input', [], { name: s.name, shape }, shape, f.prefix + s.name, s.span, []);
+    const id = builder.input(f.prefix + s.name, shape, s.span);
     inputs.push({ name: s.name, node: id, stride });
     bind(f, s.name, { t: 'tensor', node: id, shape });
   }
@@ -402,13 +382,13 @@ export function elaborate(
     span: Span,
     used: boolean,
   ): number {
-    const prev = paramNames.get(name);
+    const prev = builder.entryIndex(name);
     if (prev !== undefined)
       throw fail('E_DUPLICATE', `parameter '${name}' is created twice`, span, {
         notes: [{ message: 'first created here', span: params[prev]!.span }],
         hint: 'two layers got the same instance name',
       });
-    params.push({
+    return builder.entry({
       name,
       shape: p.shape,
       dtype: p.dtype ?? 'f32',
@@ -418,26 +398,6 @@ export function elaborate(
       used,
       span,
     });
-    paramNames.set(name, params.length - 1);
-    return params.length - 1;
-  }
-
-  function addNode(
-    op: string,
-    ins: readonly number[],
-    attrs: Attrs,
-    shape: Shape,
-    name: string,
-    span: Span,
-    ps: readonly number[],
-  ): number {
-    let unique = name;
-    for (let k = 2; nodeNames.has(unique); k++) unique = `${name}#${k}`;
-    nodeNames.add(unique);
-    const id = nodes.length;
-    nodes.push({ id, op, inputs: ins, params: ps, attrs, shape, dtype: 'f32', name: unique, span });
-    spans.set(id, span);
-    return id;
   }
 
   function originNotes(ts: readonly TensorArg[]): Note[] {
@@ -820,17 +780,15 @@ export function elaborate(
           throw fail('E_ANON_PARAMS', `'${c.callee}' has parameters, so it needs an instance name`, c.span, {
             hint: `bind it on its own line: name = ${c.callee}(...); the name becomes its state-dict key`,
           });
-        const ps = decls.map((p) => addParam(`${instPath}.${p.role}`, p, c.span, true));
+        const ps = decls.map((p) => builder.param(addParam(`${instPath}.${p.role}`, p, c.span, true)));
         const name = count++ === 0 ? instPath : `${instPath}/${count}`;
         return {
-          node: addNode(
+          node: builder.add(
             opName,
             ins.map((t) => t.node),
-            attrs,
-            shape,
-            name,
-            c.span,
             ps,
+            attrs,
+            { name, span: c.span },
           ),
           shape,
         };

@@ -4,7 +4,7 @@
 // every node's value is asked for.
 import { getOp } from '../ops/index.ts';
 import type { RefTensor } from '../ops/op.ts';
-import { numel, shapeToString, type Graph, type Shape } from './types.ts';
+import { numel, operands, shapeToString, type Attrs, type Graph, type Ref, type Shape } from './types.ts';
 
 export type { RefTensor } from '../ops/op.ts';
 export { refTensor } from '../ops/ref.ts';
@@ -49,7 +49,7 @@ export function interpret(
 
   // Last reader of every node; outputs live to the end.
   const lastUse = nodes.map((n) => n.id);
-  for (const n of nodes) for (const i of n.inputs) lastUse[i] = Math.max(lastUse[i]!, n.id);
+  for (const n of nodes) for (const i of operands(n)) lastUse[i] = Math.max(lastUse[i]!, n.id);
   for (const o of graph.outputs) lastUse[o.node] = Infinity;
 
   const inputOf = new Map(graph.inputs.map((i) => [i.node, i.name]));
@@ -58,45 +58,69 @@ export function interpret(
 
   for (const node of nodes) {
     let value: RefTensor;
+    const read = (i: number): RefTensor => {
+      const v = values[i];
+      if (!v)
+        throw new Error(
+          `internal: interpret: node '${node.name}' reads %${i}, which was freed or never computed`,
+        );
+      return v;
+    };
     if (node.op === 'input') {
       const name = inputOf.get(node.id) ?? node.name;
       value = checked('input', name, node.shape, inputs.get(name));
+    } else if (node.op === 'param') {
+      const p = graph.params[node.attrs.entry as number]!;
+      const data =
+        params.get(p.name) ??
+        (p.role === 'num_batches_tracked' ? new Float64Array(numel(p.shape)) : undefined);
+      value = checked('param', p.name, p.shape, data);
+    } else if (node.op === 'fused') {
+      // The members one by one, each with its op's reference: fusion must not change what is computed.
+      const done: RefTensor[] = [];
+      for (const m of node.body!) {
+        const get = (r: Ref): RefTensor =>
+          r.kind === 'in'
+            ? read(node.inputs[r.index]!)
+            : r.kind === 'param'
+              ? read(node.params[r.index]!)
+              : done[r.index]!;
+        done.push(apply(m.op, m.name, m.inputs.map(get), m.params.map(get), m.attrs, m.shape));
+      }
+      value = done[done.length - 1]!;
     } else {
-      const op = getOp(node.op);
-      if (!op.reference)
-        throw new Error(`interpret: op '${node.op}' (node '${node.name}') has no CPU reference`);
-      const args = node.inputs.map((i) => {
-        const v = values[i];
-        if (!v)
-          throw new Error(
-            `internal: interpret: node '${node.name}' reads %${i}, which was freed or never computed`,
-          );
-        return v;
-      });
-      const ps = node.params.map((k) => {
-        const p = graph.params[k]!;
-        const data =
-          params.get(p.name) ??
-          (p.role === 'num_batches_tracked' ? new Float64Array(numel(p.shape)) : undefined);
-        return checked('param', p.name, p.shape, data);
-      });
-      value = op.reference(args, ps, node.attrs, node.shape);
-      if (
-        value.shape.length !== node.shape.length ||
-        value.shape.some((d, k) => d !== node.shape[k]) ||
-        value.data.length !== numel(node.shape)
-      )
-        throw new Error(
-          `internal: interpret: the reference of '${node.op}' (node '${node.name}') made shape ${shapeToString(value.shape)} with ` +
-            `${value.data.length} values; the graph says ${shapeToString(node.shape)}`,
-        );
+      value = apply(node.op, node.name, node.inputs.map(read), node.params.map(read), node.attrs, node.shape);
     }
     values[node.id] = value;
     if (keepAll) result.set(node.name, value);
-    if (!keepAll) for (const i of new Set(node.inputs)) if (lastUse[i] === node.id) values[i] = undefined;
+    if (!keepAll) for (const i of new Set(operands(node))) if (lastUse[i] === node.id) values[i] = undefined;
   }
   for (const o of graph.outputs) result.set(o.name, values[o.node]!);
   return result;
+}
+
+/** One op's reference, with its result checked against the shape the graph says. */
+function apply(
+  opName: string,
+  name: string,
+  args: readonly RefTensor[],
+  ps: readonly RefTensor[],
+  attrs: Attrs,
+  shape: Shape,
+): RefTensor {
+  const op = getOp(opName);
+  if (!op.reference) throw new Error(`interpret: op '${opName}' (node '${name}') has no CPU reference`);
+  const value = op.reference(args, ps, attrs, shape);
+  if (
+    value.shape.length !== shape.length ||
+    value.shape.some((d, k) => d !== shape[k]) ||
+    value.data.length !== numel(shape)
+  )
+    throw new Error(
+      `internal: interpret: the reference of '${opName}' (node '${name}') made shape ${shapeToString(value.shape)} with ` +
+        `${value.data.length} values; the graph says ${shapeToString(shape)}`,
+    );
+  return value;
 }
 
 /** A deterministic stand-in for real data: element i is a smooth pseudo-random function of (seed, i) in [−1, 1]. */

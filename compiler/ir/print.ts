@@ -1,11 +1,18 @@
 // The stable text form of a graph (`fcnc print --stage ir`): one line per param and per node, deterministic, so
 // it can be diffed and golden-tested.
 import { formatLocation } from '../diagnostics.ts';
-import type { AttrValue, Graph } from './types.ts';
+import type { AttrValue, Attrs, Graph, Ref } from './types.ts';
 
 const fmtAttr = (v: AttrValue): string =>
   Array.isArray(v) ? `[${v.join(', ')}]` : typeof v === 'string' ? JSON.stringify(v) : String(v);
 const fmtShape = (dtype: string, s: readonly number[]): string => `${dtype}[${s.join(', ')}]`;
+const fmtAttrs = (a: Attrs): string =>
+  Object.keys(a).length
+    ? ` {${Object.entries(a)
+        .map(([k, v]) => `${k}=${fmtAttr(v)}`)
+        .join(', ')}}`
+    : '';
+const fmtRef = (r: Ref): string => `${r.kind === 'in' ? 'in' : r.kind === 'param' ? 'p' : 'm'}${r.index}`;
 
 export function printGraph(g: Graph, opts: { locations?: boolean } = {}): string {
   const out: string[] = [];
@@ -23,17 +30,29 @@ export function printGraph(g: Graph, opts: { locations?: boolean } = {}): string
     out.push(`param ${p.name} : ${fmtShape(p.dtype, p.shape)} init(${init})${flags ? ' ' + flags : ''}`);
   }
   for (const n of g.nodes) {
-    const ins = n.inputs.map((i) => `%${i}`).join(', ');
-    const ps = n.params.length
-      ? ` @[${n.params.map((i) => g.params[i]!.name.slice(n.name.length + 1)).join(', ')}]`
-      : '';
-    const attrs = Object.keys(n.attrs).length
-      ? ` {${Object.entries(n.attrs)
-          .map(([k, v]) => `${k}=${fmtAttr(v)}`)
-          .join(', ')}}`
-      : '';
     const loc = opts.locations !== false && n.span ? `  ${formatLocation(n.span)}` : '';
-    out.push(`%${n.id} = ${n.op}(${ins})${ps}${attrs} : ${fmtShape(n.dtype, n.shape)}  // ${n.name}${loc}`);
+    if (n.op === 'param') {
+      out.push(`%${n.id} = param ${fmtShape(n.dtype, n.shape)}  // ${n.name}`);
+      continue;
+    }
+    const ins = n.inputs.map((i) => `%${i}`).join(', ');
+    const ps = n.params.length ? ` @(${n.params.map((i) => `%${i}`).join(', ')})` : '';
+    const attrs = fmtAttrs(n.attrs);
+    const body = n.body
+      ? ` [${n.body
+          .map(
+            (m) =>
+              `${m.op}(${m.inputs.map(fmtRef).join(', ')})${m.params.length ? ` @(${m.params.map(fmtRef).join(', ')})` : ''}${fmtAttrs(m.attrs)}`,
+          )
+          .join('; ')}]`
+      : '';
+    const origins =
+      n.origins && (n.origins.length !== 1 || n.origins[0]!.name !== n.name)
+        ? `  (from ${n.origins.map((o) => o.name).join(', ')})`
+        : '';
+    out.push(
+      `%${n.id} = ${n.op}(${ins})${ps}${attrs}${body} : ${fmtShape(n.dtype, n.shape)}  // ${n.name}${origins}${loc}`,
+    );
   }
   for (const i of g.inputs) out.push(`input ${i.name} = %${i.node} stride ${i.stride}`);
   for (const o of g.outputs) out.push(`output ${o.name} = %${o.node}`);

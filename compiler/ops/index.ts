@@ -1,5 +1,5 @@
 // The op registry and the builtin layers of the DSL: the one table every stage reads.
-import type { OpDef, LayerDef } from './op.ts';
+import { ShapeError, type OpDef, type LayerDef } from './op.ts';
 import type { Attrs } from '../ir/types.ts';
 import { conv2d, convLayer } from './conv.ts';
 import { linear, linearLayer } from './linear.ts';
@@ -23,11 +23,40 @@ export const input: OpDef = {
   name: 'input',
   doc: 'a data input of the model (the image)',
   arity: 0,
+  structural: true,
   inferShape: (_, a) => a.shape as readonly number[],
+};
+
+/**
+ * A state-dict entry as a value: `attrs.entry` indexes Graph.params. Checkpoints load into these; passes may
+ * compute derived parameters from them (run once at load).
+ */
+export const param: OpDef = {
+  name: 'param',
+  doc: 'a parameter or buffer of the state dict (attrs.entry indexes Graph.params)',
+  arity: 0,
+  structural: true,
+  inferShape: (_, a) => a.shape as readonly number[],
+};
+
+/**
+ * Several nodes computed by one kernel (Node.body): an anchor op and the pointwise ops applied to its result
+ * before it is stored. Its shape is its last member's; the verifier checks every member.
+ */
+export const fused: OpDef = {
+  name: 'fused',
+  doc: 'an anchor op with its fused epilogue (Node.body)',
+  arity: 'variadic',
+  structural: true,
+  inferShape: () => {
+    throw new ShapeError('a fused node takes its shape from its body');
+  },
 };
 
 const opList = [
   input,
+  param,
+  fused,
   conv2d,
   linear,
   batchnorm,

@@ -38,6 +38,8 @@ export interface OpDef<A extends Attrs = Attrs> {
   readonly arity: number | 'variadic';
   /** Elementwise ops map each output element to the same-index input elements (fusion matches on this). */
   readonly elementwise?: boolean;
+  /** Graph structure rather than computation (input, param, fused): no reference, kernel or test cases of its own. */
+  readonly structural?: boolean;
   inferShape(inputs: readonly Shape[], attrs: A): Shape;
   /** Parameters in state-dict order. Absent: the op owns none. */
   params?(inputs: readonly Shape[], attrs: A): readonly ParamDecl[];

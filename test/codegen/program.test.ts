@@ -47,7 +47,7 @@ function summary(p: Program): string {
 }
 
 describe('kernel emitters', () => {
-  const ops = [...OPS.values()].filter((o) => o.name !== 'input');
+  const ops = [...OPS.values()].filter((o) => !o.structural);
   const all = ops.flatMap((op) =>
     (CASES[op.name] ?? []).map((c, k) => [`${op.name} #${k}`, op.name, c] as const),
   );
@@ -162,7 +162,7 @@ describe('lowerToProgram', () => {
     const drops = g.nodes.filter((n) => n.op === 'dropout');
     expect(drops.length).toBeGreaterThan(0);
     for (const d of drops) expect(p.steps.some((s) => s.node === d.name)).toBe(false);
-    const dispatching = g.nodes.filter((n) => n.op !== 'input' && n.op !== 'dropout').length;
+    const dispatching = g.nodes.filter((n) => !['input', 'param', 'dropout'].includes(n.op)).length;
     // Encoding takes two dispatches.
     expect(p.steps.length).toBe(dispatching + g.nodes.filter((n) => n.op === 'encoding').length);
   });

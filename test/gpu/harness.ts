@@ -3,7 +3,8 @@
 import { getOp } from '../../compiler/ops/index.ts';
 import type { RefTensor } from '../../compiler/ops/op.ts';
 import { lowerToProgram, type LowerOptions } from '../../compiler/codegen/program.ts';
-import { numel, type Attrs, type Graph, type Node, type Param, type Shape } from '../../compiler/ir/types.ts';
+import { numel, type Attrs, type Graph, type Shape } from '../../compiler/ir/types.ts';
+import { GraphBuilder } from '../../compiler/ir/builder.ts';
 import { openDevice, type OpenedDevice } from '../../runtime/device.ts';
 import { Session } from '../../runtime/execute.ts';
 
@@ -34,48 +35,28 @@ export function rng(seed: number): (lo?: number, hi?: number) => number {
 /** A graph of one op on fresh inputs `x0, x1, …`; its parameters are named `op.<role>`. */
 export function oneOpGraph(opName: string, inputs: readonly Shape[], attrs: Attrs): Graph {
   const op = getOp(opName);
-  const nodes: Node[] = inputs.map((shape, id) => ({
-    id,
-    op: 'input',
-    inputs: [],
-    params: [],
-    attrs: { shape },
-    shape,
-    dtype: 'f32',
-    name: `x${id}`,
-  }));
-  const decls = op.params?.(inputs, attrs) ?? [];
-  const params: Param[] = decls.map((d) => ({
-    name: `op.${d.role}`,
-    shape: d.shape,
-    dtype: d.dtype ?? 'f32',
-    init: d.init,
-    trainable: d.trainable ?? true,
-    role: d.role,
-    used: true,
-  }));
-  const shape = op.inferShape(inputs, attrs);
-  nodes.push({
-    id: inputs.length,
-    op: opName,
-    inputs: inputs.map((_, k) => k),
-    params: params.map((_, k) => k),
-    attrs,
-    shape,
-    dtype: 'f32',
-    name: 'op',
-  });
-  return {
-    model: `test_${opName}`,
-    file: '<test>',
-    settings: {},
-    nodes,
-    params,
-    inputs: inputs.map((_, k) => ({ name: `x${k}`, node: k, stride: 1 })),
-    outputs: [{ name: 'y', node: inputs.length }],
+  const b = new GraphBuilder({ model: `test_${opName}`, file: '<test>', settings: {} });
+  const ins = inputs.map((shape, k) => b.input(`x${k}`, shape));
+  const ps = (op.params?.(inputs, attrs) ?? []).map((d) =>
+    b.param(
+      b.entry({
+        name: `op.${d.role}`,
+        shape: d.shape,
+        dtype: d.dtype ?? 'f32',
+        init: d.init,
+        trainable: d.trainable ?? true,
+        role: d.role,
+        used: true,
+      }),
+    ),
+  );
+  const y = b.add(opName, ins, ps, attrs, { name: 'op' });
+  return b.finish({
+    inputs: ins.map((node, k) => ({ name: `x${k}`, node, stride: 1 })),
+    outputs: [{ name: 'y', node: y }],
     names: [],
     losses: [],
-  };
+  });
 }
 
 /** Random parameter values that keep each op in its domain (positive variances, negative smoothing factors). */

@@ -21,7 +21,7 @@ import {
 const TOL = 1e-4;
 
 const { dev, reason } = await gpuForTests();
-const ops = [...OPS.values()].filter((o) => o.name !== 'input');
+const ops = [...OPS.values()].filter((o) => !o.structural);
 
 describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? reason})`, () => {
   it.each(ops.map((o) => [o.name]))('%s has a kernel and test cases', (name) => {

@@ -35,7 +35,7 @@ describe('IR print', () => {
     const g = buildGraph('specs/enc_jpu_r50.fcn').graph!;
     const text = printGraph(g);
     expect(text).toMatch(
-      /%\d+ = conv2d\(%\d+\) @\[weight\] \{channels=512, kernel=3, stride=1, padding=1, dilation=1, groups=1, bias=false\} : f32\[1, 512, 16, 16\]  \/\/ jpu\.conv5\.0  specs\/lib\/jpu\.fcn:5:\d+/,
+      /%\d+ = conv2d\(%\d+\) @\(%\d+\) \{channels=512, kernel=3, stride=1, padding=1, dilation=1, groups=1, bias=false\} : f32\[1, 512, 16, 16\]  \/\/ jpu\.conv5\.0  specs\/lib\/jpu\.fcn:5:\d+/,
     );
   });
 });
