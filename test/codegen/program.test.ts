@@ -1,6 +1,7 @@
 // Lowering to a Program and the kernel emitters, without a GPU: well-formed kernel specs for every op case,
 // grid splitting, deduplication and deterministic names, dropout aliasing, parameter upload rules, located
 // limit errors, and golden WGSL / Program summaries (UPDATE_GOLDEN=1 to rewrite after reviewing the diff).
+// That every op has a kernel and cases is test/ops/registry.test.ts.
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
 import { OPS } from '../../compiler/ops/index.ts';
@@ -51,11 +52,6 @@ describe('kernel emitters', () => {
   const all = ops.flatMap((op) =>
     (CASES[op.name] ?? []).map((c, k) => [`${op.name} #${k}`, op.name, c] as const),
   );
-
-  it.each(ops.map((o) => [o.name]))('%s has a WGSL kernel and kernel test cases', (name) => {
-    expect(typeof OPS.get(name)!.kernel).toBe('function');
-    expect(CASES[name]?.length ?? 0).toBeGreaterThan(0);
-  });
 
   it.each(all)('%s gives a well-formed kernel spec', (_label, name, c) => {
     const op = OPS.get(name)!;
