@@ -33,6 +33,13 @@ export function verifyGraph(g: Graph): string[] {
     if (bad.length) return;
     for (const k of n.params)
       if (!constant[k]) problems.push(`${where}: parameter operand %${k} is not a parameter value`);
+    if (n.body && n.op !== 'fused') problems.push(`${where}: only a fused node has a body`);
+    if ((n.op === 'param' || n.op === 'input') && (n.inputs.length || n.params.length))
+      problems.push(
+        `${where}: a ${n.op} node reads nothing, but this one reads ${[...n.inputs, ...n.params].map((k) => `%${k}`).join(', ')}`,
+      );
+    if (n.op !== 'param' && n.dtype !== 'f32')
+      problems.push(`${where}: dtype ${n.dtype}; only parameters may be ${n.dtype}`);
     if (n.op === 'param') {
       const k = n.attrs.entry;
       const p = typeof k === 'number' ? g.params[k] : undefined;
@@ -43,6 +50,8 @@ export function verifyGraph(g: Graph): string[] {
             `${where}: shape ${shapeToString(n.shape)} differs from its entry's ${shapeToString(p.shape)}`,
           );
         if (p.name !== n.name) problems.push(`${where}: named differently from its entry '${p.name}'`);
+        if (p.dtype !== n.dtype)
+          problems.push(`${where}: dtype ${n.dtype} differs from its entry's ${p.dtype}`);
         if (paramNodeOf.has(k as number)) problems.push(`${where}: a second node for entry '${p.name}'`);
         paramNodeOf.set(k as number, i);
       }
@@ -71,9 +80,17 @@ export function verifyGraph(g: Graph): string[] {
   const inRange = (k: number): boolean => Number.isInteger(k) && k >= 0 && k < g.nodes.length;
   for (const o of [...g.outputs, ...g.inputs, ...g.names])
     if (!inRange(o.node)) problems.push(`'${o.name}' refers to a missing node %${o.node}`);
-  for (const i of g.inputs)
+  const listed = new Set<number>();
+  for (const i of g.inputs) {
     if (inRange(i.node) && g.nodes[i.node]!.op !== 'input')
       problems.push(`input '${i.name}' refers to %${i.node}, a ${g.nodes[i.node]!.op} node`);
+    if (listed.has(i.node)) problems.push(`input '${i.name}' is listed twice`);
+    listed.add(i.node);
+  }
+  g.nodes.forEach((n, i) => {
+    if (n.op === 'input' && !listed.has(i))
+      problems.push(`node %${i} (input '${n.name}') is not listed among the graph's inputs`);
+  });
   const outNames = new Set<string>();
   for (const o of g.outputs) {
     if (outNames.has(o.name)) problems.push(`output '${o.name}' is declared twice`);
@@ -152,9 +169,22 @@ function verifyBody(g: Graph, n: Node, where: string): string[] {
   });
   if (!sameShape(body[body.length - 1]!.shape, n.shape))
     problems.push(`${where}: shape ${shapeToString(n.shape)} differs from its last member's`);
-  const used = new Set(body.flatMap((m) => m.inputs.filter((r) => r.kind === 'in').map((r) => r.index)));
+  const refs = body.flatMap((m) => [...m.inputs, ...m.params]);
+  const used = (kind: 'in' | 'param', k: number): boolean =>
+    refs.some((r) => r.kind === kind && r.index === k);
   n.inputs.forEach((_, k) => {
-    if (!used.has(k)) problems.push(`${where}: input ${k} is read by no member`);
+    if (!used('in', k)) problems.push(`${where}: input ${k} is read by no member`);
+  });
+  n.params.forEach((_, k) => {
+    if (!used('param', k)) problems.push(`${where}: param ${k} is read by no member`);
+  });
+  // An anchor and an epilogue chain: every member after the first is pointwise and reads the one before it.
+  body.forEach((m, j) => {
+    if (j === 0) return;
+    const at = `${where} member ${j} (${m.op} '${m.name}')`;
+    if (OPS.has(m.op) && !getOp(m.op).pointwise) problems.push(`${at}: an epilogue member must be pointwise`);
+    if (!m.inputs.some((r) => r.kind === 'member' && r.index === j - 1))
+      problems.push(`${at}: does not read the member before it (the epilogue is a chain)`);
   });
   return problems;
 }
