@@ -3,5 +3,5 @@
 // so a fresh clone needs no build step: `npm ci && npx fcnc --help`.
 import { register } from 'tsx/esm/api';
 register();
-const { main } = await import('../compiler/cli.ts');
+const { main } = await import('../compiler/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

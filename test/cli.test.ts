@@ -1,7 +1,7 @@
 // The fcnc command line: exit codes, --help on every command, info's table and schema-valid JSON.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSetting, parseSize } from '../compiler/cli.ts';
+import { parseSetting, parseSize } from '../compiler/cli/options.ts';
 import { validateInfoJson } from '../compiler/schemas/validate.ts';
 import { ROOT, runCli } from './helpers.ts';
 

@@ -22,7 +22,7 @@ export function golden(name: string, text: string): void {
 
 /** Runs `fcnc ARGS…` in-process, capturing stdout, stderr and the exit code. */
 export async function runCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const { main } = await import('../compiler/cli.ts');
+  const { main } = await import('../compiler/cli/main.ts');
   let out = '';
   let err = '';
   const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t), color: false });

@@ -170,7 +170,7 @@ describe('fcnc run: the input must fit the model', () => {
 
 describe('fcnc run: output names', () => {
   it('a block instance with several outputs stands for all of them', async () => {
-    const { withOutputs } = await import('../../compiler/commands.ts');
+    const { withOutputs } = await import('../../compiler/cli/commands/run.ts');
     const { buildGraph } = await import('../../compiler/index.ts');
     const g = buildGraph(spec('enc_jpu_r50'), { height: 64, width: 64, settings: { width: 4 } }).graph!;
     const h = withOutputs({ ...g, outputs: [] }, ['head.encmodule', 'jpu']);

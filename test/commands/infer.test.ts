@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../compiler/cli.ts';
+import { main } from '../../compiler/cli/main.ts';
 import { decodeImage } from '../../runtime/image.ts';
 import { palette } from '../../runtime/datasets.ts';
 import { gpuForTests } from '../gpu/harness.ts';

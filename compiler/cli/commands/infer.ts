@@ -1,0 +1,172 @@
+// `fcnc infer`: segment images (PNG/JPEG files or folders) with the official evaluation protocol; writes
+// label maps, colour maps and overlays. Every input is checked before any output is written.
+import type { Command } from 'commander';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { lowerToProgram, type DeviceLimits } from '../../codegen/program.ts';
+import { debugLevel, debugStage } from '../../index.ts';
+import type { Graph } from '../../ir/types.ts';
+import type { AdapterChoice, OpenedDevice } from '../../../runtime/device.ts';
+import { Session } from '../../../runtime/execute.ts';
+import { IMAGE_EXTENSIONS } from '../../../runtime/image.ts';
+import { decodeAll, segmentFiles } from '../../../runtime/infer.ts';
+import { loadParams } from '../../../runtime/params.ts';
+import type { Program } from '../../../runtime/program.ts';
+import { MULTI_SCALE, SINGLE_SCALE } from '../../../runtime/segment.ts';
+import { tuningFor } from '../../../runtime/tuning.ts';
+import {
+  adapterOption,
+  build,
+  graphOptions,
+  progressBar,
+  report,
+  seedOption,
+  UsageError,
+  type CommandContext,
+  type GraphOptions,
+} from '../options.ts';
+import { CommandError, open, paramSpecs, type Log } from '../shared.ts';
+
+export function register(program: Command, { io, fail }: CommandContext): void {
+  graphOptions(
+    program
+      .command('infer')
+      .description(
+        'segment images (PNG/JPEG files or folders) with the official protocol; writes label maps and overlays',
+      )
+      .argument('<spec>', '.fcn spec file')
+      .argument('<images...>', 'image files or folders')
+      .option(
+        '--weights <file>',
+        'safetensors or PyTorch .pth/.pth.tar with the official names (default: seeded init)',
+      )
+      .addOption(seedOption())
+      .addOption(adapterOption())
+      .option('--ms', 'multi-scale (0.5–1.75) + flip evaluation')
+      .requiredOption('-o, --out <dir>', 'output folder'),
+  ).action(
+    async (
+      spec: string,
+      images: string[],
+      o: GraphOptions & {
+        weights?: string;
+        seed: number;
+        adapter?: AdapterChoice;
+        ms?: boolean;
+        out: string;
+      },
+    ) => {
+      if (o.size || o.batch)
+        throw new UsageError(
+          'infer runs 480×480 windows one at a time (the official protocol); --size and --batch do not apply',
+        );
+      const paths = collectImages(images);
+      if (existsSync(o.out) && !statSync(o.out).isDirectory())
+        throw new CommandError(`-o ${o.out}: a file is there; give a folder for the outputs`);
+      const r = build(spec, { ...o, size: { height: SINGLE_SCALE.cropSize, width: SINGLE_SCALE.cropSize } });
+      report(io, r);
+      if (!r.graph) {
+        fail();
+        return;
+      }
+      const bar = progressBar(io);
+      try {
+        const files = await inferImages(
+          r.graph,
+          paths,
+          {
+            weights: o.weights,
+            seed: o.seed,
+            adapter: o.adapter,
+            ms: o.ms,
+            outDir: o.out,
+            progress: bar.update,
+          },
+          { info: (l) => io.err(l + '\n') },
+        );
+        bar.stop();
+        for (const f of files) io.out(f + '\n');
+      } finally {
+        bar.stop();
+      }
+    },
+  );
+}
+
+/** Image files named on the command line; folders contribute their PNG/JPEG files in name order. */
+export function collectImages(paths: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      throw new CommandError(`${p}: no such image file or folder`);
+    }
+    if (st.isDirectory()) {
+      const files = readdirSync(p)
+        .filter((f) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()))
+        .sort()
+        .map((f) => join(p, f));
+      if (files.length === 0) throw new CommandError(`${p}: the folder has no .png, .jpg or .jpeg images`);
+      out.push(...files);
+    } else out.push(p);
+  }
+  if (out.length === 0) throw new CommandError('no images given');
+  return out;
+}
+
+export interface InferOptions {
+  readonly weights?: string;
+  readonly seed?: number;
+  readonly adapter?: AdapterChoice;
+  readonly outDir: string;
+  readonly ms?: boolean;
+  /** Called once per forward pass with (done, total) for a progress bar. */
+  readonly progress?: (done: number, total: number, image: string) => void;
+}
+
+/** Segments images with the official protocol (reference §5.4) on a graph built at the crop size (480×480). */
+export async function inferImages(
+  g: Graph,
+  images: readonly string[],
+  opts: InferOptions,
+  log: Log,
+): Promise<string[]> {
+  // Everything that can fail on the user's input is checked before any output is written.
+  const decoded = decodeAll(images);
+  const { params, source } = await loadParams(paramSpecs(g), { weights: opts.weights, seed: opts.seed });
+  log.info(source);
+  const classes = g.nodes[g.outputs[0]!.node]!.shape[1]!;
+  const dev = await open(opts.adapter, log);
+  try {
+    const main = { ...g, outputs: [g.outputs[0]!] };
+    const session = await Session.create(dev, lowerFor(main, dev));
+    session.setParams(params);
+    const inputName = g.inputs[0]!.name;
+    const forward = async (window: Float32Array) =>
+      (await session.run(new Map([[inputName, window]]))).get(main.outputs[0]!.name)!;
+    return await segmentFiles(decoded, forward, {
+      outDir: opts.outDir,
+      classes,
+      protocol: opts.ms ? MULTI_SCALE : SINGLE_SCALE,
+      progress: opts.progress,
+    });
+  } finally {
+    dev.destroy();
+  }
+}
+
+/** Lowers a graph for the opened device with its adapter's tuning; DEBUG=3/4 also prints its steps/kernels. */
+function lowerFor(g: Graph, dev: OpenedDevice): Program {
+  const t = performance.now();
+  const p = lowerToProgram(g, dev.limits as DeviceLimits, { tuning: tuningFor(dev) });
+  debugStage(1, `lower (${p.steps.length} dispatches, ${p.kernels.length} kernels)`, t);
+  if (debugLevel() >= 3)
+    for (const s of p.steps)
+      process.stderr.write(
+        `[fcnc] step ${s.kernel} grid ${s.grid.join('×')} buffers ${s.buffers.join(',')}  // ${s.node} ${s.where}\n`,
+      );
+  if (debugLevel() >= 4) for (const k of p.kernels) process.stderr.write(`// ---- ${k.name}\n${k.wgsl}\n`);
+  return p;
+}

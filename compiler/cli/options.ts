@@ -1,0 +1,197 @@
+// What every command of `fcnc` shares at the edge: the Io it writes to, the context it is registered with,
+// option parsers and helpers, building a graph from a spec and rendering diagnostics, the progress bar.
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { formatDiagnostic, type Diagnostic } from '../diagnostics.ts';
+import { buildGraph, type FrontendResult } from '../index.ts';
+
+/** A mistake in how fcnc was called (a malformed or inapplicable option): `fcnc: message`, exit 2. */
+export class UsageError extends Error {}
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  color: boolean;
+}
+
+export const defaultIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  color: process.stderr.isTTY === true && !process.env.NO_COLOR,
+};
+
+/** What a command's `register` gets from main.ts. */
+export interface CommandContext {
+  readonly io: Io;
+  /** The arguments fcnc was called with (after the program name). */
+  readonly argv: readonly string[];
+  /** Marks the run as failed by an error in a spec or an input (exit 1); the command may go on. */
+  fail(): void;
+}
+
+/** A command module: adds its command (options, arguments, action) to the program. */
+export type Register = (program: Command, ctx: CommandContext) => void;
+
+/** Parses `512` or `480x640` (H×W). */
+export function parseSize(text: string): { height: number; width: number } {
+  const m = /^(\d+)(?:[xX×](\d+))?$/.exec(text.trim());
+  if (!m) throw new UsageError(`--size must be H or HxW (e.g. 512 or 480x640), got '${text}'`);
+  const height = Number(m[1]);
+  const width = Number(m[2] ?? m[1]);
+  if (height < 1 || width < 1) throw new UsageError(`--size must be positive, got '${text}'`);
+  return { height, width };
+}
+
+export function parseNonNegativeInt(name: string) {
+  return (text: string): number => {
+    if (!/^\d+$/.test(text)) throw new UsageError(`${name} must be a non-negative integer, got '${text}'`);
+    return Number(text);
+  };
+}
+
+export function parsePositiveInt(name: string) {
+  return (text: string): number => {
+    if (!/^\d+$/.test(text) || Number(text) < 1)
+      throw new UsageError(`${name} must be a positive integer, got '${text}'`);
+    return Number(text);
+  };
+}
+
+export function parsePositiveNumber(name: string) {
+  return (text: string): number => {
+    const v = Number(text);
+    if (!Number.isFinite(v) || v <= 0)
+      throw new UsageError(`${name} must be a positive number, got '${text}'`);
+    return v;
+  };
+}
+
+/** `--set name=value`: value is an int, float, bool, string or a JSON list of numbers. */
+export function parseSetting(text: string, acc: Record<string, number | boolean | string | number[]> = {}) {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--set takes name=value, got '${text}'`);
+  const name = text.slice(0, eq);
+  const raw = text.slice(eq + 1);
+  let value: number | boolean | string | number[];
+  if (raw === 'true' || raw === 'false') value = raw === 'true';
+  else if (/^-?\d+$/.test(raw)) value = Number(raw);
+  else if (/^-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$/.test(raw)) value = Number(raw);
+  else if (raw.startsWith('[')) {
+    try {
+      const v = JSON.parse(raw) as unknown;
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) throw new Error();
+      value = v as number[];
+    } catch {
+      throw new UsageError(`--set ${name}: '${raw}' is not a list of numbers like [1,2,4,8]`);
+    }
+  } else value = raw;
+  return { ...acc, [name]: value };
+}
+
+export function adapterOption(): Option {
+  return new Option(
+    '--adapter <kind>',
+    'WebGPU adapter: auto (a real GPU if any, else software), gpu, software; env FCNC_ADAPTER',
+  ).choices(['auto', 'gpu', 'software']);
+}
+
+/** `--seed <n>` (default 0), for the commands that initialise parameters when no weights are given. */
+export function seedOption(): Option {
+  return new Option('--seed <n>', 'seed of the initialisation when no weights are given')
+    .default(0)
+    .argParser(parseNonNegativeInt('--seed'));
+}
+
+/** The options of `graphOptions`, as commander hands them to an action. */
+export interface GraphOptions {
+  size?: { height: number; width: number };
+  batch?: number;
+  classes?: number;
+  set?: Record<string, number | boolean | string | number[]>;
+  model?: string;
+}
+
+/** Adds the options that choose how a spec is elaborated: --size, --batch, --classes, --set, --model. */
+export function graphOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--size <HxW>', 'input size H or HxW (default 512)').argParser(parseSize))
+    .addOption(new Option('--batch <N>', 'batch size (default 1)').argParser(parsePositiveInt('--batch')))
+    .addOption(
+      new Option('--classes <K>', 'number of classes (sets the model parameter `classes`)').argParser(
+        parsePositiveInt('--classes'),
+      ),
+    )
+    .addOption(
+      new Option('--set <name=value>', 'set a model parameter (repeatable), e.g. --set width=4').argParser(
+        parseSetting,
+      ),
+    )
+    .option('--model <name>', 'which model of the file to build (default: its only model)');
+}
+
+/** Loads, checks and (unless `checkOnly`) elaborates a spec with the graph options. */
+export function build(file: string, o: GraphOptions, checkOnly = false): FrontendResult {
+  const settings = { ...(o.set ?? {}) };
+  if (o.classes !== undefined) settings.classes = o.classes;
+  return buildGraph(file, {
+    height: o.size?.height,
+    width: o.size?.width,
+    batch: o.batch,
+    settings,
+    model: o.model,
+    checkOnly,
+  });
+}
+
+/** Renders diagnostics on stderr in source order, then the count of errors and warnings. */
+export function report(
+  io: Io,
+  r: { diagnostics: readonly Diagnostic[]; sources: ReadonlyMap<string, string> },
+): void {
+  // In source order, so errors and warnings read top to bottom through each file.
+  const sorted = [...r.diagnostics].sort(
+    (a, b) =>
+      (a.span?.file ?? '').localeCompare(b.span?.file ?? '') || (a.span?.start ?? -1) - (b.span?.start ?? -1),
+  );
+  for (const d of sorted) io.err(formatDiagnostic(d, r.sources, { color: io.color }) + '\n\n');
+  const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = r.diagnostics.length - errors;
+  if (errors || warnings)
+    io.err(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}\n`);
+}
+
+/** A progress bar over forward passes on a terminal; plain lines per 10% otherwise. */
+export function progressBar(io: Io): {
+  update: (done: number, total: number, image: string) => void;
+  stop: () => void;
+} {
+  let bar: cliProgress.SingleBar | undefined;
+  let lastPct = -1;
+  let stopped = false;
+  return {
+    update(done, total, image) {
+      if (stopped) return;
+      if (process.stderr.isTTY && io === defaultIo) {
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            {
+              format: 'segmenting [{bar}] {value}/{total} forwards | {image} | eta {eta_formatted}',
+              hideCursor: true,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(total, 0, { image });
+        }
+        bar.update(done, { image });
+      } else {
+        const pct = Math.floor((10 * done) / total);
+        if (pct !== lastPct) io.err(`segmenting: ${done}/${total} forwards (${image})\n`);
+        lastPct = pct;
+      }
+    },
+    stop() {
+      if (!stopped) bar?.stop();
+      stopped = true;
+    },
+  };
+}
