@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { checkModules } from '../compiler/frontend/check.ts';
 import { loadSpec } from '../compiler/frontend/load.ts';
-import { elaborate } from '../compiler/ir/elaborate.ts';
+import { elaborate } from '../compiler/elaborate/index.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const specs = readdirSync(join(ROOT, 'specs'))

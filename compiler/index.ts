@@ -3,7 +3,7 @@ import { hasErrors, type Diagnostic } from './diagnostics.ts';
 import { checkModules } from './frontend/check.ts';
 import { loadSpec, readFromDisk, type ReadFile } from './frontend/load.ts';
 import type { Module } from './frontend/ast.ts';
-import { elaborate, type ElaborateOptions } from './ir/elaborate.ts';
+import { elaborate, type ElaborateOptions } from './elaborate/index.ts';
 import { verifyGraph } from './ir/verify.ts';
 import type { Graph } from './ir/types.ts';
 import { printGraph } from './ir/print.ts';
