@@ -34,7 +34,7 @@ export const DIAG_CODES = {
   E_RANGE: 'a value is outside the range its parameter allows',
   E_SHAPE: 'tensor shapes do not fit together (channels, spatial size, rank)',
   E_RECURSION: 'blocks call each other in a cycle',
-  E_STRIDE: 'the input size is not a multiple of the output stride the model declares',
+  E_STRIDE: 'an input declares an output stride that is not a positive int',
   E_ASSERT: 'an `assert` in a spec failed',
   E_MEMBER: 'a member access on something that has no such member',
   E_NO_MODEL: 'the file defines no model, or not the one asked for',

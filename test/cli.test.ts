@@ -71,11 +71,11 @@ describe('fcnc', () => {
     expect(bad.err).toContain('1 error, 0 warnings');
   });
 
-  it('a stride error names the size to use', async () => {
+  it('any size PyTorch accepts, not only multiples of the output stride', async () => {
     const r = await run('info', spec('enc_jpu_r50'), '--size', '500');
-    expect(r.code).toBe(1);
-    expect(r.err).toContain('input size 500×500 is not a multiple of the output stride 32');
-    expect(r.err).toContain('--size 512');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('input image [1, 3, 500, 500]  →  logits [1, 59, 500, 500]');
+    expect(r.out).toMatch(/jpu\s+concat\s+\[1, 2048, 63, 63\]/); // c2 of 500: ⌈500 / 8⌉
   });
 
   it('usage errors exit 2', async () => {

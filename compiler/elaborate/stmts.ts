@@ -75,7 +75,7 @@ function outNames(stmts: readonly A.Stmt[], acc = new Set<string>()): Set<string
 
 /**
  * `input image: [3, H, W] stride 32`: size variables in the last two dims are bound from the requested size;
- * fixed dims must equal it.
+ * fixed dims must equal it. The stride is not checked against the size.
  */
 function declareInput(cx: Context, s: Extract<A.Stmt, { kind: 'input' }>, f: Frame): void {
   const { opts } = cx;
@@ -108,24 +108,15 @@ function declareInput(cx: Context, s: Extract<A.Stmt, { kind: 'input' }>, f: Fra
       );
     dims.push(v.v);
   });
+  // The stride is information (the network's output stride, recorded in Graph.inputs), not a requirement: any
+  // size that every op's shape rule accepts is accepted, as PyTorch accepts it (strided convs and pools round
+  // down, the JPU resizes to c2's size).
   let stride = 1;
   if (s.stride) {
     const v = evalExpr(cx, s.stride, f);
     if (v.t !== 'int' || v.v < 1)
-      throw fail('E_TYPE', `an input stride must be a positive int, got ${describe(v)}`, s.stride.span);
+      throw fail('E_STRIDE', `an input stride must be a positive int, got ${describe(v)}`, s.stride.span);
     stride = v.v;
-    const [h, w] = dims.slice(-2) as [number, number];
-    if (h % stride !== 0 || w % stride !== 0) {
-      const ok = Math.max(stride, Math.round(h / stride) * stride);
-      throw fail(
-        'E_STRIDE',
-        `input size ${h}×${w} is not a multiple of the output stride ${stride} that '${s.name}' declares`,
-        s.stride.span,
-        {
-          hint: `use a size divisible by ${stride}, e.g. --size ${ok}`,
-        },
-      );
-    }
   }
   const shape = [cx.batch, ...dims];
   const id = cx.builder.input(f.prefix + s.name, shape, s.span);

@@ -11,8 +11,14 @@ import { ROOT } from '../helpers.ts';
 const STATE_DICTS = join(ROOT, '..', 'shared', 'reference', 'state-dicts');
 const SPECS = join(ROOT, 'specs');
 
-function build(variant: string, settings: Record<string, number> = {}, size = 512) {
-  const r = buildGraph(join(SPECS, `${variant}.fcn`), { height: size, width: size, settings });
+/** `size`: a square side, or [height, width]. */
+function build(
+  variant: string,
+  settings: Record<string, number> = {},
+  size: number | readonly [number, number] = 512,
+) {
+  const [height, width] = typeof size === 'number' ? [size, size] : size;
+  const r = buildGraph(join(SPECS, `${variant}.fcn`), { height, width, settings });
   expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
   expect(verifyGraph(r.graph!)).toEqual([]);
   return r.graph!;
@@ -181,6 +187,46 @@ describe('shapes', () => {
     expect(g.nodes[g.outputs[0]!.node]!.shape).toEqual([1, 59, 512, 512]);
     const r = buildGraph(join(SPECS, 'aspp_jpu_r50.fcn'), { batch: 4, height: 480, width: 640 });
     expect(r.graph!.nodes[r.graph!.outputs[0]!.node]!.shape).toEqual([4, 59, 480, 640]);
+  });
+  it('any size PyTorch accepts: odd sizes elaborate, strided layers round as PyTorch does', () => {
+    const variants = readdirSync(SPECS)
+      .filter((f) => f.endsWith('.fcn'))
+      .map((f) => f.slice(0, -4));
+    expect(variants.length).toBe(18);
+    for (const [h, w] of [
+      [100, 132],
+      [67, 93],
+      [97, 97],
+    ] as const)
+      for (const v of variants) {
+        const r = buildGraph(join(SPECS, `${v}.fcn`), {
+          height: h,
+          width: w,
+          settings: { width: v.startsWith('enc_jpux') ? 8 : 4, classes: 5 },
+        });
+        expect(r.diagnostics, `${v} at ${h}×${w}`).toEqual([]);
+        expect(verifyGraph(r.graph!)).toEqual([]);
+        const logits = r.graph!.outputs.find((o) => o.name === 'logits')!;
+        expect(r.graph!.nodes[logits.node]!.shape).toEqual([1, 5, h, w]);
+        expect(r.graph!.inputs[0]!.stride).toBe(v.includes('dilated') ? 8 : 32);
+      }
+    // ⌊(n + 2·1 − 3) / 2⌋ + 1 at every stride-2 layer: 67 → 34 → 17 → 9 → 5 → 3 and 93 → 47 → 24 → 12 → 6 → 3.
+    const g = build('enc_jpu_r50', { width: 4 }, [67, 93]);
+    const shape = (name: string) => g.nodes[g.names.find((n) => n.name === name)!.node]!.shape.slice(2);
+    expect(
+      ['pretrained.conv1', 'pretrained.layer1', 'pretrained.layer2', 'pretrained.layer3'].map(shape),
+    ).toEqual([
+      [34, 47],
+      [17, 24],
+      [9, 12],
+      [5, 6],
+    ]);
+    expect(shape('pretrained.layer4')).toEqual([3, 3]);
+    expect(shape('jpu')).toEqual([9, 12]); // the JPU resizes to c2's size
+    const d = build('psp_dilated_r50', { width: 4 }, [67, 93]);
+    expect(d.nodes[d.names.find((n) => n.name === 'pretrained.layer4')!.node]!.shape.slice(2)).toEqual([
+      9, 12,
+    ]);
   });
   it('narrow versions keep structure and names', () => {
     const g = build('enc_jpu_r50', { width: 4, classes: 5 }, 64);

@@ -3,7 +3,9 @@
 // an independent torch.nn implementation of the reference document computed in float64 from the same
 // float32-rounded data (test/fixtures/parity/make_parity_fixtures.py; enc_bilinear and enc_fpn are our own
 // reconstructions, built there from our spec's topology). Every fixture tensor must have a counterpart in the
-// graph (an output or a named value) and match it to 1e-6 of its largest magnitude.
+// graph (an output or a named value) and match it to 1e-6 of its largest magnitude. Each family is checked at
+// 64×64; some also at an odd size (<variant>/67x93/: same weights, another input), where strided convs and pools
+// round and every resize targets a feature map's actual size, as in PyTorch.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -17,6 +19,13 @@ import { ROOT } from '../helpers.ts';
 const TOLERANCE = 1e-6;
 const SIZE = 64;
 const CLASSES = 5;
+/** Odd input sizes with fixtures in test/fixtures/parity/<variant>/<H>x<W>/ (input and outputs only). */
+const ODD_SIZES: ReadonlyMap<string, readonly [number, number]> = new Map([
+  ['enc_jpu_r50', [67, 93]],
+  ['enc_fpn_r50', [67, 93]],
+  ['aspp_jpu_r50', [67, 93]],
+  ['psp_dilated_r50', [67, 93]],
+]);
 
 type Head = 'enc' | 'enc_fpn' | 'aspp' | 'psp';
 type Upsampler = 'jpu' | 'jpux' | 'bilinear' | 'none';
@@ -40,16 +49,13 @@ const FAMILIES: readonly Family[] = [
   { variant: 'enc_jpux_r50', width: 8, head: 'enc', upsampler: 'jpux' }, // GroupNorm(32) needs width ≥ 8
 ];
 
-/** Tensors the fixture must hold and the comparison must cover: the model outputs and every top-level stage. */
-function requiredNames(f: Family): string[] {
-  const names = [
-    'logits',
-    'aux',
-    'pretrained.conv1',
-    'pretrained.bn1',
-    'pretrained.relu',
-    'pretrained.maxpool',
-  ];
+/**
+ * Tensors the fixture must hold and the comparison must cover: the model outputs and every top-level stage.
+ * Odd-size fixtures leave out the stem's (per-pixel) BN and ReLU.
+ */
+function requiredNames(f: Family, odd = false): string[] {
+  const names = ['logits', 'aux', 'pretrained.conv1', 'pretrained.maxpool'];
+  if (!odd) names.push('pretrained.bn1', 'pretrained.relu');
   for (let l = 1; l <= 4; l++) names.push(`pretrained.layer${l}`);
   names.push('auxlayer');
   if (f.upsampler === 'jpu')
@@ -88,11 +94,12 @@ function requiredNames(f: Family): string[] {
   return names;
 }
 
+/** A fixture file; `dir` is a variant's folder or an odd-size folder inside it (`enc_jpu_r50/67x93`). */
 function load(
-  variant: string,
+  dir: string,
   file: string,
 ): { tensors: Map<string, HostTensor>; metadata: Record<string, string> } {
-  const path = join(ROOT, 'test', 'fixtures', 'parity', variant, file);
+  const path = join(ROOT, 'test', 'fixtures', 'parity', dir, file);
   return readSafetensors(new Uint8Array(readFileSync(path)), path);
 }
 
@@ -138,11 +145,20 @@ interface FamilyRun {
   readonly unmatched: string[];
 }
 
-/** Builds the family's graph, runs it on the fixture's weights (optionally altered) and input, compares. */
-function runFamily(f: Family, alter?: (params: Map<string, HostData>) => void): FamilyRun {
+/**
+ * Builds the family's graph at the fixture's size, runs it on the family's weights (optionally altered) and the
+ * fixture's input, compares. `size` selects an odd-size fixture (`<variant>/<H>x<W>/`); default 64×64.
+ */
+function runFamily(
+  f: Family,
+  alter?: (params: Map<string, HostData>) => void,
+  size?: readonly [number, number],
+): FamilyRun {
+  const [height, width] = size ?? [SIZE, SIZE];
+  const dir = size ? join(f.variant, `${height}x${width}`) : f.variant;
   const built = buildGraph(join(ROOT, 'specs', `${f.variant}.fcn`), {
-    height: SIZE,
-    width: SIZE,
+    height,
+    width,
     settings: { width: f.width, classes: CLASSES },
   });
   const graph = built.graph;
@@ -153,8 +169,8 @@ function runFamily(f: Family, alter?: (params: Map<string, HostData>) => void): 
   const params = new Map<string, HostData>();
   for (const [name, t] of weights.tensors) params.set(name, hostData(t));
   alter?.(params);
-  const input = load(f.variant, 'input.safetensors').tensors.get('image')!;
-  expect(input.shape).toEqual([1, 3, SIZE, SIZE]);
+  const input = load(dir, 'input.safetensors').tensors.get('image')!;
+  expect(input.shape).toEqual([1, 3, height, width]);
   const result = interpret(graph, params, new Map([['image', hostData(input)]]), { keep: 'all' });
 
   const named = namedNodes(graph);
@@ -169,7 +185,7 @@ function runFamily(f: Family, alter?: (params: Map<string, HostData>) => void): 
   };
   const rows: Row[] = [];
   const unmatched: string[] = [];
-  for (const [name, t] of load(f.variant, 'outputs.safetensors').tensors) {
+  for (const [name, t] of load(dir, 'outputs.safetensors').tensors) {
     const id = named.get(name);
     if (id === undefined) unmatched.push(name);
     else rows.push(compare(name, valueOf(name, id), t));
@@ -177,10 +193,34 @@ function runFamily(f: Family, alter?: (params: Map<string, HostData>) => void): 
   return { graph, weights: weights.tensors, rows, unmatched };
 }
 
+/** Every fixture tensor is matched by name, the required ones are among them, and all are within tolerance. */
+function expectParity(label: string, f: Family, { rows, unmatched }: FamilyRun, odd: boolean): void {
+  const compared = new Set(rows.map((r) => r.name));
+  const worst = rows.reduce((a, r) => (r.rel > a.rel ? r : a), rows[0]!);
+  console.log(
+    `${label}: ${rows.length} tensors compared, worst ${worst.name} ${worst.rel.toExponential(2)} (of max |torch| ${worst.maxAbs.toPrecision(3)})`,
+  );
+  expect(unmatched, 'fixture tensors with no output or named value of the same name in our graph').toEqual(
+    [],
+  );
+  expect(
+    requiredNames(f, odd).filter((n) => !compared.has(n)),
+    'required tensors not compared',
+  ).toEqual([]);
+  const bad = rows.filter((r) => !(r.rel <= TOLERANCE));
+  const msg =
+    bad.length === 0
+      ? ''
+      : `first mismatch: ${bad[0]!.name} ${bad[0]!.shape}: max|ours − torch| / max|torch| = ${bad[0]!.rel.toExponential(3)} ` +
+        `(> ${TOLERANCE}); all mismatches in fixture order: ${bad.map((r) => `${r.name} ${r.rel.toExponential(2)}`).join(', ')}`;
+  expect(bad.length === 0 ? null : bad[0]!.name, msg).toBeNull();
+}
+
 describe('parity with PyTorch (float64 reference interpreter vs torch.nn, narrow networks, 64×64)', () => {
   for (const f of FAMILIES) {
     it(`${f.variant} (width ${f.width})`, () => {
-      const { graph, weights, rows, unmatched } = runFamily(f);
+      const run = runFamily(f);
+      const { graph, weights } = run;
 
       // The state dict of the torch model is our parameter list: same keys, same order, same shapes and dtypes.
       expect([...weights.keys()], 'state-dict keys (fixture) vs our param names').toEqual(
@@ -194,27 +234,7 @@ describe('parity with PyTorch (float64 reference interpreter vs torch.nn, narrow
           dtype: p.dtype,
         });
       }
-
-      const compared = new Set(rows.map((r) => r.name));
-      const worst = rows.reduce((a, r) => (r.rel > a.rel ? r : a), rows[0]!);
-      console.log(
-        `${f.variant}: ${rows.length} tensors compared, worst ${worst.name} ${worst.rel.toExponential(2)} (of max |torch| ${worst.maxAbs.toPrecision(3)})`,
-      );
-      expect(
-        unmatched,
-        'fixture tensors with no output or named value of the same name in our graph',
-      ).toEqual([]);
-      expect(
-        requiredNames(f).filter((n) => !compared.has(n)),
-        'required tensors not compared',
-      ).toEqual([]);
-      const bad = rows.filter((r) => !(r.rel <= TOLERANCE));
-      const msg =
-        bad.length === 0
-          ? ''
-          : `first mismatch: ${bad[0]!.name} ${bad[0]!.shape}: max|ours − torch| / max|torch| = ${bad[0]!.rel.toExponential(3)} ` +
-            `(> ${TOLERANCE}); all mismatches in fixture order: ${bad.map((r) => `${r.name} ${r.rel.toExponential(2)}`).join(', ')}`;
-      expect(bad.length === 0 ? null : bad[0]!.name, msg).toBeNull();
+      expectParity(f.variant, f, run, false);
     });
   }
 
@@ -248,4 +268,17 @@ describe('parity with PyTorch (float64 reference interpreter vs torch.nn, narrow
     expect(rel(negated, 'head.encmodule.encoding.3')).toBeGreaterThan(1e-2);
     expect(rel(negated, 'se')).toBeGreaterThan(1e-2);
   });
+});
+
+describe('parity with PyTorch at odd input sizes (no multiple of the output stride; same weights)', () => {
+  it('has fixtures for every odd size listed', () => {
+    expect([...ODD_SIZES.keys()].filter((v) => !FAMILIES.some((f) => f.variant === v))).toEqual([]);
+  });
+  for (const f of FAMILIES) {
+    const size = ODD_SIZES.get(f.variant);
+    if (!size) continue;
+    it(`${f.variant} (width ${f.width}) at ${size[0]}×${size[1]}`, () => {
+      expectParity(`${f.variant} ${size[0]}×${size[1]}`, f, runFamily(f, undefined, size), true);
+    });
+  }
 });

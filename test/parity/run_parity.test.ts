@@ -1,6 +1,8 @@
 // Parity with PyTorch through the user's path: `fcnc run` (the CLI, in-process) on the PyTorch fixtures of every
 // family, then `fcnc compare` against PyTorch's outputs: logits and every named intermediate within 1e-4 relative,
 // on whatever adapter is available (the software adapter in CI). Skips when no WebGPU adapter can be opened.
+// Each family runs at 64×64; some also at an odd size (<variant>/67x93/: the same weights, another input), which
+// no output stride divides: the program is compiled for the input's size, as PyTorch runs any size.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,16 +12,21 @@ import { readSafetensors } from '../../runtime/weights/safetensors.ts';
 import { gpuForTests } from '../gpu/harness.ts';
 import { ROOT, runCli } from '../helpers.ts';
 
-const FAMILIES: [string, number][] = [
-  ['enc_jpu_r50', 4],
-  ['enc_dilated_r50', 4],
-  ['enc_bilinear_r50', 4],
-  ['enc_fpn_r50', 4],
-  ['aspp_jpu_r50', 4],
-  ['aspp_dilated_r50', 4],
-  ['psp_jpu_r50', 4],
-  ['psp_dilated_r50', 4],
-  ['enc_jpux_r50', 8],
+/** Variant, width, and the fixture folder's size suffix ('' = the 64×64 fixture in the variant's folder). */
+const FAMILIES: [string, number, string][] = [
+  ['enc_jpu_r50', 4, ''],
+  ['enc_dilated_r50', 4, ''],
+  ['enc_bilinear_r50', 4, ''],
+  ['enc_fpn_r50', 4, ''],
+  ['aspp_jpu_r50', 4, ''],
+  ['aspp_dilated_r50', 4, ''],
+  ['psp_jpu_r50', 4, ''],
+  ['psp_dilated_r50', 4, ''],
+  ['enc_jpux_r50', 8, ''],
+  ['enc_jpu_r50', 4, '67x93'],
+  ['enc_fpn_r50', 4, '67x93'],
+  ['aspp_jpu_r50', 4, '67x93'],
+  ['psp_dilated_r50', 4, '67x93'],
 ];
 
 const gpu = await gpuForTests();
@@ -29,11 +36,13 @@ const cli = runCli;
 
 describe.skipIf(!gpu.dev)('fcnc run matches PyTorch (fixtures from test/fixtures/parity)', () => {
   beforeAll(() => gpu.dev?.destroy()); // each run opens its own device, as the CLI does
-  for (const [variant, width] of FAMILIES) {
-    it(`${variant} (width ${width}): logits and every named intermediate within 1e-4`, async () => {
-      const fx = join(ROOT, 'test', 'fixtures', 'parity', variant);
+  for (const [variant, width, size] of FAMILIES) {
+    const at = size ? ` at ${size.replace('x', '×')}` : '';
+    it(`${variant} (width ${width})${at}: logits and every named intermediate within 1e-4`, async () => {
+      const weights = join(ROOT, 'test', 'fixtures', 'parity', variant, 'weights.safetensors');
+      const fx = join(ROOT, 'test', 'fixtures', 'parity', variant, size);
       const expected = readSafetensors(readFileSync(join(fx, 'outputs.safetensors'))).tensors;
-      const out = join(dir, `${variant}.safetensors`);
+      const out = join(dir, `${variant}${size ? `-${size}` : ''}.safetensors`);
       const r = await cli(
         'run',
         join(ROOT, 'specs', `${variant}.fcn`),
@@ -42,7 +51,7 @@ describe.skipIf(!gpu.dev)('fcnc run matches PyTorch (fixtures from test/fixtures
         '--classes',
         '5',
         '--weights',
-        join(fx, 'weights.safetensors'),
+        weights,
         '--input',
         join(fx, 'input.safetensors'),
         '--outputs',
