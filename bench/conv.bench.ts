@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { conv2dKernel, type ConvTiling } from '../compiler/codegen/wgsl/conv.ts';
 import type { ConvAttrs } from '../compiler/ops/conv.ts';
-import { kernelOptions } from '../compiler/codegen/program.ts';
+import { kernelOptions } from '../compiler/codegen/limits.ts';
 import type { KernelSpec } from '../compiler/ops/op.ts';
 import { openDevice } from '../runtime/device.ts';
 

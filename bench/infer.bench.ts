@@ -4,7 +4,7 @@
 // Run: node bin/run-ts.js bench/infer.bench.ts [spec] [size] [width]   e.g. specs/enc_jpu_r50.fcn 256 64
 import { buildGraph } from '../compiler/index.ts';
 import { seededParams } from '../compiler/ir/interpret.ts';
-import { lowerToProgram } from '../compiler/codegen/program.ts';
+import { compile } from '../compiler/compile.ts';
 import { numel } from '../compiler/ir/types.ts';
 import { openDevice } from '../runtime/device.ts';
 import { Session } from '../runtime/execute.ts';
@@ -20,7 +20,9 @@ const r = buildGraph(spec, { height: size, width: size, settings: { width: Numbe
 const g = r.graph;
 if (!g) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
 const tuning = process.env.DEFAULT_TUNING === '1' ? {} : tuningFor(dev);
-const program = lowerToProgram(g, dev.limits, { tuning });
+const mode = process.env.UNFUSED === '1' ? 'none' : 'inference';
+const { program } = compile(g, { limits: dev.limits, tuning, mode });
+const forward = program.entries.forward;
 const macs = g.nodes.reduce((a, n) => {
   if (n.op !== 'conv2d' && n.op !== 'linear') return a;
   const x = g.nodes[n.inputs[0]!]!.shape;
@@ -30,19 +32,19 @@ const macs = g.nodes.reduce((a, n) => {
 const bytes = program.buffers.reduce((a, b) => a + b.bytes, 0);
 console.log(`tuning ${JSON.stringify(tuning)}`);
 console.log(
-  `${g.model} ${size}×${size} width ${widthArg}: ${g.nodes.length} nodes → ${program.steps.length} steps, ${program.kernels.length} kernels, ${program.buffers.length} buffers (${(bytes / 2 ** 20).toFixed(0)} MiB, unplanned); ${(macs / 1e9).toFixed(2)} GMAC; compile ${(performance.now() - t).toFixed(0)} ms`,
+  `${g.model} ${size}×${size} width ${widthArg}: ${g.nodes.length} nodes → ${forward.steps.length} steps (${mode}), ${program.kernels.length} kernels, ${program.buffers.length} buffers (${(bytes / 2 ** 20).toFixed(0)} MiB); ${(macs / 1e9).toFixed(2)} GMAC; compile ${(performance.now() - t).toFixed(0)} ms`,
 );
 
 const params = new Map([...seededParams(g, 1)].map(([k, v]) => [k, Float32Array.from(v)]));
 t = performance.now();
 const s = await Session.create(dev, program);
 const tCreate = performance.now() - t;
-s.setParams(params);
+await s.setParams(params);
 console.log(
   `Session.create: ${tCreate.toFixed(0)} ms, setParams: ${(performance.now() - t - tCreate).toFixed(0)} ms`,
 );
 const input = new Map(
-  program.inputs.map((i) => [i.name, new Float32Array(numel(i.shape)).map(() => Math.random())]),
+  forward.inputs.map((i) => [i.name, new Float32Array(numel(i.shape)).map(() => Math.random())]),
 );
 t = performance.now();
 await s.run(input);
@@ -50,26 +52,14 @@ console.log(`first run (shaders compile): ${(performance.now() - t).toFixed(0)} 
 const ms = await s.time(input, 2);
 console.log(`steady: ${ms.toFixed(0)} ms/image, ${((2 * macs) / ms / 1e6).toFixed(1)} GFLOP/s`);
 
-// Per-op breakdown: one submit per step.
+// Per-op breakdown: one submit per step (the anchor op of a fused kernel names it).
 const byOp = new Map<string, number>();
-const device = dev.device;
-const priv = s as unknown as {
-  encodeStep(p: GPUComputePassEncoder, st: (typeof program.steps)[number], k: number): void;
-};
-const nodeOp = new Map(g.nodes.map((n) => [n.name, n.op]));
-for (let k = 0; k < program.steps.length; k++) {
-  const st = program.steps[k]!;
-  const t0 = performance.now();
-  const enc = device.createCommandEncoder();
-  const p = enc.beginComputePass();
-  priv.encodeStep(p, st, k);
-  p.end();
-  device.queue.submit([enc.finish()]);
-  await device.queue.onSubmittedWorkDone();
-  const op = nodeOp.get(st.node) ?? st.kernel.replace(/_.*/, '');
+const stepTimes = await s.timeSteps(input);
+forward.steps.forEach((st, k) => {
+  const op = st.nodes[0]?.op ?? st.kernel.replace(/_.*/, '');
   const key = op === 'conv2d' ? st.kernel.replace(/_k\d+(_\d+)?$/, '') : op;
-  byOp.set(key, (byOp.get(key) ?? 0) + performance.now() - t0);
-}
+  byOp.set(key, (byOp.get(key) ?? 0) + stepTimes[k]!);
+});
 const total = [...byOp.values()].reduce((a, b) => a + b, 0);
 for (const [k, v] of [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 15))
   console.log(`  ${k.padEnd(28)} ${v.toFixed(1).padStart(8)} ms  ${((100 * v) / total).toFixed(1)}%`);

@@ -1,8 +1,15 @@
-// Session: runs a Program on a WebGPU device. Buffers, pipelines and bind groups are made once; a run uploads
-// the inputs, records every dispatch in one command encoder, submits once and reads the outputs back.
-// GPU errors name the kernel, the graph node and the spec location that made it.
+// Session: runs a Program on a WebGPU device. Buffers, pipelines and bind groups are made once; `setParams` uploads
+// the state dict and runs the `load` entry (derived parameters such as batchnorm-folded weights); `call(entry)`
+// uploads that entry's inputs, records every dispatch in one compute pass of one command encoder, submits once
+// and reads the outputs back. GPU errors name the kernel, every graph node it computes and the spec location.
 import type { OpenedDevice } from './device.ts';
-import type { Program, ProgramKernel, ProgramStep } from './program.ts';
+import {
+  checkProgram,
+  type Program,
+  type ProgramEntry,
+  type ProgramKernel,
+  type ProgramStep,
+} from './program.ts';
 
 /** A GPU error located at a kernel / node / spec call. */
 export class GpuError extends Error {}
@@ -12,7 +19,14 @@ type ParamData = Float32Array | Float64Array | BigInt64Array;
 const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
 function describeStep(step: ProgramStep): string {
-  return `kernel ${step.kernel} of node '${step.node}'${step.where ? ` (${step.where})` : ''}`;
+  const fused =
+    step.nodes.length > 1
+      ? ` (with ${step.nodes
+          .slice(1)
+          .map((n) => n.name)
+          .join(', ')} fused in)`
+      : '';
+  return `kernel ${step.kernel} of node '${step.node}'${step.where ? ` (${step.where})` : ''}${fused}`;
 }
 
 /** Pops `n` error scopes at once (synchronously, so concurrent users of the stack cannot interleave). */
@@ -60,31 +74,46 @@ export function permuteAxes(
   return out;
 }
 
+/** The inverse of `perm` (for reading a permuted parameter back in its stored layout). */
+export function inversePermutation(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((a, i) => (inv[a] = i));
+  return inv;
+}
+
+export interface CallOptions {
+  /** Outputs to read back (default: every output of the entry). */
+  readonly read?: readonly string[];
+}
+
 export class Session {
   private paramsSet = false;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly bindGroups = new Map<string, GPUBindGroup[]>();
+  private readonly staging = new Map<string, GPUBuffer>();
 
   private constructor(
     readonly device: GPUDevice,
     readonly program: Program,
-    private readonly buffers: GPUBuffer[],
+    /** undefined for load-only buffers between loads. */
+    private readonly buffers: (GPUBuffer | undefined)[],
     private readonly pipelines: Map<string, GPUComputePipeline>,
-    private readonly bindGroups: GPUBindGroup[],
-    private readonly staging: Map<string, GPUBuffer>,
     private readonly lostReason: () => string | undefined,
   ) {}
 
   /** Creates every buffer, pipeline and bind group of the program; shader and binding errors are reported located. */
   static async create(dev: GPUDevice | OpenedDevice, program: Program): Promise<Session> {
+    checkProgram(program);
     const device = 'device' in dev ? dev.device : dev;
     let lost: string | undefined;
     const lostReason = 'device' in dev ? dev.lostReason : () => lost;
     if (!('device' in dev))
       void device.lost.then((i) => (lost = `the WebGPU device was lost (${i.reason}): ${i.message}`));
 
+    const allSteps = Object.values(program.entries).flatMap((e) => e.steps);
     const firstStep = new Map<string, ProgramStep>();
     const uses = new Map<string, number>();
-    for (const s of program.steps) {
+    for (const s of allSteps) {
       if (!firstStep.has(s.kernel)) firstStep.set(s.kernel, s);
       uses.set(s.kernel, (uses.get(s.kernel) ?? 0) + 1);
     }
@@ -96,13 +125,14 @@ export class Session {
         : `kernel ${k.name} (unused)`;
     };
 
-    // Buffers.
+    // Buffers (load-only ones are made when weights are loaded).
     let scopes = pushAll(device);
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-    const buffers = program.buffers.map((b) => device.createBuffer({ size: b.bytes, usage, label: b.label }));
+    const buffers = program.buffers.map((b) =>
+      b.loadOnly ? undefined : makeBuffer(device, b.bytes, b.label),
+    );
     let errs = await popErrors(device, scopes);
     if (errs.length) {
-      const total = program.buffers.reduce((a, b) => a + b.bytes, 0);
+      const total = program.buffers.filter((b) => !b.loadOnly).reduce((a, b) => a + b.bytes, 0);
       throw new GpuError(
         `creating ${buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB) failed: ${errs.join('; ')}`,
       );
@@ -159,57 +189,65 @@ export class Session {
     );
     if (problems.length) throw new GpuError(problems.join('\n'));
 
-    // Bind groups, one per step; on an error, made again one by one to say which step is wrong.
-    const makeBindGroup = (s: ProgramStep): GPUBindGroup => {
-      const pipe = pipelines.get(s.kernel);
+    const session = new Session(device, program, buffers, pipelines, lostReason);
+    for (const [name, entry] of Object.entries(program.entries))
+      if (name !== 'load') session.bindGroups.set(name, await session.makeBindGroups(entry));
+    return session;
+  }
+
+  /** One bind group per step of an entry; on an error, made again one by one to say which step is wrong. */
+  private async makeBindGroups(entry: ProgramEntry): Promise<GPUBindGroup[]> {
+    const { device } = this;
+    const make = (s: ProgramStep): GPUBindGroup => {
+      const pipe = this.pipelines.get(s.kernel);
       if (!pipe) throw new GpuError(`${describeStep(s)}: the program has no kernel named ${s.kernel}`);
       return device.createBindGroup({
         layout: pipe.getBindGroupLayout(0),
         entries: s.buffers.map((b, binding) => {
+          const buffer = this.buffers[b];
+          if (!buffer) throw new GpuError(`${describeStep(s)}: buffer ${b} is not allocated`);
           const r = s.ranges?.[binding];
           return {
             binding,
             resource: r
-              ? { buffer: buffers[b]!, offset: r[0], size: r[1] }
-              : { buffer: buffers[b]!, size: program.buffers[b]!.bytes },
+              ? { buffer, offset: r[0], size: r[1] }
+              : { buffer, size: this.program.buffers[b]!.bytes },
           };
         }),
         label: s.node,
       });
     };
-    scopes = pushAll(device);
-    const bindGroups = program.steps.map(makeBindGroup);
-    errs = await popErrors(device, scopes);
+    let scopes = pushAll(device);
+    const groups = entry.steps.map(make);
+    const errs = await popErrors(device, scopes);
     if (errs.length) {
-      for (const s of program.steps) {
+      for (const s of entry.steps) {
         scopes = pushAll(device);
-        makeBindGroup(s);
+        make(s);
         const e = await popErrors(device, scopes);
         if (e.length) throw new GpuError(`${describeStep(s)}: binding its buffers failed: ${e.join('; ')}`);
       }
       throw new GpuError(`binding buffers failed: ${errs.join('; ')}`);
     }
-
-    const staging = new Map<string, GPUBuffer>();
-    for (const o of program.outputs)
-      staging.set(
-        o.name,
-        device.createBuffer({
-          size: Math.max(16, Math.ceil((numel(o.shape) * 4) / 16) * 16),
-          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-          label: `read ${o.name}`,
-        }),
-      );
-    return new Session(device, program, buffers, pipelines, bindGroups, staging, lostReason);
+    return groups;
   }
 
   /**
-   * Uploads the parameters by state-dict name (f32 data; f64 is converted). i64 buffers (num_batches_tracked)
-   * and parameters of unused layers are not uploaded. Layout permutations (conv OIHW → OHWI) happen here.
+   * Uploads the parameters by state-dict name (f32 data; f64 is converted), then runs the `load` entry (derived
+   * parameters). i64 buffers (num_batches_tracked) and parameters of unused layers are not uploaded. Layout
+   * permutations (conv OIHW → OHWI) happen here. Buffers only the load entry reads are freed afterwards.
    */
-  setParams(stateDict: ReadonlyMap<string, ParamData>): void {
+  setParams(stateDict: ReadonlyMap<string, ParamData>): Promise<void> {
+    const next = this.queue.then(() => this.setParamsNow(stateDict));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async setParamsNow(stateDict: ReadonlyMap<string, ParamData>): Promise<void> {
+    const { device, program } = this;
     const missing: string[] = [];
-    for (const p of this.program.params) {
+    const checked: [(typeof program.params)[number], Float32Array][] = [];
+    for (const p of program.params) {
       if (p.buffer === null && !p.slices?.length) continue;
       const data = stateDict.get(p.name);
       if (!data) {
@@ -226,38 +264,73 @@ export class Session {
         );
       let f32 = data instanceof Float32Array ? data : Float32Array.from(data);
       if (p.permute) f32 = permuteAxes(f32, p.shape, p.permute);
-      if (p.buffer !== null)
-        this.device.queue.writeBuffer(this.buffers[p.buffer]!, 0, f32.buffer, f32.byteOffset, f32.byteLength);
-      for (const sl of p.slices ?? [])
-        this.device.queue.writeBuffer(
-          this.buffers[sl.buffer]!,
-          0,
-          f32.buffer,
-          f32.byteOffset + sl.start * 4,
-          sl.length * 4,
-        );
+      checked.push([p, f32]);
     }
     if (missing.length)
       throw new GpuError(
         `missing ${missing.length} parameter(s): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`,
       );
+    // Load-only buffers live for the duration of the load.
+    const temporary = program.buffers.filter((b) => b.loadOnly);
+    for (const b of temporary) this.buffers[b.id] = makeBuffer(device, b.bytes, b.label);
+    try {
+      for (const [p, f32] of checked) {
+        if (p.buffer !== null)
+          device.queue.writeBuffer(this.buffers[p.buffer]!, 0, f32.buffer, f32.byteOffset, f32.byteLength);
+        for (const sl of p.slices ?? [])
+          device.queue.writeBuffer(
+            this.buffers[sl.buffer]!,
+            0,
+            f32.buffer,
+            f32.byteOffset + sl.start * 4,
+            sl.length * 4,
+          );
+      }
+      const load = program.entries.load;
+      if (load.steps.length) await this.submit(load, await this.makeBindGroups(load));
+    } finally {
+      for (const b of temporary) {
+        this.buffers[b.id]!.destroy();
+        this.buffers[b.id] = undefined;
+      }
+    }
     this.paramsSet = true;
   }
 
-  /** Runs the program on the given inputs (by input name); returns every output by name. Runs are serialised. */
+  /** Runs the `forward` entry on the given inputs (by input name); returns every output by name. */
   run(inputs: ReadonlyMap<string, Float32Array>): Promise<Map<string, Float32Array>> {
-    const next = this.queue.then(() => this.runNow(inputs));
+    return this.call('forward', inputs);
+  }
+
+  /** Runs an entry of the program; calls are serialised. Returns the outputs asked for (default: all). */
+  call(
+    entry: string,
+    inputs: ReadonlyMap<string, Float32Array>,
+    opts: CallOptions = {},
+  ): Promise<Map<string, Float32Array>> {
+    const next = this.queue.then(() => this.callNow(entry, inputs, opts));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private async runNow(inputs: ReadonlyMap<string, Float32Array>): Promise<Map<string, Float32Array>> {
+  private async callNow(
+    name: string,
+    inputs: ReadonlyMap<string, Float32Array>,
+    opts: CallOptions,
+  ): Promise<Map<string, Float32Array>> {
     const lost = this.lostReason();
     if (lost) throw new GpuError(lost);
-    if (!this.paramsSet && this.program.params.some((p) => p.buffer !== null || (p.slices?.length ?? 0) > 0))
-      throw new GpuError('run() before setParams(): the parameters were never uploaded');
     const { device, program } = this;
-    for (const i of program.inputs) {
+    const entry = program.entries[name];
+    if (!entry || name === 'load')
+      throw new GpuError(
+        `the program has no entry '${name}' to call; entries: ${Object.keys(program.entries)
+          .filter((e) => e !== 'load')
+          .join(', ')}`,
+      );
+    if (!this.paramsSet && program.params.some((p) => p.buffer !== null || (p.slices?.length ?? 0) > 0))
+      throw new GpuError(`${name}() before setParams(): the parameters were never uploaded`);
+    for (const i of entry.inputs) {
       const data = inputs.get(i.name);
       if (!data)
         throw new GpuError(
@@ -269,21 +342,26 @@ export class Session {
         );
       device.queue.writeBuffer(this.buffers[i.buffer]!, 0, data.buffer, data.byteOffset, data.byteLength);
     }
-    const enc = device.createCommandEncoder({ label: program.model });
-    const pass = enc.beginComputePass();
-    program.steps.forEach((s, k) => this.encodeStep(pass, s, k));
-    pass.end();
-    for (const o of program.outputs)
-      enc.copyBufferToBuffer(this.buffers[o.buffer]!, 0, this.staging.get(o.name)!, 0, numel(o.shape) * 4);
-    const scopes = pushAll(device);
-    device.queue.submit([enc.finish()]);
-    const errs = await popErrors(device, scopes);
-    if (errs.length) throw new GpuError(await this.diagnose(errs));
-
+    const read = entry.outputs.filter((o) => !opts.read || opts.read.includes(o.name));
+    for (const r of opts.read ?? [])
+      if (!entry.outputs.some((o) => o.name === r))
+        throw new GpuError(
+          `'${name}' has no output '${r}'; outputs: ${entry.outputs.map((o) => o.name).join(', ')}`,
+        );
+    await this.submit(entry, this.bindGroups.get(name)!, (enc) => {
+      for (const o of read)
+        enc.copyBufferToBuffer(
+          this.buffers[o.buffer]!,
+          0,
+          this.stagingFor(`${name}:${o.name}`, o.shape),
+          0,
+          numel(o.shape) * 4,
+        );
+    });
     const out = new Map<string, Float32Array>();
     await Promise.all(
-      program.outputs.map(async (o) => {
-        const st = this.staging.get(o.name)!;
+      read.map(async (o) => {
+        const st = this.stagingFor(`${name}:${o.name}`, o.shape);
         await st.mapAsync(GPUMapMode.READ, 0, numel(o.shape) * 4);
         out.set(o.name, new Float32Array(st.getMappedRange(0, numel(o.shape) * 4).slice(0)));
         st.unmap();
@@ -291,24 +369,59 @@ export class Session {
     );
     const lostAfter = this.lostReason();
     if (lostAfter) throw new GpuError(lostAfter);
-    return new Map(program.outputs.map((o) => [o.name, out.get(o.name)!]));
+    return new Map(read.map((o) => [o.name, out.get(o.name)!]));
   }
 
-  private encodeStep(pass: GPUComputePassEncoder, s: ProgramStep, k: number): void {
+  private stagingFor(key: string, shape: readonly number[]): GPUBuffer {
+    let st = this.staging.get(key);
+    if (!st) {
+      st = this.device.createBuffer({
+        size: Math.max(16, Math.ceil((numel(shape) * 4) / 16) * 16),
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        label: `read ${key}`,
+      });
+      this.staging.set(key, st);
+    }
+    return st;
+  }
+
+  /** Records an entry's steps in one compute pass, submits, and turns GPU errors into a located message. */
+  private async submit(
+    entry: ProgramEntry,
+    groups: readonly GPUBindGroup[],
+    after?: (enc: GPUCommandEncoder) => void,
+  ): Promise<void> {
+    const { device } = this;
+    const enc = device.createCommandEncoder({ label: this.program.model });
+    const pass = enc.beginComputePass();
+    entry.steps.forEach((s, k) => this.encodeStep(pass, s, groups[k]!));
+    pass.end();
+    after?.(enc);
+    const scopes = pushAll(device);
+    device.queue.submit([enc.finish()]);
+    const errs = await popErrors(device, scopes);
+    if (errs.length) throw new GpuError(await this.diagnose(entry, groups, errs));
+  }
+
+  private encodeStep(pass: GPUComputePassEncoder, s: ProgramStep, group: GPUBindGroup): void {
     pass.setPipeline(this.pipelines.get(s.kernel)!);
-    pass.setBindGroup(0, this.bindGroups[k]!);
+    pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(s.grid[0], s.grid[1], s.grid[2]);
   }
 
   /** After a failed submit: replays the steps one submit each to find the first that fails. */
-  private async diagnose(errs: string[]): Promise<string> {
+  private async diagnose(
+    entry: ProgramEntry,
+    groups: readonly GPUBindGroup[],
+    errs: string[],
+  ): Promise<string> {
     const { device } = this;
-    for (let k = 0; k < this.program.steps.length; k++) {
-      const s = this.program.steps[k]!;
+    for (let k = 0; k < entry.steps.length; k++) {
+      const s = entry.steps[k]!;
       const scopes = pushAll(device);
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      this.encodeStep(pass, s, k);
+      this.encodeStep(pass, s, groups[k]!);
       pass.end();
       device.queue.submit([enc.finish()]);
       const e = await popErrors(device, scopes);
@@ -317,7 +430,78 @@ export class Session {
     return `running ${this.program.model} failed: ${errs.join('; ')}`;
   }
 
-  /** Time of one run in ms, with every step's dispatch (no per-kernel timing yet). */
+  /**
+   * Reads parameters back from the device by state-dict name, in their stored layout (for checkpoints). Only
+   * parameters that live on the device between calls can be read: raw weights that the load entry folded away are
+   * not kept by an inference program.
+   */
+  async readParams(names?: readonly string[]): Promise<Map<string, Float32Array>> {
+    const wanted = this.program.params.filter(
+      (p) => p.dtype === 'f32' && p.buffer !== null && (!names || names.includes(p.name)),
+    );
+    for (const n of names ?? []) {
+      const p = this.program.params.find((q) => q.name === n);
+      if (!p || p.buffer === null || this.program.buffers[p.buffer]!.loadOnly)
+        throw new GpuError(`parameter '${n}' is not kept on the device by this program`);
+    }
+    const next = this.queue.then(async () => {
+      const out = new Map<string, Float32Array>();
+      for (const p of wanted) {
+        const buffer = this.buffers[p.buffer!];
+        if (!buffer) continue;
+        const bytes = numel(p.shape) * 4;
+        const st = this.device.createBuffer({
+          size: Math.max(16, Math.ceil(bytes / 16) * 16),
+          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        });
+        const enc = this.device.createCommandEncoder();
+        enc.copyBufferToBuffer(buffer, 0, st, 0, bytes);
+        this.device.queue.submit([enc.finish()]);
+        await st.mapAsync(GPUMapMode.READ, 0, bytes);
+        let data: Float32Array = new Float32Array(st.getMappedRange(0, bytes).slice(0));
+        st.unmap();
+        st.destroy();
+        if (p.permute)
+          data = permuteAxes(
+            data,
+            p.permute.map((a) => p.shape[a]!),
+            inversePermutation(p.permute),
+          );
+        out.set(p.name, data);
+      }
+      return out;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Wall time of every step of an entry, each dispatched alone and waited for (the inputs are uploaded first).
+   * For profiles on adapters without timestamp queries; the sum exceeds a whole call by the per-submit overhead.
+   */
+  timeSteps(inputs: ReadonlyMap<string, Float32Array>, entry = 'forward'): Promise<number[]> {
+    const next = this.queue.then(async () => {
+      await this.callNow(entry, inputs, { read: [] });
+      const e = this.program.entries[entry]!;
+      const groups = this.bindGroups.get(entry)!;
+      const times: number[] = [];
+      for (let k = 0; k < e.steps.length; k++) {
+        const t0 = performance.now();
+        const enc = this.device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        this.encodeStep(pass, e.steps[k]!, groups[k]!);
+        pass.end();
+        this.device.queue.submit([enc.finish()]);
+        await this.device.queue.onSubmittedWorkDone();
+        times.push(performance.now() - t0);
+      }
+      return times;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Time of one forward call in ms (after one warm-up call). */
   async time(inputs: ReadonlyMap<string, Float32Array>, reps = 1): Promise<number> {
     await this.run(inputs);
     const t0 = performance.now();
@@ -326,7 +510,12 @@ export class Session {
   }
 
   destroy(): void {
-    for (const b of this.buffers) b.destroy();
+    for (const b of this.buffers) b?.destroy();
     for (const b of this.staging.values()) b.destroy();
   }
+}
+
+function makeBuffer(device: GPUDevice, bytes: number, label: string): GPUBuffer {
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+  return device.createBuffer({ size: bytes, usage, label });
 }

@@ -1,12 +1,18 @@
 // The Program: everything the runtime needs to run a compiled model, as plain JSON. The compiler produces it
-// (compiler/codegen/program.ts) and imports these types from here; the runtime never imports the compiler.
+// (compiler/codegen/lower.ts) and imports these types from here; the runtime never imports the compiler.
 //
-// Shapes are static: a Program is for one (batch, height, width).
+// Shapes are static: a Program is for one (batch, height, width). It has named entry points over one set of
+// buffers: `load` (run once after the weights are uploaded: derived parameters such as batchnorm-folded conv
+// weights), `forward` (inference), and — for training programs — `train_step`. Persistent buffers (parameters,
+// derived parameters, optimizer state) keep their contents between calls; the others are scratch space of the
+// entry that runs.
 
 export const PROGRAM_FORMAT = 'fcnc-program';
-export const PROGRAM_VERSION = 1;
+/** Version 2: entry points, buffer kinds with a persistent flag, steps that name every node they compute. */
+export const PROGRAM_VERSION = 2;
 
-export type BufferKind = 'input' | 'param' | 'activation' | 'scratch';
+export type BufferKind =
+  'input' | 'output' | 'param' | 'derived' | 'activation' | 'scratch' | 'gradient' | 'optimizer' | 'uniform';
 
 /** One GPU storage buffer. */
 export interface ProgramBuffer {
@@ -14,6 +20,13 @@ export interface ProgramBuffer {
   /** Allocation size in bytes (a multiple of 16, at least 16). */
   readonly bytes: number;
   readonly kind: BufferKind;
+  /** Contents survive between calls (parameters, derived parameters, optimizer state). */
+  readonly persistent: boolean;
+  /**
+   * Read only by the `load` entry (a raw parameter that a derived one replaces, e.g. a conv weight before batchnorm
+   * folding): the runtime creates it to load weights and frees it afterwards.
+   */
+  readonly loadOnly?: boolean;
   /** What lives in it, for messages: a node name, a parameter name, `<node>.scratch0`. */
   readonly label: string;
 }
@@ -35,7 +48,7 @@ export interface ProgramParam {
   readonly slices?: readonly { readonly buffer: number; readonly start: number; readonly length: number }[];
 }
 
-/** A data input or an output (f32, row-major, NCHW). */
+/** A data input or an output of an entry (f32, row-major, NCHW). */
 export interface ProgramTensor {
   readonly name: string;
   readonly shape: readonly number[];
@@ -54,6 +67,14 @@ export interface ProgramKernel {
   readonly writable: readonly number[];
 }
 
+/** A source node a step computes: its instance name, op and spec location. */
+export interface StepNode {
+  readonly name: string;
+  readonly op: string;
+  /** `file:line:col` of the spec call ('' when unknown). */
+  readonly where: string;
+}
+
 /** One dispatch, in execution order. */
 export interface ProgramStep {
   readonly kernel: string;
@@ -65,20 +86,32 @@ export interface ProgramStep {
    */
   readonly ranges?: readonly (readonly [number, number] | null)[];
   readonly grid: readonly [number, number, number];
-  /** The graph node it computes (`head.encmodule.encoding`), or `<output>.argmax` for post-processing. */
+  /** The node it computes (its anchor, for a fused kernel), or `<output>.argmax` for post-processing. */
   readonly node: string;
-  /** The spec call that made the node, `file:line:col` ('' when unknown). */
+  /** The spec call that made that node, `file:line:col` ('' when unknown). */
   readonly where: string;
+  /** Every source node computed by this dispatch (a fused kernel: the anchor and its epilogue). */
+  readonly nodes: readonly StepNode[];
 }
 
-/** What memory planning achieved, in bytes (all buffers: parameters, inputs, activations, scratch). */
+/** What memory planning achieved for one entry, in bytes. */
 export interface MemoryReport {
-  /** One buffer per value. */
+  /** Activations, inputs, outputs and scratch with one buffer per value. */
   readonly naiveBytes: number;
-  /** The buffers of this program. */
+  /** The same values in the planned buffers. */
   readonly plannedBytes: number;
   /** The most bytes live at any one step: no plan can use less. */
   readonly lowerBoundBytes: number;
+  /** Parameters as uploaded (the state dict's f32 entries that some kernel reads, before any folding). */
+  readonly rawParamBytes: number;
+  /** Parameters resident while the entry runs (after folding: derived ones, raw ones still read). */
+  readonly paramBytes: number;
+}
+
+export interface ProgramEntry {
+  readonly inputs: readonly ProgramTensor[];
+  readonly outputs: readonly ProgramTensor[];
+  readonly steps: readonly ProgramStep[];
 }
 
 export interface Program {
@@ -92,9 +125,28 @@ export interface Program {
   readonly tuning: Readonly<Record<string, number>>;
   readonly buffers: readonly ProgramBuffer[];
   readonly params: readonly ProgramParam[];
-  readonly inputs: readonly ProgramTensor[];
-  readonly outputs: readonly ProgramTensor[];
   readonly kernels: readonly ProgramKernel[];
-  readonly steps: readonly ProgramStep[];
+  readonly entries: { readonly load: ProgramEntry; readonly forward: ProgramEntry } & Readonly<
+    Record<string, ProgramEntry>
+  >;
+  /** Memory of the `forward` entry. */
   readonly memory: MemoryReport;
+}
+
+/** Thrown when a program.json is not a Program this runtime can run. */
+export class ProgramFormatError extends Error {}
+
+/** Checks the format and version of a parsed program.json; says what to do when it is from another version. */
+export function checkProgram(p: unknown, source = 'program.json'): Program {
+  const o = p as Partial<Program> | null;
+  if (!o || typeof o !== 'object' || o.format !== PROGRAM_FORMAT)
+    throw new ProgramFormatError(`${source} is not an fcnc program (no "format": "${PROGRAM_FORMAT}")`);
+  if (o.version !== PROGRAM_VERSION)
+    throw new ProgramFormatError(
+      `${source} is an fcnc program of version ${String(o.version)}, but this runtime runs version ${PROGRAM_VERSION}; ` +
+        'compile the spec again with this fcnc (`fcnc compile SPEC`)',
+    );
+  if (!o.entries?.forward || !o.entries.load)
+    throw new ProgramFormatError(`${source} has no 'forward' and 'load' entries`);
+  return o as Program;
 }

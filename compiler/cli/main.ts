@@ -3,7 +3,9 @@
 // errors to exit codes: 0 ok, 1 errors in a spec (or its inputs), 2 usage errors.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { LoweringError } from '../codegen/program.ts';
+import { LoweringError } from '../codegen/lower.ts';
+import { PassError } from '../pipeline.ts';
+import { ProgramFormatError } from '../../runtime/program.ts';
 import { NoAdapterError } from '../../runtime/device.ts';
 import { GpuError } from '../../runtime/execute.ts';
 import { ImageError } from '../../runtime/image.ts';
@@ -79,7 +81,9 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       e instanceof CommandError ||
       e instanceof NoAdapterError ||
       e instanceof GpuError ||
-      e instanceof LoweringError
+      e instanceof LoweringError ||
+      e instanceof PassError ||
+      e instanceof ProgramFormatError
     ) {
       io.err(`fcnc: ${e.message}\n`);
       return EXIT_SPEC_ERROR;

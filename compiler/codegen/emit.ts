@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as prettier from 'prettier';
 import type { Graph } from '../ir/types.ts';
 import { formatReport, makeReport, mib } from '../report.ts';
-import type { Program } from '../../runtime/program.ts';
+import type { Compiled } from '../compile.ts';
 import { writeAtomically } from '../../runtime/infer.ts';
 
 export interface EmitOptions {
@@ -29,7 +29,12 @@ function settingsText(g: Graph): string {
     .join(' ');
 }
 
-export async function emitFiles(g: Graph, program: Program, opts: EmitOptions): Promise<Map<string, string>> {
+export async function emitFiles(
+  g: Graph,
+  compiled: Compiled,
+  opts: EmitOptions,
+): Promise<Map<string, string>> {
+  const program = compiled.program;
   const files = new Map<string, string>();
   const rt = opts.runtimeDir.split('\\').join('/').replace(/\/$/, '') || '.';
   const cls = className(g.model);
@@ -57,11 +62,14 @@ import { readFileSync } from 'node:fs';
 import { openDevice, type AdapterChoice, type OpenedDevice } from '${rt}/device.ts';
 import { Session } from '${rt}/execute.ts';
 import { loadParams, type ParamSpec } from '${rt}/params.ts';
-import type { Program } from '${rt}/program.ts';
+import { checkProgram, type Program } from '${rt}/program.ts';
 import { tuningFor } from '${rt}/tuning.ts';
 
 /** The compiled program: buffers, WGSL kernels and dispatches for input ${JSON.stringify(inShape)}. */
-export const program: Program = JSON.parse(readFileSync(new URL('./program.json', import.meta.url), 'utf8'));
+export const program: Program = checkProgram(
+  JSON.parse(readFileSync(new URL('./program.json', import.meta.url), 'utf8')),
+  new URL('./program.json', import.meta.url).pathname,
+);
 /** The state dict this model takes (official FastFCN names), with the initialisation used when no weights are given. */
 export const params: ParamSpec[] = JSON.parse(readFileSync(new URL('./params.json', import.meta.url), 'utf8'));
 
@@ -95,7 +103,7 @@ export class ${cls} {
       if (Object.keys(tuned).length > 0 && JSON.stringify(tuned) !== JSON.stringify(program.tuning ?? {}))
         console.warn(\`note: program.json was generated without this adapter's kernel tuning (\${JSON.stringify(tuned)}); fcnc infer and fcnc run tune at run time\`);
       const session = await Session.create(device, program);
-      session.setParams(values);
+      await session.setParams(values);
       return new ${cls}(device, session, source);
     } catch (e) {
       device.destroy();
@@ -173,7 +181,7 @@ ${opts.command}
 
 - \`model.ts\` — \`${cls}.load({ weights })\`, \`forward(image)\` → ${g.outputs.map((o) => `\`${o.name}\` [${g.nodes[o.node]!.shape.join(', ')}]`).join(', ')}
 - \`infer.ts\` — segment images: \`node bin/run-ts.js ${'<this folder>'}/infer.ts --weights W -o OUT IMAGE...\`
-- \`program.json\` — ${program.kernels.length} kernels, ${program.steps.length} dispatches, ${program.buffers.length} buffers; \`kernels/*.wgsl\` are the same kernels for reading
+- \`program.json\` — ${program.kernels.length} kernels, ${program.entries.forward.steps.length} dispatches per forward (${program.entries.load.steps.length} more when weights are loaded), ${program.buffers.length} buffers; \`kernels/*.wgsl\` are the same kernels for reading
 - \`params.json\` — the ${g.params.length} state-dict entries with their initialisation
 
 GPU memory (every buffer: parameters, input, activations, outputs): ${mib(program.memory.plannedBytes)} planned, against
@@ -190,11 +198,11 @@ ${formatReport(report, { layers: false }).trimEnd()}
 /** Writes the files into `outDir`, replacing what an earlier compile left there (kernels that no longer exist). */
 export async function emitModel(
   g: Graph,
-  program: Program,
+  compiled: Compiled,
   outDir: string,
   opts: EmitOptions,
 ): Promise<string[]> {
-  const files = await emitFiles(g, program, opts);
+  const files = await emitFiles(g, compiled, opts);
   mkdirSync(join(outDir, 'kernels'), { recursive: true });
   for (const f of readdirSync(join(outDir, 'kernels')))
     if (!files.has(`kernels/${f}`)) rmSync(join(outDir, 'kernels', f));

@@ -1,31 +1,73 @@
-// Elementwise ops: relu, sigmoid, add (equal shapes) and mul (equal shapes, or a per-channel [N, C] or
-// [N, C, 1, 1] factor broadcast over H×W, as EncNet's channel attention needs).
-import { defineLayer, defineOp, ShapeError, type TensorArg, perChannelSlice } from './op.ts';
-import { shapeToString, type Shape } from '../ir/types.ts';
+// Pointwise ops: relu, sigmoid, add (equal shapes), mul (equal shapes, or a per-channel [N, C] or [N, C, 1, 1]
+// factor broadcast over H×W, as EncNet's channel attention needs), affine (a per-channel scale and shift: what an
+// inference batchnorm becomes when no conv takes it in) and copy. Each gives its WGSL expression (`pointwise`):
+// the generic pointwise kernel runs it alone and any kernel's fused epilogue inlines it.
+import {
+  defineLayer,
+  defineOp,
+  ShapeError,
+  type OpDef,
+  type Pointwise,
+  type TensorArg,
+  perChannelSlice,
+} from './op.ts';
+import { shapeToString, type Attrs, type Shape } from '../ir/types.ts';
 import { mapRef, refTensor } from './ref.ts';
-import { binaryKernel, unaryKernel } from '../codegen/wgsl/elementwise.ts';
+import { pointwiseKernel } from '../codegen/wgsl/pointwise.ts';
 
-const unary = (name: string, doc: string, f: (v: number) => number) =>
-  defineOp({
+/** An op record with a `pointwise` expression whose kernel is the generic pointwise kernel. */
+export function pointwiseOp<A extends Attrs>(
+  def: Omit<OpDef<A>, 'kernel' | 'pointwise'> & { pointwise: Pointwise<A> },
+): OpDef<A> {
+  const op: OpDef<A> = defineOp<A>({
+    channelSlice: perChannelSlice,
+    ...def,
+    kernel: (ctx) => pointwiseKernel(op as OpDef, ctx),
+  });
+  return op;
+}
+
+const unary = (
+  name: string,
+  doc: string,
+  f: (v: number) => number,
+  wgsl: (x: string, elem: string) => string,
+) =>
+  pointwiseOp({
     name,
     doc,
     arity: 1,
-    elementwise: true,
     inferShape: ([x]) => x!,
     reference: ([x], _p, _a, out) => mapRef(x, out, f),
-    kernel: (ctx) => unaryKernel(name, ctx),
-    channelSlice: perChannelSlice,
+    pointwise: { primary: [0], wgsl: ([x], _a, elem) => wgsl(x!, elem) },
   });
 
 // relu keeps NaN (as torch.relu does): NaN < 0 is false.
-export const relu = unary('relu', 'y = max(x, 0)', (v) => (v < 0 ? 0 : v));
-export const sigmoid = unary('sigmoid', 'y = 1 / (1 + exp(−x))', (v) => 1 / (1 + Math.exp(-v)));
+export const relu = unary(
+  'relu',
+  'y = max(x, 0)',
+  (v) => (v < 0 ? 0 : v),
+  (x, elem) => `max(${x}, ${elem}(0.0))`,
+);
+export const sigmoid = unary(
+  'sigmoid',
+  'y = 1 / (1 + exp(−x))',
+  (v) => 1 / (1 + Math.exp(-v)),
+  (x) => `1.0 / (1.0 + exp(-${x}))`,
+);
+/** The identity: a value copied into a buffer of its own (or a concat's slice) when it cannot be computed there. */
+export const copy = unary(
+  'copy',
+  'y = x',
+  (v) => v,
+  (x) => x,
+);
 
-export const add = defineOp({
+export const add = pointwiseOp({
   name: 'add',
   doc: 'y = a + b (equal shapes)',
   arity: 2,
-  elementwise: true,
+  pointwise: { primary: [0, 1], wgsl: ([a, b]) => `${a} + ${b}` },
   inferShape([a, b]) {
     if (!sameShape(a!, b!))
       throw new ShapeError(
@@ -34,8 +76,6 @@ export const add = defineOp({
       );
     return a!;
   },
-  kernel: (ctx) => binaryKernel('add', ctx),
-  channelSlice: perChannelSlice,
   reference([a, b], _p, _a, out) {
     const y = refTensor(out);
     for (let i = 0; i < y.data.length; i++) y.data[i] = a.data[i]! + b.data[i]!;
@@ -43,10 +83,13 @@ export const add = defineOp({
   },
 });
 
-export const mul = defineOp({
+export const mul = pointwiseOp({
   name: 'mul',
   doc: 'y = a · b, b of equal shape or [N, C] / [N, C, 1, 1] broadcast over the spatial axes of a',
   arity: 2,
+  // The factor b may be broadcast, so only a carries a chain's value (a · b with equal shapes is commutative,
+  // but one primary keeps the rule simple).
+  pointwise: { primary: [0], wgsl: ([a, b]) => `${a} * ${b}` },
   inferShape([a, b]) {
     if (sameShape(a!, b!)) return a!;
     const channelFactor =
@@ -61,9 +104,7 @@ export const mul = defineOp({
       );
     return a!;
   },
-  kernel: (ctx) => binaryKernel('mul', ctx),
-  // a and b are cut alike: b is either a's shape or a per-channel [N, C] / [N, C, 1, 1] factor.
-  channelSlice: perChannelSlice,
+  // Channel slices cut a and b alike: b is either a's shape or a per-channel [N, C] / [N, C, 1, 1] factor.
   reference([a, b], _p, _a, out) {
     const y = refTensor(out);
     if (sameShape(a.shape, b.shape)) {
@@ -75,6 +116,33 @@ export const mul = defineOp({
     for (let nc = 0; nc < N * C; nc++) {
       const f = b.data[nc]!;
       for (let i = nc * H * W; i < (nc + 1) * H * W; i++) y.data[i] = a.data[i]! * f;
+    }
+    return y;
+  },
+});
+
+/** y = x · scale[c] + shift[c]: an inference batchnorm that no conv could take in (scale and shift made at load). */
+export const affine = pointwiseOp({
+  name: 'affine',
+  doc: 'y[n, c, …] = x[n, c, …] · scale[c] + shift[c]',
+  arity: 1,
+  inferShape([x]) {
+    if (x!.length < 2)
+      throw new ShapeError(`affine needs a tensor with channels, got ${shapeToString(x!)}`, [0]);
+    return x!;
+  },
+  params: ([x]) => [
+    { role: 'scale', shape: [x![1]!], init: { kind: 'ones' } },
+    { role: 'shift', shape: [x![1]!], init: { kind: 'zeros' } },
+  ],
+  pointwise: { primary: [0], wgsl: ([x, s, t]) => `${x} * ${s} + ${t}` },
+  reference([x], [scale, shift], _a, out) {
+    const C = x.shape[1]!;
+    const inner = x.data.length / (x.shape[0]! * C);
+    const y = refTensor(out);
+    for (let i = 0; i < y.data.length; i++) {
+      const c = Math.floor(i / inner) % C;
+      y.data[i] = x.data[i]! * scale.data[c]! + shift.data[c]!;
     }
     return y;
   },

@@ -3,8 +3,19 @@ import { ShapeError, type OpDef, type LayerDef } from './op.ts';
 import type { Attrs } from '../ir/types.ts';
 import { conv2d, convLayer } from './conv.ts';
 import { linear, linearLayer } from './linear.ts';
-import { batchnorm, batchnormLayer, groupnorm, groupnormLayer } from './norm.ts';
-import { add, addLayer, mul, mulLayer, relu, reluLayer, sigmoid, sigmoidLayer } from './elementwise.ts';
+import { batchnorm, batchnormLayer, bnScale, bnShift, groupnorm, groupnormLayer, scaleRows } from './norm.ts';
+import {
+  add,
+  addLayer,
+  affine,
+  copy,
+  mul,
+  mulLayer,
+  relu,
+  reluLayer,
+  sigmoid,
+  sigmoidLayer,
+} from './elementwise.ts';
 import {
   adaptiveAvgpool2d,
   adaptiveAvgpoolLayer,
@@ -73,6 +84,11 @@ const opList = [
   mean,
   dropout,
   encoding,
+  affine,
+  copy,
+  bnScale,
+  bnShift,
+  scaleRows,
 ] as OpDef<any>[];
 
 export const OPS: ReadonlyMap<string, OpDef<Attrs>> = new Map(opList.map((o) => [o.name, o as OpDef<Attrs>]));

@@ -1,18 +1,26 @@
 // Normalisation: batchnorm (inference uses running statistics; channels on axis 1 of a 2-, 3- or 4-D tensor,
 // so it also serves the BatchNorm1d over the Encoding layer's K axis) and groupnorm (JPU_X).
-import { defineLayer, defineOp, expectRank, ShapeError, type TensorArg, perChannelSlice } from './op.ts';
+import { defineLayer, defineOp, expectRank, ShapeError, type TensorArg } from './op.ts';
+import { pointwiseOp } from './elementwise.ts';
+import { f } from '../codegen/wgsl/common.ts';
+import type { Shape } from '../ir/types.ts';
 import { refTensor, splitAt } from './ref.ts';
-import { batchnormKernel } from '../codegen/wgsl/elementwise.ts';
 import { groupnormKernel } from '../codegen/wgsl/norm.ts';
 
 type BnAttrs = { eps: number; momentum: number };
 type GnAttrs = { groups: number; eps: number };
 
-export const batchnorm = defineOp<BnAttrs>({
+export const batchnorm = pointwiseOp<BnAttrs>({
   name: 'batchnorm',
   doc: 'y = (x − running_mean[c]) / sqrt(running_var[c] + eps) · weight[c] + bias[c], c = axis 1',
   arity: 1,
-  elementwise: false,
+  // Inference semantics (running statistics). fold_batchnorm turns every inference batchnorm into a folded conv
+  // or an `affine`, so this kernel runs only in unoptimised programs.
+  pointwise: {
+    primary: [0],
+    params: [0, 1, 2, 3],
+    wgsl: ([x, w, b, m, v], a) => `(${x} - ${m}) * (${w} / sqrt(${v} + ${f(a.eps)})) + ${b}`,
+  },
   inferShape([x]) {
     expectRank(x!, [2, 3, 4], 'batchnorm');
     return x!;
@@ -27,8 +35,6 @@ export const batchnorm = defineOp<BnAttrs>({
       { role: 'num_batches_tracked', shape: [], dtype: 'i64', init: { kind: 'zeros' }, trainable: false },
     ];
   },
-  kernel: (ctx) => batchnormKernel(ctx),
-  channelSlice: perChannelSlice,
   reference([x], [weight, bias, mean, variance], a, out) {
     const { outer: N, size: C, inner } = splitAt(x.shape, 1);
     const y = refTensor(out);
@@ -119,5 +125,73 @@ export const groupnormLayer = defineLayer({
   ],
   build(ctx, a) {
     return ctx.op('groupnorm', [a.x as TensorArg], { groups: a.groups as number, eps: a.eps as number });
+  },
+});
+
+// ---- Batchnorm folding (load time) ---------------------------------------------------------------------------
+// An inference batchnorm after a conv is a per-output-channel scale s = weight / sqrt(running_var + eps) and shift
+// t = bias − running_mean · s (+ s · the conv's own bias): the conv computes it with weights w · s[o] and bias t.
+// These ops make s, t and the scaled weights from the loaded parameters, once, when the weights are loaded.
+
+const vector = (name: string, xs: readonly Shape[], n: number): Shape => {
+  const c = xs[0]![0]!;
+  if (xs.length !== n || xs.some((s) => s.length !== 1 || s[0] !== c))
+    throw new ShapeError(
+      `${name} takes ${n} vectors of one length, got ${xs.map((s) => `[${s.join(', ')}]`).join(', ')}`,
+    );
+  return [c];
+};
+
+/** s = weight / sqrt(running_var + eps). */
+export const bnScale = pointwiseOp<{ eps: number }>({
+  name: 'bn_scale',
+  doc: 's[c] = weight[c] / sqrt(running_var[c] + eps)',
+  arity: 2,
+  inferShape: (xs) => vector('bn_scale', xs, 2),
+  pointwise: { primary: [0], wgsl: ([w, v], a) => `${w} / sqrt(${v} + ${f(a.eps)})` },
+  reference([w, v], _p, a, out) {
+    const y = refTensor(out);
+    for (let c = 0; c < y.data.length; c++) y.data[c] = w.data[c]! / Math.sqrt(v.data[c]! + a.eps);
+    return y;
+  },
+});
+
+/** t = bias + (conv_bias − running_mean) · s; without a conv bias, t = bias − running_mean · s. */
+export const bnShift = pointwiseOp({
+  name: 'bn_shift',
+  doc: 't[c] = bias[c] + (conv_bias[c] − running_mean[c]) · s[c] (conv_bias = 0 when absent)',
+  arity: 'variadic',
+  inferShape: (xs) => vector('bn_shift', xs, xs.length === 4 ? 4 : 3),
+  pointwise: {
+    primary: [0],
+    wgsl: ([b, m, s, cb]) => (cb ? `${b} + (${cb} - ${m}) * ${s}` : `${b} - ${m} * ${s}`),
+  },
+  reference([b, m, s, cb], _p, _a, out) {
+    const y = refTensor(out);
+    for (let c = 0; c < y.data.length; c++)
+      y.data[c] = b.data[c]! + ((cb ? cb.data[c]! : 0) - m.data[c]!) * s.data[c]!;
+    return y;
+  },
+});
+
+/** w'[o, …] = w[o, …] · s[o]: a weight whose output channels (axis 0, in any layout of the rest) are scaled. */
+export const scaleRows = pointwiseOp({
+  name: 'scale_rows',
+  doc: "w'[o, …] = w[o, …] · s[o]",
+  arity: 2,
+  inferShape([w, s]) {
+    if (s!.length !== 1 || s![0] !== w![0])
+      throw new ShapeError(
+        `scale_rows scales the ${w![0]} rows of [${w!.join(', ')}] by a vector, got [${s!.join(', ')}]`,
+        [1],
+      );
+    return w!;
+  },
+  pointwise: { primary: [0], index: () => ['same', 'row'], wgsl: ([w, s]) => `${w} * ${s}` },
+  reference([w, s], _p, _a, out) {
+    const y = refTensor(out);
+    const per = w.data.length / s.data.length;
+    for (let i = 0; i < y.data.length; i++) y.data[i] = w.data[i]! * s.data[Math.floor(i / per)]!;
+    return y;
   },
 });

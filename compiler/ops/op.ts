@@ -36,10 +36,14 @@ export interface OpDef<A extends Attrs = Attrs> {
   readonly doc: string;
   /** Number of tensor inputs, or 'variadic' (concat). */
   readonly arity: number | 'variadic';
-  /** Elementwise ops map each output element to the same-index input elements (fusion matches on this). */
-  readonly elementwise?: boolean;
   /** Graph structure rather than computation (input, param, fused): no reference, kernel or test cases of its own. */
   readonly structural?: boolean;
+  /**
+   * Pointwise ops: each output element is a function of its operands' elements at the same position (an operand
+   * may be broadcast: read at the element's channel, (sample, channel) or row; see `Indexing`). The fusion pass
+   * matches on this, the epilogue of any kernel inlines `wgsl`, and the generic pointwise kernel runs it alone.
+   */
+  readonly pointwise?: Pointwise<A>;
   inferShape(inputs: readonly Shape[], attrs: A): Shape;
   /** Parameters in state-dict order. Absent: the op owns none. */
   params?(inputs: readonly Shape[], attrs: A): readonly ParamDecl[];
@@ -91,6 +95,10 @@ export interface KernelCtx<A extends Attrs = Attrs> {
   /** Shapes of the op's parameters, in the order of its `params` rule. */
   readonly params: readonly Shape[];
   readonly opts: KernelOptions;
+  /** Pointwise ops fused after this op: applied to every output element before it is stored. */
+  readonly epilogue?: Epilogue;
+  /** Inputs (by index) and the output when they live in a channel slice of a larger tensor (concat eliminated). */
+  readonly views?: { readonly inputs?: readonly (View | undefined)[]; readonly output?: View };
 }
 
 /** Options derived from the device's limits (and, later, per-adapter kernel choices). */
@@ -110,8 +118,60 @@ export interface KernelOptions {
   readonly tuning?: Readonly<Record<string, number>>;
 }
 
-/** A binding of a dispatch: the node's inputs, its parameters, a scratch buffer of its plan, or its output. */
-export type KernelBinding = `input${number}` | `param${number}` | `scratch${number}` | 'output';
+/**
+ * A binding of a dispatch: the anchor op's inputs and parameters, a scratch buffer of its plan, an operand of its
+ * fused epilogue, or its output.
+ */
+export type KernelBinding =
+  `input${number}` | `param${number}` | `scratch${number}` | `epi${number}` | 'output';
+
+/**
+ * How a pointwise operand is read for output element (n, c, …) of an [N, C, …] result: at the same element, at its
+ * channel c (an operand [C]), at its (sample, channel) (an operand [N, C] or [N, C, 1, 1]), or at its row (axis 0;
+ * an operand [O] scaling the rows of an [O, …] parameter).
+ */
+export type Indexing = 'same' | 'channel' | 'sample_channel' | 'row';
+
+export interface Pointwise<A extends Attrs = Attrs> {
+  /** Data inputs that may carry the value flowing through a fused chain (every input of a commutative op). */
+  readonly primary: readonly number[];
+  /** The parameters the expression reads (default: all), e.g. not batchnorm's num_batches_tracked. */
+  readonly params?: readonly number[];
+  /** How each operand (data inputs, then the read parameters) is indexed; default: derived from its shape. */
+  index?(operands: readonly Shape[], out: Shape): readonly Indexing[];
+  /**
+   * The result as a WGSL expression of `args` (the operands' values at this element: data inputs, then the read
+   * parameters), all of type `elem`; constants come from the attributes.
+   */
+  wgsl(args: readonly string[], attrs: A, elem: 'f32' | 'vec4f'): string;
+}
+
+/** Where a tensor lives when it is not a buffer of its own: channels [offset, offset + C) of a tensor with `channels`. */
+export interface View {
+  readonly channels: number;
+  readonly offset: number;
+}
+
+/** An operand of a fused epilogue: its shape, how it is indexed from the output element, where it lives. */
+export interface EpilogueOperand {
+  readonly shape: Shape;
+  readonly index: Indexing;
+  readonly view?: View;
+}
+
+/** One pointwise op of an epilogue; each argument is the running value ('v') or an epilogue operand index. */
+export interface EpilogueStep {
+  readonly op: string;
+  readonly args: readonly ('v' | number)[];
+  /** The op's `pointwise.wgsl` with its attributes bound. */
+  wgsl(args: readonly string[], elem: 'f32' | 'vec4f'): string;
+}
+
+/** Pointwise ops applied to every output element before it is stored (bound as `epi0`, `epi1`, …). */
+export interface Epilogue {
+  readonly operands: readonly EpilogueOperand[];
+  readonly steps: readonly EpilogueStep[];
+}
 
 /** One dispatch: a WGSL compute shader whose bindings (group 0) are in binding-index order. */
 export interface KernelSpec {

@@ -1,10 +1,10 @@
 // Shape-level ops: concat along channels, mean over an axis, and dropout (identity at inference; in training
 // it zeroes whole channels, as Dropout2d does in every FastFCN head).
-import { defineLayer, defineOp, ShapeError, type TensorArg, perChannelSlice } from './op.ts';
+import { defineLayer, defineOp, ShapeError, type TensorArg } from './op.ts';
 import { shapeToString } from '../ir/types.ts';
 import { refTensor, splitAt } from './ref.ts';
 import { concatKernel, meanKernel } from '../codegen/wgsl/shape.ts';
-import { copyKernel } from '../codegen/wgsl/elementwise.ts';
+import { pointwiseOp } from './elementwise.ts';
 
 type ConcatAttrs = { axis: number };
 export const concat = defineOp<ConcatAttrs>({
@@ -92,15 +92,14 @@ export const meanLayer = defineLayer({
 });
 
 type DropoutAttrs = { p: number; channelwise: boolean };
-export const dropout = defineOp<DropoutAttrs>({
+export const dropout = pointwiseOp<DropoutAttrs>({
   name: 'dropout',
   doc: 'identity at inference; in training zeroes (channels of) x with probability p and scales by 1/(1−p)',
   arity: 1,
-  elementwise: true,
   inferShape: ([x]) => x!,
   reference: ([x], _p, _a, out) => refTensor(out, x.data),
-  kernel: (ctx) => copyKernel(ctx, 'dropout_identity'),
-  channelSlice: perChannelSlice,
+  // At inference dropout is the identity (the drop_dropout pass removes it before fusion).
+  pointwise: { primary: [0], wgsl: ([x]) => x! },
 });
 
 export const dropoutLayer = defineLayer({

@@ -5,11 +5,14 @@ import { readFileSync } from 'node:fs';
 import { openDevice, type AdapterChoice, type OpenedDevice } from '../../runtime/device.ts';
 import { Session } from '../../runtime/execute.ts';
 import { loadParams, type ParamSpec } from '../../runtime/params.ts';
-import type { Program } from '../../runtime/program.ts';
+import { checkProgram, type Program } from '../../runtime/program.ts';
 import { tuningFor } from '../../runtime/tuning.ts';
 
 /** The compiled program: buffers, WGSL kernels and dispatches for input [1,3,512,512]. */
-export const program: Program = JSON.parse(readFileSync(new URL('./program.json', import.meta.url), 'utf8'));
+export const program: Program = checkProgram(
+  JSON.parse(readFileSync(new URL('./program.json', import.meta.url), 'utf8')),
+  new URL('./program.json', import.meta.url).pathname,
+);
 /** The state dict this model takes (official FastFCN names), with the initialisation used when no weights are given. */
 export const params: ParamSpec[] = JSON.parse(
   readFileSync(new URL('./params.json', import.meta.url), 'utf8'),
@@ -47,7 +50,7 @@ export class EncJpuR50 {
           `note: program.json was generated without this adapter's kernel tuning (${JSON.stringify(tuned)}); fcnc infer and fcnc run tune at run time`,
         );
       const session = await Session.create(device, program);
-      session.setParams(values);
+      await session.setParams(values);
       return new EncJpuR50(device, session, source);
     } catch (e) {
       device.destroy();

@@ -2,8 +2,9 @@
 // with the same results as the whole batch.
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
-import { lowerInChunks, rebatch } from '../../compiler/codegen/batch.ts';
-import { lowerToProgram } from '../../compiler/codegen/program.ts';
+import { rebatch } from '../../compiler/codegen/batch.ts';
+import { compile } from '../../compiler/compile.ts';
+import { lowerToProgram } from '../../compiler/codegen/lower.ts';
 import { verifyGraph } from '../../compiler/ir/verify.ts';
 import { interpret, seededParams } from '../../compiler/ir/interpret.ts';
 import { Session } from '../../runtime/execute.ts';
@@ -31,10 +32,10 @@ describe('batch chunks', () => {
     expect(
       Math.max(...g.params.filter((p) => p.used).map((p) => p.shape.reduce((a, b) => a * b, 4))),
     ).toBeLessThan(perSample);
-    expect(lowerInChunks(g, {}).chunk).toBe(8);
+    expect(compile(g).chunk).toBe(8);
     // Room for 3 samples of the largest tensor → chunks of 2 (halving from 8: 8, 4, 2).
-    expect(lowerInChunks(g, { maxStorageBufferBindingSize: perSample * 3 }).chunk).toBe(2);
-    expect(() => lowerInChunks(g, { maxStorageBufferBindingSize: perSample / 2 })).toThrow(
+    expect(compile(g, { limits: { maxStorageBufferBindingSize: perSample * 3 } }).chunk).toBe(2);
+    expect(() => compile(g, { limits: { maxStorageBufferBindingSize: perSample / 2 } })).toThrow(
       /\(even at batch 1\)/,
     );
     expect(() => lowerToProgram(g, { maxStorageBufferBindingSize: perSample * 3 })).toThrow(
@@ -49,15 +50,14 @@ describe.skipIf(!gpu.dev)('batch chunks on the GPU', () => {
     const dev = gpu.dev!;
     const g = graph(3);
     const perSample = Math.max(...g.nodes.map((n) => n.shape.reduce((a, b) => a * b, 4))) / 3;
-    const { program, chunk } = lowerInChunks(g, {
-      ...dev.limits,
-      maxStorageBufferBindingSize: perSample * 2,
+    const { program, chunk } = compile(g, {
+      limits: { ...dev.limits, maxStorageBufferBindingSize: perSample * 2 },
     });
     expect(chunk).toBe(2);
     const params = seededParams(g, 3);
     const input = new Float32Array(3 * 3 * 64 * 64).map((_, i) => Math.sin(i * 0.37));
     const session = await Session.create(dev, program);
-    session.setParams(
+    await session.setParams(
       new Map(
         [...params].map(([k, v]) => [k, v instanceof Float64Array ? Float32Array.from(v) : v]),
       ) as never,

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
 import { OPS } from '../../compiler/ops/index.ts';
-import { kernelOptions, LoweringError, lowerToProgram } from '../../compiler/codegen/program.ts';
+import { LoweringError, lowerToProgram } from '../../compiler/codegen/lower.ts';
+import { kernelOptions } from '../../compiler/codegen/limits.ts';
 import { splitGrid } from '../../compiler/codegen/wgsl/common.ts';
 import { argmaxKernel } from '../../compiler/codegen/wgsl/argmax.ts';
 import type { KernelPlan, KernelSpec } from '../../compiler/ops/op.ts';
@@ -35,9 +36,9 @@ function narrow(spec: string, width = 4): Graph {
 /** A text summary of a Program: kernels, then steps. */
 function summary(p: Program): string {
   const lines = [
-    `program ${p.model}: ${p.buffers.length} buffers, ${p.kernels.length} kernels, ${p.steps.length} steps`,
+    `program ${p.model}: ${p.buffers.length} buffers, ${p.kernels.length} kernels, ${p.entries.forward.steps.length} steps`,
   ];
-  for (const s of p.steps)
+  for (const s of p.entries.forward.steps)
     lines.push(`${s.kernel}(${s.buffers.join(', ')}) grid ${s.grid.join('×')}  // ${s.node}  ${s.where}`);
   for (const prm of p.params)
     if (prm.buffer === null || prm.permute)
@@ -145,22 +146,24 @@ describe('lowerToProgram', () => {
     const texts = new Set(p.kernels.map((k) => k.wgsl));
     expect(texts.size).toBe(p.kernels.length);
     expect(new Set(p.kernels.map((k) => k.name)).size).toBe(p.kernels.length);
-    expect(p.kernels.length).toBeLessThan(p.steps.length);
-    for (const s of p.steps) expect(p.kernels.some((k) => k.name === s.kernel)).toBe(true);
+    expect(p.kernels.length).toBeLessThan(p.entries.forward.steps.length);
+    for (const s of p.entries.forward.steps) expect(p.kernels.some((k) => k.name === s.kernel)).toBe(true);
     for (const k of p.kernels) expect(k.name).toMatch(/^[A-Za-z0-9_]+$/);
   });
 
   it('locates every step at its spec call', () => {
-    for (const s of p.steps) expect(s.where).toMatch(/^specs\/.+\.fcn:\d+:\d+$/);
+    for (const s of p.entries.forward.steps) expect(s.where).toMatch(/^specs\/.+\.fcn:\d+:\d+$/);
   });
 
   it('aliases dropout to its input (no dispatch)', () => {
     const drops = g.nodes.filter((n) => n.op === 'dropout');
     expect(drops.length).toBeGreaterThan(0);
-    for (const d of drops) expect(p.steps.some((s) => s.node === d.name)).toBe(false);
+    for (const d of drops) expect(p.entries.forward.steps.some((s) => s.node === d.name)).toBe(false);
     const dispatching = g.nodes.filter((n) => !['input', 'param', 'dropout'].includes(n.op)).length;
     // Encoding takes two dispatches.
-    expect(p.steps.length).toBe(dispatching + g.nodes.filter((n) => n.op === 'encoding').length);
+    expect(p.entries.forward.steps.length).toBe(
+      dispatching + g.nodes.filter((n) => n.op === 'encoding').length,
+    );
   });
 
   it('uploads f32 parameters only, conv weights OIHW → OHWI when it moves data', () => {
@@ -177,7 +180,7 @@ describe('lowerToProgram', () => {
   });
 
   it('never binds one buffer twice in a dispatch when one binding is writable', () => {
-    for (const s of p.steps) {
+    for (const s of p.entries.forward.steps) {
       const k = p.kernels.find((q) => q.name === s.kernel)!;
       for (const w of k.writable) expect(s.buffers.filter((b) => b === s.buffers[w]).length).toBe(1);
     }
@@ -199,9 +202,9 @@ describe('lowerToProgram', () => {
 
   it('adds argmax outputs on request', () => {
     const q = lowerToProgram(g, LLVMPIPE_LIMITS, { argmax: true });
-    const names = q.outputs.map((o) => o.name);
+    const names = q.entries.forward.outputs.map((o) => o.name);
     expect(names).toEqual(['logits', 'se', 'aux', 'logits.argmax', 'aux.argmax']);
-    expect(q.outputs.find((o) => o.name === 'logits.argmax')!.shape).toEqual([1, 64, 64]);
+    expect(q.entries.forward.outputs.find((o) => o.name === 'logits.argmax')!.shape).toEqual([1, 64, 64]);
     expect(() => lowerToProgram(g, LLVMPIPE_LIMITS, { argmax: ['se'] })).toThrow(/4-D/);
   });
 });

@@ -2,8 +2,8 @@
 // same results; ops that need all channels at once refuse with a located error.
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
-import { lowerInChunks } from '../../compiler/codegen/batch.ts';
-import { lowerToProgram } from '../../compiler/codegen/program.ts';
+import { compile } from '../../compiler/compile.ts';
+import { lowerToProgram } from '../../compiler/codegen/lower.ts';
 import { interpret, seededParams } from '../../compiler/ir/interpret.ts';
 import { Session } from '../../runtime/execute.ts';
 import { gpuForTests } from '../gpu/harness.ts';
@@ -37,7 +37,7 @@ describe('channel slices', () => {
       maxStorageBufferBindingSize: LIMIT,
       minStorageBufferOffsetAlignment: 256,
     });
-    const sliced = p.steps.filter((s) => s.ranges);
+    const sliced = p.entries.forward.steps.filter((s) => s.ranges);
     expect(new Set(sliced.map((s) => s.node.replace(/\[.*/, '')))).toEqual(
       new Set(['stem', 'bn', 'act', 'pool', 'up']),
     );
@@ -74,7 +74,7 @@ describe('channel slices', () => {
     );
   });
   it('batches above one are split into batch-1 programs first', () => {
-    expect(lowerInChunks(graph(3), { maxStorageBufferBindingSize: LIMIT }).chunk).toBe(1);
+    expect(compile(graph(3), { limits: { maxStorageBufferBindingSize: LIMIT } }).chunk).toBe(1);
   });
 });
 
@@ -84,11 +84,11 @@ describe.skipIf(!gpu.dev)('channel slices on the GPU', () => {
     const dev = gpu.dev!;
     const g = graph();
     const program = lowerToProgram(g, { ...dev.limits, maxStorageBufferBindingSize: LIMIT });
-    expect(program.steps.some((s) => s.ranges)).toBe(true);
+    expect(program.entries.forward.steps.some((s) => s.ranges)).toBe(true);
     const params = seededParams(g, 5);
     const input = new Float32Array(3 * 40 * 40).map((_, i) => Math.cos(i * 0.11));
     const session = await Session.create(dev, program);
-    session.setParams(
+    await session.setParams(
       new Map(
         [...params].map(([k, v]) => [k, v instanceof Float64Array ? Float32Array.from(v) : v]),
       ) as never,
@@ -105,13 +105,13 @@ describe.skipIf(!gpu.dev)('channel slices on the GPU', () => {
       settings: { width: 4, classes: 5 },
     }).graph!;
     const program = lowerToProgram(g, { ...dev.limits, maxStorageBufferBindingSize: 3 * 64 * 64 * 4 });
-    expect(program.steps.filter((s) => s.ranges).map((s) => s.node.replace(/\[.*/, ''))).toEqual(
-      expect.arrayContaining(['logits', 'aux']),
-    );
+    expect(
+      program.entries.forward.steps.filter((s) => s.ranges).map((s) => s.node.replace(/\[.*/, '')),
+    ).toEqual(expect.arrayContaining(['logits', 'aux']));
     const params = seededParams(g, 9);
     const input = new Float32Array(3 * 64 * 64).map((_, i) => Math.sin(i * 0.05));
     const session = await Session.create(dev, program);
-    session.setParams(
+    await session.setParams(
       new Map(
         [...params].map(([k, v]) => [k, v instanceof Float64Array ? Float32Array.from(v) : v]),
       ) as never,

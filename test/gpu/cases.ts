@@ -11,6 +11,8 @@ export interface Case {
   readonly limits?: Readonly<Record<string, number>>;
   /** Kernel choices (KernelOptions.tuning): the variants a per-adapter choice may pick must all be right. */
   readonly tuning?: Readonly<Record<string, number>>;
+  /** Value ranges of some inputs (by index), e.g. a positive variance; the rest are uniform in [−1, 1). */
+  readonly ranges?: Readonly<Record<number, readonly [number, number]>>;
 }
 
 /** Forces 2-D/3-D grids even for tiny tensors. */
@@ -257,6 +259,29 @@ export const CASES: Record<string, readonly Case[]> = {
   dropout: [
     { inputs: [[1, 3, 5, 5]], attrs: { p: 0.1, channelwise: true } },
     { inputs: [[2, 4, 4, 4]], attrs: { p: 0.5, channelwise: false } },
+  ],
+  affine: [
+    { inputs: [[2, 5, 3, 3]], attrs: {} },
+    { inputs: [[2, 4, 4, 4]], attrs: {} }, // vec4
+    { inputs: [[3, 6]], attrs: {} },
+    { inputs: [[2, 6, 7, 5]], attrs: {}, limits: SPLIT },
+  ],
+  copy: [
+    { inputs: [[1, 3, 5, 5]], attrs: {} },
+    { inputs: [[2, 4, 4, 4]], attrs: {} },
+  ],
+  bn_scale: [
+    { inputs: [[7], [7]], attrs: { eps: 1e-5 }, ranges: { 1: [0.1, 2] } },
+    { inputs: [[16], [16]], attrs: { eps: 1e-3 }, ranges: { 1: [0.1, 2] } },
+  ],
+  bn_shift: [
+    { inputs: [[7], [7], [7]], attrs: {} },
+    { inputs: [[8], [8], [8], [8]], attrs: {} }, // with a conv bias
+  ],
+  scale_rows: [
+    { inputs: [[5, 3, 3, 3], [5]], attrs: {} },
+    { inputs: [[8, 4, 1, 1], [8]], attrs: {} }, // vec4 rows
+    { inputs: [[7, 5, 3, 3], [7]], attrs: {}, limits: SPLIT },
   ],
   encoding: [
     { inputs: [[1, 8, 5, 5]], attrs: { codewords: 4 } },

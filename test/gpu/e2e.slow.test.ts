@@ -3,9 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
 import { interpret, seededParams } from '../../compiler/ir/interpret.ts';
-import { lowerToProgram } from '../../compiler/codegen/program.ts';
-import { Session } from '../../runtime/execute.ts';
-import { gpuForTests, randomInputs, relError, roundToF32 } from './harness.ts';
+import { compile } from '../../compiler/compile.ts';
+import { gpuForTests, randomInputs, relError, roundToF32, runProgram } from './harness.ts';
 
 const TOL = 1e-4;
 const { dev, reason } = await gpuForTests();
@@ -29,14 +28,12 @@ describe.skipIf(!dev)(`full networks on the GPU vs interpret (${dev?.description
     const params = roundToF32(seededParams(g, 5));
     const inputs = roundToF32(randomInputs(g, 6));
     const want = interpret(g, params, inputs);
-    const session = await Session.create(dev!, lowerToProgram(g, dev!.limits));
-    try {
-      session.setParams(params);
-      const got = await session.run(new Map([...inputs].map(([k, v]) => [k, Float32Array.from(v)])));
+    for (const mode of ['inference', 'none'] as const) {
+      const got = await runProgram(dev!, compile(g, { limits: dev!.limits, mode }).program, params, inputs);
       for (const out of g.outputs)
-        expect(relError(got.get(out.name)!, want.get(out.name)!), out.name).toBeLessThanOrEqual(TOL);
-    } finally {
-      session.destroy();
+        expect(relError(got.get(out.name)!, want.get(out.name)!), `${mode} ${out.name}`).toBeLessThanOrEqual(
+          TOL,
+        );
     }
   });
 });

@@ -2,11 +2,12 @@
 // graph through lowerToProgram + Session, and compare with the float64 reference.
 import { getOp } from '../../compiler/ops/index.ts';
 import type { RefTensor } from '../../compiler/ops/op.ts';
-import { lowerToProgram, type LowerOptions } from '../../compiler/codegen/program.ts';
+import { lowerToProgram, type LowerOptions } from '../../compiler/codegen/lower.ts';
 import { numel, type Attrs, type Graph, type Shape } from '../../compiler/ir/types.ts';
 import { GraphBuilder } from '../../compiler/ir/builder.ts';
 import { openDevice, type OpenedDevice } from '../../runtime/device.ts';
 import { Session } from '../../runtime/execute.ts';
+import type { Program } from '../../runtime/program.ts';
 
 /** Opens the test device once per test file; `reason` says why there is none (the suite skips and prints it). */
 export async function gpuForTests(): Promise<{ dev?: OpenedDevice; reason?: string }> {
@@ -76,12 +77,17 @@ export function randomParams(g: Graph, seed: number): Map<string, Float64Array> 
   return out;
 }
 
-export function randomInputs(g: Graph, seed: number): Map<string, Float64Array> {
+export function randomInputs(
+  g: Graph,
+  seed: number,
+  ranges: Readonly<Record<number, readonly [number, number]>> = {},
+): Map<string, Float64Array> {
   const r = rng(seed);
   return new Map(
-    g.inputs.map((i) => {
+    g.inputs.map((i, j) => {
       const d = new Float64Array(numel(g.nodes[i.node]!.shape));
-      for (let k = 0; k < d.length; k++) d[k] = r();
+      const [lo, hi] = ranges[j] ?? [-1, 1];
+      for (let k = 0; k < d.length; k++) d[k] = r(lo, hi);
       return [i.name, d];
     }),
   );
@@ -92,7 +98,7 @@ export function roundToF32(m: Map<string, Float64Array>): Map<string, Float64Arr
   return new Map([...m].map(([k, v]) => [k, Float64Array.from(Float32Array.from(v))]));
 }
 
-/** Lowers and runs a graph on the GPU. */
+/** Lowers a graph as it is (no passes) and runs it on the GPU. */
 export async function runOnGpu(
   dev: OpenedDevice,
   g: Graph,
@@ -104,7 +110,7 @@ export async function runOnGpu(
   const program = lowerToProgram(g, limits, opts);
   const session = await Session.create(dev, program);
   try {
-    session.setParams(params);
+    await session.setParams(params);
     return await session.run(new Map([...inputs].map(([k, v]) => [k, Float32Array.from(v)])));
   } finally {
     session.destroy();
@@ -123,4 +129,20 @@ export function relError(got: ArrayLike<number>, want: RefTensor | ArrayLike<num
     if (!(e <= err)) err = e; // NaN wins
   }
   return scale === 0 ? err : err / scale;
+}
+
+/** Runs a Program on the GPU with these parameters and inputs; returns its forward outputs. */
+export async function runProgram(
+  dev: OpenedDevice,
+  program: Program,
+  params: ReadonlyMap<string, Float64Array>,
+  inputs: ReadonlyMap<string, Float64Array>,
+): Promise<Map<string, Float32Array>> {
+  const session = await Session.create(dev, program);
+  try {
+    await session.setParams(params);
+    return await session.run(new Map([...inputs].map(([k, v]) => [k, Float32Array.from(v)])));
+  } finally {
+    session.destroy();
+  }
 }

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { OPS } from '../../compiler/ops/index.ts';
 import type { RefTensor } from '../../compiler/ops/op.ts';
-import { lowerToProgram } from '../../compiler/codegen/program.ts';
+import { lowerToProgram } from '../../compiler/codegen/lower.ts';
 import { numel } from '../../compiler/ir/types.ts';
 import { CASES } from './cases.ts';
 import {
@@ -36,7 +36,7 @@ describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? re
     const op = OPS.get(name)!;
     const g = oneOpGraph(name, c.inputs, c.attrs);
     const params = roundToF32(randomParams(g, 100 + k));
-    const inputs = roundToF32(randomInputs(g, 200 + k));
+    const inputs = roundToF32(randomInputs(g, 200 + k, c.ranges));
     const limits = { ...dev!.limits, ...c.limits };
     const got = (
       await runOnGpu(dev!, g, params, inputs, limits, { copyIdentity: true, tuning: c.tuning })
@@ -53,12 +53,12 @@ describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? re
     if (c.limits?.maxComputeWorkgroupsPerDimension) {
       // The split really happened: some dispatch uses a 2-D or 3-D grid.
       const prog = lowerToProgram(g, limits, { copyIdentity: true, tuning: c.tuning });
-      expect(prog.steps.some((s) => s.grid[1] > 1 || s.grid[2] > 1)).toBe(true);
+      expect(prog.entries.forward.steps.some((s) => s.grid[1] > 1 || s.grid[2] > 1)).toBe(true);
     }
     if (c.limits?.maxStorageBuffersPerShaderStage) {
       const prog = lowerToProgram(g, limits, { copyIdentity: true, tuning: c.tuning });
-      expect(prog.steps.length).toBeGreaterThan(1);
-      for (const s of prog.steps)
+      expect(prog.entries.forward.steps.length).toBeGreaterThan(1);
+      for (const s of prog.entries.forward.steps)
         expect(s.buffers.length).toBeLessThanOrEqual(c.limits.maxStorageBuffersPerShaderStage);
     }
   });

@@ -3,7 +3,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDevice, NoAdapterError } from '../../runtime/device.ts';
 import { GpuError, Session } from '../../runtime/execute.ts';
-import { PROGRAM_FORMAT, PROGRAM_VERSION, type Program, type ProgramKernel } from '../../runtime/program.ts';
+import {
+  PROGRAM_FORMAT,
+  PROGRAM_VERSION,
+  type Program,
+  type ProgramKernel,
+  type ProgramStep,
+} from '../../runtime/program.ts';
 import { gpuForTests } from './harness.ts';
 
 const { dev, reason } = await gpuForTests();
@@ -15,10 +21,7 @@ const COPY = `@group(0) @binding(0) var<storage, read> x: array<f32>;
 }`;
 
 /** A one-step program: y = 2·x on 8 floats, plus a parameter buffer nobody reads. */
-function tinyProgram(
-  kernel: Partial<ProgramKernel> = {},
-  step: Partial<Program['steps'][number]> = {},
-): Program {
+function tinyProgram(kernel: Partial<ProgramKernel> = {}, step: Partial<ProgramStep> = {}): Program {
   return {
     format: PROGRAM_FORMAT,
     version: PROGRAM_VERSION,
@@ -26,18 +29,16 @@ function tinyProgram(
     file: 'tiny.fcn',
     limits: {},
     tuning: {},
-    memory: { naiveBytes: 80, plannedBytes: 80, lowerBoundBytes: 80 },
+    memory: { naiveBytes: 64, plannedBytes: 64, lowerBoundBytes: 64, rawParamBytes: 16, paramBytes: 16 },
     buffers: [
-      { id: 0, bytes: 32, kind: 'input', label: 'x' },
-      { id: 1, bytes: 32, kind: 'activation', label: 'y' },
-      { id: 2, bytes: 16, kind: 'param', label: 'w' },
+      { id: 0, bytes: 32, kind: 'input', persistent: false, label: 'x' },
+      { id: 1, bytes: 32, kind: 'output', persistent: false, label: 'y' },
+      { id: 2, bytes: 16, kind: 'param', persistent: true, label: 'w' },
     ],
     params: [
       { name: 'w', shape: [4], dtype: 'f32', buffer: 2 },
       { name: 'n', shape: [], dtype: 'i64', buffer: null },
     ],
-    inputs: [{ name: 'x', shape: [8], buffer: 0 }],
-    outputs: [{ name: 'y', shape: [8], buffer: 1 }],
     kernels: [
       {
         name: 'double',
@@ -49,16 +50,24 @@ function tinyProgram(
         ...kernel,
       },
     ],
-    steps: [
-      {
-        kernel: 'double',
-        buffers: [0, 1],
-        grid: [1, 1, 1],
-        node: 'head.conv',
-        where: 'tiny.fcn:3:7',
-        ...step,
+    entries: {
+      load: { inputs: [], outputs: [], steps: [] },
+      forward: {
+        inputs: [{ name: 'x', shape: [8], buffer: 0 }],
+        outputs: [{ name: 'y', shape: [8], buffer: 1 }],
+        steps: [
+          {
+            kernel: 'double',
+            buffers: [0, 1],
+            grid: [1, 1, 1],
+            node: 'head.conv',
+            where: 'tiny.fcn:3:7',
+            nodes: [{ name: 'head.conv', op: 'conv2d', where: 'tiny.fcn:3:7' }],
+            ...step,
+          },
+        ],
       },
-    ],
+    },
   };
 }
 
@@ -103,11 +112,11 @@ describe.skipIf(!dev)(`device and session (${dev?.description ?? reason})`, () =
   it('runs a hand-written program; skips i64 params; checks inputs and params', async () => {
     const s = await Session.create(dev!, tinyProgram());
     await expect(s.run(new Map([['x', x]]))).rejects.toThrow(/before setParams/);
-    expect(() => s.setParams(new Map())).toThrow(/missing 1 parameter\(s\): w/);
-    expect(() => s.setParams(new Map([['w', new Float32Array(3)]]))).toThrow(
+    await expect(s.setParams(new Map())).rejects.toThrow(/missing 1 parameter\(s\): w/);
+    await expect(s.setParams(new Map([['w', new Float32Array(3)]]))).rejects.toThrow(
       /w has 3 values; expected shape \[4\]/,
     );
-    s.setParams(new Map([['w', new Float32Array(4)]]));
+    await s.setParams(new Map([['w', new Float32Array(4)]]));
     await expect(s.run(new Map())).rejects.toThrow(/missing input 'x' \[8\]/);
     await expect(s.run(new Map([['x', new Float32Array(7)]]))).rejects.toThrow(/input 'x' has 7 values/);
     const y = (await s.run(new Map([['x', x]]))).get('y')!;
@@ -131,7 +140,7 @@ describe.skipIf(!dev)(`device and session (${dev?.description ?? reason})`, () =
     let msg = '';
     try {
       const s = await Session.create(dev!, p);
-      s.setParams(new Map([['w', new Float32Array(4)]]));
+      await s.setParams(new Map([['w', new Float32Array(4)]]));
       await s.run(new Map([['x', x]]));
     } catch (e) {
       expect(e).toBeInstanceOf(GpuError);
@@ -143,7 +152,7 @@ describe.skipIf(!dev)(`device and session (${dev?.description ?? reason})`, () =
   it('says so when the device is lost', async () => {
     const other = await openDevice({ onError: () => {} });
     const s = await Session.create(other, tinyProgram());
-    s.setParams(new Map([['w', new Float32Array(4)]]));
+    await s.setParams(new Map([['w', new Float32Array(4)]]));
     other.device.destroy();
     await expect(s.run(new Map([['x', x]]))).rejects.toThrow(/device was lost|destroyed/);
   });

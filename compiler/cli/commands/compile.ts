@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { lowerToProgram } from '../../codegen/program.ts';
+import { compile } from '../../compile.ts';
 import { emitModel } from '../../codegen/emit.ts';
 import type { Graph } from '../../ir/types.ts';
 import { mib } from '../../report.ts';
@@ -41,8 +41,7 @@ export function register(program: Command, { io, argv, fail }: CommandContext): 
 const RUNTIME_DIR = resolve(join(import.meta.dirname, '..', '..', '..', 'runtime'));
 
 export async function compileToDir(g: Graph, outDir: string, command: string): Promise<string[]> {
-  const program = lowerToProgram(g);
-  return emitModel(g, program, outDir, {
+  return emitModel(g, compile(g), outDir, {
     command,
     runtimeDir: relative(resolve(outDir), RUNTIME_DIR),
   });

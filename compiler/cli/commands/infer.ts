@@ -3,17 +3,13 @@
 import type { Command } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { lowerToProgram, type DeviceLimits } from '../../codegen/program.ts';
-import { debugLevel, debugStage } from '../../index.ts';
 import type { Graph } from '../../ir/types.ts';
-import type { AdapterChoice, OpenedDevice } from '../../../runtime/device.ts';
+import type { AdapterChoice } from '../../../runtime/device.ts';
 import { Session } from '../../../runtime/execute.ts';
 import { IMAGE_EXTENSIONS } from '../../../runtime/image.ts';
 import { decodeAll, segmentFiles } from '../../../runtime/infer.ts';
 import { loadParams } from '../../../runtime/params.ts';
-import type { Program } from '../../../runtime/program.ts';
 import { MULTI_SCALE, SINGLE_SCALE } from '../../../runtime/segment.ts';
-import { tuningFor } from '../../../runtime/tuning.ts';
 import {
   adapterOption,
   build,
@@ -25,7 +21,7 @@ import {
   type CommandContext,
   type GraphOptions,
 } from '../options.ts';
-import { CommandError, open, paramSpecs, type Log } from '../shared.ts';
+import { CommandError, compileFor, open, paramSpecs, type Log } from '../shared.ts';
 
 export function register(program: Command, { io, fail }: CommandContext): void {
   graphOptions(
@@ -141,8 +137,8 @@ export async function inferImages(
   const dev = await open(opts.adapter, log);
   try {
     const main = { ...g, outputs: [g.outputs[0]!] };
-    const session = await Session.create(dev, lowerFor(main, dev));
-    session.setParams(params);
+    const session = await Session.create(dev, compileFor(main, dev).program);
+    await session.setParams(params);
     const inputName = g.inputs[0]!.name;
     const forward = async (window: Float32Array) =>
       (await session.run(new Map([[inputName, window]]))).get(main.outputs[0]!.name)!;
@@ -155,18 +151,4 @@ export async function inferImages(
   } finally {
     dev.destroy();
   }
-}
-
-/** Lowers a graph for the opened device with its adapter's tuning; DEBUG=3/4 also prints its steps/kernels. */
-function lowerFor(g: Graph, dev: OpenedDevice): Program {
-  const t = performance.now();
-  const p = lowerToProgram(g, dev.limits as DeviceLimits, { tuning: tuningFor(dev) });
-  debugStage(1, `lower (${p.steps.length} dispatches, ${p.kernels.length} kernels)`, t);
-  if (debugLevel() >= 3)
-    for (const s of p.steps)
-      process.stderr.write(
-        `[fcnc] step ${s.kernel} grid ${s.grid.join('×')} buffers ${s.buffers.join(',')}  // ${s.node} ${s.where}\n`,
-      );
-  if (debugLevel() >= 4) for (const k of p.kernels) process.stderr.write(`// ---- ${k.name}\n${k.wgsl}\n`);
-  return p;
 }

@@ -3,15 +3,12 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { closest } from '../../diagnostics.ts';
-import type { DeviceLimits } from '../../codegen/program.ts';
-import { lowerInChunks } from '../../codegen/batch.ts';
 import type { Graph } from '../../ir/types.ts';
 import { runInChunks } from '../../../runtime/chunks.ts';
 import type { AdapterChoice } from '../../../runtime/device.ts';
 import { Session } from '../../../runtime/execute.ts';
 import { writeAtomically } from '../../../runtime/infer.ts';
 import { loadParams } from '../../../runtime/params.ts';
-import { tuningFor } from '../../../runtime/tuning.ts';
 import { readSafetensors, writeSafetensors } from '../../../runtime/weights/safetensors.ts';
 import { toFloat32, type StateDict } from '../../../runtime/weights/tensor.ts';
 import {
@@ -24,7 +21,7 @@ import {
   type CommandContext,
   type GraphOptions,
 } from '../options.ts';
-import { CommandError, open, paramSpecs, type Log } from '../shared.ts';
+import { CommandError, compileFor, open, paramSpecs, type Log } from '../shared.ts';
 
 export function register(program: Command, { io, fail }: CommandContext): void {
   graphOptions(
@@ -70,11 +67,6 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       report(io, r);
       if (!r.graph) {
         fail();
-        const stride = r.diagnostics.find((d) => d.code === 'E_STRIDE');
-        if (stride)
-          io.err(
-            `fcnc: ${o.input}: 'image' [${input.shape.join(', ')}] does not fit ${spec}: ${stride.message}\n`,
-          );
         return;
       }
       checkRunInput(r.graph, input, o.input);
@@ -194,11 +186,11 @@ export async function runTensors(
   log.info(source);
   const dev = await open(opts.adapter, log);
   try {
-    const { program, chunk } = lowerInChunks(graph, dev.limits as DeviceLimits, { tuning: tuningFor(dev) });
+    const { program, chunk } = compileFor(graph, dev);
     if (chunk < input.shape[0])
       log.info(`batch ${input.shape[0]} does not fit the device's buffer limits: running chunks of ${chunk}`);
     const session = await Session.create(dev, program);
-    session.setParams(params);
+    await session.setParams(params);
     const out = await runInChunks(session, program, g.inputs[0]!.name, input.image, input.shape[0]);
     const tensors: StateDict = new Map();
     for (const o of graph.outputs)

@@ -9,6 +9,7 @@
 // Output-channel and pixel tails are handled by clamping loads and masking stores.
 import type { KernelCtx, KernelSpec } from '../../ops/op.ts';
 import { i, kernelSpec, linearMain, u, WG, type Buf } from './common.ts';
+import { KernelIo } from './io.ts';
 
 import type { ConvAttrs } from '../../ops/conv.ts';
 
@@ -62,11 +63,12 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
   const vecX = gemm && plane % 4 === 0;
   const padded = p > 0;
 
+  const io = new KernelIo(ctx);
   const bufs: Buf[] = [
     { slot: 'input0', name: 'x', elem: vecX ? 'vec4f' : 'f32' },
     { slot: 'param0', name: 'wt', elem: vecW ? 'vec4f' : 'f32' },
     ...(bias ? [{ slot: 'param1', name: 'bias', elem: 'f32' } as const] : []),
-    { slot: 'output', name: 'y', elem: 'f32', write: true },
+    ...io.outBufs(),
   ];
   const consts = [
     `const CIN = ${u(cin!)};  const H = ${u(h!)};  const W = ${u(w!)};  const PLANE = H * W;`,
@@ -88,7 +90,7 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
   L.push('  let n = gid / (PIX_TILES * CO_TILES * GROUPS);');
   L.push('  let co0 = ct * TM; // first output channel of the tile, within the group');
   L.push('  let p0 = pt * TN; // first output pixel of the tile');
-  L.push('  let xbase = (n * CIN + grp * CIN_G) * PLANE;');
+  L.push(`  let xbase = (${io.plane(0, 'n', 'grp * CIN_G')}) * PLANE;`);
   L.push(
     "  // Weight row of each output channel (tail channels re-read the group's last row; their results are dropped).",
   );
@@ -207,7 +209,7 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
     const b = bias ? ' + bias[co]' : '';
     for (const j of range(tn))
       L.push(
-        `    if (p0 + ${u(j)} < PIXELS) { y[ybase + p0 + ${u(j)}] = acc${m}[${Math.floor(j / 4)}].${lanes[j % 4]}${b}; }`,
+        `    if (p0 + ${u(j)} < PIXELS) { ${io.store(`ybase + p0 + ${u(j)}`, `acc${m}[${Math.floor(j / 4)}].${lanes[j % 4]}${b}`)} }`,
       );
     L.push('  }');
   }
@@ -231,6 +233,7 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
     L.join('\n'),
     WG,
     { paramLayouts: { 0: [0, 2, 3, 1] } },
+    io.helpers(),
   );
 }
 
@@ -241,11 +244,12 @@ function depthwiseKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec {
   const { kernel: k, stride: s, padding: p, dilation: d, bias } = ctx.attrs;
   const tn = 4;
   const rowTiles = Math.ceil(wo! / tn);
+  const io = new KernelIo(ctx);
   const bufs: Buf[] = [
     { slot: 'input0', name: 'x', elem: 'f32' },
     { slot: 'param0', name: 'wt', elem: 'f32' },
     ...(bias ? [{ slot: 'param1', name: 'bias', elem: 'f32' } as const] : []),
-    { slot: 'output', name: 'y', elem: 'f32', write: true },
+    ...io.outBufs(),
   ];
   const consts = [
     `const CHANNELS = ${u(ch!)};  const H = ${u(h!)};  const W = ${u(w!)};`,
@@ -260,7 +264,7 @@ function depthwiseKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec {
   L.push('  let c = (gid / (ROW_TILES * HO)) % CHANNELS;');
   L.push('  let n = gid / (ROW_TILES * HO * CHANNELS);');
   L.push('  let ox0 = tile * TN;');
-  L.push('  let xbase = (n * CHANNELS + c) * H * W;');
+  L.push(`  let xbase = (${io.plane(0, 'n', 'c')}) * H * W;`);
   L.push('  let wbase = c * KSIZE * KSIZE;');
   L.push('  let iy0 = i32(oy) * STRIDE - PAD;');
   for (const j of range(tn)) L.push(`  let ix${j} = i32(ox0 + ${u(j)}) * STRIDE - PAD;`);
@@ -288,7 +292,7 @@ function depthwiseKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec {
   L.push('  let ybase = ((n * CHANNELS + c) * HO + oy) * WO;');
   const b = bias ? ' + bias[c]' : '';
   for (const j of range(tn))
-    L.push(`  if (ox0 + ${u(j)} < WO) { y[ybase + ox0 + ${u(j)}] = acc.${lanes[j]}${b}; }`);
+    L.push(`  if (ox0 + ${u(j)} < WO) { ${io.store(`ybase + ox0 + ${u(j)}`, `acc.${lanes[j]}${b}`)} }`);
   const items = batch! * ch! * ho! * rowTiles;
   return kernelSpec(
     `conv2d_dw${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}_c${ch}`,
@@ -298,5 +302,7 @@ function depthwiseKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec {
     linearMain(items, WG, ctx.opts),
     L.join('\n'),
     WG,
+    {},
+    io.helpers(),
   );
 }

@@ -5,9 +5,11 @@
 //     A and X contiguously along i (vec4 when HW is a multiple of 4).
 import type { KernelCtx, KernelPlan } from '../../ops/op.ts';
 import { kernelSpec, linearMain, u, WG, type Buf } from './common.ts';
+import { KernelIo } from './io.ts';
 
 export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPlan {
   const [batch, dim, h, w] = ctx.inputs[0]! as number[];
+  const io = new KernelIo(ctx);
   const k = ctx.attrs.codewords;
   const hw = h! * w!;
   const consts = [
@@ -27,7 +29,7 @@ export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPla
   const assignBody = [
     '  let i = gid % HW;',
     '  let n = gid / HW;',
-    '  let xbase = n * D * HW + i; // x[n, d, i] = x[xbase + d * HW]',
+    `  let xbase = (${io.plane(0, 'n', '0u')}) * HW + i; // x[n, d, i] = x[xbase + d * HW]`,
     '  let abase = n * K * HW + i; // A[n, c, i] = assign[abase + c * HW]',
     '  var top = -3.0e38;',
     '  for (var c = 0u; c < K; c++) {',
@@ -58,7 +60,7 @@ export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPla
     { slot: 'input0', name: 'x', elem },
     { slot: 'param0', name: 'codewords', elem: 'f32' },
     { slot: 'scratch0', name: 'assign', elem },
-    { slot: 'output', name: 'e', elem: 'f32', write: true },
+    ...io.outBufs(),
   ];
   const q = vec ? ' / 4u' : '';
   const aggBody = [
@@ -66,11 +68,11 @@ export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPla
     '  let c = (gid / D) % K;',
     '  let n = gid / (D * K);',
     '  let cw = codewords[c * D + d];',
-    `  let xrow = (n * D + d) * HW${q};`,
+    `  let xrow = (${io.plane(0, 'n', 'd')}) * HW${q};`,
     `  let arow = (n * K + c) * HW${q};`,
     `  var s = ${elem}(0.0);`,
     `  for (var i = 0u; i < HW${q}; i++) { s += assign[arow + i] * (x[xrow + i] - cw); }`,
-    `  e[gid] = ${vec ? 's.x + s.y + s.z + s.w' : 's'};`,
+    `  ${io.store('gid', vec ? 's.x + s.y + s.z + s.w' : 's')}`,
   ].join('\n');
   const aggregate = kernelSpec(
     `encoding_aggregate_k${k}_d${dim}`,
@@ -80,6 +82,8 @@ export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPla
     linearMain(batch! * k * dim!, WG, ctx.opts),
     aggBody,
     WG,
+    {},
+    io.helpers(),
   );
   return { scratch: [batch! * k * hw], dispatches: [assign, aggregate] };
 }

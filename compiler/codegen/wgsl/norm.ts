@@ -3,16 +3,18 @@
 // Fixed reduction order: the result does not depend on scheduling.
 import type { KernelCtx, KernelSpec } from '../../ops/op.ts';
 import { f, kernelSpec, u, workgroupMain, type Buf } from './common.ts';
+import { KernelIo } from './io.ts';
 
 export function groupnormKernel(ctx: KernelCtx<{ groups: number; eps: number }>): KernelSpec {
   const [batch, ch, h, w] = ctx.inputs[0]! as number[];
   const g = ctx.attrs.groups;
   const wg = Math.min(256, ctx.opts.maxInvocationsPerWorkgroup);
+  const io = new KernelIo(ctx);
   const bufs: Buf[] = [
     { slot: 'input0', name: 'x', elem: 'f32' },
     { slot: 'param0', name: 'weight', elem: 'f32' },
     { slot: 'param1', name: 'bias', elem: 'f32' },
-    { slot: 'output', name: 'y', elem: 'f32', write: true },
+    ...io.outBufs(),
   ];
   const consts = [
     `const CHANNELS = ${u(ch!)};  const GROUPS = ${u(g)};  const PLANE = ${u(h! * w!)};`,
@@ -36,19 +38,21 @@ export function groupnormKernel(ctx: KernelCtx<{ groups: number; eps: number }>)
     `  return ${name}[0];`,
     '}',
   ];
-  const helpers = [...sum('partial_mean'), ...sum('partial_var')].join('\n');
+  const helpers = [...sum('partial_mean'), ...sum('partial_var'), '', io.helpers()].join('\n');
   const body = [
+    '  let n = item / GROUPS;',
     '  let base = item * GROUP_SIZE; // (n, group) blocks are contiguous in NCHW',
+    `  let xb = (${io.plane(0, 'n', '(item % GROUPS) * (CHANNELS / GROUPS)')}) * PLANE; // where the block is stored`,
     '  var s = 0.0;',
-    '  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { s += x[base + k]; }',
+    '  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { s += x[xb + k]; }',
     '  let mean = sum_partial_mean(lid, s) / f32(GROUP_SIZE);',
     '  var q = 0.0;',
-    '  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { let t = x[base + k] - mean; q += t * t; }',
+    '  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { let t = x[xb + k] - mean; q += t * t; }',
     '  let inv_std = 1.0 / sqrt(sum_partial_var(lid, q) / f32(GROUP_SIZE) + EPS);',
     '  let c0 = (item % GROUPS) * (CHANNELS / GROUPS);',
     '  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) {',
     '    let c = c0 + k / PLANE;',
-    '    y[base + k] = (x[base + k] - mean) * inv_std * weight[c] + bias[c];',
+    `    ${io.store('base + k', '(x[xb + k] - mean) * inv_std * weight[c] + bias[c]')}`,
     '  }',
   ].join('\n');
   if ((wg & (wg - 1)) !== 0) throw new Error('internal: groupnorm workgroup size must be a power of two');

@@ -4,6 +4,7 @@
 //   i0 = floor(src), i1 = i0 + (i0 < in − 1), λ = src − i0; y = Σ of the 2×2 taps weighted by (1 − λ, λ).
 import type { KernelCtx, KernelSpec } from '../../ops/op.ts';
 import { f, kernelSpec, linearMain, numel, u, WG, type Buf } from './common.ts';
+import { KernelIo } from './io.ts';
 
 type ResizeAttrs = { size: readonly number[]; align_corners: boolean; scale?: number };
 
@@ -14,15 +15,13 @@ function pixelScale(inSize: number, outSize: number, align: boolean, scale?: num
 }
 
 export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
-  const [, , h, w] = ctx.inputs[0]! as number[];
+  const [, c, h, w] = ctx.inputs[0]! as number[];
   const [, , ho, wo] = ctx.out as number[];
   const a = ctx.attrs;
-  const bufs: Buf[] = [
-    { slot: 'input0', name: 'x', elem: 'f32' },
-    { slot: 'output', name: 'y', elem: 'f32', write: true },
-  ];
+  const io = new KernelIo(ctx);
+  const bufs: Buf[] = [{ slot: 'input0', name: 'x', elem: 'f32' }, ...io.outBufs()];
   const consts = [
-    `const H = ${u(h!)};  const W = ${u(w!)};`,
+    `const C = ${u(c!)};  const H = ${u(h!)};  const W = ${u(w!)};`,
     `const HO = ${u(ho!)};  const WO = ${u(wo!)};`,
     `const SCALE_Y = ${f(pixelScale(h!, ho!, a.align_corners, a.scale))}; // source pixels per output pixel`,
     `const SCALE_X = ${f(pixelScale(w!, wo!, a.align_corners, a.scale))};`,
@@ -37,10 +36,10 @@ export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
     `  let sx = ${src('ox', 'SCALE_X')};`,
     '  let y0 = min(u32(sy), H - 1u);  let y1 = y0 + select(0u, 1u, y0 < H - 1u);  let ly = sy - f32(y0);',
     '  let x0 = min(u32(sx), W - 1u);  let x1 = x0 + select(0u, 1u, x0 < W - 1u);  let lx = sx - f32(x0);',
-    '  let base = plane * H * W;',
+    `  let base = (${io.plane(0, 'plane / C', 'plane % C')}) * H * W;`,
     '  let top = (1.0 - lx) * x[base + y0 * W + x0] + lx * x[base + y0 * W + x1];',
     '  let bottom = (1.0 - lx) * x[base + y1 * W + x0] + lx * x[base + y1 * W + x1];',
-    '  y[gid] = (1.0 - ly) * top + ly * bottom;',
+    `  ${io.store('gid', '(1.0 - ly) * top + ly * bottom')}`,
   ].join('\n');
   return kernelSpec(
     `resize_bilinear_${a.align_corners ? 'ac' : 'hp'}_${ho}x${wo}`,
@@ -50,5 +49,7 @@ export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
     linearMain(numel(ctx.out), WG, ctx.opts),
     body,
     WG,
+    {},
+    io.helpers(),
   );
 }

@@ -2,6 +2,7 @@
 // the output, when the inputs do not fit in maxStorageBuffersPerShaderStage − 1 bindings) and mean over an axis.
 import type { KernelBinding, KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
 import { kernelSpec, linearMain, numel, u, WG, type Buf } from './common.ts';
+import { KernelIo } from './io.ts';
 
 export function concatKernel(ctx: KernelCtx<{ axis: number }>): KernelSpec | KernelPlan {
   const axis = ctx.attrs.axis;
@@ -34,12 +35,13 @@ function concatSlice(
 ): KernelSpec {
   const span = ids.reduce((a, k) => a + sizes[k]!, 0);
   // vec4 work items when every row of every input is a multiple of 4 floats (then so is the output's).
-  const vec = inner % 4 === 0;
+  const io = new KernelIo(ctx);
+  const vec = inner % 4 === 0 && ids.every((k) => io.inVecOk(k)) && io.outVecOk;
   const q = vec ? 4 : 1;
   const elem = vec ? 'vec4f' : 'f32';
   const bufs: Buf[] = [
     ...ids.map((k, j) => ({ slot: `input${k}` as KernelBinding, name: `x${j}`, elem }) as const),
-    { slot: 'output', name: 'y', elem, write: true },
+    ...io.outBufs(vec),
   ];
   const consts = [
     `const INNER = ${u(inner / q)}; // ${elem}s per step along the axis`,
@@ -67,7 +69,8 @@ function concatSlice(
             ? `} else if (c < ${u(end)}) {`
             : '} else {';
     L.push(`  ${open}`);
-    L.push(`    y[dst] = x${j}[(o * SIZE${j} + c - ${u(start)}) * INNER + r];`);
+    const src = io.at(k, `(o * SIZE${j} + c - ${u(start)}) * INNER + r`, elem);
+    L.push(`    ${vec ? io.store4('dst', `x${j}[${src}]`) : io.store('dst', `x${j}[${src}]`)}`);
     start = end;
   });
   L.push('  }');
@@ -79,6 +82,8 @@ function concatSlice(
     linearMain((outer * span * inner) / q, WG, ctx.opts),
     L.join('\n'),
     WG,
+    {},
+    io.helpers(),
   );
 }
 
@@ -88,12 +93,10 @@ export function meanKernel(ctx: KernelCtx<{ axis: number }>): KernelSpec {
   const axis = ctx.attrs.axis;
   const len = x[axis]!;
   const inner = numel(x.slice(axis + 1));
-  const vec = inner % 4 === 0;
+  const io = new KernelIo(ctx);
+  const vec = inner % 4 === 0 && io.inVecOk(0) && io.outVecOk;
   const elem = vec ? 'vec4f' : 'f32';
-  const bufs: Buf[] = [
-    { slot: 'input0', name: 'x', elem },
-    { slot: 'output', name: 'y', elem, write: true },
-  ];
+  const bufs: Buf[] = [{ slot: 'input0', name: 'x', elem }, ...io.outBufs(vec)];
   const consts = [
     `const LEN = ${u(len)}; // averaged axis`,
     `const INNER = ${u(vec ? inner / 4 : inner)};`,
@@ -102,8 +105,8 @@ export function meanKernel(ctx: KernelCtx<{ axis: number }>): KernelSpec {
     '  let r = gid % INNER;',
     '  let o = gid / INNER;',
     `  var s = ${elem}(0.0);`,
-    '  for (var k = 0u; k < LEN; k++) { s += x[(o * LEN + k) * INNER + r]; }',
-    '  y[gid] = s / f32(LEN);',
+    `  for (var k = 0u; k < LEN; k++) { s += x[${io.at(0, '(o * LEN + k) * INNER + r', elem)}]; }`,
+    `  ${vec ? io.store4('gid', 's / f32(LEN)') : io.store('gid', 's / f32(LEN)')}`,
   ].join('\n');
   return kernelSpec(
     `mean_axis${axis}${vec ? '_vec4' : ''}`,
@@ -113,5 +116,7 @@ export function meanKernel(ctx: KernelCtx<{ axis: number }>): KernelSpec {
     linearMain(numel(ctx.out) / (vec ? 4 : 1), WG, ctx.opts),
     body,
     WG,
+    {},
+    io.helpers(),
   );
 }

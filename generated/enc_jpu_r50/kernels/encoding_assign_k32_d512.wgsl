@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (gid >= TOTAL) { return; }
   let i = gid % HW;
   let n = gid / HW;
-  let xbase = n * D * HW + i; // x[n, d, i] = x[xbase + d * HW]
+  let xbase = ((n) * 512u + 0u) * HW + i; // x[n, d, i] = x[xbase + d * HW]
   let abase = n * K * HW + i; // A[n, c, i] = assign[abase + c * HW]
   var top = -3.0e38;
   for (var c = 0u; c < K; c++) {

@@ -8,6 +8,13 @@
 
 const IN = 128u; // vec4fs per row
 const OUT = 512u;
+
+// Element i of the result (dense index): applies the fused epilogue (sigmoid) and stores.
+fn store_y(i: u32, v0: f32) {
+  var v = v0;
+  v = 1.0 / (1.0 + exp(-v)); // sigmoid
+  y[i] = v;
+}
 const WORKGROUP = 64u;
 const GRID_X = 8u;
 const GRID_Y = 1u;
@@ -22,5 +29,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let n = gid / OUT;
   var s = vec4f(0.0);
   for (var k = 0u; k < IN; k++) { s += x[n * IN + k] * wt[o * IN + k]; }
-  y[gid] = s.x + s.y + s.z + s.w + bias[o];
+  store_y(gid, s.x + s.y + s.z + s.w + bias[o]);
 }

@@ -4,9 +4,15 @@
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 
-const H = 256u;  const W = 256u;
+const C = 128u;  const H = 256u;  const W = 256u;
 const HO = 128u;  const WO = 128u;
 const KSIZE = 3i;  const STRIDE = 2i;  const PAD = 1i;
+
+// Element i of the result (dense index): stores.
+fn store_y(i: u32, v0: f32) {
+  var v = v0;
+  y[i] = v;
+}
 const WORKGROUP = 64u;
 const GRID_X = 32768u;
 const GRID_Y = 1u;
@@ -20,7 +26,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let ox = gid % WO;
   let oy = (gid / WO) % HO;
   let plane = gid / (WO * HO); // n * C + c
-  let xbase = plane * H * W;
+  let xbase = ((plane / C) * 128u + plane % C) * H * W;
   let y0 = i32(oy) * STRIDE - PAD;  let x0 = i32(ox) * STRIDE - PAD;
   let ys = max(y0, 0i);  let ye = min(y0 + KSIZE, i32(H));
   let xs = max(x0, 0i);  let xe = min(x0 + KSIZE, i32(W));
@@ -32,5 +38,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       if (!seen || v > m || v != v) { m = v; seen = true; } // NaN propagates, as in PyTorch
     }
   }
-  y[gid] = m;
+  store_y(gid, m);
 }

@@ -6,6 +6,12 @@
 
 const LEN = 32u; // averaged axis
 const INNER = 128u;
+
+// Element i of the result (dense index, in vec4s): stores.
+fn store_y(i: u32, v0: vec4f) {
+  var v = v0;
+  y[i] = v;
+}
 const WORKGROUP = 64u;
 const GRID_X = 2u;
 const GRID_Y = 1u;
@@ -20,5 +26,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let o = gid / INNER;
   var s = vec4f(0.0);
   for (var k = 0u; k < LEN; k++) { s += x[(o * LEN + k) * INNER + r]; }
-  y[gid] = s / f32(LEN);
+  store_y(gid, s / f32(LEN));
 }

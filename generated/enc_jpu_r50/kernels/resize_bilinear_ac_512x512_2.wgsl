@@ -4,10 +4,16 @@
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 
-const H = 32u;  const W = 32u;
+const C = 59u;  const H = 32u;  const W = 32u;
 const HO = 512u;  const WO = 512u;
 const SCALE_Y = 0.060665362035225046f; // source pixels per output pixel
 const SCALE_X = 0.060665362035225046f;
+
+// Element i of the result (dense index): stores.
+fn store_y(i: u32, v0: f32) {
+  var v = v0;
+  y[i] = v;
+}
 const WORKGROUP = 64u;
 const GRID_X = 65535u;
 const GRID_Y = 4u;
@@ -25,8 +31,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let sx = SCALE_X * f32(ox);
   let y0 = min(u32(sy), H - 1u);  let y1 = y0 + select(0u, 1u, y0 < H - 1u);  let ly = sy - f32(y0);
   let x0 = min(u32(sx), W - 1u);  let x1 = x0 + select(0u, 1u, x0 < W - 1u);  let lx = sx - f32(x0);
-  let base = plane * H * W;
+  let base = ((plane / C) * 59u + plane % C) * H * W;
   let top = (1.0 - lx) * x[base + y0 * W + x0] + lx * x[base + y0 * W + x1];
   let bottom = (1.0 - lx) * x[base + y1 * W + x0] + lx * x[base + y1 * W + x1];
-  y[gid] = (1.0 - ly) * top + ly * bottom;
+  store_y(gid, (1.0 - ly) * top + ly * bottom);
 }

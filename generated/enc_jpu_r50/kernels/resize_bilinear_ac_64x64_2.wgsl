@@ -4,10 +4,19 @@
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 
-const H = 32u;  const W = 32u;
+const C = 512u;  const H = 32u;  const W = 32u;
 const HO = 64u;  const WO = 64u;
 const SCALE_Y = 0.49206349206349204f; // source pixels per output pixel
 const SCALE_X = 0.49206349206349204f;
+
+// [1, 512, 64, 64] stored at channels 512..1024 of 1536
+fn at_y(i: u32) -> u32 { return i + 2097152u; }
+
+// Element i of the result (dense index): stores into its slice.
+fn store_y(i: u32, v0: f32) {
+  var v = v0;
+  y[at_y(i)] = v;
+}
 const WORKGROUP = 64u;
 const GRID_X = 32768u;
 const GRID_Y = 1u;
@@ -25,8 +34,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let sx = SCALE_X * f32(ox);
   let y0 = min(u32(sy), H - 1u);  let y1 = y0 + select(0u, 1u, y0 < H - 1u);  let ly = sy - f32(y0);
   let x0 = min(u32(sx), W - 1u);  let x1 = x0 + select(0u, 1u, x0 < W - 1u);  let lx = sx - f32(x0);
-  let base = plane * H * W;
+  let base = ((plane / C) * 512u + plane % C) * H * W;
   let top = (1.0 - lx) * x[base + y0 * W + x0] + lx * x[base + y0 * W + x1];
   let bottom = (1.0 - lx) * x[base + y1 * W + x0] + lx * x[base + y1 * W + x1];
-  y[gid] = (1.0 - ly) * top + ly * bottom;
+  store_y(gid, (1.0 - ly) * top + ly * bottom);
 }

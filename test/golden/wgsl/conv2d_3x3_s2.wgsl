@@ -16,6 +16,12 @@ const TN = 8u; // output pixels per invocation
 const CO_TILES = 2u; // per group
 const PIX_TILES = 3u; // per sample
 const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)
+
+// Element i of the result (dense index): stores.
+fn store_y(i: u32, v0: f32) {
+  var v = v0;
+  y[i] = v;
+}
 const WORKGROUP = 64u;
 const GRID_X = 1u;
 const GRID_Y = 1u;
@@ -33,7 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let n = gid / (PIX_TILES * CO_TILES * GROUPS);
   let co0 = ct * TM; // first output channel of the tile, within the group
   let p0 = pt * TN; // first output pixel of the tile
-  let xbase = (n * CIN + grp * CIN_G) * PLANE;
+  let xbase = ((n) * 8u + grp * CIN_G) * PLANE;
   // Weight row of each output channel (tail channels re-read the group's last row; their results are dropped).
   let w0 = (grp * COUT_G + min(co0 + 0u, COUT_G - 1u)) * WROW;
   let w1 = (grp * COUT_G + min(co0 + 1u, COUT_G - 1u)) * WROW;
@@ -168,73 +174,73 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (co0 + 0u < COUT_G) {
     let co = grp * COUT_G + co0 + 0u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { y[ybase + p0 + 0u] = acc0[0].x; }
-    if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc0[0].y; }
-    if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc0[0].z; }
-    if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc0[0].w; }
-    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc0[1].x; }
-    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc0[1].y; }
-    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc0[1].z; }
-    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc0[1].w; }
+    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc0[0].x); }
+    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc0[0].y); }
+    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc0[0].z); }
+    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc0[0].w); }
+    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc0[1].x); }
+    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc0[1].y); }
+    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc0[1].z); }
+    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc0[1].w); }
   }
   if (co0 + 1u < COUT_G) {
     let co = grp * COUT_G + co0 + 1u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { y[ybase + p0 + 0u] = acc1[0].x; }
-    if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc1[0].y; }
-    if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc1[0].z; }
-    if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc1[0].w; }
-    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc1[1].x; }
-    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc1[1].y; }
-    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc1[1].z; }
-    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc1[1].w; }
+    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc1[0].x); }
+    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc1[0].y); }
+    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc1[0].z); }
+    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc1[0].w); }
+    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc1[1].x); }
+    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc1[1].y); }
+    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc1[1].z); }
+    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc1[1].w); }
   }
   if (co0 + 2u < COUT_G) {
     let co = grp * COUT_G + co0 + 2u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { y[ybase + p0 + 0u] = acc2[0].x; }
-    if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc2[0].y; }
-    if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc2[0].z; }
-    if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc2[0].w; }
-    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc2[1].x; }
-    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc2[1].y; }
-    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc2[1].z; }
-    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc2[1].w; }
+    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc2[0].x); }
+    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc2[0].y); }
+    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc2[0].z); }
+    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc2[0].w); }
+    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc2[1].x); }
+    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc2[1].y); }
+    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc2[1].z); }
+    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc2[1].w); }
   }
   if (co0 + 3u < COUT_G) {
     let co = grp * COUT_G + co0 + 3u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { y[ybase + p0 + 0u] = acc3[0].x; }
-    if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc3[0].y; }
-    if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc3[0].z; }
-    if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc3[0].w; }
-    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc3[1].x; }
-    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc3[1].y; }
-    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc3[1].z; }
-    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc3[1].w; }
+    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc3[0].x); }
+    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc3[0].y); }
+    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc3[0].z); }
+    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc3[0].w); }
+    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc3[1].x); }
+    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc3[1].y); }
+    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc3[1].z); }
+    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc3[1].w); }
   }
   if (co0 + 4u < COUT_G) {
     let co = grp * COUT_G + co0 + 4u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { y[ybase + p0 + 0u] = acc4[0].x; }
-    if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc4[0].y; }
-    if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc4[0].z; }
-    if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc4[0].w; }
-    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc4[1].x; }
-    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc4[1].y; }
-    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc4[1].z; }
-    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc4[1].w; }
+    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc4[0].x); }
+    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc4[0].y); }
+    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc4[0].z); }
+    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc4[0].w); }
+    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc4[1].x); }
+    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc4[1].y); }
+    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc4[1].z); }
+    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc4[1].w); }
   }
   if (co0 + 5u < COUT_G) {
     let co = grp * COUT_G + co0 + 5u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { y[ybase + p0 + 0u] = acc5[0].x; }
-    if (p0 + 1u < PIXELS) { y[ybase + p0 + 1u] = acc5[0].y; }
-    if (p0 + 2u < PIXELS) { y[ybase + p0 + 2u] = acc5[0].z; }
-    if (p0 + 3u < PIXELS) { y[ybase + p0 + 3u] = acc5[0].w; }
-    if (p0 + 4u < PIXELS) { y[ybase + p0 + 4u] = acc5[1].x; }
-    if (p0 + 5u < PIXELS) { y[ybase + p0 + 5u] = acc5[1].y; }
-    if (p0 + 6u < PIXELS) { y[ybase + p0 + 6u] = acc5[1].z; }
-    if (p0 + 7u < PIXELS) { y[ybase + p0 + 7u] = acc5[1].w; }
+    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc5[0].x); }
+    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc5[0].y); }
+    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc5[0].z); }
+    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc5[0].w); }
+    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc5[1].x); }
+    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc5[1].y); }
+    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc5[1].z); }
+    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc5[1].w); }
   }
 }

@@ -11,6 +11,12 @@ const HO = 17u;  const WO = 15u;
 const KSIZE = 3u;  const STRIDE = 1i;  const PAD = 4i;  const DILATION = 4i;
 const TN = 4u; // adjacent output pixels of one row per invocation
 const ROW_TILES = 4u;
+
+// Element i of the result (dense index): stores.
+fn store_y(i: u32, v0: f32) {
+  var v = v0;
+  y[i] = v;
+}
 const WORKGROUP = 64u;
 const GRID_X = 9u;
 const GRID_Y = 1u;
@@ -26,7 +32,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let c = (gid / (ROW_TILES * HO)) % CHANNELS;
   let n = gid / (ROW_TILES * HO * CHANNELS);
   let ox0 = tile * TN;
-  let xbase = (n * CHANNELS + c) * H * W;
+  let xbase = ((n) * 8u + c) * H * W;
   let wbase = c * KSIZE * KSIZE;
   let iy0 = i32(oy) * STRIDE - PAD;
   let ix0 = i32(ox0 + 0u) * STRIDE - PAD;
@@ -53,8 +59,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
   }
   let ybase = ((n * CHANNELS + c) * HO + oy) * WO;
-  if (ox0 + 0u < WO) { y[ybase + ox0 + 0u] = acc.x; }
-  if (ox0 + 1u < WO) { y[ybase + ox0 + 1u] = acc.y; }
-  if (ox0 + 2u < WO) { y[ybase + ox0 + 2u] = acc.z; }
-  if (ox0 + 3u < WO) { y[ybase + ox0 + 3u] = acc.w; }
+  if (ox0 + 0u < WO) { store_y(ybase + ox0 + 0u, acc.x); }
+  if (ox0 + 1u < WO) { store_y(ybase + ox0 + 1u, acc.y); }
+  if (ox0 + 2u < WO) { store_y(ybase + ox0 + 2u, acc.z); }
+  if (ox0 + 3u < WO) { store_y(ybase + ox0 + 3u, acc.w); }
 }

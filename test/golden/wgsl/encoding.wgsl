@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (gid >= TOTAL) { return; }
   let i = gid % HW;
   let n = gid / HW;
-  let xbase = n * D * HW + i; // x[n, d, i] = x[xbase + d * HW]
+  let xbase = ((n) * 16u + 0u) * HW + i; // x[n, d, i] = x[xbase + d * HW]
   let abase = n * K * HW + i; // A[n, c, i] = assign[abase + c * HW]
   var top = -3.0e38;
   for (var c = 0u; c < K; c++) {
@@ -43,11 +43,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 @group(0) @binding(0) var<storage, read> x: array<vec4f>;
 @group(0) @binding(1) var<storage, read> codewords: array<f32>;
 @group(0) @binding(2) var<storage, read> assign: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> e: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 const D = 16u; // feature size
 const K = 8u; // codewords
 const HW = 64u; // pixels
+
+// Element i of the result (dense index): stores.
+fn store_y(i: u32, v0: f32) {
+  var v = v0;
+  y[i] = v;
+}
 const WORKGROUP = 64u;
 const GRID_X = 2u;
 const GRID_Y = 1u;
@@ -62,9 +68,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let c = (gid / D) % K;
   let n = gid / (D * K);
   let cw = codewords[c * D + d];
-  let xrow = (n * D + d) * HW / 4u;
+  let xrow = ((n) * 16u + d) * HW / 4u;
   let arow = (n * K + c) * HW / 4u;
   var s = vec4f(0.0);
   for (var i = 0u; i < HW / 4u; i++) { s += assign[arow + i] * (x[xrow + i] - cw); }
-  e[gid] = s.x + s.y + s.z + s.w;
+  store_y(gid, s.x + s.y + s.z + s.w);
 }

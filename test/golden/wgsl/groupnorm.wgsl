@@ -35,6 +35,12 @@ fn sum_partial_var(lid: u32, v: f32) -> f32 {
   }
   return partial_var[0];
 }
+
+// Element i of the result (dense index): stores.
+fn store_y(i: u32, v0: f32) {
+  var v = v0;
+  y[i] = v;
+}
 const WORKGROUP = 256u;
 const GRID_X = 8u;
 const GRID_Y = 1u;
@@ -44,16 +50,18 @@ const ITEMS = 8u; // one workgroup each
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let item = wid.x + (wid.y + wid.z * GRID_Y) * GRID_X;
   if (item >= ITEMS) { return; }
+  let n = item / GROUPS;
   let base = item * GROUP_SIZE; // (n, group) blocks are contiguous in NCHW
+  let xb = ((n) * 32u + (item % GROUPS) * (CHANNELS / GROUPS)) * PLANE; // where the block is stored
   var s = 0.0;
-  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { s += x[base + k]; }
+  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { s += x[xb + k]; }
   let mean = sum_partial_mean(lid, s) / f32(GROUP_SIZE);
   var q = 0.0;
-  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { let t = x[base + k] - mean; q += t * t; }
+  for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) { let t = x[xb + k] - mean; q += t * t; }
   let inv_std = 1.0 / sqrt(sum_partial_var(lid, q) / f32(GROUP_SIZE) + EPS);
   let c0 = (item % GROUPS) * (CHANNELS / GROUPS);
   for (var k = lid; k < GROUP_SIZE; k += WORKGROUP) {
     let c = c0 + k / PLANE;
-    y[base + k] = (x[base + k] - mean) * inv_std * weight[c] + bias[c];
+    store_y(base + k, (x[xb + k] - mean) * inv_std * weight[c] + bias[c]);
   }
 }

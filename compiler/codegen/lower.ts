@@ -1,0 +1,644 @@
+// Lowering: a Graph (after the pipeline's passes) → a Program (runtime/program.ts).
+//
+// Every computing node is one kernel (or a few dispatches, KernelPlan): a `fused` node is its anchor's kernel
+// with the rest of its body as the epilogue (codegen/wgsl/io.ts); an in-place concat is no kernel at all — its
+// inputs are stored into their channel slices (views). Nodes computed from parameters only (batchnorm folding)
+// run in the `load` entry, once after the weights are uploaded; the rest in `forward`. Kernels are deduplicated
+// by WGSL text under deterministic names; each step lists every source node it computes and where the spec made
+// it. Buffers are then planned (schedule/memory.ts).
+//
+// A tensor larger than maxStorageBufferBindingSize (but within maxBufferSize) lives in one buffer and is bound in
+// channel slices: its node runs as several dispatches over slices of its output channels (op.channelSlice), at
+// batch 1. The passes leave such nodes unfused, so this path sees plain ops on state-dict parameters only.
+import { formatLocation } from '../diagnostics.ts';
+import { getOp } from '../ops/index.ts';
+import type {
+  Epilogue,
+  EpilogueOperand,
+  KernelBinding,
+  KernelCtx,
+  KernelPlan,
+  KernelSpec,
+  View,
+} from '../ops/op.ts';
+import { originsOf } from '../ir/builder.ts';
+import {
+  bytesOf,
+  constantNodes,
+  paramIndex,
+  type FusedMember,
+  type Graph,
+  type Node,
+  type Ref,
+  type Shape,
+} from '../ir/types.ts';
+import { argmaxKernel } from './wgsl/argmax.ts';
+import { defaultIndexing } from './wgsl/io.ts';
+import {
+  DEFAULT_LIMITS,
+  kernelOptions,
+  limit,
+  maxBinding as maxBindingOf,
+  type DeviceLimits,
+} from './limits.ts';
+import { planBuffers, type Value } from '../schedule/memory.ts';
+import {
+  PROGRAM_FORMAT,
+  PROGRAM_VERSION,
+  type BufferKind,
+  type Program,
+  type ProgramEntry,
+  type ProgramKernel,
+  type ProgramParam,
+  type ProgramStep,
+  type ProgramTensor,
+  type StepNode,
+} from '../../runtime/program.ts';
+
+export type { DeviceLimits } from './limits.ts';
+
+export interface LowerOptions {
+  /**
+   * Add `<output>.argmax` outputs ([N, H, W] class indices as f32) computed on the GPU: true for every 4-D
+   * output, or a list of output names.
+   */
+  readonly argmax?: boolean | readonly string[];
+  /** Kernel choices for the adapter (see KernelOptions.tuning); the Program records them. */
+  readonly tuning?: Readonly<Record<string, number>>;
+  /** Run dropout's copy kernel instead of aliasing its input (kernel tests). Default false. */
+  readonly copyIdentity?: boolean;
+}
+
+/** Thrown when a graph cannot be lowered for these limits; names the node and its spec location. */
+export class LoweringError extends Error {}
+
+const where = (n: { span?: Node['span'] }): string => (n.span ? formatLocation(n.span) : '');
+
+type EntryName = 'load' | 'forward';
+
+interface RawStep {
+  entry: EntryName;
+  kernel: string;
+  values: number[];
+  ranges?: (readonly [number, number] | null)[];
+  grid: readonly [number, number, number];
+  node: string;
+  where: string;
+  nodes: StepNode[];
+}
+
+/** One dispatch's bindings, resolved to graph nodes: each slot's node id, or a scratch index. */
+interface Slots {
+  input(k: number): number;
+  param(k: number): number;
+  epi(k: number): number;
+}
+
+export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: LowerOptions = {}): Program {
+  const kopts = kernelOptions(limits, opts.tuning);
+  const maxBinding = maxBindingOf(limits);
+  const maxBuffer = limit(limits, 'maxBufferSize');
+  const align = limit(limits, 'minStorageBufferOffsetAlignment');
+  const constant = constantNodes(graph);
+  const steps: RawStep[] = [];
+  const values: Value[] = [];
+  /** Liveness counts steps in graph order, load and forward alike (load steps only touch persistent buffers). */
+  const at = (_entry: EntryName): number => steps.length;
+  /** Which entries read each value (as an input of a step): parameters read only at load are freed after it. */
+  const readers = new Map<number, Set<EntryName>>();
+
+  const newValue = (kind: BufferKind, bytes: number, label: string, first: number, node?: Node): number => {
+    // A value may be larger than one binding (it is then bound in channel slices), not larger than a buffer.
+    if (bytes > Math.max(maxBinding, maxBuffer))
+      throw new LoweringError(
+        `${node && where(node) ? where(node) + ': ' : ''}${label} needs ${bytes} bytes, more than maxBufferSize (${maxBuffer}) ` +
+          `and maxStorageBufferBindingSize (${maxBinding}); use a smaller batch or input size`,
+      );
+    values.push({ kind, bytes, label, first, last: first });
+    return values.length - 1;
+  };
+
+  // ---- kernels, deduplicated by text
+  const kernels: ProgramKernel[] = [];
+  const kernelByText = new Map<string, string>();
+  const kernelNames = new Set<string>();
+  const addKernel = (spec: KernelSpec, fallback: string): string => {
+    const known = kernelByText.get(spec.wgsl);
+    if (known) return known;
+    const base = (spec.name ?? fallback).replace(/[^A-Za-z0-9_]/g, '_');
+    let name = base;
+    for (let k = 2; kernelNames.has(name); k++) name = `${base}_${k}`;
+    kernelNames.add(name);
+    kernelByText.set(spec.wgsl, name);
+    const writable = [...spec.wgsl.matchAll(/@binding\((\d+)\)\s*var<storage,\s*read_write>/g)].map((m) =>
+      Number(m[1]),
+    );
+    kernels.push({
+      name,
+      wgsl: spec.wgsl,
+      entryPoint: spec.entryPoint,
+      workgroupSize: spec.workgroupSize,
+      bindings: spec.bindings.length,
+      writable,
+    });
+    return name;
+  };
+
+  // ---- where values live: in-place concats give their inputs views into the concat's buffer
+  const viewOf = new Map<number, { root: number; view: View }>();
+  for (const n of graph.nodes) {
+    if (n.op !== 'concat' || n.attrs.inplace !== true) continue;
+    let offset = 0;
+    for (const x of n.inputs) {
+      const src = graph.nodes[x]!;
+      if (viewOf.has(x) || (src.op === 'concat' && src.attrs.inplace === true) || src.op === 'input')
+        throw new Error(
+          `internal: '${src.name}' cannot be stored in the slice of '${n.name}' (eliminate_concat copies it)`,
+        );
+      viewOf.set(x, { root: n.id, view: { channels: n.shape[1]!, offset } });
+      offset += graph.nodes[x]!.shape[1]!;
+    }
+  }
+
+  const valueOfNode: number[] = new Array(graph.nodes.length).fill(-1);
+  const paramValue = new Map<number, number>(); // state-dict entry → value
+  const paramSlices: { param: number; value: number; start: number; length: number }[] = [];
+  const permutes = new Map<number, readonly number[]>(); // state-dict entry → upload permutation
+
+  /** The value holding node `id` (a parameter's buffer is made when first bound). */
+  const valueOf = (id: number, entry: EntryName): number => {
+    const n = graph.nodes[id]!;
+    if (n.op === 'param') {
+      const k = paramIndex(n);
+      const p = graph.params[k]!;
+      if (p.dtype !== 'f32') throw new Error(`internal: a kernel binds the ${p.dtype} parameter ${p.name}`);
+      let v = paramValue.get(k);
+      if (v === undefined) {
+        v = newValue('param', bytesOf(p.shape), p.name, 0, n);
+        paramValue.set(k, v);
+      }
+      return v;
+    }
+    const v = valueOfNode[id]!;
+    if (v < 0) throw new Error(`internal: node '${n.name}' is read before it is computed`);
+    return v;
+  };
+
+  /** The value a node's result is stored in: its own, or its concat's buffer (made by the first input stored). */
+  const outputValue = (n: Node, entry: EntryName, kind: BufferKind): number => {
+    const v = viewOf.get(n.id);
+    if (!v) return newValue(kind, bytesOf(n.shape), n.name, at(entry), n);
+    if (valueOfNode[v.root]! < 0) {
+      const root = graph.nodes[v.root]!;
+      valueOfNode[v.root] = newValue('activation', bytesOf(root.shape), root.name, at(entry), root);
+    }
+    return valueOfNode[v.root]!;
+  };
+
+  /** A parameter wanted in a layout: recorded on the state-dict entry it comes from (through load-time maps). */
+  const requestLayout = (id: number, perm: readonly number[], by: Node): void => {
+    const n = graph.nodes[id]!;
+    if (perm.every((a, i) => a === i)) return;
+    if (n.op === 'param') {
+      const k = paramIndex(n);
+      const prev = permutes.get(k);
+      if (prev && prev.join() !== perm.join())
+        throw new LoweringError(`internal: parameter ${graph.params[k]!.name} is wanted in two layouts`);
+      permutes.set(k, perm);
+      return;
+    }
+    // A derived parameter made by a pointwise map keeps its operands' element order: the operands read at the same
+    // element take the same layout (a row-indexed vector is unaffected as long as axis 0 stays first).
+    const pw = getOp(n.op).pointwise;
+    if (!pw || perm[0] !== 0)
+      throw new LoweringError(
+        `internal: '${by.name}' wants '${n.name}' permuted, which cannot be done at upload`,
+      );
+    const shapes = [...n.inputs, ...n.params].map((k) => graph.nodes[k]!.shape);
+    const index = pw.index?.(shapes, n.shape) ?? shapes.map((s) => defaultIndexing(s, n.shape));
+    [...n.inputs, ...n.params].forEach((k, j) => {
+      if (index[j] === 'same') requestLayout(k, perm, by);
+    });
+  };
+
+  // ---- one node at a time
+  for (const node of graph.nodes) {
+    if (node.op === 'input') {
+      valueOfNode[node.id] = newValue('input', bytesOf(node.shape), node.name, 0, node);
+      continue;
+    }
+    if (node.op === 'param') continue; // a buffer when some kernel binds it
+    if (node.op === 'concat' && node.attrs.inplace === true) {
+      // No work: its inputs were stored into its slices. (A concat whose inputs are all copies still has a buffer.)
+      if (valueOfNode[node.id]! < 0)
+        valueOfNode[node.id] = newValue('activation', bytesOf(node.shape), node.name, at('forward'), node);
+      continue;
+    }
+    if (node.op === 'dropout' && !opts.copyIdentity && !viewOf.has(node.id)) {
+      // Identity at inference: an alias of its input, no dispatch (the unoptimised path; drop_dropout removes it).
+      valueOfNode[node.id] = valueOfNode[node.inputs[0]!]!;
+      continue;
+    }
+    const entry: EntryName = constant[node.id] ? 'load' : 'forward';
+    lowerNode(node, entry);
+  }
+
+  function lowerNode(node: Node, entry: EntryName): void {
+    const { op, ctx, slots, nodes } = kernelContext(node);
+    if (!op.kernel)
+      throw new LoweringError(`${where(node)}: op '${node.op}' (node '${node.name}') has no WGSL kernel`);
+    const made = op.kernel(ctx);
+    const plan: KernelPlan = 'wgsl' in made ? { scratch: [], dispatches: [made] } : made;
+    const out = outputValue(node, entry, entry === 'load' ? 'derived' : 'activation');
+    valueOfNode[node.id] = out;
+    const scratch = plan.scratch.map((n, k) =>
+      newValue('scratch', n * 4, `${node.name}.scratch${k}`, at(entry), node),
+    );
+    const readIds = [...node.inputs];
+    const tooLarge = [out, ...scratch, ...readIds.map((i) => valueOf(i, entry))]
+      .map((v) => values[v]!)
+      .find((v) => v.bytes > maxBinding);
+    if (tooLarge) {
+      if (node.op === 'fused' || viewOf.has(node.id) || entry === 'load')
+        throw new LoweringError(
+          `${where(node) ? where(node) + ': ' : ''}'${node.name}' binds ${tooLarge.bytes} bytes, more than maxStorageBufferBindingSize (${maxBinding}), and is fused or stored in a concat`,
+        );
+      sliceByChannels(node, ctx, tooLarge.bytes, out);
+      return;
+    }
+    for (const spec of plan.dispatches) {
+      if (spec.bindings.length > kopts.maxStorageBuffersPerShaderStage)
+        throw new LoweringError(
+          `${where(node)}: kernel for '${node.name}' binds ${spec.bindings.length} storage buffers, more than the device's ${kopts.maxStorageBuffersPerShaderStage}`,
+        );
+      for (const [k, perm] of Object.entries(spec.paramLayouts ?? {}))
+        requestLayout(slots.param(Number(k)), perm, node);
+      const vals = spec.bindings.map((b) => bindingValue(b, node, slots, out, scratch, entry));
+      record(entry, spec, vals, node, nodes);
+    }
+  }
+
+  function record(
+    entry: EntryName,
+    spec: KernelSpec,
+    vals: number[],
+    node: Node,
+    nodes: StepNode[],
+    ranges?: (readonly [number, number] | null)[],
+    label?: string,
+  ): void {
+    const step = at(entry);
+    vals.forEach((v, i) => {
+      values[v]!.last = Math.max(values[v]!.last, step);
+      if (spec.bindings[i] === 'output') return;
+      let e = readers.get(v);
+      if (!e) readers.set(v, (e = new Set()));
+      e.add(entry);
+    });
+    steps.push({
+      entry,
+      kernel: addKernel(spec, `k${kernels.length}_${node.op}`),
+      values: vals,
+      ...(ranges ? { ranges } : {}),
+      grid: spec.grid,
+      node: label ?? node.name,
+      where: where(node),
+      nodes,
+    });
+  }
+
+  function bindingValue(
+    b: KernelBinding,
+    n: Node,
+    slots: Slots,
+    out: number,
+    scratch: readonly number[],
+    entry: EntryName,
+  ): number {
+    if (b === 'output') return out;
+    const m = /^(input|param|scratch|epi)(\d+)$/.exec(b);
+    if (!m) throw new Error(`internal: bad kernel binding '${b}'`);
+    const k = Number(m[2]);
+    if (m[1] === 'scratch') {
+      const s = scratch[k];
+      if (s === undefined)
+        throw new Error(`internal: kernel of '${n.name}' binds scratch${k}, which does not exist`);
+      return s;
+    }
+    const id = m[1] === 'input' ? slots.input(k) : m[1] === 'param' ? slots.param(k) : slots.epi(k);
+    if (id === undefined) throw new Error(`internal: kernel of '${n.name}' binds ${b}, which does not exist`);
+    return valueOf(id, entry);
+  }
+
+  /** The kernel context of a node: its op (a fused node's anchor), shapes, epilogue, views and binding slots. */
+  function kernelContext(node: Node): {
+    op: ReturnType<typeof getOp>;
+    ctx: KernelCtx;
+    slots: Slots;
+    nodes: StepNode[];
+  } {
+    const nodes = originsOf(node).map((o) => ({
+      name: o.name,
+      op: o.op,
+      where: o.span ? formatLocation(o.span) : '',
+    }));
+    const viewIn = (id: number): View | undefined => viewOf.get(id)?.view;
+    const outView = viewOf.get(node.id)?.view;
+    if (node.op !== 'fused') {
+      const views = {
+        ...(node.inputs.some((i) => viewIn(i)) ? { inputs: node.inputs.map(viewIn) } : {}),
+        ...(outView ? { output: outView } : {}),
+      };
+      return {
+        op: getOp(node.op),
+        ctx: {
+          inputs: node.inputs.map((i) => graph.nodes[i]!.shape),
+          out: node.shape,
+          attrs: node.attrs,
+          params: node.params.map((i) => graph.nodes[i]!.shape),
+          opts: kopts,
+          ...(Object.keys(views).length ? { views } : {}),
+        },
+        slots: {
+          input: (k) => node.inputs[k]!,
+          param: (k) => node.params[k]!,
+          epi: () => {
+            throw new Error('internal: an unfused kernel binds an epilogue operand');
+          },
+        },
+        nodes,
+      };
+    }
+    const body = node.body!;
+    const anchor = body[0]!;
+    const resolve = (r: Ref): number => {
+      if (r.kind === 'in') return node.inputs[r.index]!;
+      if (r.kind === 'param') return node.params[r.index]!;
+      throw new Error(`internal: fused '${node.name}': the anchor reads a member`);
+    };
+    const anchorIns = anchor.inputs.map(resolve);
+    const anchorPs = anchor.params.map(resolve);
+    const { epilogue, operandNodes } = epilogueOf(node, body);
+    const views = {
+      ...(anchorIns.some((i) => viewIn(i)) ? { inputs: anchorIns.map(viewIn) } : {}),
+      ...(outView ? { output: outView } : {}),
+    };
+    return {
+      op: getOp(anchor.op),
+      ctx: {
+        inputs: anchorIns.map((i) => graph.nodes[i]!.shape),
+        out: anchor.shape,
+        attrs: anchor.attrs,
+        params: anchorPs.map((i) => graph.nodes[i]!.shape),
+        opts: kopts,
+        epilogue,
+        ...(Object.keys(views).length ? { views } : {}),
+      },
+      slots: { input: (k) => anchorIns[k]!, param: (k) => anchorPs[k]!, epi: (k) => operandNodes[k]! },
+      nodes,
+    };
+  }
+
+  /** The epilogue of a fused node: its members after the anchor, their outside operands deduplicated. */
+  function epilogueOf(
+    node: Node,
+    body: readonly FusedMember[],
+  ): { epilogue: Epilogue; operandNodes: number[] } {
+    const operands: EpilogueOperand[] = [];
+    const operandNodes: number[] = [];
+    const steps = body.slice(1).map((m, j) => {
+      const def = getOp(m.op);
+      const pw = def.pointwise;
+      if (!pw) throw new Error(`internal: fused '${node.name}': ${m.op} is not pointwise`);
+      const refs = [...m.inputs, ...(pw.params ?? m.params.map((_, k) => k)).map((k) => m.params[k]!)];
+      const shapes = refs.map((r) =>
+        r.kind === 'member'
+          ? body[r.index]!.shape
+          : graph.nodes[r.kind === 'in' ? node.inputs[r.index]! : node.params[r.index]!]!.shape,
+      );
+      const index = pw.index?.(shapes, m.shape) ?? shapes.map((s) => defaultIndexing(s, m.shape));
+      const args = refs.map((r, a): 'v' | number => {
+        if (r.kind === 'member') {
+          if (r.index !== j) throw new Error(`internal: fused '${node.name}': the epilogue is not a chain`);
+          return 'v';
+        }
+        const id = r.kind === 'in' ? node.inputs[r.index]! : node.params[r.index]!;
+        let k = operandNodes.indexOf(id);
+        if (k < 0) {
+          const view = viewOf.get(id)?.view;
+          operands.push({ shape: graph.nodes[id]!.shape, index: index[a]!, ...(view ? { view } : {}) });
+          k = operandNodes.push(id) - 1;
+        }
+        return k;
+      });
+      return {
+        op: m.op,
+        args,
+        wgsl: (xs: readonly string[], elem: 'f32' | 'vec4f') => pw.wgsl(xs, m.attrs, elem),
+      };
+    });
+    return { epilogue: { operands, steps }, operandNodes };
+  }
+
+  /**
+   * A node with a tensor larger than one binding: dispatches on slices of its output channels, each binding its
+   * inputs, output and parameters at the offsets of those channels (op.channelSlice says which are cut). Batch 1
+   * only (a channel slice of an NCHW tensor is contiguous then); larger batches are split first (compile.ts).
+   */
+  function sliceByChannels(n: Node, full: KernelCtx, bytes: number, out: number): void {
+    const op = getOp(n.op);
+    const fail = (why: string): never => {
+      throw new LoweringError(
+        `${where(n) ? where(n) + ': ' : ''}'${n.name}' binds ${bytes} bytes, more than maxStorageBufferBindingSize (${maxBinding}); ${why}`,
+      );
+    };
+    if (n.shape[0] !== 1) fail(`it is split by channels at batch 1 only (batch ${n.shape[0]})`);
+    if (!op.channelSlice || n.shape.length < 2)
+      fail(`${n.op} needs all channels at once and cannot be split by channels`);
+    if (n.params.some((id) => graph.nodes[id]!.op !== 'param'))
+      fail('its parameters are derived at load and cannot be cut into slices');
+    const C = n.shape[1]!;
+    const probe = op.channelSlice!(0, 1, full);
+    const perChannel = (shape: Shape, axis: number): number => bytesOf(shape) / shape[axis]!;
+    const outPer = perChannel(n.shape, 1);
+    const inPer = full.inputs.map((sh, k) => (probe.slicedInputs[k] ? perChannel(sh, 1) : 0));
+    const parPer = full.params.map((sh, k) => (probe.slicedParams[k] ? perChannel(sh, 0) : 0));
+    full.inputs.forEach((sh, k) => {
+      if (!probe.slicedInputs[k] && bytesOf(sh) > maxBinding)
+        fail(`its input ${k} (${bytesOf(sh)} bytes) is read whole`);
+    });
+    // Offsets must be multiples of minStorageBufferOffsetAlignment for every sliced binding.
+    const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+    // (Sliced parameters get buffers of their own per slice, so only activations constrain the offsets.)
+    const q = [outPer, ...inPer]
+      .filter((x) => x > 0)
+      .reduce((acc, per) => {
+        const need = align / gcd(align, per);
+        return (acc * need) / gcd(acc, need);
+      }, 1);
+    const worst = Math.max(outPer, ...inPer, ...parPer);
+    const cs = Math.floor(Math.floor(maxBinding / worst) / q) * q;
+    if (cs < 1) fail(`even ${q} channel(s) (the offset alignment) do not fit one binding`);
+    const nodes = originsOf(n).map((o) => ({
+      name: o.name,
+      op: o.op,
+      where: o.span ? formatLocation(o.span) : '',
+    }));
+    for (let c0 = 0; c0 < C; c0 += cs) {
+      const c1 = Math.min(C, c0 + cs);
+      const sub = op.channelSlice!(c0, c1, full);
+      const made = op.kernel!(sub.ctx);
+      if (!('wgsl' in made)) fail(`${n.op}'s kernel has several passes and cannot be split by channels`);
+      const spec = made as KernelSpec;
+      for (const [k, perm] of Object.entries(spec.paramLayouts ?? {}))
+        requestLayout(n.params[Number(k)]!, perm, n);
+      const range = (per: number): readonly [number, number] => [c0 * per, (c1 - c0) * per];
+      const ranges = spec.bindings.map((b): readonly [number, number] | null => {
+        if (b === 'output') return range(outPer);
+        const m = /^(input|param)(\d+)$/.exec(b);
+        if (!m) return fail(`its kernel binds ${b}`);
+        const k = Number(m[2]);
+        const per = m[1] === 'input' ? inPer[k]! : parPer[k]!;
+        return per > 0 ? range(per) : null;
+      });
+      const vals = spec.bindings.map((b) => {
+        const m = /^param(\d+)$/.exec(b);
+        if (b === 'output') return out;
+        if (!m || parPer[Number(m[1])] === 0)
+          return valueOf(
+            b.startsWith('input') ? n.inputs[Number(b.slice(5))]! : n.params[Number(b.slice(5))]!,
+            'forward',
+          );
+        // A sliced parameter: its own buffer with just these channels, filled at upload (ProgramParam.slices).
+        const k = Number(m[1]);
+        const pi = paramIndex(graph.nodes[n.params[k]!]!);
+        const v = newValue('param', (c1 - c0) * parPer[k]!, `${graph.params[pi]!.name}[${c0}:${c1}]`, 0, n);
+        paramSlices.push({
+          param: pi,
+          value: v,
+          start: (c0 * parPer[k]!) / 4,
+          length: ((c1 - c0) * parPer[k]!) / 4,
+        });
+        return v;
+      });
+      const unranged = ranges.map((r, i) => (/^param\d+$/.test(spec.bindings[i]!) ? null : r));
+      record('forward', spec, vals, n, nodes, unranged, `${n.name}[${c0}:${c1}]`);
+    }
+  }
+
+  // ---- outputs (and argmax post-processing)
+  const outputs: { name: string; shape: Shape; value: number }[] = [];
+  for (const o of graph.outputs) {
+    const node = graph.nodes[o.node]!;
+    if (viewOf.has(o.node))
+      throw new Error(
+        `internal: output '${o.name}' lives in a concat's slice (eliminate_concat keeps outputs whole)`,
+      );
+    if (constant[o.node])
+      throw new LoweringError(`output '${o.name}' is a parameter, not a value the model computes`);
+    outputs.push({ name: o.name, shape: node.shape, value: valueOfNode[o.node]! });
+  }
+  const wanted = opts.argmax === true ? graph.outputs.map((o) => o.name) : opts.argmax || [];
+  for (const o of graph.outputs) {
+    if (!wanted.includes(o.name)) continue;
+    const node = graph.nodes[o.node]!;
+    if (node.shape.length !== 4) {
+      if (opts.argmax === true) continue;
+      throw new LoweringError(
+        `argmax needs a 4-D [N, C, H, W] output; '${o.name}' is [${node.shape.join(', ')}]`,
+      );
+    }
+    const spec = argmaxKernel(node.shape, kopts);
+    const [n, , h, w] = node.shape as number[];
+    const shape = [n!, h!, w!];
+    const label = `${o.name}.argmax`;
+    const v = newValue('output', bytesOf(shape), label, at('forward'), node);
+    const argmaxStep = { name: label, op: 'argmax', where: where(node) };
+    record(
+      'forward',
+      { ...spec, bindings: ['input0', 'output'] },
+      [valueOfNode[o.node]!, v],
+      node,
+      [argmaxStep],
+      undefined,
+      label,
+    );
+    outputs.push({ name: label, shape, value: v });
+  }
+  for (const o of outputs) {
+    const v = values[o.value]!;
+    v.last = Infinity;
+    if (v.kind === 'activation') (v as { kind: BufferKind }).kind = 'output';
+  }
+  values.forEach((v, k) => {
+    if ((v.kind === 'param' || v.kind === 'derived') && !readers.get(k)?.has('forward')) v.loadOnly = true;
+  });
+
+  const { bufferOf, buffers, memory } = planBuffers(values, maxBinding);
+
+  const readBy = new Set(paramValue.keys());
+  const params: ProgramParam[] = graph.params.map((p, k) => {
+    const v = readBy.has(k) ? paramValue.get(k) : undefined;
+    const perm = permutes.get(k);
+    const isIdentity = !perm || perm.every((a, i) => a === i) || movesNothing(p.shape, perm);
+    const slices = paramSlices
+      .filter((x) => x.param === k)
+      .map((x) => ({ buffer: bufferOf[x.value]!, start: x.start, length: x.length }));
+    const uploaded = v !== undefined || slices.length > 0;
+    return {
+      name: p.name,
+      shape: p.shape,
+      dtype: p.dtype,
+      buffer: v === undefined ? null : bufferOf[v]!,
+      ...(uploaded && !isIdentity ? { permute: perm } : {}),
+      ...(slices.length > 0 ? { slices } : {}),
+    };
+  });
+  const entryOf = (name: EntryName, ins: ProgramTensor[], outs: ProgramTensor[]): ProgramEntry => ({
+    inputs: ins,
+    outputs: outs,
+    steps: steps
+      .filter((s) => s.entry === name)
+      .map((s): ProgramStep => ({
+        kernel: s.kernel,
+        buffers: s.values.map((v) => bufferOf[v]!),
+        ...(s.ranges ? { ranges: s.ranges } : {}),
+        grid: s.grid,
+        node: s.node,
+        where: s.where,
+        nodes: s.nodes,
+      })),
+  });
+  return {
+    format: PROGRAM_FORMAT,
+    version: PROGRAM_VERSION,
+    model: graph.model,
+    file: graph.file,
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    tuning: { ...opts.tuning },
+    buffers,
+    params,
+    kernels,
+    entries: {
+      load: entryOf('load', [], []),
+      forward: entryOf(
+        'forward',
+        graph.inputs.map((i) => ({
+          name: i.name,
+          shape: graph.nodes[i.node]!.shape,
+          buffer: bufferOf[valueOfNode[i.node]!]!,
+        })),
+        outputs.map((o) => ({ name: o.name, shape: o.shape, buffer: bufferOf[o.value]! })),
+      ),
+    },
+    memory,
+  };
+}
+
+/** A permutation that only moves axes of size 1 leaves the data in place (1×1 conv weights OIHW → OHWI). */
+function movesNothing(shape: readonly number[], perm: readonly number[]): boolean {
+  const kept = (axes: readonly number[]): number[] => axes.filter((a) => shape[a] !== 1);
+  const before = kept(shape.map((_, i) => i));
+  const after = kept(perm);
+  return before.every((a, i) => a === after[i]);
+}

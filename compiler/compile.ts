@@ -1,0 +1,59 @@
+// The one way from a graph to a Program: graph + device limits + kernel tuning + mode → passes (pipeline.ts) →
+// lowering (codegen/lower.ts) → Program. Every command, `emit`, the benchmarks and the tests come through here.
+//
+// Batches larger than the device: at inference every op treats the samples of a batch independently (batchnorm
+// uses running statistics), so a batch of N can run as ceil(N/c) chunks of c through one program compiled for
+// batch c, with exactly the same results. `compile` picks the largest c whose buffers fit the binding limits
+// (runtime/chunks.ts runs the chunks). Within one sample a tensor larger than a binding is computed in channel
+// slices (lower.ts).
+import type { Graph } from './ir/types.ts';
+import { PIPELINES, runPipeline, type PassLog, type PipelineName } from './pipeline.ts';
+import { LoweringError, lowerToProgram, type LowerOptions } from './codegen/lower.ts';
+import type { DeviceLimits } from './codegen/limits.ts';
+import { rebatch } from './codegen/batch.ts';
+import type { Program } from '../runtime/program.ts';
+
+export interface CompileOptions extends LowerOptions {
+  /** The device's limits (default: WebGPU's guaranteed minimums). */
+  readonly limits?: DeviceLimits;
+  /** 'inference' (default: fused and folded) or 'none' (one kernel per op, the unoptimised baseline). */
+  readonly mode?: PipelineName;
+  /** Run the verifier after every pass (tests). Default: when DEBUG ≥ 2. */
+  readonly verify?: boolean;
+  /** Compile for a smaller batch when the whole one does not fit the device (default true). */
+  readonly chunk?: boolean;
+}
+
+export interface Compiled {
+  readonly program: Program;
+  /** The graph after the passes, at the batch the program runs. */
+  readonly graph: Graph;
+  /** What each pass changed. */
+  readonly log: readonly PassLog[];
+  /** The batch the program runs at once: the graph's batch, or less when it does not fit the device. */
+  readonly chunk: number;
+}
+
+export { LoweringError };
+
+export function compile(g: Graph, opts: CompileOptions = {}): Compiled {
+  const limits = opts.limits ?? {};
+  const passes = PIPELINES[opts.mode ?? 'inference'];
+  const batch = g.inputs.length ? g.nodes[g.inputs[0]!.node]!.shape[0]! : 1;
+  const once = (graph: Graph, chunk: number): Compiled => {
+    const { graph: out, log } = runPipeline(graph, passes, { limits }, { verify: opts.verify });
+    return { program: lowerToProgram(out, limits, opts), graph: out, log, chunk };
+  };
+  if (opts.chunk === false) return once(g, batch);
+  let firstError: unknown;
+  for (let chunk = batch; chunk >= 1; chunk = chunk === 1 ? 0 : Math.ceil(chunk / 2)) {
+    try {
+      return once(chunk === batch ? g : rebatch(g, chunk), chunk);
+    } catch (e) {
+      if (!(e instanceof LoweringError) || !/maxStorageBufferBindingSize/.test(e.message)) throw e;
+      firstError ??= e;
+      if (chunk === 1) break;
+    }
+  }
+  throw new LoweringError(`${(firstError as Error).message} (even at batch 1)`);
+}
