@@ -144,19 +144,23 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     return name;
   };
 
-  // ---- where values live: in-place concats give their inputs views into the concat's buffer
+  // ---- where values live: in-place concats give their inputs views into the concat's buffer. A concat inside a
+  // concat lives in the outer one's buffer, and its inputs at their combined offsets (outermost first).
   const viewOf = new Map<number, { root: number; view: View }>();
-  for (const n of graph.nodes) {
+  for (const n of [...graph.nodes].reverse()) {
     if (n.op !== 'concat' || n.attrs.inplace !== true) continue;
-    let offset = 0;
+    const self = viewOf.get(n.id);
+    const root = self?.root ?? n.id;
+    const channels = self?.view.channels ?? n.shape[1]!;
+    let offset = self?.view.offset ?? 0;
     for (const x of n.inputs) {
       const src = graph.nodes[x]!;
-      if (viewOf.has(x) || (src.op === 'concat' && src.attrs.inplace === true) || src.op === 'input')
+      if (viewOf.has(x) || src.op === 'input' || constant[x])
         throw new Error(
           `internal: '${src.name}' cannot be stored in the slice of '${n.name}' (eliminate_concat copies it)`,
         );
-      viewOf.set(x, { root: n.id, view: { channels: n.shape[1]!, offset } });
-      offset += graph.nodes[x]!.shape[1]!;
+      viewOf.set(x, { root, view: { channels, offset } });
+      offset += src.shape[1]!;
     }
   }
 
@@ -229,9 +233,13 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
     }
     if (node.op === 'param') continue; // a buffer when some kernel binds it
     if (node.op === 'concat' && node.attrs.inplace === true) {
-      // No work: its inputs were stored into its slices. (A concat whose inputs are all copies still has a buffer.)
-      if (valueOfNode[node.id]! < 0)
-        valueOfNode[node.id] = newValue('activation', bytesOf(node.shape), node.name, at('forward'), node);
+      // No work: its inputs were stored into its slices (of its own buffer, or of the concat it lives in).
+      const root = viewOf.get(node.id)?.root ?? node.id;
+      if (valueOfNode[root]! < 0) {
+        const r = graph.nodes[root]!;
+        valueOfNode[root] = newValue('activation', bytesOf(r.shape), r.name, at('forward'), r);
+      }
+      valueOfNode[node.id] = valueOfNode[root]!;
       continue;
     }
     if (node.op === 'dropout' && !opts.copyIdentity && !viewOf.has(node.id)) {

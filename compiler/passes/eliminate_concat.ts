@@ -2,6 +2,7 @@
 // computed straight into its channel slice of the concatenated tensor (its kernel stores through a view) and
 // readers of an input read it there — the concat itself does no work (`inplace: true`, no kernel). Sound because a
 // value has one storage location and every kernel addresses its inputs and output through views (codegen/wgsl/io.ts).
+// A concat inside a concat is placed too: it lives in the outer one's buffer, its inputs at the combined offsets.
 // An input that cannot be placed — a model input, a parameter, an output (read back whole), a value already placed
 // in another concat, the same value twice, or a tensor too large for one binding — is copied into its slice by a
 // `copy` node instead.
@@ -19,7 +20,6 @@ export const eliminateConcat = definePass({
     const placed = new Set<number>();
     const copies = new Map<number, number[]>(); // concat id → input positions that need a copy
     const concats: number[] = [];
-    const eliminated = new Set<number>();
     const limit = maxBinding(ctx.limits);
     for (const n of g.nodes) {
       if (n.op !== 'concat' || n.attrs.axis !== 1 || n.attrs.inplace === true) continue;
@@ -28,18 +28,11 @@ export const eliminateConcat = definePass({
       n.inputs.forEach((x, k) => {
         const src = g.nodes[x]!;
         const ok =
-          src.op !== 'input' &&
-          !constant[x] &&
-          !kept.has(x) &&
-          !placed.has(x) &&
-          !eliminated.has(x) && // a concat inside a concat: its own inputs are already placed in it
-          !(src.op === 'concat' && src.attrs.inplace === true) &&
-          n.inputs.indexOf(x) === k;
+          src.op !== 'input' && !constant[x] && !kept.has(x) && !placed.has(x) && n.inputs.indexOf(x) === k;
         if (ok) placed.add(x);
         else needCopy.push(k);
       });
       concats.push(n.id);
-      eliminated.add(n.id);
       if (needCopy.length) copies.set(n.id, needCopy);
     }
     if (concats.length === 0) return { graph: g, changes: [] };

@@ -66,7 +66,10 @@ export const foldBatchnorm = definePass({
     });
     const changes = [];
     if (foldInto.size) changes.push(`${count(foldInto.size, 'batchnorm')} folded into convs`);
-    if (affine) changes.push(`${count(affine, 'other batchnorm')} made per-channel affine maps`);
+    if (affine)
+      changes.push(
+        `${count(affine, 'other batchnorm')} became per-channel affine ${affine === 1 ? 'map' : 'maps'}`,
+      );
     return { graph, changes };
   },
 });

@@ -1,8 +1,9 @@
 // Memory planning: maps every value of a program to a physical GPU buffer.
 //
 // Transient values (activations, scratch) reuse whole buffers across values whose live ranges [first step, last
-// step] (inclusive) do not overlap — interval colouring, best fit by size, largest values placed first so that big
-// buffers are not grown by small ones. Inclusive ranges mean that the inputs, output and scratch of one dispatch are
+// step] (inclusive) do not overlap — interval colouring, best fit by size. The order values are placed in decides
+// how well they pack; no one order wins on every network (largest first, most bytes × steps first, longest-lived
+// first, program order), so the planner colours in each and keeps the smallest plan (milliseconds). Inclusive ranges mean that the inputs, output and scratch of one dispatch are
 // all live at that step and never share a buffer, which keeps WebGPU's rule that a buffer is not bound read-only
 // and writable in one dispatch (Dawn refuses it even for disjoint ranges). Inputs, outputs, parameters, derived
 // parameters and anything else persistent keep buffers of their own (they are uploaded, read back or kept between
@@ -42,63 +43,22 @@ export function planBuffers(
   values: readonly Value[],
   maxBinding = Infinity,
 ): { bufferOf: number[]; buffers: ProgramBuffer[]; memory: MemoryReport } {
-  const bufferOf = new Array<number>(values.length).fill(-1);
-  const buffers: {
-    bytes: number;
-    kind: BufferKind;
-    labels: string[];
-    busy: [number, number][];
-    shared: boolean;
-    loadOnly: boolean;
-  }[] = [];
-  const own = (v: Value): boolean => OWN.has(v.kind) || v.last === Infinity;
-  // Largest first (then in program order): a buffer is sized by the first value placed in it.
-  const order = values
-    .map((_, k) => k)
-    .sort(
-      (a, b) =>
-        bufferBytes(values[b]!.bytes) - bufferBytes(values[a]!.bytes) ||
-        values[a]!.first - values[b]!.first ||
-        a - b,
-    );
-  for (const k of order) {
-    const v = values[k]!;
-    const need = bufferBytes(v.bytes);
-    const reusable = !own(v) && need <= maxBinding;
-    let best = -1;
-    if (reusable) {
-      let bestCost = Infinity;
-      buffers.forEach((b, id) => {
-        if (!b.shared || b.busy.some(([f, l]) => !(l < v.first || v.last < f))) return;
-        const grown = Math.max(b.bytes, need);
-        if (grown > maxBinding) return;
-        // Prefer a buffer that fits without growing (least waste), else the one that grows least.
-        const cost = b.bytes >= need ? b.bytes - need : (grown - b.bytes) * 4;
-        if (cost < bestCost) {
-          bestCost = cost;
-          best = id;
-        }
-      });
-    }
-    if (best < 0) {
-      buffers.push({
-        bytes: need,
-        kind: v.kind,
-        labels: [v.label],
-        busy: [[v.first, v.last]],
-        shared: reusable,
-        loadOnly: v.loadOnly === true,
-      });
-      bufferOf[k] = buffers.length - 1;
-      continue;
-    }
-    const b = buffers[best]!;
-    b.bytes = Math.max(b.bytes, need);
-    b.busy.push([v.first, v.last]);
-    b.labels.push(v.label);
-    if (b.kind !== v.kind) b.kind = 'activation';
-    bufferOf[k] = best;
+  const size = (k: number): number => bufferBytes(values[k]!.bytes);
+  const span = (k: number): number => Math.min(values[k]!.last, 1e9) - values[k]!.first + 1;
+  const idx = values.map((_, k) => k);
+  const orders = [
+    (a: number, b: number) => size(b) - size(a), // largest first
+    (a: number, b: number) => size(b) * span(b) - size(a) * span(a), // most bytes × steps first
+    (a: number, b: number) => span(b) - span(a), // longest-lived first
+    (a: number, b: number) => values[a]!.first - values[b]!.first, // program order
+  ].map((by) => [...idx].sort((a, b) => by(a, b) || values[a]!.first - values[b]!.first || a - b));
+  const total = (p: { buffers: PlannedBuffer[] }): number => p.buffers.reduce((a, b) => a + b.bytes, 0);
+  let best: ReturnType<typeof colour> | undefined;
+  for (const order of orders) {
+    const plan = colour(values, order, maxBinding);
+    if (!best || total(plan) < total(best)) best = plan;
   }
+  const { bufferOf, buffers } = best!;
 
   // The lower bound: the most bytes of non-parameter values live at any one step (buffers kept to the end count
   // throughout).
@@ -140,4 +100,64 @@ export function planBuffers(
       paramBytes: paramValues.filter((v) => !v.loadOnly).reduce((a, v) => a + bufferBytes(v.bytes), 0),
     },
   };
+}
+
+interface PlannedBuffer {
+  bytes: number;
+  kind: BufferKind;
+  labels: string[];
+  busy: [number, number][];
+  shared: boolean;
+  loadOnly: boolean;
+}
+
+const own = (v: Value): boolean => OWN.has(v.kind) || v.last === Infinity;
+
+/** Interval colouring in one order: each value goes to the free buffer it fits best (growing one if need be). */
+function colour(
+  values: readonly Value[],
+  order: readonly number[],
+  maxBinding: number,
+): { bufferOf: number[]; buffers: PlannedBuffer[] } {
+  const bufferOf = new Array<number>(values.length).fill(-1);
+  const buffers: PlannedBuffer[] = [];
+  for (const k of order) {
+    const v = values[k]!;
+    const need = bufferBytes(v.bytes);
+    const reusable = !own(v) && need <= maxBinding;
+    let best = -1;
+    if (reusable) {
+      let bestCost = Infinity;
+      buffers.forEach((b, id) => {
+        if (!b.shared || b.busy.some(([f, l]) => !(l < v.first || v.last < f))) return;
+        const grown = Math.max(b.bytes, need);
+        if (grown > maxBinding) return;
+        // Prefer a buffer that fits without growing (least waste), else the one that grows least.
+        const cost = b.bytes >= need ? b.bytes - need : (grown - b.bytes) * 4;
+        if (cost < bestCost) {
+          bestCost = cost;
+          best = id;
+        }
+      });
+    }
+    if (best < 0) {
+      buffers.push({
+        bytes: need,
+        kind: v.kind,
+        labels: [v.label],
+        busy: [[v.first, v.last]],
+        shared: reusable,
+        loadOnly: v.loadOnly === true,
+      });
+      bufferOf[k] = buffers.length - 1;
+      continue;
+    }
+    const b = buffers[best]!;
+    b.bytes = Math.max(b.bytes, need);
+    b.busy.push([v.first, v.last]);
+    b.labels.push(v.label);
+    if (b.kind !== v.kind) b.kind = 'activation';
+    bufferOf[k] = best;
+  }
+  return { bufferOf, buffers };
 }
