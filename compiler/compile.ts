@@ -7,6 +7,7 @@
 // (runtime/chunks.ts runs the chunks). Within one sample a tensor larger than a binding is computed in channel
 // slices (lower.ts).
 import type { Graph } from './ir/types.ts';
+import { printGraph } from './ir/print.ts';
 import { PIPELINES, runPipeline, type PassLog, type PipelineName } from './pipeline.ts';
 import { LoweringError, lowerToProgram, type LowerOptions } from './codegen/lower.ts';
 import type { DeviceLimits } from './codegen/limits.ts';
@@ -41,7 +42,18 @@ export function compile(g: Graph, opts: CompileOptions = {}): Compiled {
   const passes = PIPELINES[opts.mode ?? 'inference'];
   const batch = g.inputs.length ? g.nodes[g.inputs[0]!.node]!.shape[0]! : 1;
   const once = (graph: Graph, chunk: number): Compiled => {
-    const { graph: out, log } = runPipeline(graph, passes, { limits }, { verify: opts.verify });
+    const debug = Number(process.env.DEBUG) || 0;
+    const { graph: out, log } = runPipeline(
+      graph,
+      passes,
+      { limits },
+      {
+        verify: opts.verify,
+        ...(debug >= 2
+          ? { onPass: (p, g) => process.stderr.write(`[fcnc] after ${p.name}:\n${printGraph(g)}`) }
+          : {}),
+      },
+    );
     return { program: lowerToProgram(out, limits, opts), graph: out, log, chunk };
   };
   if (opts.chunk === false) return once(g, batch);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import * as prettier from 'prettier';
 import type { Graph } from '../ir/types.ts';
 import { formatReport, makeReport, mib } from '../report.ts';
-import type { Compiled } from '../compile.ts';
+import { compile, type Compiled } from '../compile.ts';
+import { formatPlanReport, planReport } from '../plan_report.ts';
 import { writeAtomically } from '../../runtime/infer.ts';
 
 export interface EmitOptions {
@@ -170,6 +171,14 @@ try {
 `;
   files.set('infer.ts', await prettier.format(infer, { ...PRETTIER, parser: 'typescript' }));
 
+  const plan = planReport(compiled, compile(g, { mode: 'none', limits: program.limits }));
+  files.set(
+    'report.md',
+    await prettier.format(`# ${g.model}: the compiled program\n\n${formatPlanReport(plan)}`, {
+      ...PRETTIER,
+      parser: 'markdown',
+    }),
+  );
   const report = makeReport(g);
   const readme = `# ${g.model}
 
@@ -183,9 +192,12 @@ ${opts.command}
 - \`infer.ts\` — segment images: \`node bin/run-ts.js ${'<this folder>'}/infer.ts --weights W -o OUT IMAGE...\`
 - \`program.json\` — ${program.kernels.length} kernels, ${program.entries.forward.steps.length} dispatches per forward (${program.entries.load.steps.length} more when weights are loaded), ${program.buffers.length} buffers; \`kernels/*.wgsl\` are the same kernels for reading
 - \`params.json\` — the ${g.params.length} state-dict entries with their initialisation
+- \`report.md\` — what the compiler's passes did: kernels and dispatches before and after fusion, the memory plan
 
-GPU memory (every buffer: parameters, input, activations, outputs): ${mib(program.memory.plannedBytes)} planned, against
-${mib(program.memory.naiveBytes)} with one buffer per value and a lower bound of ${mib(program.memory.lowerBoundBytes)} (the most bytes live at once).
+${plan.fused.dispatches} dispatches per forward (${plan.unfused.dispatches} with one kernel per op). GPU memory: activations (input and
+outputs included) ${mib(program.memory.plannedBytes)} planned, against ${mib(program.memory.naiveBytes)} with one buffer per value and a lower
+bound of ${mib(program.memory.lowerBoundBytes)} (the most bytes live at once); weights ${mib(program.memory.paramBytes)} resident
+(${mib(program.memory.rawParamBytes)} as loaded, before batchnorm folding). See \`report.md\`.
 
 \`\`\`
 ${formatReport(report, { layers: false }).trimEnd()}

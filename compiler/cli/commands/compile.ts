@@ -5,7 +5,6 @@ import { join, relative, resolve } from 'node:path';
 import { compile } from '../../compile.ts';
 import { emitModel } from '../../codegen/emit.ts';
 import type { Graph } from '../../ir/types.ts';
-import { mib } from '../../report.ts';
 import { build, graphOptions, report, type CommandContext, type GraphOptions } from '../options.ts';
 
 export function register(program: Command, { io, argv, fail }: CommandContext): void {
@@ -25,15 +24,8 @@ export function register(program: Command, { io, argv, fail }: CommandContext): 
     const outDir = o.out ?? join('generated', r.graph.model);
     const command = ['fcnc', ...argv, ...(o.out ? [] : ['-o', outDir])].join(' ');
     const files = await compileToDir(r.graph, outDir, command);
-    io.out(`${r.graph.model}: wrote ${files.length} files to ${outDir}\n`);
-    const m = JSON.parse(readFileSync(join(outDir, 'program.json'), 'utf8')).memory as {
-      naiveBytes: number;
-      plannedBytes: number;
-      lowerBoundBytes: number;
-    };
-    io.out(
-      `GPU memory: ${mib(m.plannedBytes)} planned (one buffer per value: ${mib(m.naiveBytes)}; lower bound ${mib(m.lowerBoundBytes)})\n`,
-    );
+    io.out(`${r.graph.model}: wrote ${files.length} files to ${outDir}\n\n`);
+    io.out(readFileSync(join(outDir, 'report.md'), 'utf8'));
   });
 }
 

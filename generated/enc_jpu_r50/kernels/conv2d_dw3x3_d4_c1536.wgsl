@@ -5,7 +5,7 @@
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> wt: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4f>;
 
 const CHANNELS = 1536u;  const H = 64u;  const W = 64u;
 const HO = 64u;  const WO = 64u;
@@ -13,8 +13,8 @@ const KSIZE = 3u;  const STRIDE = 1i;  const PAD = 4i;  const DILATION = 4i;
 const TN = 4u; // adjacent output pixels of one row per invocation
 const ROW_TILES = 16u;
 
-// Element i of the result (dense index): stores.
-fn store_y(i: u32, v0: f32) {
+// Element i of the result (dense index, in vec4s): stores.
+fn store_y(i: u32, v0: vec4f) {
   var v = v0;
   y[i] = v;
 }
@@ -60,8 +60,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
   }
   let ybase = ((n * CHANNELS + c) * HO + oy) * WO;
-  if (ox0 + 0u < WO) { store_y(ybase + ox0 + 0u, acc.x + bias[c]); }
-  if (ox0 + 1u < WO) { store_y(ybase + ox0 + 1u, acc.y + bias[c]); }
-  if (ox0 + 2u < WO) { store_y(ybase + ox0 + 2u, acc.z + bias[c]); }
-  if (ox0 + 3u < WO) { store_y(ybase + ox0 + 3u, acc.w + bias[c]); }
+  store_y((ybase + ox0) / 4u, acc + bias[c]);
 }

@@ -6,7 +6,7 @@
 @group(0) @binding(0) var<storage, read> x: array<vec4f>;
 @group(0) @binding(1) var<storage, read> wt: array<vec4f>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4f>;
 
 const CIN = 256u;  const H = 128u;  const W = 128u;  const PLANE = H * W;
 const COUT = 64u;  const HO = 128u;  const WO = 128u;  const PIXELS = HO * WO;
@@ -18,10 +18,10 @@ const CO_TILES = 8u; // per group
 const PIX_TILES = 2048u; // per sample
 const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)
 
-// Element i of the result (dense index): applies the fused epilogue (relu) and stores.
-fn store_y(i: u32, v0: f32) {
+// Element i of the result (dense index, in vec4s): applies the fused epilogue (relu) and stores.
+fn store_y(i: u32, v0: vec4f) {
   var v = v0;
-  v = max(v, f32(0.0)); // relu
+  v = max(v, vec4f(0.0)); // relu
   y[i] = v;
 }
 const WORKGROUP = 64u;
@@ -146,97 +146,49 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (co0 + 0u < COUT_G) {
     let co = grp * COUT_G + co0 + 0u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc0[0].x + bias[co]); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc0[0].y + bias[co]); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc0[0].z + bias[co]); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc0[0].w + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc0[1].x + bias[co]); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc0[1].y + bias[co]); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc0[1].z + bias[co]); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc0[1].w + bias[co]); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc0[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc0[1] + bias[co]); }
   }
   if (co0 + 1u < COUT_G) {
     let co = grp * COUT_G + co0 + 1u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc1[0].x + bias[co]); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc1[0].y + bias[co]); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc1[0].z + bias[co]); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc1[0].w + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc1[1].x + bias[co]); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc1[1].y + bias[co]); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc1[1].z + bias[co]); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc1[1].w + bias[co]); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc1[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc1[1] + bias[co]); }
   }
   if (co0 + 2u < COUT_G) {
     let co = grp * COUT_G + co0 + 2u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc2[0].x + bias[co]); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc2[0].y + bias[co]); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc2[0].z + bias[co]); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc2[0].w + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc2[1].x + bias[co]); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc2[1].y + bias[co]); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc2[1].z + bias[co]); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc2[1].w + bias[co]); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc2[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc2[1] + bias[co]); }
   }
   if (co0 + 3u < COUT_G) {
     let co = grp * COUT_G + co0 + 3u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc3[0].x + bias[co]); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc3[0].y + bias[co]); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc3[0].z + bias[co]); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc3[0].w + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc3[1].x + bias[co]); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc3[1].y + bias[co]); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc3[1].z + bias[co]); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc3[1].w + bias[co]); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc3[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc3[1] + bias[co]); }
   }
   if (co0 + 4u < COUT_G) {
     let co = grp * COUT_G + co0 + 4u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc4[0].x + bias[co]); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc4[0].y + bias[co]); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc4[0].z + bias[co]); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc4[0].w + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc4[1].x + bias[co]); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc4[1].y + bias[co]); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc4[1].z + bias[co]); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc4[1].w + bias[co]); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc4[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc4[1] + bias[co]); }
   }
   if (co0 + 5u < COUT_G) {
     let co = grp * COUT_G + co0 + 5u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc5[0].x + bias[co]); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc5[0].y + bias[co]); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc5[0].z + bias[co]); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc5[0].w + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc5[1].x + bias[co]); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc5[1].y + bias[co]); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc5[1].z + bias[co]); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc5[1].w + bias[co]); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc5[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc5[1] + bias[co]); }
   }
   if (co0 + 6u < COUT_G) {
     let co = grp * COUT_G + co0 + 6u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc6[0].x + bias[co]); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc6[0].y + bias[co]); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc6[0].z + bias[co]); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc6[0].w + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc6[1].x + bias[co]); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc6[1].y + bias[co]); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc6[1].z + bias[co]); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc6[1].w + bias[co]); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc6[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc6[1] + bias[co]); }
   }
   if (co0 + 7u < COUT_G) {
     let co = grp * COUT_G + co0 + 7u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc7[0].x + bias[co]); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc7[0].y + bias[co]); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc7[0].z + bias[co]); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc7[0].w + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc7[1].x + bias[co]); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc7[1].y + bias[co]); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc7[1].z + bias[co]); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc7[1].w + bias[co]); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc7[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc7[1] + bias[co]); }
   }
 }

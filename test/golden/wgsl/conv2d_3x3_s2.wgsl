@@ -5,7 +5,7 @@
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> wt: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4f>;
 
 const CIN = 8u;  const H = 9u;  const W = 7u;  const PLANE = H * W;
 const COUT = 12u;  const HO = 5u;  const WO = 4u;  const PIXELS = HO * WO;
@@ -17,8 +17,8 @@ const CO_TILES = 2u; // per group
 const PIX_TILES = 3u; // per sample
 const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)
 
-// Element i of the result (dense index): stores.
-fn store_y(i: u32, v0: f32) {
+// Element i of the result (dense index, in vec4s): stores.
+fn store_y(i: u32, v0: vec4f) {
   var v = v0;
   y[i] = v;
 }
@@ -174,73 +174,37 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (co0 + 0u < COUT_G) {
     let co = grp * COUT_G + co0 + 0u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc0[0].x); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc0[0].y); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc0[0].z); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc0[0].w); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc0[1].x); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc0[1].y); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc0[1].z); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc0[1].w); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc0[0]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc0[1]); }
   }
   if (co0 + 1u < COUT_G) {
     let co = grp * COUT_G + co0 + 1u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc1[0].x); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc1[0].y); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc1[0].z); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc1[0].w); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc1[1].x); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc1[1].y); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc1[1].z); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc1[1].w); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc1[0]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc1[1]); }
   }
   if (co0 + 2u < COUT_G) {
     let co = grp * COUT_G + co0 + 2u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc2[0].x); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc2[0].y); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc2[0].z); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc2[0].w); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc2[1].x); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc2[1].y); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc2[1].z); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc2[1].w); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc2[0]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc2[1]); }
   }
   if (co0 + 3u < COUT_G) {
     let co = grp * COUT_G + co0 + 3u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc3[0].x); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc3[0].y); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc3[0].z); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc3[0].w); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc3[1].x); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc3[1].y); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc3[1].z); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc3[1].w); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc3[0]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc3[1]); }
   }
   if (co0 + 4u < COUT_G) {
     let co = grp * COUT_G + co0 + 4u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc4[0].x); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc4[0].y); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc4[0].z); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc4[0].w); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc4[1].x); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc4[1].y); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc4[1].z); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc4[1].w); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc4[0]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc4[1]); }
   }
   if (co0 + 5u < COUT_G) {
     let co = grp * COUT_G + co0 + 5u;
     let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y(ybase + p0 + 0u, acc5[0].x); }
-    if (p0 + 1u < PIXELS) { store_y(ybase + p0 + 1u, acc5[0].y); }
-    if (p0 + 2u < PIXELS) { store_y(ybase + p0 + 2u, acc5[0].z); }
-    if (p0 + 3u < PIXELS) { store_y(ybase + p0 + 3u, acc5[0].w); }
-    if (p0 + 4u < PIXELS) { store_y(ybase + p0 + 4u, acc5[1].x); }
-    if (p0 + 5u < PIXELS) { store_y(ybase + p0 + 5u, acc5[1].y); }
-    if (p0 + 6u < PIXELS) { store_y(ybase + p0 + 6u, acc5[1].z); }
-    if (p0 + 7u < PIXELS) { store_y(ybase + p0 + 7u, acc5[1].w); }
+    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc5[0]); }
+    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc5[1]); }
   }
 }
