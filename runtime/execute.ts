@@ -363,8 +363,18 @@ export class Session {
       read.map(async (o) => {
         const st = this.stagingFor(`${name}:${o.name}`, o.shape);
         await st.mapAsync(GPUMapMode.READ, 0, numel(o.shape) * 4);
-        out.set(o.name, new Float32Array(st.getMappedRange(0, numel(o.shape) * 4).slice(0)));
+        const data = new Float32Array(st.getMappedRange(0, numel(o.shape) * 4).slice(0));
         st.unmap();
+        out.set(
+          o.name,
+          o.permute
+            ? permuteAxes(
+                data,
+                o.permute.map((a) => o.shape[a]!),
+                inversePermutation(o.permute),
+              )
+            : data,
+        );
       }),
     );
     const lostAfter = this.lostReason();

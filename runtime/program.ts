@@ -53,6 +53,11 @@ export interface ProgramTensor {
   readonly name: string;
   readonly shape: readonly number[];
   readonly buffer: number;
+  /**
+   * The axis permutation the buffer holds the tensor in (a conv weight gradient stored OHWI like its weight):
+   * the runtime permutes it back to `shape` when reading it. Absent: row-major `shape`.
+   */
+  readonly permute?: readonly number[];
 }
 
 /** A compute shader; `bindings` storage buffers at group 0, bindings 0..n−1. */

@@ -165,6 +165,8 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
   }
 
   const valueOfNode: number[] = new Array(graph.nodes.length).fill(-1);
+  /** Nodes whose kernel stores them in another axis order (KernelSpec.outputLayout). */
+  const layoutOf = new Map<number, readonly number[]>();
   const paramValue = new Map<number, number>(); // state-dict entry → value
   const paramSlices: { param: number; value: number; start: number; length: number }[] = [];
   const permutes = new Map<number, readonly number[]>(); // state-dict entry → upload permutation
@@ -275,6 +277,11 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       return;
     }
     for (const spec of plan.dispatches) {
+      if (spec.outputLayout && !spec.outputLayout.every((a, i) => a === i)) {
+        if (viewOf.has(node.id))
+          throw new Error(`internal: '${node.name}' is stored permuted and in a concat's slice`);
+        layoutOf.set(node.id, spec.outputLayout);
+      }
       if (spec.bindings.length > kopts.maxStorageBuffersPerShaderStage)
         throw new LoweringError(
           `${where(node)}: kernel for '${node.name}' binds ${spec.bindings.length} storage buffers, more than the device's ${kopts.maxStorageBuffersPerShaderStage}`,
@@ -351,6 +358,14 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       where: o.span ? formatLocation(o.span) : '',
     }));
     const viewIn = (id: number): View | undefined => viewOf.get(id)?.view;
+    const permutedFor = (reader: string, ids: readonly number[]): void => {
+      for (const id of ids)
+        if (layoutOf.has(id) && !getOp(reader).pointwise)
+          throw new Error(
+            `internal: '${node.name}' (${reader}) reads '${graph.nodes[id]!.name}', which is stored permuted; only pointwise ops may`,
+          );
+    };
+    permutedFor(node.op === 'fused' ? node.body![0]!.op : node.op, node.op === 'fused' ? [] : node.inputs);
     const outView = viewOf.get(node.id)?.view;
     if (node.op !== 'fused') {
       const views = {
@@ -535,7 +550,7 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
   }
 
   // ---- outputs (and argmax post-processing)
-  const outputs: { name: string; shape: Shape; value: number }[] = [];
+  const outputs: { name: string; shape: Shape; value: number; permute?: readonly number[] }[] = [];
   for (const o of graph.outputs) {
     const node = graph.nodes[o.node]!;
     if (viewOf.has(o.node))
@@ -544,7 +559,13 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       );
     if (constant[o.node])
       throw new LoweringError(`output '${o.name}' is a parameter, not a value the model computes`);
-    outputs.push({ name: o.name, shape: node.shape, value: valueOfNode[o.node]! });
+    const permute = layoutOf.get(o.node);
+    outputs.push({
+      name: o.name,
+      shape: node.shape,
+      value: valueOfNode[o.node]!,
+      ...(permute ? { permute } : {}),
+    });
   }
   const wanted = opts.argmax === true ? graph.outputs.map((o) => o.name) : opts.argmax || [];
   for (const o of graph.outputs) {
@@ -636,7 +657,12 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
           shape: graph.nodes[i.node]!.shape,
           buffer: bufferOf[valueOfNode[i.node]!]!,
         })),
-        outputs.map((o) => ({ name: o.name, shape: o.shape, buffer: bufferOf[o.value]! })),
+        outputs.map((o) => ({
+          name: o.name,
+          shape: o.shape,
+          buffer: bufferOf[o.value]!,
+          ...(o.permute ? { permute: o.permute } : {}),
+        })),
       ),
     },
     memory,

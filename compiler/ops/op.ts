@@ -44,6 +44,18 @@ export interface OpDef<A extends Attrs = Attrs> {
    * matches on this, the epilogue of any kernel inlines `wgsl`, and the generic pointwise kernel runs it alone.
    */
   readonly pointwise?: Pointwise<A>;
+  /**
+   * Reverse-mode rule: given the gradient flowing into this node's output, the gradient of each data input and then
+   * of each parameter, as nodes built with `ctx.add` from other ops (heavy ones, such as a conv's input and weight
+   * gradients, are ops of their own), or null where none flows (labels, running statistics, counters). Checked
+   * against central finite differences in float64 for every op (test/ops/gradients.test.ts).
+   */
+  backward?(ctx: BackwardCtx<A>): readonly (number | null)[];
+  /**
+   * Why the op has no `backward`: it only appears in a backward pass, a loss or an optimizer step (a conv's weight
+   * gradient, SGD's update), or only at inference (batchnorm folding). Every other op must have `backward`.
+   */
+  readonly noBackward?: string;
   inferShape(inputs: readonly Shape[], attrs: A): Shape;
   /** Parameters in state-dict order. Absent: the op owns none. */
   params?(inputs: readonly Shape[], attrs: A): readonly ParamDecl[];
@@ -118,6 +130,24 @@ export interface KernelOptions {
   readonly tuning?: Readonly<Record<string, number>>;
 }
 
+/** What a backward rule sees of the node it differentiates, and how it adds the nodes of its gradients. */
+export interface BackwardCtx<A extends Attrs = Attrs> {
+  /** Ids (in the graph being built) of the node's data inputs and parameters, and of its forward value. */
+  readonly inputs: readonly number[];
+  readonly params: readonly number[];
+  readonly out: number;
+  /** The gradient of the loss with respect to the node's output (same shape). */
+  readonly dy: number;
+  readonly attrs: A;
+  readonly shapes: {
+    readonly inputs: readonly Shape[];
+    readonly params: readonly Shape[];
+    readonly out: Shape;
+  };
+  /** Adds a node of `op` (named `<node>.grad.<what>`, located at the node's spec call); returns its id. */
+  add(op: string, inputs: readonly number[], params: readonly number[], attrs: Attrs, what: string): number;
+}
+
 /**
  * A binding of a dispatch: the anchor op's inputs and parameters, a scratch buffer of its plan, an operand of its
  * fused epilogue, or its output.
@@ -189,6 +219,12 @@ export interface KernelSpec {
    * All dispatches of one node must agree.
    */
   readonly paramLayouts?: Readonly<Record<number, readonly number[]>>;
+  /**
+   * The axis permutation the output is stored in, when not its logical row-major order (a conv weight gradient
+   * stored OHWI like the weights it updates). Readers that are not pointwise must not read it; outputs read back
+   * are permuted back by the runtime.
+   */
+  readonly outputLayout?: readonly number[];
 }
 
 /** Several dispatches run in order, with scratch buffers (f32 element counts) private to the node. */
