@@ -13,6 +13,7 @@
 import { formatLocation } from '../diagnostics.ts';
 import { getOp } from '../ops/index.ts';
 import type {
+  ElementIndex,
   Epilogue,
   EpilogueOperand,
   KernelBinding,
@@ -457,7 +458,10 @@ export function lowerToProgram(graph: Graph, limits: DeviceLimits = {}, opts: Lo
       return {
         op: m.op,
         args,
-        wgsl: (xs: readonly string[], elem: 'f32' | 'vec4f') => pw.wgsl(xs, m.attrs, elem),
+        wgsl: (xs: readonly string[], elem: 'f32' | 'vec4f', ix: ElementIndex) =>
+          pw.wgsl(xs, m.attrs, elem, ix),
+        ...(pw.usesIndex ? { usesIndex: true } : {}),
+        ...(pw.helpers ? { helpers: pw.helpers } : {}),
       };
     });
     return { epilogue: { operands, steps }, operandNodes };

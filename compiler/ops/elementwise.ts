@@ -32,6 +32,7 @@ const unary = (
   doc: string,
   f: (v: number) => number,
   wgsl: (x: string, elem: string) => string,
+  backward: OpDef['backward'],
 ) =>
   pointwiseOp({
     name,
@@ -40,7 +41,47 @@ const unary = (
     inferShape: ([x]) => x!,
     reference: ([x], _p, _a, out) => mapRef(x, out, f),
     pointwise: { primary: [0], wgsl: ([x], _a, elem) => wgsl(x!, elem) },
+    backward,
   });
+
+/** dy · g(y), a gradient through a unary op written in terms of its output y (relu, sigmoid). */
+const outputGrad = (
+  name: string,
+  doc: string,
+  g: (y: number) => number,
+  wgsl: (y: string, elem: string) => string,
+) =>
+  pointwiseOp({
+    name,
+    doc,
+    arity: 2,
+    noBackward: 'a gradient op',
+    inferShape([dy, y]) {
+      if (!sameShape(dy!, y!)) throw new ShapeError(`${name} needs equal shapes`, [0, 1]);
+      return dy!;
+    },
+    reference([dy, y], _p, _a, out) {
+      const r = refTensor(out);
+      for (let i = 0; i < r.data.length; i++) r.data[i] = dy.data[i]! * g(y.data[i]!);
+      return r;
+    },
+    pointwise: { primary: [0], wgsl: ([dy, y], _a, elem) => `${dy} * ${wgsl(y!, elem)}` },
+  });
+
+/** relu's gradient: dy where the output is positive (the input was), else 0. */
+export const reluGrad = outputGrad(
+  'relu_grad',
+  'dx = dy · [y > 0]',
+  (y) => (y > 0 ? 1 : 0),
+  (y, elem) => `select(${elem}(0.0), ${elem}(1.0), ${y} > ${elem}(0.0))`,
+);
+/** sigmoid's gradient: dy · y · (1 − y). */
+export const sigmoidGrad = outputGrad(
+  'sigmoid_grad',
+  'dx = dy · y · (1 − y)',
+  (y) => y * (1 - y),
+  (y) => `(${y} * (1.0 - ${y}))`,
+);
 
 // relu keeps NaN (as torch.relu does): NaN < 0 is false.
 export const relu = unary(
@@ -48,12 +89,14 @@ export const relu = unary(
   'y = max(x, 0)',
   (v) => (v < 0 ? 0 : v),
   (x, elem) => `max(${x}, ${elem}(0.0))`,
+  (c) => [c.add('relu_grad', [c.dy, c.out], [], {}, 'x')],
 );
 export const sigmoid = unary(
   'sigmoid',
   'y = 1 / (1 + exp(−x))',
   (v) => 1 / (1 + Math.exp(-v)),
   (x) => `1.0 / (1.0 + exp(-${x}))`,
+  (c) => [c.add('sigmoid_grad', [c.dy, c.out], [], {}, 'x')],
 );
 /** The identity: a value copied into a buffer of its own (or a concat's slice) when it cannot be computed there. */
 export const copy = unary(
@@ -61,6 +104,7 @@ export const copy = unary(
   'y = x',
   (v) => v,
   (x) => x,
+  (c) => [c.dy],
 );
 
 export const add = pointwiseOp({
@@ -68,6 +112,7 @@ export const add = pointwiseOp({
   doc: 'y = a + b (equal shapes)',
   arity: 2,
   pointwise: { primary: [0, 1], wgsl: ([a, b]) => `${a} + ${b}` },
+  backward: (c) => [c.dy, c.dy],
   inferShape([a, b]) {
     if (!sameShape(a!, b!))
       throw new ShapeError(
@@ -136,6 +181,7 @@ export const affine = pointwiseOp({
     { role: 'shift', shape: [x![1]!], init: { kind: 'zeros' } },
   ],
   pointwise: { primary: [0], wgsl: ([x, s, t]) => `${x} * ${s} + ${t}` },
+  noBackward: 'inference only: fold_batchnorm makes it from a batchnorm with running statistics',
   reference([x], [scale, shift], _a, out) {
     const C = x.shape[1]!;
     const inner = x.data.length / (x.shape[0]! * C);

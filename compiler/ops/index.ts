@@ -12,8 +12,10 @@ import {
   mul,
   mulLayer,
   relu,
+  reluGrad,
   reluLayer,
   sigmoid,
+  sigmoidGrad,
   sigmoidLayer,
 } from './elementwise.ts';
 import {
@@ -89,6 +91,8 @@ const opList = [
   bnScale,
   bnShift,
   scaleRows,
+  reluGrad,
+  sigmoidGrad,
 ] as OpDef<any>[];
 
 export const OPS: ReadonlyMap<string, OpDef<Attrs>> = new Map(opList.map((o) => [o.name, o as OpDef<Attrs>]));

@@ -145,6 +145,7 @@ const vector = (name: string, xs: readonly Shape[], n: number): Shape => {
 /** s = weight / sqrt(running_var + eps). */
 export const bnScale = pointwiseOp<{ eps: number }>({
   name: 'bn_scale',
+  noBackward: 'inference only: batchnorm folding at load',
   doc: 's[c] = weight[c] / sqrt(running_var[c] + eps)',
   arity: 2,
   inferShape: (xs) => vector('bn_scale', xs, 2),
@@ -159,6 +160,7 @@ export const bnScale = pointwiseOp<{ eps: number }>({
 /** t = bias + (conv_bias − running_mean) · s; without a conv bias, t = bias − running_mean · s. */
 export const bnShift = pointwiseOp({
   name: 'bn_shift',
+  noBackward: 'inference only: batchnorm folding at load',
   doc: 't[c] = bias[c] + (conv_bias[c] − running_mean[c]) · s[c] (conv_bias = 0 when absent)',
   arity: 'variadic',
   inferShape: (xs) => vector('bn_shift', xs, xs.length === 4 ? 4 : 3),
@@ -177,6 +179,7 @@ export const bnShift = pointwiseOp({
 /** w'[o, …] = w[o, …] · s[o]: a weight whose output channels (axis 0, in any layout of the rest) are scaled. */
 export const scaleRows = pointwiseOp({
   name: 'scale_rows',
+  noBackward: 'inference only: batchnorm folding at load',
   doc: "w'[o, …] = w[o, …] · s[o]",
   arity: 2,
   inferShape([w, s]) {

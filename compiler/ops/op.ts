@@ -157,10 +157,20 @@ export type KernelBinding =
 
 /**
  * How a pointwise operand is read for output element (n, c, …) of an [N, C, …] result: at the same element, at its
- * channel c (an operand [C]), at its (sample, channel) (an operand [N, C] or [N, C, 1, 1]), or at its row (axis 0;
- * an operand [O] scaling the rows of an [O, …] parameter).
+ * channel c (an operand [C]; for a 1-D result [C], the element itself), at its (sample, channel) (an operand [N, C]
+ * or [N, C, 1, 1]), at its row (axis 0; an operand [O] scaling the rows of an [O, …] parameter), or not at all:
+ * `whole` binds the operand as an array the expression indexes itself (a few hyper-parameters: learning rate,
+ * step, seed).
  */
-export type Indexing = 'same' | 'channel' | 'sample_channel' | 'row';
+export type Indexing = 'same' | 'channel' | 'sample_channel' | 'row' | 'whole';
+
+/** Where a pointwise expression is evaluated, for ops that need it (dropout's random mask). */
+export interface ElementIndex {
+  /** The dense flat index of the element (u32), or of the four elements (vec4<u32>) in a vec4 chain. */
+  readonly flat: string;
+  /** sample · C + channel (u32; the same for the four elements of a vec4 chain). */
+  readonly sampleChannel: string;
+}
 
 export interface Pointwise<A extends Attrs = Attrs> {
   /** Data inputs that may carry the value flowing through a fused chain (every input of a commutative op). */
@@ -169,11 +179,15 @@ export interface Pointwise<A extends Attrs = Attrs> {
   readonly params?: readonly number[];
   /** How each operand (data inputs, then the read parameters) is indexed; default: derived from its shape. */
   index?(operands: readonly Shape[], out: Shape): readonly Indexing[];
+  /** The expression needs the element's index (`wgsl`'s `ix`); then a vec4 chain needs channels of 4k elements. */
+  readonly usesIndex?: boolean;
+  /** WGSL functions the expression calls (emitted once per module). */
+  readonly helpers?: string;
   /**
    * The result as a WGSL expression of `args` (the operands' values at this element: data inputs, then the read
-   * parameters), all of type `elem`; constants come from the attributes.
+   * parameters), all of type `elem` (a `whole` operand is its array's name); constants come from the attributes.
    */
-  wgsl(args: readonly string[], attrs: A, elem: 'f32' | 'vec4f'): string;
+  wgsl(args: readonly string[], attrs: A, elem: 'f32' | 'vec4f', ix: ElementIndex): string;
 }
 
 /** Where a tensor lives when it is not a buffer of its own: channels [offset, offset + C) of a tensor with `channels`. */
@@ -194,7 +208,9 @@ export interface EpilogueStep {
   readonly op: string;
   readonly args: readonly ('v' | number)[];
   /** The op's `pointwise.wgsl` with its attributes bound. */
-  wgsl(args: readonly string[], elem: 'f32' | 'vec4f'): string;
+  wgsl(args: readonly string[], elem: 'f32' | 'vec4f', ix: ElementIndex): string;
+  readonly usesIndex?: boolean;
+  readonly helpers?: string;
 }
 
 /** Pointwise ops applied to every output element before it is stored (bound as `epi0`, `epi1`, …). */

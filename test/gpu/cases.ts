@@ -260,6 +260,14 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 3, 5, 5]], attrs: { p: 0.1, channelwise: true } },
     { inputs: [[2, 4, 4, 4]], attrs: { p: 0.5, channelwise: false } },
   ],
+  relu_grad: [
+    { inputs: [[2, 3, 5, 7], [2, 3, 5, 7]], attrs: {} },
+    { inputs: [[1, 4, 4, 4], [1, 4, 4, 4]], attrs: {} },
+  ],
+  sigmoid_grad: [
+    { inputs: [[2, 3, 5, 7], [2, 3, 5, 7]], attrs: {} },
+    { inputs: [[1, 4, 4, 4], [1, 4, 4, 4]], attrs: {}, ranges: { 1: [0, 1] } },
+  ],
   affine: [
     { inputs: [[2, 5, 3, 3]], attrs: {} },
     { inputs: [[2, 4, 4, 4]], attrs: {} }, // vec4

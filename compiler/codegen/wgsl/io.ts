@@ -8,7 +8,7 @@
 // Every emitter reads through `at`/`plane` and stores through `store`, so any op can be the anchor of a fused kernel
 // and any value can live in a concat. With neither views nor an epilogue the generated code is what a plain
 // kernel would be: `y[i] = v`.
-import type { Epilogue, EpilogueOperand, Indexing, KernelCtx, View } from '../../ops/op.ts';
+import type { ElementIndex, Epilogue, EpilogueOperand, Indexing, KernelCtx, View } from '../../ops/op.ts';
 import { numel, type Shape } from '../../ir/types.ts';
 import { u, type Buf } from './common.ts';
 
@@ -16,6 +16,8 @@ type Elem = 'f32' | 'vec4f';
 
 /** Elements per step of each broadcast index, for an output of shape `out`. */
 function strides(out: Shape): { inner1: number; channels: number; inner0: number } {
+  // A 1-D result [C] (a per-channel vector) is its own channel axis.
+  if (out.length === 1) return { inner1: 1, channels: out[0]!, inner0: 1 };
   return { inner1: numel(out.slice(2)), channels: out[1] ?? 1, inner0: numel(out.slice(1)) };
 }
 
@@ -23,6 +25,7 @@ function strides(out: Shape): { inner1: number; channels: number; inner0: number
 export function defaultIndexing(s: Shape, out: Shape): Indexing {
   if (s.length === out.length && s.every((d, k) => d === out[k])) return 'same';
   if (out.length >= 2 && s.length === 1 && s[0] === out[1]) return 'channel';
+  if (out.length === 1 && s.length === 1 && s[0] === out[0]) return 'same';
   const factor = s.length === 2 || (s.length === 4 && s[2] === 1 && s[3] === 1);
   if (out.length >= 2 && factor && s[0] === out[0] && s[1] === out[1]) return 'sample_channel';
   throw new Error(`internal: an operand [${s.join(', ')}] does not broadcast to [${out.join(', ')}]`);
@@ -40,6 +43,8 @@ export function vecFriendly(index: Indexing, out: Shape, view?: View): boolean {
       return inner1 % 4 === 0;
     case 'row':
       return inner0 % 4 === 0;
+    case 'whole':
+      return true;
   }
 }
 
@@ -70,7 +75,8 @@ export interface ChainStep {
   readonly comment: string;
   /** Each argument: the running value ('v') or an operand index. */
   readonly args: readonly ('v' | number)[];
-  readonly expr: (args: readonly string[], elem: Elem) => string;
+  readonly expr: (args: readonly string[], elem: Elem, ix: ElementIndex) => string;
+  readonly usesIndex?: boolean;
 }
 
 /**
@@ -94,17 +100,26 @@ export function chainCode(
   if (kinds.has('channel')) L.push(`let ch = (${flat} / ${u(inner1)}) % ${u(channels)}; // channel`);
   if (kinds.has('sample_channel')) L.push(`let nc = ${flat} / ${u(inner1)}; // sample · C + channel`);
   if (kinds.has('row')) L.push(`let row = ${flat} / ${u(inner0)};`);
+  const ix: ElementIndex = {
+    flat: q === 4 ? 'ix_flat' : 'i',
+    sampleChannel: 'ix_nc',
+  };
+  if (steps.some((s) => s.usesIndex)) {
+    if (q === 4) L.push('let ix_flat = vec4u(i * 4u) + vec4u(0u, 1u, 2u, 3u); // the four elements');
+    L.push(`let ix_nc = ${flat} / ${u(inner1)}; // sample · C + channel`);
+  }
   const load = (k: number): string => {
     const o = ops[k]!;
     const at = o.view ? `${viewFnOf(k)}(i)` : 'i';
-    const idx = { same: at, channel: 'ch', sample_channel: 'nc', row: 'row' }[o.index];
+    const idx = { same: at, channel: 'ch', sample_channel: 'nc', row: 'row', whole: '' }[o.index];
     const v = `${o.name}[${idx}]`;
     return elem === 'vec4f' && o.elem === 'f32' ? `vec4f(${v})` : v;
   };
-  for (const k of [...used].sort((a, b) => a - b)) L.push(`let a${k} = ${load(k)};`);
+  for (const k of [...used].sort((a, b) => a - b))
+    if (ops[k]!.index !== 'whole') L.push(`let a${k} = ${load(k)};`);
   steps.forEach((s, j) => {
-    const args = s.args.map((a) => (a === 'v' ? 'v' : `a${a}`));
-    const rhs = s.expr(args, elem);
+    const args = s.args.map((a) => (a === 'v' ? 'v' : ops[a]!.index === 'whole' ? ops[a]!.name : `a${a}`));
+    const rhs = s.expr(args, elem, ix);
     L.push(
       j === 0 && !s.args.includes('v') ? `var v = ${rhs}; // ${s.comment}` : `v = ${rhs}; // ${s.comment}`,
     );
@@ -173,9 +188,11 @@ export class KernelIo {
   /** Whether the output (with its view and epilogue operands) can be stored as vec4 along the flat index. */
   get outVecOk(): boolean {
     const out = this.ctx.out;
+    const indexed = this.epi.steps.some((s) => s.usesIndex);
     return (
       vecFriendly('same', out, this.ctx.views?.output) &&
-      this.epi.operands.every((o) => vecFriendly(o.index, out, o.view))
+      this.epi.operands.every((o) => vecFriendly(o.index, out, o.view)) &&
+      (!indexed || vecFriendly('channel', out))
     );
   }
 
@@ -223,8 +240,11 @@ export class KernelIo {
     const steps: ChainStep[] = this.epi.steps.map((s) => ({
       comment: s.op,
       args: s.args,
-      expr: (args, e) => s.wgsl(args, e),
+      expr: (args, e, ix) => s.wgsl(args, e, ix),
+      ...(s.usesIndex ? { usesIndex: true } : {}),
     }));
+    for (const h of new Set(this.epi.steps.flatMap((s) => (s.helpers ? [s.helpers.trim()] : []))))
+      if (!fns.includes(h)) fns.push(h);
     const body = [
       '  var v = v0;',
       ...(steps.length ? [chainCode(steps, bound, out, elem, '  ', (k) => `at_ep${k}`)] : []),

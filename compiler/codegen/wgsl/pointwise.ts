@@ -17,7 +17,10 @@ export function pointwiseKernel(def: OpDef, ctx: KernelCtx): KernelSpec {
   const index = pw.index?.(shapes, ctx.out) ?? shapes.map((s) => defaultIndexing(s, ctx.out));
   const views = shapes.map((_, k) => (k < nIn ? ctx.views?.inputs?.[k] : undefined));
   const io = new KernelIo(ctx);
-  const vec = io.outVecOk && index.every((ix, k) => vecFriendly(ix, ctx.out, views[k]));
+  const vec =
+    io.outVecOk &&
+    index.every((ix, k) => vecFriendly(ix, ctx.out, views[k])) &&
+    (!pw.usesIndex || vecFriendly('channel', ctx.out));
   const bound: Bound[] = shapes.map((shape, k) => ({
     name: k < nIn ? `x${k}` : `p${k - nIn}`,
     shape,
@@ -37,7 +40,14 @@ export function pointwiseKernel(def: OpDef, ctx: KernelCtx): KernelSpec {
   const n = numel(ctx.out);
   const items = vec ? n / 4 : n;
   const chain = chainCode(
-    [{ comment: def.name, args: shapes.map((_, k) => k), expr: (args, e) => pw.wgsl(args, ctx.attrs, e) }],
+    [
+      {
+        comment: def.name,
+        args: shapes.map((_, k) => k),
+        expr: (args, e, ix) => pw.wgsl(args, ctx.attrs, e, ix),
+        ...(pw.usesIndex ? { usesIndex: true } : {}),
+      },
+    ],
     bound,
     ctx.out,
     elem,
@@ -55,6 +65,6 @@ export function pointwiseKernel(def: OpDef, ctx: KernelCtx): KernelSpec {
     body,
     WG,
     {},
-    io.helpers(),
+    [pw.helpers?.trim() ?? '', io.helpers()].filter(Boolean).join('\n\n'),
   );
 }
