@@ -24,6 +24,16 @@ export const encoding = defineOp<EncodingAttrs>({
     ];
   },
   kernel: (ctx) => encodingKernel(ctx),
+  // The gradients wrt x, the codewords and the smoothing factors: ops of their own (encoding_grad.ts).
+  backward(ctx) {
+    const ins = [ctx.inputs[0]!, ctx.dy];
+    const a = { codewords: ctx.attrs.codewords };
+    return [
+      ctx.add('encoding_grad_input', ins, ctx.params, a, 'input'),
+      ctx.add('encoding_grad_codewords', ins, ctx.params, a, 'codewords'),
+      ctx.add('encoding_grad_scale', ins, ctx.params, a, 'scale'),
+    ];
+  },
   reference([x], [cw, scale], a, out) {
     const [N, D, H, W] = x.shape as [number, number, number, number];
     const K = a.codewords,

@@ -30,6 +30,8 @@ import {
 import { resizeBilinear, resizeLayer } from './resize.ts';
 import { concat, concatLayer, dropout, dropoutLayer, mean, meanLayer } from './shape.ts';
 import { encoding, encodingLayer } from './encoding.ts';
+import { encodingGradCodewords, encodingGradInput, encodingGradScale } from './encoding_grad.ts';
+import { groupnormGradBias, groupnormGradInput, groupnormGradWeight } from './norm_grad.ts';
 
 /** The graph's data inputs are nodes of this op. */
 export const input: OpDef = {
@@ -93,6 +95,12 @@ const opList = [
   scaleRows,
   reluGrad,
   sigmoidGrad,
+  encodingGradInput,
+  encodingGradCodewords,
+  encodingGradScale,
+  groupnormGradInput,
+  groupnormGradWeight,
+  groupnormGradBias,
 ] as OpDef<any>[];
 
 export const OPS: ReadonlyMap<string, OpDef<Attrs>> = new Map(opList.map((o) => [o.name, o as OpDef<Attrs>]));

@@ -89,6 +89,17 @@ export const groupnorm = defineOp<GnAttrs>({
     ];
   },
   kernel: (ctx) => groupnormKernel(ctx),
+  // The gradients wrt x, the weight and the bias: ops of their own (norm_grad.ts).
+  backward(ctx) {
+    const [x] = ctx.inputs as [number];
+    const [w] = ctx.params as [number, number];
+    const a = { groups: ctx.attrs.groups, eps: ctx.attrs.eps };
+    return [
+      ctx.add('groupnorm_grad_input', [ctx.dy, x], [w], a, 'input'),
+      ctx.add('groupnorm_grad_weight', [ctx.dy, x], [], a, 'weight'),
+      ctx.add('groupnorm_grad_bias', [ctx.dy], [], {}, 'bias'),
+    ];
+  },
   reference([x], [weight, bias], a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const cg = C / a.groups,

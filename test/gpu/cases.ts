@@ -39,6 +39,15 @@ const pool = (
   count_include_pad = true,
 ): Attrs => ({ kernel, stride, padding, ceil_mode, count_include_pad });
 
+/** A case of an Encoding gradient op: x [N, D, H, W] and dE [N, K, D]. */
+const encGrad = (x: Shape, k: number, extra: Partial<Case> = {}): Case => ({
+  inputs: [x, [x[0]!, k, x[1]!]],
+  attrs: { codewords: k },
+  ...extra,
+});
+/** A case of a group norm gradient op reading dy and x of one shape. */
+const gnGrad = (x: Shape, groups: number, eps = 1e-5): Case => ({ inputs: [x, x], attrs: { groups, eps } });
+
 export const CASES: Record<string, readonly Case[]> = {
   conv2d: [
     { inputs: [[1, 3, 9, 11]], attrs: conv(5, 3, { padding: 1 }) }, // Cin 3, Cout 5: scalar weights, channel tail
@@ -296,5 +305,41 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[2, 6, 3, 5]], attrs: { codewords: 3 } },
     { inputs: [[1, 32, 4, 4]], attrs: { codewords: 32 } },
     { inputs: [[2, 8, 13, 13]], attrs: { codewords: 5 }, limits: SPLIT },
+  ],
+  // Encoding's gradients: x [N, D, H, W] and dE [N, K, D]. One chunk in all (the reductions store directly), two
+  // samples (partial sums, then their sum), HW not a multiple of 4, K and D odd, many chunks with a short last one
+  // (encoding_grad.chunk), split grids.
+  ...Object.fromEntries(
+    ['encoding_grad_input', 'encoding_grad_codewords', 'encoding_grad_scale'].map((name) => [
+      name,
+      [
+        encGrad([1, 8, 5, 5], 4),
+        encGrad([2, 6, 3, 5], 3),
+        encGrad([1, 32, 4, 4], 32),
+        encGrad([2, 7, 13, 13], 5, { tuning: { 'encoding_grad.chunk': 16 } }),
+        encGrad([2, 8, 13, 13], 5, { limits: SPLIT }),
+        encGrad([1, 5, 19, 17], 6, { limits: SPLIT, tuning: { 'encoding_grad.chunk': 8 } }),
+      ],
+    ]),
+  ),
+  // Group norm's gradients: dy and x [N, C, H, W]; groups 1, 2, some and C; more values than the workgroup.
+  ...Object.fromEntries(
+    ['groupnorm_grad_input', 'groupnorm_grad_weight'].map((name) => [
+      name,
+      [
+        gnGrad([2, 8, 5, 5], 4),
+        gnGrad([1, 6, 4, 4], 2),
+        gnGrad([1, 32, 3, 3], 32),
+        gnGrad([1, 4, 33, 31], 1),
+        gnGrad([2, 6, 7, 5], 3, 1e-3),
+        { ...gnGrad([2, 8, 3, 3], 4), limits: SPLIT },
+      ],
+    ]),
+  ),
+  groupnorm_grad_bias: [
+    { inputs: [[2, 8, 5, 5]], attrs: {} },
+    { inputs: [[1, 4, 33, 31]], attrs: {} }, // more values than the workgroup
+    { inputs: [[1, 5, 7, 9]], attrs: {} },
+    { inputs: [[2, 6, 3, 3]], attrs: {}, limits: SPLIT },
   ],
 };
