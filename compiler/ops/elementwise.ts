@@ -135,6 +135,16 @@ export const mul = pointwiseOp({
   // The factor b may be broadcast, so only a carries a chain's value (a · b with equal shapes is commutative,
   // but one primary keeps the rule simple).
   pointwise: { primary: [0], wgsl: ([a, b]) => `${a} * ${b}` },
+  // da = dy · b (b broadcast as in the forward); db = dy · a, or Σ_{h,w} dy · a for a per-channel factor.
+  backward(c) {
+    const [a, b] = c.inputs as [number, number];
+    const [sa, sb] = c.shapes.inputs as [Shape, Shape];
+    const da = c.add('mul', [c.dy, b], [], {}, 'a');
+    const db = sameShape(sa, sb)
+      ? c.add('mul', [c.dy, a], [], {}, 'b')
+      : c.add('mul_grad_factor', [c.dy, a], [], { keepdims: sb.length === 4 }, 'b');
+    return [da, db];
+  },
   inferShape([a, b]) {
     if (sameShape(a!, b!)) return a!;
     const channelFactor =

@@ -30,6 +30,10 @@ import {
 import { resizeBilinear, resizeLayer } from './resize.ts';
 import { concat, concatLayer, dropout, dropoutLayer, mean, meanLayer } from './shape.ts';
 import { encoding, encodingLayer } from './encoding.ts';
+import { adaptiveAvgpool2dGrad, avgpool2dGrad, maxpool2dGrad } from './pool_grad.ts';
+import { resizeBilinearGrad } from './resize_grad.ts';
+import { linearGradBias, linearGradInput, linearGradWeight } from './linear_grad.ts';
+import { meanGrad, mulGradFactor, slice } from './shape_grad.ts';
 import { encodingGradCodewords, encodingGradInput, encodingGradScale } from './encoding_grad.ts';
 import { groupnormGradBias, groupnormGradInput, groupnormGradWeight } from './norm_grad.ts';
 
@@ -101,6 +105,16 @@ const opList = [
   groupnormGradInput,
   groupnormGradWeight,
   groupnormGradBias,
+  maxpool2dGrad,
+  avgpool2dGrad,
+  adaptiveAvgpool2dGrad,
+  resizeBilinearGrad,
+  linearGradInput,
+  linearGradWeight,
+  linearGradBias,
+  meanGrad,
+  slice,
+  mulGradFactor,
 ] as OpDef<any>[];
 
 export const OPS: ReadonlyMap<string, OpDef<Attrs>> = new Map(opList.map((o) => [o.name, o as OpDef<Attrs>]));

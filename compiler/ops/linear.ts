@@ -28,6 +28,11 @@ export const linear = defineOp<LinearAttrs>({
     return out[0]! * out[1]! * x![1]!;
   },
   kernel: (ctx) => linearKernel(ctx),
+  backward: (c) => [
+    c.add('linear_grad_input', [c.dy], [c.params[0]!], { in_features: c.shapes.inputs[0]![1]! }, 'x'),
+    c.add('linear_grad_weight', [c.inputs[0]!, c.dy], [], {}, 'weight'),
+    ...(c.attrs.bias ? [c.add('linear_grad_bias', [c.dy], [], {}, 'bias')] : []),
+  ],
   reference([x], [w, b], _a, out) {
     const [N, I] = x.shape as [number, number];
     const O = out[1]!;

@@ -44,6 +44,8 @@ export const maxpool2d = defineOp<PoolAttrs>({
   reference: ([x], _p, a, out) => poolRef(x, a, out, 'max'),
   kernel: (ctx) => poolKernel('max', ctx),
   channelSlice: perChannelSlice,
+  // Each input pixel gathers dy over the windows it is the argmax of (recomputed from x).
+  backward: (c) => [c.add('maxpool2d_grad', [c.dy, c.inputs[0]!], [], c.attrs, 'x')],
 });
 
 export const avgpool2d = defineOp<PoolAttrs>({
@@ -54,6 +56,9 @@ export const avgpool2d = defineOp<PoolAttrs>({
   reference: ([x], _p, a, out) => poolRef(x, a, out, 'avg'),
   kernel: (ctx) => poolKernel('avg', ctx),
   channelSlice: perChannelSlice,
+  backward: (c) => [
+    c.add('avgpool2d_grad', [c.dy], [], { ...c.attrs, in_size: c.shapes.inputs[0]!.slice(2) }, 'x'),
+  ],
 });
 
 /**
@@ -106,6 +111,9 @@ export const adaptiveAvgpool2d = defineOp<AdaptiveAttrs>({
   },
   kernel: (ctx) => adaptiveAvgpoolKernel(ctx),
   channelSlice: perChannelSlice,
+  backward: (c) => [
+    c.add('adaptive_avgpool2d_grad', [c.dy], [], { ...c.attrs, in_size: c.shapes.inputs[0]!.slice(2) }, 'x'),
+  ],
   reference([x], _p, a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [bh, bw] = a.bins as [number, number];

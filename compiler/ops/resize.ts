@@ -18,6 +18,10 @@ export const resizeBilinear = defineOp<ResizeAttrs>({
   },
   kernel: (ctx) => resizeBilinearKernel(ctx),
   channelSlice: perChannelSlice,
+  // A gather: each input pixel sums dy · weight over the outputs whose taps include it (resize_grad.ts).
+  backward: (c) => [
+    c.add('resize_bilinear_grad', [c.dy], [], { ...c.attrs, in_size: c.shapes.inputs[0]!.slice(2) }, 'x'),
+  ],
   reference([x], _p, a, out) {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, , Ho, Wo] = out as [number, number, number, number];

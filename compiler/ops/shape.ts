@@ -29,6 +29,16 @@ export const concat = defineOp<ConcatAttrs>({
     return first.map((d, k) => (k === a.axis ? total : d));
   },
   kernel: (ctx) => concatKernel(ctx),
+  // The gradient of input k is its slice of dy along the axis.
+  backward(c) {
+    let offset = 0;
+    return c.shapes.inputs.map((s, k) => {
+      const size = s[c.attrs.axis]!;
+      const g = c.add('slice', [c.dy], [], { axis: c.attrs.axis, offset, size }, `x${k}`);
+      offset += size;
+      return g;
+    });
+  },
   reference(xs, _p, a, out) {
     const { outer, size, inner } = splitAt(out, a.axis);
     const y = refTensor(out);
@@ -66,6 +76,9 @@ export const mean = defineOp<MeanAttrs>({
     return x!.filter((_, k) => k !== a.axis);
   },
   kernel: (ctx) => meanKernel(ctx),
+  backward: (c) => [
+    c.add('mean_grad', [c.dy], [], { axis: c.attrs.axis, size: c.shapes.inputs[0]![c.attrs.axis]! }, 'x'),
+  ],
   reference([x], _p, a, out) {
     const { outer, size, inner } = splitAt(x.shape, a.axis);
     const y = refTensor(out);
@@ -100,6 +113,8 @@ export const dropout = pointwiseOp<DropoutAttrs>({
   reference: ([x], _p, _a, out) => refTensor(out, x.data),
   // At inference dropout is the identity (the drop_dropout pass removes it before fusion).
   pointwise: { primary: [0], wgsl: ([x]) => x! },
+  // The inference op is the identity.
+  backward: (c) => [c.dy],
 });
 
 export const dropoutLayer = defineLayer({

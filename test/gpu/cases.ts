@@ -3,6 +3,7 @@
 // inputs, resize up and down in both align modes) and grids forced into 2-D/3-D. Used by the GPU op tests and
 // by the kernel well-formedness tests that need no GPU.
 import type { Attrs, Shape } from '../../compiler/ir/types.ts';
+import { windowOut } from '../../compiler/ops/op.ts';
 
 export interface Case {
   readonly inputs: readonly Shape[];
@@ -47,6 +48,40 @@ const encGrad = (x: Shape, k: number, extra: Partial<Case> = {}): Case => ({
 });
 /** A case of a group norm gradient op reading dy and x of one shape. */
 const gnGrad = (x: Shape, groups: number, eps = 1e-5): Case => ({ inputs: [x, x], attrs: { groups, eps } });
+
+/** The output shape of a pool (`pool` attributes) of x: the incoming gradient of its gradient ops. */
+const pooled = (x: Shape, a: Attrs): Shape => {
+  const o = (n: number) =>
+    windowOut(n, a.kernel as number, a.stride as number, a.padding as number, 1, a.ceil_mode as boolean);
+  return [x[0]!, x[1]!, o(x[2]!), o(x[3]!)];
+};
+/** Cases of the pooling and resize gradient ops for a forward input x: dy (and x for max), forward attrs + in_size. */
+const maxGrad = (x: Shape, a: Attrs, extra: Partial<Case> = {}): Case => ({
+  inputs: [pooled(x, a), x],
+  attrs: a,
+  ...extra,
+});
+const avgGrad = (x: Shape, a: Attrs, extra: Partial<Case> = {}): Case => ({
+  inputs: [pooled(x, a)],
+  attrs: { ...a, in_size: [x[2]!, x[3]!] },
+  ...extra,
+});
+const adaptiveGrad = (x: Shape, bins: readonly [number, number], extra: Partial<Case> = {}): Case => ({
+  inputs: [[x[0]!, x[1]!, ...bins]],
+  attrs: { bins, in_size: [x[2]!, x[3]!] },
+  ...extra,
+});
+const resizeGrad = (
+  x: Shape,
+  size: readonly [number, number],
+  align_corners: boolean,
+  scale?: number,
+  extra: Partial<Case> = {},
+): Case => ({
+  inputs: [[x[0]!, x[1]!, ...size]],
+  attrs: { size, align_corners, ...(scale !== undefined ? { scale } : {}), in_size: [x[2]!, x[3]!] },
+  ...extra,
+});
 
 export const CASES: Record<string, readonly Case[]> = {
   conv2d: [
@@ -179,6 +214,7 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 2, 8, 8]], attrs: pool(3, 2, 0, true) }, // ceil_mode: partial last window
     { inputs: [[1, 2, 7, 7]], attrs: pool(2, 2, 0, true) },
     { inputs: [[1, 3, 6, 6]], attrs: pool(2, 2) },
+    { inputs: [[1, 3, 7, 9]], attrs: pool(3, 1, 1) }, // stride 1: overlapping windows
   ],
   avgpool2d: [
     { inputs: [[1, 3, 9, 9]], attrs: pool(3, 2, 1, false, true) },
@@ -186,6 +222,7 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 2, 8, 8]], attrs: pool(3, 2, 1, true, true) }, // ceil_mode with padding
     { inputs: [[1, 2, 8, 8]], attrs: pool(3, 2, 0, true, true) },
     { inputs: [[2, 2, 7, 6]], attrs: pool(2, 2) },
+    { inputs: [[1, 2, 8, 8]], attrs: pool(3, 2, 1, true, false) }, // ceil_mode, padding not counted
   ],
   adaptive_avgpool2d: [
     { inputs: [[1, 3, 10, 13]], attrs: { bins: [1, 1] } },
@@ -193,6 +230,7 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 3, 10, 13]], attrs: { bins: [3, 3] } },
     { inputs: [[2, 2, 10, 13]], attrs: { bins: [6, 6] } },
     { inputs: [[1, 2, 5, 4]], attrs: { bins: [6, 6] } }, // more bins than pixels: overlapping bins
+    { inputs: [[1, 2, 7, 7]], attrs: { bins: [3, 3] } }, // 7 → 3: overlapping bins
   ],
   resize_bilinear: [
     { inputs: [[1, 2, 5, 7]], attrs: { size: [11, 13], align_corners: true } },
@@ -203,6 +241,8 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 2, 9, 9]], attrs: { size: [4, 4], align_corners: false, scale: 0.5 } },
     { inputs: [[1, 2, 6, 6]], attrs: { size: [15, 15], align_corners: true, scale: 2.5 } },
     { inputs: [[1, 2, 4, 6]], attrs: { size: [1, 1], align_corners: true } },
+    { inputs: [[1, 2, 3, 4]], attrs: { size: [24, 32], align_corners: false } }, // ×8 up
+    { inputs: [[1, 2, 3, 4]], attrs: { size: [24, 32], align_corners: true } },
     { inputs: [[1, 2, 8, 8]], attrs: { size: [32, 32], align_corners: true }, limits: SPLIT },
   ],
   concat: [
@@ -341,5 +381,152 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 4, 33, 31]], attrs: {} }, // more values than the workgroup
     { inputs: [[1, 5, 7, 9]], attrs: {} },
     { inputs: [[2, 6, 3, 3]], attrs: {}, limits: SPLIT },
+  ],
+  // Pooling gradients: odd sizes, stride 2 on odd inputs, stride 1 (overlapping windows), ceil_mode with and
+  // without padding, count_include_pad false, ties (every element equal: the first in window order wins; all
+  // negative with padding: padding never wins), batch 2, channel counts not divisible by 4, split grids.
+  maxpool2d_grad: [
+    maxGrad([1, 3, 9, 9], pool(3, 2, 1)),
+    maxGrad([2, 2, 10, 7], pool(3, 2, 1)),
+    maxGrad([1, 2, 8, 8], pool(3, 2, 0, true)), // ceil_mode: partial last window
+    maxGrad([1, 2, 8, 8], pool(3, 2, 1, true)), // ceil_mode with padding
+    maxGrad([1, 2, 7, 7], pool(2, 2, 0, true)),
+    maxGrad([1, 5, 11, 13], pool(3, 1, 1)), // stride 1: every pixel in up to 9 windows
+    maxGrad([1, 3, 6, 6], pool(2, 2)),
+    maxGrad([1, 2, 9, 9], pool(3, 2, 1), { ranges: { 1: [0, 0] } }), // all ties: the first element wins
+    maxGrad([1, 2, 9, 9], pool(3, 2, 1), { ranges: { 1: [-0.5, -0.5] } }), // ties below the padding's 0
+    maxGrad([2, 3, 9, 9], pool(3, 2, 1), { limits: SPLIT }),
+  ],
+  avgpool2d_grad: [
+    avgGrad([1, 3, 9, 9], pool(3, 2, 1, false, true)),
+    avgGrad([1, 3, 9, 9], pool(3, 2, 1, false, false)),
+    avgGrad([1, 2, 8, 8], pool(3, 2, 1, true, true)), // ceil_mode with padding: a window past the padding
+    avgGrad([1, 2, 8, 8], pool(3, 2, 1, true, false)),
+    avgGrad([1, 2, 8, 8], pool(3, 2, 0, true, true)),
+    avgGrad([2, 2, 7, 6], pool(2, 2)),
+    avgGrad([1, 5, 7, 7], pool(3, 1, 1, false, false)), // stride 1
+    avgGrad([2, 5, 11, 9], pool(3, 2, 1, false, false), { limits: SPLIT }),
+  ],
+  adaptive_avgpool2d_grad: [
+    adaptiveGrad([1, 3, 10, 13], [1, 1]), // global average pooling
+    adaptiveGrad([1, 3, 7, 7], [3, 3]), // 7 → 3: overlapping bins
+    adaptiveGrad([2, 3, 13, 13], [6, 6]), // 13 → 6
+    adaptiveGrad([1, 2, 5, 4], [6, 6]), // more bins than pixels
+    adaptiveGrad([1, 5, 10, 13], [2, 3]),
+    adaptiveGrad([2, 3, 13, 13], [6, 6], { limits: SPLIT }),
+  ],
+  // Resize gradients: up and down (by non-integer ratios: input rows no output taps), both align modes, a scale
+  // given (integer and not), ×8 up, one output pixel (scale 0), one input row (every tap clamped), split grids.
+  resize_bilinear_grad: [
+    resizeGrad([1, 2, 5, 7], [11, 13], true),
+    resizeGrad([1, 2, 5, 7], [11, 13], false),
+    resizeGrad([2, 3, 13, 11], [4, 5], true),
+    resizeGrad([2, 3, 13, 11], [4, 5], false),
+    resizeGrad([1, 3, 17, 15], [5, 4], false),
+    resizeGrad([1, 3, 17, 15], [5, 4], true),
+    resizeGrad([1, 2, 5, 5], [10, 10], false, 2),
+    resizeGrad([1, 2, 9, 9], [4, 4], false, 0.5),
+    resizeGrad([1, 2, 7, 7], [10, 10], false, 1.5),
+    resizeGrad([1, 2, 6, 6], [15, 15], true, 2.5),
+    resizeGrad([1, 2, 4, 6], [1, 1], true),
+    resizeGrad([1, 3, 4, 5], [32, 40], true), // ×8 up
+    resizeGrad([1, 3, 4, 5], [32, 40], false),
+    resizeGrad([2, 5, 3, 3], [24, 24], false, 8),
+    resizeGrad([1, 2, 1, 3], [4, 7], false), // one input row
+    resizeGrad([1, 2, 1, 3], [4, 7], true), // align_corners from one row: scale 0 along H
+    resizeGrad([2, 3, 8, 8], [32, 32], true, undefined, { limits: SPLIT }),
+  ],
+  // Linear gradients: features not multiples of 4, batch 1 to 6, split grids.
+  linear_grad_input: [
+    { inputs: [[2, 5]], attrs: { in_features: 7 } },
+    { inputs: [[3, 4]], attrs: { in_features: 8 } },
+    { inputs: [[1, 33]], attrs: { in_features: 64 } },
+    { inputs: [[6, 9]], attrs: { in_features: 50 }, limits: SPLIT },
+  ],
+  linear_grad_weight: [
+    {
+      inputs: [
+        [2, 7],
+        [2, 5],
+      ],
+      attrs: {},
+    },
+    {
+      inputs: [
+        [3, 8],
+        [3, 4],
+      ],
+      attrs: {},
+    },
+    {
+      inputs: [
+        [1, 64],
+        [1, 33],
+      ],
+      attrs: {},
+    },
+    {
+      inputs: [
+        [3, 50],
+        [3, 9],
+      ],
+      attrs: {},
+      limits: SPLIT,
+    },
+  ],
+  linear_grad_bias: [
+    { inputs: [[2, 5]], attrs: {} },
+    { inputs: [[3, 4]], attrs: {} },
+    { inputs: [[5, 33]], attrs: {} },
+    { inputs: [[2, 300]], attrs: {}, limits: SPLIT },
+  ],
+  mean_grad: [
+    { inputs: [[2, 7]], attrs: { axis: 1, size: 5 } },
+    { inputs: [[2, 8]], attrs: { axis: 1, size: 3 } }, // vec4 rows
+    { inputs: [[4, 5]], attrs: { axis: 0, size: 3 } },
+    { inputs: [[2, 3]], attrs: { axis: 2, size: 5 } },
+    { inputs: [[2, 37]], attrs: { axis: 1, size: 9 }, limits: SPLIT },
+  ],
+  // Concat's gradient: channel slices (first, middle, last, vec4), other axes, split grids.
+  slice: [
+    { inputs: [[1, 15, 5, 5]], attrs: { axis: 1, offset: 3, size: 4 } },
+    { inputs: [[1, 15, 5, 5]], attrs: { axis: 1, offset: 14, size: 1 } },
+    { inputs: [[2, 12, 4, 4]], attrs: { axis: 1, offset: 4, size: 8 } }, // vec4
+    { inputs: [[2, 3, 6, 5]], attrs: { axis: 2, offset: 2, size: 4 } },
+    { inputs: [[2, 9]], attrs: { axis: 1, offset: 3, size: 5 } },
+    { inputs: [[3, 4, 5]], attrs: { axis: 0, offset: 1, size: 2 } },
+    { inputs: [[2, 9, 9, 9]], attrs: { axis: 1, offset: 3, size: 5 }, limits: SPLIT },
+  ],
+  // The gradient of mul's per-channel factor: [N, C] and [N, C, 1, 1], planes larger than the workgroup.
+  mul_grad_factor: [
+    {
+      inputs: [
+        [2, 3, 5, 5],
+        [2, 3, 5, 5],
+      ],
+      attrs: { keepdims: false },
+    },
+    {
+      inputs: [
+        [2, 4, 4, 4],
+        [2, 4, 4, 4],
+      ],
+      attrs: { keepdims: true },
+    },
+    {
+      inputs: [
+        [1, 5, 33, 31],
+        [1, 5, 33, 31],
+      ],
+      attrs: { keepdims: false },
+    },
+    {
+      inputs: [
+        [2, 5, 9, 7],
+        [2, 5, 9, 7],
+      ],
+      attrs: { keepdims: false },
+      limits: SPLIT,
+    },
   ],
 };
