@@ -50,6 +50,21 @@ export const conv2d = defineOp<ConvAttrs>({
     return out[0]! * out[1]! * out[2]! * out[3]! * (x![1]! / a.groups) * a.kernel * a.kernel;
   },
   kernel: (ctx) => conv2dKernel(ctx),
+  backward(ctx) {
+    // dX, dW (and db): ops of their own (compiler/ops/conv_grad.ts). dX reads the forward's weight node.
+    const a = ctx.attrs;
+    const [, cin, h, w] = ctx.shapes.inputs[0]!;
+    const dx = ctx.add(
+      'conv2d_grad_input',
+      [ctx.dy],
+      [ctx.params[0]!],
+      { ...a, in_c: cin!, in_h: h!, in_w: w! },
+      'input',
+    );
+    const dw = ctx.add('conv2d_grad_weight', [ctx.inputs[0]!, ctx.dy], [], { ...a }, 'weight');
+    if (!a.bias) return [dx, dw];
+    return [dx, dw, ctx.add('conv2d_grad_bias', [ctx.dy], [], {}, 'bias')];
+  },
   channelSlice(c0, c1, ctx) {
     const a = ctx.attrs;
     const cs = c1 - c0;

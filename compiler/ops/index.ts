@@ -2,6 +2,7 @@
 import { ShapeError, type OpDef, type LayerDef } from './op.ts';
 import type { Attrs } from '../ir/types.ts';
 import { conv2d, convLayer } from './conv.ts';
+import { conv2dGradBias, conv2dGradInput, conv2dGradWeight } from './conv_grad.ts';
 import { linear, linearLayer } from './linear.ts';
 import { batchnorm, batchnormLayer, bnScale, bnShift, groupnorm, groupnormLayer, scaleRows } from './norm.ts';
 import {
@@ -77,6 +78,9 @@ const opList = [
   param,
   fused,
   conv2d,
+  conv2dGradInput,
+  conv2dGradWeight,
+  conv2dGradBias,
   linear,
   batchnorm,
   groupnorm,

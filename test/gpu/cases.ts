@@ -83,6 +83,55 @@ const resizeGrad = (
   ...extra,
 });
 
+/** The incoming gradient dy of a conv (`conv` attributes) of x: the forward's output shape. */
+const convOut = (x: Shape, a: Attrs): Shape => {
+  const k = a.kernel as number,
+    st = a.stride as number,
+    p = a.padding as number,
+    d = a.dilation as number;
+  const o = (n: number) => Math.floor((n + 2 * p - d * (k - 1) - 1) / st) + 1;
+  return [x[0]!, a.channels as number, o(x[2]!), o(x[3]!)];
+};
+/** conv2d_grad_input for a conv of x: dy, the conv's attributes and x's channels and size. */
+const convGradInput = (x: Shape, a: Attrs, extra: Partial<Case> = {}): Case => ({
+  inputs: [convOut(x, a)],
+  attrs: { ...a, in_c: x[1]!, in_h: x[2]!, in_w: x[3]! },
+  ...extra,
+});
+/** conv2d_grad_weight for a conv of x: x and dy. */
+const convGradWeight = (x: Shape, a: Attrs, extra: Partial<Case> = {}): Case => ({
+  inputs: [x, convOut(x, a)],
+  attrs: a,
+  ...extra,
+});
+/** The forward convs whose gradients are tested: every path of the gradient kernels. */
+const CONV_GRAD: readonly (readonly [Shape, Attrs])[] = [
+  [[1, 3, 9, 11], conv(5, 3, { padding: 1 })], // Cin 3: scalar weights, channel tails
+  [[2, 8, 9, 7], conv(12, 3, { stride: 2, padding: 1 })], // stride 2 on odd sizes, batch 2, vec4 weights
+  [[1, 8, 13, 13], conv(8, 3, { padding: 2, dilation: 2 })],
+  [[1, 8, 13, 13], conv(8, 3, { padding: 4, dilation: 4 })],
+  [[1, 4, 19, 17], conv(6, 3, { padding: 8, dilation: 8, bias: true })],
+  [[1, 5, 11, 9], conv(7, 3, { padding: 2, dilation: 2, stride: 2 })], // stride and dilation: phases no tap reaches
+  [[1, 4, 7, 7], conv(4, 3)], // no padding
+  [[1, 3, 15, 15], conv(4, 7, { stride: 2, padding: 3, bias: true })],
+  [[1, 8, 8, 8], conv(6, 3, { padding: 1 })], // vec4 dx stores
+  [[1, 6, 10, 10], conv(10, 1)], // 1×1 GEMM: vec4 dy, scalar weights
+  [[1, 8, 5, 5], conv(4, 1, { bias: true })], // 1×1 GEMM: scalar dy (25 pixels), vec4 weights
+  [[2, 16, 8, 8], conv(20, 1)], // 1×1 GEMM: vec4 both; vec4 dw stores
+  [[1, 8, 9, 9], conv(8, 1, { stride: 2 })], // strided 1×1: pixels no tap reaches
+  [[1, 8, 11, 9], conv(8, 3, { padding: 1, groups: 8 })], // depthwise
+  [[1, 8, 11, 9], conv(8, 3, { padding: 2, dilation: 2, groups: 8 })],
+  [[1, 6, 17, 15], conv(6, 3, { padding: 4, dilation: 4, groups: 6, bias: true })],
+  [[2, 5, 19, 19], conv(5, 3, { padding: 8, dilation: 8, groups: 5 })],
+  [[1, 4, 9, 11], conv(4, 3, { stride: 2, padding: 1, groups: 4 })], // depthwise, stride 2 on odd sizes
+  [[1, 4, 6, 8], conv(4, 3, { padding: 1, groups: 4 })], // depthwise, vec4 dx rows
+  [[1, 8, 7, 7], conv(6, 3, { padding: 1, groups: 2 })], // grouped
+  [[1, 16, 6, 5], conv(8, 3, { padding: 1, groups: 4 })], // grouped, 4 input channels per group
+  [[1, 12, 9, 9], conv(24, 1, { groups: 3, bias: true })], // grouped 1×1
+  [[2, 4, 33, 31], conv(4, 3, { padding: 1 })], // dw: K split in 7 chunks
+  [[2, 8, 16, 16], conv(8, 1)], // dw of a 1×1 (vec4 GEMM over K): K split in 2 chunks
+];
+
 export const CASES: Record<string, readonly Case[]> = {
   conv2d: [
     { inputs: [[1, 3, 9, 11]], attrs: conv(5, 3, { padding: 1 }) }, // Cin 3, Cout 5: scalar weights, channel tail
@@ -131,6 +180,69 @@ export const CASES: Record<string, readonly Case[]> = {
         tuning: { 'conv2d.tm': tm!, 'conv2d.tn': tn! },
       },
     ]),
+  ],
+  conv2d_grad_input: [
+    ...CONV_GRAD.map(([x, a]) => convGradInput(x, a)),
+    convGradInput([2, 32, 23, 23], conv(12, 3, { padding: 1 }), { limits: SPLIT }),
+    convGradInput([1, 8, 11, 9], conv(8, 3, { padding: 1, groups: 8 }), { limits: SPLIT }),
+    // Register-blocking variants (input channels × pixels per invocation).
+    ...[
+      [4, 4],
+      [3, 4],
+      [16, 4],
+      [8, 16],
+      [16, 8],
+    ].flatMap(([tm, tn]) =>
+      (
+        [
+          [[1, 8, 9, 7], conv(12, 3, { stride: 2, padding: 1 })],
+          [[1, 5, 11, 9], conv(7, 3, { padding: 2, dilation: 2 })],
+          [[1, 20, 6, 6], conv(8, 1)],
+        ] as const
+      ).map(([x, a]) =>
+        convGradInput(x, a, { tuning: { 'conv2d_grad_input.tm': tm!, 'conv2d_grad_input.tn': tn! } }),
+      ),
+    ),
+  ],
+  conv2d_grad_weight: [
+    ...CONV_GRAD.map(([x, a]) => convGradWeight(x, a)),
+    convGradWeight([2, 16, 23, 23], conv(32, 3, { padding: 1 }), { limits: SPLIT }), // both passes split
+    convGradWeight([2, 8, 16, 16], conv(12, 1), { tuning: { 'conv2d_grad_weight.splits': 3 } }), // chunks across samples
+    convGradWeight([1, 64, 9, 9], conv(64, 3, { padding: 1, groups: 64 }), {
+      limits: SPLIT,
+      tuning: { 'conv2d_grad_weight.splits': 5 },
+    }),
+    // Register-blocking variants (output × input channels per invocation) and forced K splits.
+    ...[
+      [4, 4, 1],
+      [3, 5, 2],
+      [16, 8, 3],
+      [8, 16, 1],
+      [8, 8, 9],
+    ].flatMap(([tm, tn, splits]) =>
+      (
+        [
+          [[1, 8, 9, 7], conv(12, 3, { stride: 2, padding: 1 })],
+          [[1, 5, 11, 9], conv(7, 3, { padding: 2, dilation: 2 })],
+          [[1, 20, 6, 6], conv(8, 1)],
+          [[2, 6, 9, 9], conv(6, 5, { padding: 4, dilation: 2, groups: 6 })], // depthwise, 25 taps: 2 tap tiles
+        ] as const
+      ).map(([x, a]) =>
+        convGradWeight(x, a, {
+          tuning: {
+            'conv2d_grad_weight.tm': tm!,
+            'conv2d_grad_weight.tn': tn!,
+            'conv2d_grad_weight.splits': splits!,
+          },
+        }),
+      ),
+    ),
+  ],
+  conv2d_grad_bias: [
+    { inputs: [[2, 5, 7, 9]], attrs: {} }, // scalar loads
+    { inputs: [[1, 12, 4, 4]], attrs: {} }, // vec4 loads
+    { inputs: [[2, 3, 33, 31]], attrs: {} }, // many values per invocation
+    { inputs: [[2, 12, 5, 5]], attrs: {}, limits: SPLIT },
   ],
   linear: [
     { inputs: [[2, 7]], attrs: { features: 5, bias: true } },

@@ -1,0 +1,726 @@
+// Kernels of conv2d's gradients (compiler/ops/conv_grad.ts). NCHW activations; the weight is OHWI on the device
+// (the forward conv asks for it at upload), and so is the weight gradient.
+//
+// conv2d_grad_input — dX[n,c,h,w] = Σ_{o,u,v} w[o,c,u,v] · dy[n, o, (h + p − u·d)/s, (w + p − v·d)/s]:
+//  - implicit GEMM with register blocking, the forward's transpose: each invocation computes TM input channels ×
+//    TN input pixels of one sample and group, accumulating over taps and output channels without materialising
+//    anything. TM channels of one (output channel, tap) are contiguous in OHWI: vec4 weight loads when the
+//    group's input channels are a multiple of 4. With stride s the input pixels are enumerated by phase
+//    (h mod s, w mod s): all pixels of a tile share one phase, so whether a tap reaches them at all (s divides
+//    h + p − u·d) is one uniform test per tap and the taps that do not are skipped, not masked; within a phase a
+//    tap is a shift of the phase's sub-grid, masked at dy's borders. 1×1 stride-1 unpadded: the plain GEMM
+//    dX[c, p] = Σ_o W[o, c] · dy[o, p], with vec4 dy loads when a plane is a multiple of 4 pixels.
+//  - depthwise (groups = Cin = Cout): a direct kernel, 4 pixels of one row of one phase per invocation, the taps
+//    that reach the row's phase in a loop.
+//  Tuning keys: `conv2d_grad_input.tm` (input channels per invocation), `conv2d_grad_input.tn` (input pixels, a
+//  multiple of 4).
+//
+// conv2d_grad_weight — dW[o,c,u,v] = Σ_{n,oh,ow} dy[n,o,oh,ow] · x[n, g·Cg + c, oh·s − p + u·d, ow·s − p + v·d]:
+//  - implicit GEMM over K = N·Ho·Wo, register-blocked: each invocation computes TM output channels × TN input
+//    channels of one tap, walking the rows (n, oh) of its K range and, within a row, exactly the ow whose input
+//    column is inside the image (the range is computed once per tap: no masks in the inner loop). Split-K in two
+//    passes: pass 1 (one dispatch) gives each of SPLITS fixed chunks of rows its own slot of a scratch buffer;
+//    pass 2 sums the slots in index order. No atomics: the result does not depend on scheduling. SPLITS is
+//    chosen from the sizes alone (enough work items; at least MIN_SPLIT_PIXELS pixels per chunk; at most
+//    MAX_SPLITS; scratch within SCRATCH_FLOATS); with one split pass 1 stores the result itself.
+//  - depthwise (groups = Cin = Cout): one invocation per (split, channel, up to 16 taps), the taps' sums in
+//    registers (dy read once per pixel for all taps), the same two passes: one dispatch for every channel.
+//  The result is stored OHWI (outputLayout [0, 2, 3, 1]), the layout the weight has on the device.
+//  Tuning keys: `conv2d_grad_weight.tm`, `conv2d_grad_weight.tn` (output × input channels per invocation),
+//  `conv2d_grad_weight.splits` (force the number of K chunks; tests).
+//
+// conv2d_grad_bias — db[o] = Σ dy[n, o, …]: one workgroup per channel, each invocation a strided sum in a fixed
+// order (vec4 when a plane is a multiple of 4), then a tree sum in workgroup memory. Deterministic.
+//
+// Channel and pixel tails are handled by clamped loads and masked stores; every result goes through KernelIo.
+import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
+import type { ConvAttrs } from '../../ops/conv.ts';
+import type { ConvGradInputAttrs } from '../../ops/conv_grad.ts';
+import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
+import { KernelIo } from './io.ts';
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
+const lanes = ['x', 'y', 'z', 'w'];
+const shapeText = (s: readonly number[]): string => `[${s.join(', ')}]`;
+const OHWI = [0, 2, 3, 1] as const;
+
+/** Work items pass 1 of the weight gradient aims for before it splits K. */
+export const TARGET_ITEMS = 16384;
+/** Fewest output pixels a K chunk covers (pass 2 reads every slot once per weight element). */
+export const MIN_SPLIT_PIXELS = 256;
+export const MAX_SPLITS = 64;
+/** Largest scratch buffer of partial sums (f32 elements). */
+export const SCRATCH_FLOATS = 8 * 1024 * 1024;
+
+/** A tuning value (`<op>.<key>`), checked, else the default. */
+function tuned(ctx: KernelCtx, op: string, key: string, dflt: number, mult = 1): number {
+  const v = ctx.opts.tuning?.[`${op}.${key}`] ?? dflt;
+  if (!(Number.isInteger(v) && v >= 1 && v % mult === 0))
+    throw new Error(`bad ${op} tuning: ${key} ${v}${mult > 1 ? ` (a multiple of ${mult})` : ''}`);
+  return v;
+}
+
+/** Balanced tiles of at most `t` over `n` (12 over 8 → 2 tiles of 6); `align` rounds the tile size up. */
+function tiles(n: number, t: number, align = 1): { size: number; count: number } {
+  let size = Math.ceil(n / Math.ceil(n / t));
+  size = Math.ceil(size / align) * align;
+  return { size, count: Math.ceil(n / size) };
+}
+
+const isDepthwise = (a: ConvAttrs, cin: number): boolean =>
+  a.groups > 1 && a.groups === cin && a.groups === a.channels;
+
+const kindOf = (a: ConvAttrs): string =>
+  `${a.kernel}x${a.kernel}${a.stride > 1 ? `_s${a.stride}` : ''}${a.dilation > 1 ? `_d${a.dilation}` : ''}${a.groups > 1 ? `_g${a.groups}` : ''}`;
+
+const describe = (a: ConvAttrs): string =>
+  `${a.kernel}×${a.kernel} stride ${a.stride} padding ${a.padding} dilation ${a.dilation} groups ${a.groups}`;
+
+// ---------------------------------------------------------------------------------------------------------------
+// conv2d_grad_input
+
+export const GRAD_INPUT_DEFAULT = { tm: 16, tn: 8 };
+
+export function conv2dGradInputKernel(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec {
+  if (isDepthwise(ctx.attrs, ctx.out[1]!)) return gradInputDepthwise(ctx);
+  const tm = tuned(ctx, 'conv2d_grad_input', 'tm', GRAD_INPUT_DEFAULT.tm);
+  let tn = tuned(ctx, 'conv2d_grad_input', 'tn', GRAD_INPUT_DEFAULT.tn, 4);
+  // Few input channels per group (a stem's 3): twice the pixels per invocation, unless tn was asked for.
+  const cinG = ctx.out[1]! / ctx.attrs.groups;
+  if (ctx.opts.tuning?.['conv2d_grad_input.tn'] === undefined && 2 * cinG <= tm) tn = Math.min(2 * tn, 16);
+  return gradInputGemm(ctx, tm, tn);
+}
+
+function gradInputGemm(ctx: KernelCtx<ConvGradInputAttrs>, tmMax: number, tn: number): KernelSpec {
+  const [batch, cout, ho, wo] = ctx.inputs[0]! as number[];
+  const [, cin, h, w] = ctx.out as number[];
+  const a = ctx.attrs;
+  const { kernel: k, stride: s, padding: p, dilation: d, groups: g } = a;
+  const cinG = cin! / g;
+  const coutG = cout! / g;
+  const vecW = cinG % 4 === 0;
+  const ct = tiles(cinG, tmMax, vecW ? 4 : 1);
+  const tm = ct.size;
+  const nv = tn / 4;
+  const sh = Math.ceil(h! / s);
+  const sw = Math.ceil(w! / s);
+  const sub = sh * sw; // pixels of a phase's sub-grid (the largest phase; smaller ones mask their tail)
+  const phases = s * s;
+  const pixTiles = Math.ceil(sub / tn);
+  const plane = h! * w!;
+  const oplane = ho! * wo!;
+  const gemm = k === 1 && s === 1 && p === 0; // then input pixel = output pixel
+  const io = new KernelIo(ctx);
+  const vecDy = gemm && oplane % 4 === 0 && io.inVecOk(0);
+  const vecY = s === 1 && plane % 4 === 0 && io.outVecOk;
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'dy', elem: vecDy ? 'vec4f' : 'f32' },
+    { slot: 'param0', name: 'wt', elem: vecW ? 'vec4f' : 'f32' },
+    ...io.outBufs(vecY),
+  ];
+  const consts = [
+    `const CIN = ${u(cin!)};  const H = ${u(h!)};  const W = ${u(w!)};  const PLANE = H * W;`,
+    `const COUT = ${u(cout!)};  const HO = ${u(ho!)};  const WO = ${u(wo!)};  const OPLANE = HO * WO;`,
+    `const KSIZE = ${u(k)};  const STRIDE = ${i(s)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
+    `const GROUPS = ${u(g)};  const CIN_G = ${u(cinG)};  const COUT_G = ${u(coutG)};`,
+    `const TM = ${u(tm)}; // input channels per invocation`,
+    `const TN = ${u(tn)}; // input pixels per invocation (of one phase)`,
+    `const CI_TILES = ${u(ct.count)}; // per group`,
+    `const PHASES = ${u(phases)}; // (h mod STRIDE, w mod STRIDE)`,
+    `const SW = ${u(sw)}; // width of a phase's sub-grid`,
+    `const SUB = ${u(sub)}; // pixels of a phase's sub-grid`,
+    `const PIX_TILES = ${u(pixTiles)}; // per phase`,
+    `const WROW = KSIZE * KSIZE * CIN_G; // weight floats per output channel (OHWI)`,
+  ].join('\n');
+
+  const L: string[] = [];
+  L.push(
+    '  // Work item → (sample, group, input-channel tile, phase, pixel tile); pixel tiles vary fastest.',
+  );
+  L.push('  let pt = gid % PIX_TILES;');
+  L.push('  let ph = (gid / PIX_TILES) % PHASES;');
+  L.push('  let ct = (gid / (PIX_TILES * PHASES)) % CI_TILES;');
+  L.push('  let grp = (gid / (PIX_TILES * PHASES * CI_TILES)) % GROUPS;');
+  L.push('  let n = gid / (PIX_TILES * PHASES * CI_TILES * GROUPS);');
+  L.push('  let c0 = ct * TM; // first input channel of the tile, within the group');
+  L.push("  let p0 = pt * TN; // first pixel of the tile in the phase's sub-grid");
+  L.push(`  let dybase = (${io.plane(0, 'n', 'grp * COUT_G')}) * OPLANE;`);
+  if (s > 1) L.push('  let ry = i32(ph / u32(STRIDE));  let rx = i32(ph % u32(STRIDE));');
+  else L.push('  _ = ph;');
+  L.push(
+    "  // Channels of the tile (tail channels re-read the group's last channel; their results are dropped).",
+  );
+  if (vecW) for (const q of range(tm / 4)) L.push(`  let cq${q} = min(c0 / 4u + ${u(q)}, CIN_G / 4u - 1u);`);
+  else for (const m of range(tm)) L.push(`  let cm${m} = min(c0 + ${u(m)}, CIN_G - 1u);`);
+  if (!gemm) {
+    L.push("  // Each pixel's place in the phase's sub-grid (tail pixels clamp to the last one).");
+    for (const j of range(tn)) {
+      L.push(`  let q${j} = min(p0 + ${u(j)}, SUB - 1u);`);
+      L.push(`  let sy${j} = i32(q${j} / SW);  let sx${j} = i32(q${j} % SW);`);
+    }
+  }
+  for (const m of range(tm))
+    L.push(`  var acc${m}: array<vec4f, ${nv}>; // channel c0+${m}, pixels p0 + 4v .. p0 + 4v + 3`);
+
+  const weights = (ind: string): string[] =>
+    vecW
+      ? range(tm / 4).map(
+          (q) => `${ind}let wv${q} = wt[wrow / 4u + cq${q}]; // channels c0+${4 * q}..c0+${4 * q + 3}`,
+        )
+      : range(tm).map((m) => `${ind}let w${m} = wt[wrow + cm${m}];`);
+  const wOf = (m: number): string => (vecW ? `wv${Math.floor(m / 4)}.${lanes[m % 4]}` : `w${m}`);
+  const fma = (ind: string): void => {
+    for (const m of range(tm)) for (const v of range(nv)) L.push(`${ind}acc${m}[${v}] += ${wOf(m)} * d${v};`);
+  };
+
+  if (gemm) {
+    if (vecDy) L.push('  let pv0 = p0 / 4u; // first pixel vec4');
+    L.push('  for (var o = 0u; o < COUT_G; o++) {');
+    L.push('    let dyc = dybase + o * OPLANE;');
+    L.push('    let wrow = (grp * COUT_G + o) * WROW;');
+    for (const v of range(nv))
+      L.push(
+        vecDy
+          ? `    let d${v} = dy[dyc / 4u + min(pv0 + ${u(v)}, OPLANE / 4u - 1u)];`
+          : `    let d${v} = vec4f(${range(4)
+              .map((l) => `dy[dyc + min(p0 + ${u(4 * v + l)}, OPLANE - 1u)]`)
+              .join(', ')});`,
+      );
+    L.push(...weights('    '));
+    fma('    ');
+    L.push('  }');
+  } else {
+    L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
+    if (s > 1) {
+      L.push('    let ty = ry + PAD - i32(ky) * DILATION;');
+      L.push("    if (ty % STRIDE != 0i) { continue; } // this tap never reaches the tile's phase");
+      L.push('    let oy = ty / STRIDE; // exact');
+    } else L.push('    let oy = PAD - i32(ky) * DILATION;');
+    L.push('    for (var kx = 0u; kx < KSIZE; kx++) {');
+    if (s > 1) {
+      L.push('      let tx = rx + PAD - i32(kx) * DILATION;');
+      L.push('      if (tx % STRIDE != 0i) { continue; }');
+      L.push('      let ox = tx / STRIDE;');
+    } else L.push('      let ox = PAD - i32(kx) * DILATION;');
+    L.push(
+      '      // The dy pixel each input pixel reads through this tap; outside dy it reads offset 0, masked.',
+    );
+    for (const j of range(tn)) {
+      L.push(`      let ty${j} = sy${j} + oy;  let tx${j} = sx${j} + ox;`);
+      L.push(`      let in${j} = ty${j} >= 0i && ty${j} < i32(HO) && tx${j} >= 0i && tx${j} < i32(WO);`);
+      L.push(`      let o${j} = select(0u, u32(ty${j}) * WO + u32(tx${j}), in${j});`);
+    }
+    for (const v of range(nv))
+      L.push(
+        `      let mask${v} = vec4f(${range(4)
+          .map((l) => `select(0.0, 1.0, in${4 * v + l})`)
+          .join(', ')});`,
+      );
+    L.push('      let tap = (ky * KSIZE + kx) * CIN_G;');
+    L.push('      for (var o = 0u; o < COUT_G; o++) {');
+    L.push('        let dyc = dybase + o * OPLANE;');
+    L.push('        let wrow = (grp * COUT_G + o) * WROW + tap;');
+    for (const v of range(nv))
+      L.push(
+        `        let d${v} = vec4f(${range(4)
+          .map((l) => `dy[dyc + o${4 * v + l}]`)
+          .join(', ')}) * mask${v};`,
+      );
+    L.push(...weights('        '));
+    fma('        ');
+    L.push('      }');
+    L.push('    }');
+    L.push('  }');
+  }
+
+  L.push('  // Store the tile, skipping tail channels and pixels outside the image.');
+  if (s > 1)
+    for (const j of range(tn)) {
+      L.push(
+        `  let hy${j} = u32(ry) + u32(STRIDE) * u32(sy${j});  let hx${j} = u32(rx) + u32(STRIDE) * u32(sx${j});`,
+      );
+      L.push(`  let ok${j} = p0 + ${u(j)} < SUB && hy${j} < H && hx${j} < W;`);
+    }
+  for (const m of range(tm)) {
+    L.push(`  if (c0 + ${u(m)} < CIN_G) {`);
+    L.push(`    let ybase = (n * CIN + grp * CIN_G + c0 + ${u(m)}) * PLANE;`);
+    if (vecY)
+      for (const v of range(nv))
+        L.push(
+          `    if (p0 + ${u(4 * v)} < PLANE) { ${io.store4(`(ybase + p0) / 4u + ${u(v)}`, `acc${m}[${v}]`)} }`,
+        );
+    else
+      for (const j of range(tn)) {
+        const val = `acc${m}[${Math.floor(j / 4)}].${lanes[j % 4]}`;
+        L.push(
+          s > 1
+            ? `    if (ok${j}) { ${io.store(`ybase + hy${j} * W + hx${j}`, val)} }`
+            : `    if (p0 + ${u(j)} < PLANE) { ${io.store(`ybase + p0 + ${u(j)}`, val)} }`,
+        );
+      }
+    L.push('  }');
+  }
+
+  const items = batch! * g * ct.count * phases * pixTiles;
+  return kernelSpec(
+    `conv2d_grad_input_${gemm ? 'gemm' : kindOf(a)}_c${cin}`,
+    [
+      `conv2d_grad_input, conv ${describe(a)}: dy ${shapeText(ctx.inputs[0]!)} → dx ${shapeText(ctx.out)}`,
+      gemm
+        ? `1×1 conv's transpose as a GEMM; each invocation: ${tm} input channels × ${tn} pixels (${vecDy ? 'vec4' : 'scalar'} dy loads, ${vecW ? 'vec4' : 'scalar'} weight loads)`
+        : `implicit GEMM over (tap, output channel); each invocation: ${tm} input channels × ${tn} pixels of one stride phase (${vecW ? 'vec4' : 'scalar'} weight loads)`,
+      'weights are OHWI (converted from OIHW at load)',
+    ].join('\n'),
+    bufs,
+    consts,
+    linearMain(items, WG, ctx.opts),
+    L.join('\n'),
+    WG,
+    { paramLayouts: { 0: [...OHWI] } },
+    io.helpers(),
+  );
+}
+
+/** Depthwise dX: each invocation computes 4 pixels of one row of one stride phase of one channel. */
+function gradInputDepthwise(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec {
+  const [batch, ch, ho, wo] = ctx.inputs[0]! as number[];
+  const [, , h, w] = ctx.out as number[];
+  const a = ctx.attrs;
+  const { kernel: k, stride: s, padding: p, dilation: d } = a;
+  const sh = Math.ceil(h! / s);
+  const sw = Math.ceil(w! / s);
+  const rowTiles = Math.ceil(sw / 4);
+  const phases = s * s;
+  const io = new KernelIo(ctx);
+  const vecY = s === 1 && w! % 4 === 0 && io.outVecOk; // a row's 4 pixels are one aligned vec4
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'dy', elem: 'f32' },
+    { slot: 'param0', name: 'wt', elem: 'f32' },
+    ...io.outBufs(vecY),
+  ];
+  const consts = [
+    `const CHANNELS = ${u(ch!)};  const H = ${u(h!)};  const W = ${u(w!)};`,
+    `const HO = ${u(ho!)};  const WO = ${u(wo!)};`,
+    `const KSIZE = ${u(k)};  const STRIDE = ${i(s)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
+    `const PHASES = ${u(phases)};  const SH = ${u(sh)};  const SW = ${u(sw)}; // stride phases and their sub-grid`,
+    `const ROW_TILES = ${u(rowTiles)}; // 4 pixels of a sub-grid row each`,
+  ].join('\n');
+  const L: string[] = [];
+  L.push('  let tile = gid % ROW_TILES;');
+  L.push('  let sy = (gid / ROW_TILES) % SH;');
+  L.push('  let ph = (gid / (ROW_TILES * SH)) % PHASES;');
+  L.push('  let c = (gid / (ROW_TILES * SH * PHASES)) % CHANNELS;');
+  L.push('  let n = gid / (ROW_TILES * SH * PHASES * CHANNELS);');
+  if (s > 1) L.push('  let ry = i32(ph / u32(STRIDE));  let rx = i32(ph % u32(STRIDE));');
+  else L.push('  _ = ph;  let ry = 0i;  let rx = 0i;');
+  L.push('  let hy = u32(ry) + u32(STRIDE) * sy; // the input row');
+  L.push('  if (hy >= H) { return; } // a short phase');
+  L.push('  let sx0 = tile * 4u;');
+  L.push(`  let dybase = (${io.plane(0, 'n', 'c')}) * HO * WO;`);
+  L.push('  let wbase = c * KSIZE * KSIZE;');
+  L.push('  var acc = vec4f(0.0);');
+  L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
+  L.push('    let ty = ry + PAD - i32(ky) * DILATION;');
+  if (s > 1) L.push("    if (ty % STRIDE != 0i) { continue; } // never reaches this row's phase");
+  L.push('    let oy = i32(sy) + ty / STRIDE;');
+  L.push('    if (oy < 0i || oy >= i32(HO)) { continue; }');
+  L.push('    let row = dybase + u32(oy) * WO;');
+  L.push('    for (var kx = 0u; kx < KSIZE; kx++) {');
+  L.push('      let tx = rx + PAD - i32(kx) * DILATION;');
+  if (s > 1) L.push('      if (tx % STRIDE != 0i) { continue; }');
+  L.push('      let ox = tx / STRIDE;');
+  for (const j of range(4)) {
+    L.push(`      let t${j} = i32(sx0 + ${u(j)}) + ox;`);
+    L.push(`      let in${j} = t${j} >= 0i && t${j} < i32(WO);`);
+  }
+  L.push(
+    `      let dv = vec4f(${range(4)
+      .map((j) => `dy[row + select(0u, u32(t${j}), in${j})]`)
+      .join(', ')}) * vec4f(${range(4)
+      .map((j) => `select(0.0, 1.0, in${j})`)
+      .join(', ')});`,
+  );
+  L.push('      acc += wt[wbase + ky * KSIZE + kx] * dv;');
+  L.push('    }');
+  L.push('  }');
+  L.push('  let ybase = ((n * CHANNELS + c) * H + hy) * W;');
+  if (vecY) L.push(`  ${io.store4('(ybase + sx0) / 4u', 'acc')}`);
+  else
+    for (const j of range(4)) {
+      L.push(`  let hx${j} = u32(rx) + u32(STRIDE) * (sx0 + ${u(j)});`);
+      L.push(`  if (sx0 + ${u(j)} < SW && hx${j} < W) { ${io.store(`ybase + hx${j}`, `acc.${lanes[j]}`)} }`);
+    }
+  const items = batch! * ch! * phases * sh * rowTiles;
+  return kernelSpec(
+    `conv2d_grad_input_dw${kindOf({ ...a, groups: 1 })}_c${ch}`,
+    `conv2d_grad_input, depthwise conv ${describe(a)}: dy ${shapeText(ctx.inputs[0]!)} → dx ${shapeText(ctx.out)}\neach invocation: 4 pixels of one row of one stride phase`,
+    bufs,
+    consts,
+    linearMain(items, WG, ctx.opts),
+    L.join('\n'),
+    WG,
+    {},
+    io.helpers(),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// conv2d_grad_weight
+
+export const GRAD_WEIGHT_DEFAULT = { tm: 16, tn: 8 };
+
+/**
+ * The number of K chunks for pass 1 with `items` work items, K being `units` (rows of dy, or vec4s of pixels) of
+ * `unitPixels` pixels each, and the units per chunk; deterministic in the sizes.
+ */
+export function splitsFor(
+  items: number,
+  units: number,
+  unitPixels: number,
+  weights: number,
+  forced?: number,
+): { splits: number; chunk: number } {
+  let want = forced ?? Math.ceil(TARGET_ITEMS / items);
+  if (forced === undefined)
+    want = Math.min(
+      want,
+      MAX_SPLITS,
+      Math.floor((units * unitPixels) / MIN_SPLIT_PIXELS),
+      Math.floor(SCRATCH_FLOATS / weights),
+    );
+  want = Math.max(1, Math.min(want, units));
+  const chunk = Math.ceil(units / want);
+  return { splits: Math.ceil(units / chunk), chunk };
+}
+
+export function conv2dGradWeightKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
+  return isDepthwise(ctx.attrs, ctx.inputs[0]![1]!) ? gradWeightDepthwise(ctx) : gradWeightGemm(ctx);
+}
+
+/**
+ * Pass 2 of split-K: out[i] = Σ_{s < SPLITS} part[s·NW + i] in index order (vec4 when the output allows),
+ * stored through KernelIo. The result keeps the storage order pass 1 wrote (OHWI).
+ */
+function sumSplits(ctx: KernelCtx<ConvAttrs>, name: string, nw: number, splits: number): KernelSpec {
+  const io = new KernelIo(ctx);
+  const vec = nw % 4 === 0 && io.outVecOk;
+  const q = vec ? 4 : 1;
+  const bufs: Buf[] = [{ slot: 'scratch0', name: 'part', elem: vec ? 'vec4f' : 'f32' }, ...io.outBufs(vec)];
+  const consts = [
+    `const NW = ${u(nw / q)}; // ${vec ? 'vec4s' : 'floats'} per slot`,
+    `const SPLITS = ${u(splits)};`,
+  ].join('\n');
+  const body = [
+    '  var v = part[gid];',
+    '  for (var s = 1u; s < SPLITS; s++) { v += part[s * NW + gid]; } // fixed order',
+    `  ${vec ? io.store4('gid', 'v') : io.store('gid', 'v')}`,
+  ].join('\n');
+  return {
+    ...kernelSpec(
+      `${name}_sum${splits}`,
+      `conv2d_grad_weight, pass 2: the sum of ${splits} partial results of ${nw} weights, in slot order${vec ? ' (vec4)' : ''}`,
+      bufs,
+      consts,
+      linearMain(nw / q, WG, ctx.opts),
+      body,
+      WG,
+      {},
+      io.helpers(),
+    ),
+    outputLayout: [...OHWI],
+  };
+}
+
+function gradWeightGemm(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
+  const [batch, cin, h, w] = ctx.inputs[0]! as number[];
+  const [, cout, ho, wo] = ctx.inputs[1]! as number[];
+  const a = ctx.attrs;
+  const { kernel: k, stride: s, padding: p, dilation: d, groups: g } = a;
+  const cinG = cin! / g;
+  const coutG = cout! / g;
+  const tnMax = tuned(ctx, 'conv2d_grad_weight', 'tn', GRAD_WEIGHT_DEFAULT.tn);
+  let tmMax = tuned(ctx, 'conv2d_grad_weight', 'tm', GRAD_WEIGHT_DEFAULT.tm);
+  // Few input channels per group (a stem's 3): twice the output channels per invocation, unless tm was asked for.
+  if (ctx.opts.tuning?.['conv2d_grad_weight.tm'] === undefined && 2 * cinG <= tnMax)
+    tmMax = Math.min(2 * tmMax, 32);
+  const co = tiles(coutG, tmMax);
+  const ci = tiles(cinG, tnMax);
+  const tm = co.size;
+  const tn = ci.size;
+  const taps = k * k;
+  const nw = cout! * taps * cinG;
+  const io = new KernelIo(ctx);
+  // 1×1 stride-1 unpadded with planes of whole vec4s: dW[o, c] = Σ_p dy[o, p] · x[c, p], vec4 loads along p.
+  const gemm = k === 1 && s === 1 && p === 0 && (h! * w!) % 4 === 0 && io.inVecOk(0) && io.inVecOk(1);
+  const rows = batch! * ho!;
+  const p4 = (ho! * wo!) / 4;
+  const items1 = g * co.count * taps * ci.count;
+  const forced = ctx.opts.tuning?.['conv2d_grad_weight.splits'];
+  const { splits, chunk } = gemm
+    ? splitsFor(items1, batch! * p4, 4, nw, forced)
+    : splitsFor(items1, rows, wo!, nw, forced);
+  const name = `conv2d_grad_weight_${gemm ? 'gemm' : kindOf(a)}_c${cin}_k${cout}`;
+  const direct = splits === 1;
+  const vecOut = direct && tn % 4 === 0 && cinG % 4 === 0 && io.outVecOk;
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'x', elem: gemm ? 'vec4f' : 'f32' },
+    { slot: 'input1', name: 'dy', elem: gemm ? 'vec4f' : 'f32' },
+    ...(direct
+      ? io.outBufs(vecOut)
+      : [{ slot: 'scratch0', name: 'part', elem: 'f32', write: true } as const]),
+  ];
+  const consts = [
+    `const CIN = ${u(cin!)};  const H = ${u(h!)};  const W = ${u(w!)};  const PLANE = H * W;`,
+    `const COUT = ${u(cout!)};  const HO = ${u(ho!)};  const WO = ${u(wo!)};  const OPLANE = HO * WO;`,
+    `const KSIZE = ${u(k)};  const STRIDE = ${i(s)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
+    `const GROUPS = ${u(g)};  const CIN_G = ${u(cinG)};  const COUT_G = ${u(coutG)};`,
+    `const TM = ${u(tm)}; // output channels per invocation`,
+    `const TN = ${u(tn)}; // input channels per invocation (one tap)`,
+    `const CO_TILES = ${u(co.count)};  const CI_TILES = ${u(ci.count)}; // per group`,
+    `const TAPS = KSIZE * KSIZE;`,
+    `const WROW = TAPS * CIN_G; // weights per output channel (OHWI)`,
+    ...(gemm
+      ? [
+          `const P4 = ${u(p4)}; // vec4s of pixels per plane`,
+          `const K4 = ${u(batch! * p4)}; // K = 4 · K4 pixels`,
+          `const CHUNK = ${u(chunk)}; // vec4s of K per split`,
+        ]
+      : [
+          `const ROWS = ${u(rows)}; // K = ROWS · WO: rows (n, oh) of dy`,
+          `const CHUNK = ${u(chunk)}; // rows per split`,
+        ]),
+    ...(direct ? [] : [`const NW = ${u(nw)}; // weights: one slot of the scratch buffer`]),
+  ].join('\n');
+
+  const L: string[] = [];
+  L.push(
+    '  // Work item → (split, group, output-channel tile, tap, input-channel tile); input tiles vary fastest.',
+  );
+  L.push('  let ct = gid % CI_TILES;');
+  L.push('  let tap = (gid / CI_TILES) % TAPS;');
+  L.push('  let ot = (gid / (CI_TILES * TAPS)) % CO_TILES;');
+  L.push('  let grp = (gid / (CI_TILES * TAPS * CO_TILES)) % GROUPS;');
+  L.push('  let sp = gid / (CI_TILES * TAPS * CO_TILES * GROUPS);');
+  L.push('  let c0 = ct * TN;  let co0 = ot * TM;');
+  if (!gemm) {
+    L.push('  let offy = i32(tap / KSIZE) * DILATION - PAD;  let offx = i32(tap % KSIZE) * DILATION - PAD;');
+    L.push(
+      '  // The output columns whose input column ow·STRIDE + offx is inside the image: [ow_lo, ow_hi).',
+    );
+    L.push('  let ow_lo = select(0u, u32((STRIDE - 1i - offx) / STRIDE), offx < 0i);');
+    L.push('  let lim = i32(W) - 1i - offx;');
+    L.push('  let ow_hi = select(0u, min(WO, u32(lim / STRIDE) + 1u), lim >= 0i);');
+  }
+  L.push("  // Channels of the tile (tails re-read the group's last channel; their results are dropped).");
+  for (const m of range(tm)) L.push(`  let cm${m} = grp * COUT_G + min(co0 + ${u(m)}, COUT_G - 1u);`);
+  for (const j of range(tn)) L.push(`  let cj${j} = grp * CIN_G + min(c0 + ${u(j)}, CIN_G - 1u);`);
+  for (const m of range(tm))
+    L.push(`  var a${m}: array<f32, ${tn}>; // output channel co0+${m} × input channels c0..`);
+  if (gemm) {
+    L.push('  // This split: vec4s [t0, t1) of K, walked sample by sample.');
+    L.push('  let t0 = sp * CHUNK;  let t1 = min(t0 + CHUNK, K4);');
+    L.push('  for (var n = t0 / P4; n * P4 < t1; n++) {');
+    L.push('    let lo = max(t0, n * P4) - n * P4;  let hi = min(t1, n * P4 + P4) - n * P4;');
+    for (const j of range(tn)) L.push(`    let xr${j} = (${io.plane(0, 'n', `cj${j}`)}) * P4;`);
+    for (const m of range(tm)) L.push(`    let dr${m} = (${io.plane(1, 'n', `cm${m}`)}) * P4;`);
+    L.push('    for (var q = lo; q < hi; q++) {');
+    for (const m of range(tm)) L.push(`      let d${m} = dy[dr${m} + q];`);
+    for (const j of range(tn)) L.push(`      let x${j} = x[xr${j} + q];`);
+    for (const m of range(tm)) for (const j of range(tn)) L.push(`      a${m}[${j}] += dot(d${m}, x${j});`);
+    L.push('    }');
+    L.push('  }');
+  } else {
+    L.push('  let r1 = min(sp * CHUNK + CHUNK, ROWS);');
+    L.push('  for (var r = sp * CHUNK; r < r1; r++) {');
+    L.push('    let n = r / HO;  let oy = r % HO;');
+    L.push('    let iy = i32(oy) * STRIDE + offy;');
+    L.push('    if (iy < 0i || iy >= i32(H)) { continue; } // the whole row reads zero padding');
+    for (const j of range(tn))
+      L.push(`    let xr${j} = (${io.plane(0, 'n', `cj${j}`)}) * PLANE + u32(iy) * W;`);
+    for (const m of range(tm)) L.push(`    let dr${m} = (${io.plane(1, 'n', `cm${m}`)}) * OPLANE + oy * WO;`);
+    L.push('    for (var ow = ow_lo; ow < ow_hi; ow++) {');
+    L.push('      let ix = u32(i32(ow) * STRIDE + offx);');
+    for (const m of range(tm)) L.push(`      let d${m} = dy[dr${m} + ow];`);
+    for (const j of range(tn)) L.push(`      let x${j} = x[xr${j} + ix];`);
+    for (const m of range(tm)) for (const j of range(tn)) L.push(`      a${m}[${j}] += d${m} * x${j};`);
+    L.push('    }');
+    L.push('  }');
+  }
+  L.push('  // Store (OHWI: [o][tap][c]), skipping tail channels.');
+  for (const m of range(tm)) {
+    L.push(`  if (co0 + ${u(m)} < COUT_G) {`);
+    L.push(`    let wb = (grp * COUT_G + co0 + ${u(m)}) * WROW + tap * CIN_G + c0;`);
+    if (vecOut)
+      for (const q of range(tn / 4))
+        L.push(
+          `    if (c0 + ${u(4 * q)} < CIN_G) { ${io.store4(
+            `wb / 4u + ${u(q)}`,
+            `vec4f(${range(4)
+              .map((l) => `a${m}[${4 * q + l}]`)
+              .join(', ')})`,
+          )} }`,
+        );
+    else
+      for (const j of range(tn)) {
+        const at = `wb + ${u(j)}`;
+        L.push(
+          `    if (c0 + ${u(j)} < CIN_G) { ${direct ? io.store(at, `a${m}[${j}]`) : `part[sp * NW + ${at}] = a${m}[${j}];`} }`,
+        );
+      }
+    L.push('  }');
+  }
+  const pass1 = kernelSpec(
+    direct ? name : `${name}_part${splits}`,
+    [
+      `conv2d_grad_weight, conv ${describe(a)}: x ${shapeText(ctx.inputs[0]!)}, dy ${shapeText(ctx.inputs[1]!)} → dw ${shapeText(ctx.out)} stored OHWI`,
+      gemm
+        ? `1×1 conv's weight gradient as a GEMM over K = N·H·W (vec4 loads along K); each invocation: ${tm} output × ${tn} input channels`
+        : `implicit GEMM over K = N·Ho·Wo; each invocation: ${tm} output channels × ${tn} input channels of one tap`,
+      direct
+        ? 'one K chunk: the result is stored directly'
+        : `split-K, pass 1: ${splits} chunks of ${chunk} ${gemm ? 'pixel vec4s' : 'rows of dy'}, each into its own slot of the scratch buffer`,
+    ].join('\n'),
+    bufs,
+    consts,
+    linearMain(splits * items1, WG, ctx.opts),
+    L.join('\n'),
+    WG,
+    {},
+    direct ? io.helpers() : '',
+  );
+  if (direct) return { ...pass1, outputLayout: [...OHWI] };
+  return { scratch: [splits * nw], dispatches: [pass1, sumSplits(ctx, name, nw, splits)] };
+}
+
+/** Depthwise dW: one invocation per (split, channel, tile of up to 16 taps), the taps' sums in registers. */
+function gradWeightDepthwise(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
+  const [batch, ch, h, w] = ctx.inputs[0]! as number[];
+  const [, , ho, wo] = ctx.inputs[1]! as number[];
+  const a = ctx.attrs;
+  const { kernel: k, stride: s, padding: p, dilation: d } = a;
+  const taps = k * k;
+  const tt = tiles(taps, 16);
+  const nw = ch! * taps;
+  const rows = batch! * ho!;
+  const items1 = ch! * tt.count;
+  const forced = ctx.opts.tuning?.['conv2d_grad_weight.splits'];
+  const { splits, chunk } = splitsFor(items1, rows, wo!, nw, forced);
+  const name = `conv2d_grad_weight_dw${kindOf({ ...a, groups: 1 })}_c${ch}`;
+  const io = new KernelIo(ctx);
+  const direct = splits === 1;
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'x', elem: 'f32' },
+    { slot: 'input1', name: 'dy', elem: 'f32' },
+    ...(direct ? io.outBufs() : [{ slot: 'scratch0', name: 'part', elem: 'f32', write: true } as const]),
+  ];
+  const consts = [
+    `const CHANNELS = ${u(ch!)};  const H = ${u(h!)};  const W = ${u(w!)};  const PLANE = H * W;`,
+    `const HO = ${u(ho!)};  const WO = ${u(wo!)};  const OPLANE = HO * WO;`,
+    `const KSIZE = ${u(k)};  const STRIDE = ${i(s)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
+    `const TAPS = KSIZE * KSIZE;  const TT = ${u(tt.size)};  const TAP_TILES = ${u(tt.count)}; // taps per invocation`,
+    `const ROWS = ${u(rows)}; // rows (n, oh) of dy`,
+    `const CHUNK = ${u(chunk)}; // rows per split`,
+    ...(direct ? [] : [`const NW = ${u(nw)}; // weights: one slot of the scratch buffer`]),
+  ].join('\n');
+  const L: string[] = [];
+  L.push('  let tt = gid % TAP_TILES;');
+  L.push('  let c = (gid / TAP_TILES) % CHANNELS;');
+  L.push('  let sp = gid / (TAP_TILES * CHANNELS);');
+  L.push("  // Each tap's offset (tail taps repeat the last one; their results are dropped).");
+  for (const j of range(tt.size)) {
+    L.push(`  let t${j} = min(tt * TT + ${u(j)}, TAPS - 1u);`);
+    L.push(
+      `  let oy${j} = i32(t${j} / KSIZE) * DILATION - PAD;  let ox${j} = i32(t${j} % KSIZE) * DILATION - PAD;`,
+    );
+    L.push(`  var a${j} = 0.0;`);
+  }
+  L.push('  let r1 = min(sp * CHUNK + CHUNK, ROWS);');
+  L.push('  for (var r = sp * CHUNK; r < r1; r++) {');
+  L.push('    let n = r / HO;  let oh = r % HO;');
+  L.push(`    let xb = (${io.plane(0, 'n', 'c')}) * PLANE;`);
+  L.push(`    let dyrow = (${io.plane(1, 'n', 'c')}) * OPLANE + oh * WO;`);
+  for (const j of range(tt.size)) {
+    L.push(`    let iy${j} = i32(oh) * STRIDE + oy${j};`);
+    L.push(`    let rok${j} = iy${j} >= 0i && iy${j} < i32(H);`);
+    L.push(`    let xr${j} = xb + select(0u, u32(iy${j}) * W, rok${j});`);
+  }
+  L.push('    for (var ow = 0u; ow < WO; ow++) {');
+  L.push('      let g = dy[dyrow + ow];');
+  for (const j of range(tt.size)) {
+    L.push(`      let ix${j} = i32(ow) * STRIDE + ox${j};`);
+    L.push(`      let in${j} = rok${j} && ix${j} >= 0i && ix${j} < i32(W);`);
+    L.push(`      a${j} += g * select(0.0, x[xr${j} + select(0u, u32(ix${j}), in${j})], in${j});`);
+  }
+  L.push('    }');
+  L.push('  }');
+  L.push('  let wb = c * TAPS + tt * TT; // [c][tap] (OHWI = OIHW for one input channel)');
+  for (const j of range(tt.size))
+    L.push(
+      `  if (tt * TT + ${u(j)} < TAPS) { ${direct ? io.store(`wb + ${u(j)}`, `a${j}`) : `part[sp * NW + wb + ${u(j)}] = a${j};`} }`,
+    );
+  const pass1 = kernelSpec(
+    direct ? name : `${name}_part${splits}`,
+    [
+      `conv2d_grad_weight, depthwise conv ${describe(a)}: x ${shapeText(ctx.inputs[0]!)}, dy ${shapeText(ctx.inputs[1]!)} → dw ${shapeText(ctx.out)}`,
+      `each invocation: ${tt.size} taps of one channel over a chunk of K = N·Ho·Wo`,
+      direct
+        ? 'one K chunk: the result is stored directly'
+        : `split-K, pass 1: ${splits} chunks of ${chunk} rows of dy, each into its own slot of the scratch buffer`,
+    ].join('\n'),
+    bufs,
+    consts,
+    linearMain(splits * items1, WG, ctx.opts),
+    L.join('\n'),
+    WG,
+    {},
+    direct ? io.helpers() : '',
+  );
+  if (direct) return { ...pass1, outputLayout: [...OHWI] };
+  return { scratch: [splits * nw], dispatches: [pass1, sumSplits(ctx, name, nw, splits)] };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// conv2d_grad_bias
+
+export function conv2dGradBiasKernel(ctx: KernelCtx): KernelSpec {
+  const [batch, ch, h, w] = ctx.inputs[0]! as number[];
+  const plane = h! * w!;
+  const wg = Math.min(64, ctx.opts.maxInvocationsPerWorkgroup);
+  if ((wg & (wg - 1)) !== 0)
+    throw new Error('internal: conv2d_grad_bias workgroup size must be a power of two');
+  const io = new KernelIo(ctx);
+  const vec = plane % 4 === 0 && io.inVecOk(0);
+  const q = vec ? 4 : 1;
+  const bufs: Buf[] = [{ slot: 'input0', name: 'dy', elem: vec ? 'vec4f' : 'f32' }, ...io.outBufs()];
+  const consts = [
+    `const N = ${u(batch!)};  const CHANNELS = ${u(ch!)};`,
+    `const PLANE = ${u(plane / q)}; // ${vec ? 'vec4s' : 'floats'} per plane`,
+    `var<workgroup> partial: array<f32, ${wg}>;`,
+  ].join('\n');
+  const body = [
+    '  let o = item;',
+    `  var s = ${vec ? 'vec4f' : 'f32'}(0.0);`,
+    '  for (var n = 0u; n < N; n++) {',
+    `    let base = (${io.plane(0, 'n', 'o')}) * PLANE;`,
+    '    for (var k = lid; k < PLANE; k += WORKGROUP) { s += dy[base + k]; } // fixed order per invocation',
+    '  }',
+    `  partial[lid] = ${vec ? '(s.x + s.y) + (s.z + s.w)' : 's'};`,
+    '  workgroupBarrier();',
+    '  for (var half = WORKGROUP / 2u; half > 0u; half /= 2u) { // tree sum, fixed order',
+    '    if (lid < half) { partial[lid] += partial[lid + half]; }',
+    '    workgroupBarrier();',
+    '  }',
+    `  if (lid == 0u) { ${io.store('o', 'partial[0]')} }`,
+  ].join('\n');
+  return kernelSpec(
+    `conv2d_grad_bias_c${ch}`,
+    `conv2d_grad_bias: dy ${shapeText(ctx.inputs[0]!)} → db [${ch}]; one workgroup of ${wg} per channel${vec ? ' (vec4 loads)' : ''}`,
+    bufs,
+    consts,
+    workgroupMain(ch!, wg, ctx.opts),
+    body,
+    wg,
+    {},
+    io.helpers(),
+  );
+}
