@@ -8,8 +8,17 @@
 // slices (lower.ts).
 import type { Graph } from './ir/types.ts';
 import { printGraph } from './ir/print.ts';
-import { PIPELINES, runPipeline, type PassLog, type PipelineName } from './pipeline.ts';
-import { LoweringError, lowerToProgram, type LowerOptions } from './codegen/lower.ts';
+import {
+  EVAL,
+  gradients,
+  PIPELINES,
+  runPipeline,
+  training,
+  type PassLog,
+  type PipelineName,
+  type TrainingOptions,
+} from './pipeline.ts';
+import { LoweringError, lowerEntries, lowerToProgram, type LowerOptions } from './codegen/lower.ts';
 import type { DeviceLimits } from './codegen/limits.ts';
 import { rebatch } from './codegen/batch.ts';
 import type { Program } from '../runtime/program.ts';
@@ -36,6 +45,58 @@ export interface Compiled {
 }
 
 export { LoweringError };
+
+export interface TrainCompileOptions extends TrainingOptions {
+  readonly limits?: DeviceLimits;
+  readonly tuning?: Readonly<Record<string, number>>;
+  readonly verify?: boolean;
+  /** Only the gradients (`fcnc run --grads`): one train-mode forward and backward, no optimizer. */
+  readonly gradientsOnly?: boolean;
+}
+
+export interface TrainCompiled {
+  readonly program: Program;
+  /** The training step's graph after its passes. */
+  readonly graph: Graph;
+  readonly log: readonly PassLog[];
+}
+
+/**
+ * A training program: the entry `train_step` (image, labels and hyper-parameters in; the loss terms out; parameters,
+ * running statistics and momentum updated on the device) and `forward` (evaluation with the running statistics),
+ * over the same parameter buffers. With `gradientsOnly`, one entry `train_step` whose outputs are the losses, every
+ * gradient and the new running statistics, and nothing is updated.
+ */
+export function compileTraining(g: Graph, opts: TrainCompileOptions = {}): TrainCompiled {
+  const limits = opts.limits ?? {};
+  const debug = Number(process.env.DEBUG) || 0;
+  const pipelineOpts = {
+    verify: opts.verify,
+    ...(debug >= 2
+      ? {
+          onPass: (p: { name: string }, x: Graph) =>
+            process.stderr.write(`[fcnc] after ${p.name}:\n${printGraph(x)}`),
+        }
+      : {}),
+  };
+  const passes = opts.gradientsOnly ? gradients(opts) : training(opts);
+  const { graph, log } = runPipeline(g, passes, { limits }, pipelineOpts);
+  if (opts.gradientsOnly) {
+    const { updates: _u, ...rest } = graph;
+    void _u;
+    return { program: lowerEntries([{ name: 'train_step', graph: rest }], limits, opts), graph, log };
+  }
+  const evalGraph = runPipeline({ ...g, outputs: g.outputs }, EVAL, { limits }, pipelineOpts).graph;
+  const program = lowerEntries(
+    [
+      { name: 'train_step', graph },
+      { name: 'forward', graph: evalGraph },
+    ],
+    limits,
+    opts,
+  );
+  return { program, graph, log };
+}
 
 export function compile(g: Graph, opts: CompileOptions = {}): Compiled {
   const limits = opts.limits ?? {};

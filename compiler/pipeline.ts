@@ -10,6 +10,10 @@ import { cse } from './passes/cse.ts';
 import { dce } from './passes/dce.ts';
 import { fuseEpilogues } from './passes/fuse_epilogues.ts';
 import { eliminateConcat } from './passes/eliminate_concat.ts';
+import { trainMode } from './passes/train_mode.ts';
+import { autodiff } from './passes/autodiff.ts';
+import { sgd } from './passes/sgd.ts';
+import { exposeGradients } from './passes/expose_gradients.ts';
 
 /** Inference: the forward pass with running statistics, as fast and small as the device allows. */
 export const INFERENCE: readonly Pass[] = [
@@ -24,7 +28,44 @@ export const INFERENCE: readonly Pass[] = [
 /** No optimisation: one kernel per op (the baseline that benchmarks and tests compare against). */
 export const NONE: readonly Pass[] = [];
 
-export const PIPELINES = { inference: INFERENCE, none: NONE } as const;
+/**
+ * Evaluation inside a training program: as inference, but batchnorm is not folded — the parameters change every
+ * step, so nothing may be computed from them once at load. (Batchnorm fuses into the conv before it instead.)
+ */
+export const EVAL: readonly Pass[] = [dropDropout, cse, dce, fuseEpilogues, eliminateConcat];
+
+export interface TrainingOptions {
+  /** Dropout with random masks (default), or off (comparisons with another framework). */
+  readonly dropout?: boolean;
+}
+
+/** A training step: the forward in train mode, the losses, the backward pass, the optimizer. */
+export function training(o: TrainingOptions = {}): readonly Pass[] {
+  return [
+    trainMode({ dropout: o.dropout }), // batchnorm with batch statistics, random dropout, the losses as values
+    autodiff, //                          the gradients of the weighted losses (backward rules of the ops)
+    sgd(), //                             SGD with momentum and weight decay, head groups at 10×
+    cse,
+    dce,
+    fuseEpilogues,
+    eliminateConcat,
+  ];
+}
+
+/** One train-mode forward and backward whose outputs are the losses, every gradient and the running statistics. */
+export function gradients(o: TrainingOptions = {}): readonly Pass[] {
+  return [
+    trainMode({ dropout: o.dropout }),
+    autodiff,
+    exposeGradients,
+    cse,
+    dce,
+    fuseEpilogues,
+    eliminateConcat,
+  ];
+}
+
+export const PIPELINES = { inference: INFERENCE, none: NONE, eval: EVAL } as const;
 export type PipelineName = keyof typeof PIPELINES;
 
 export interface PassLog {

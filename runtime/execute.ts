@@ -89,7 +89,7 @@ export interface CallOptions {
 export class Session {
   private paramsSet = false;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly bindGroups = new Map<string, GPUBindGroup[]>();
+  private readonly bindGroups = new Map<string, (GPUBindGroup | undefined)[]>();
   private readonly staging = new Map<string, GPUBuffer>();
 
   private constructor(
@@ -196,9 +196,10 @@ export class Session {
   }
 
   /** One bind group per step of an entry; on an error, made again one by one to say which step is wrong. */
-  private async makeBindGroups(entry: ProgramEntry): Promise<GPUBindGroup[]> {
+  private async makeBindGroups(entry: ProgramEntry): Promise<(GPUBindGroup | undefined)[]> {
     const { device } = this;
-    const make = (s: ProgramStep): GPUBindGroup => {
+    const make = (s: ProgramStep): GPUBindGroup | undefined => {
+      if (s.copy) return undefined;
       const pipe = this.pipelines.get(s.kernel);
       if (!pipe) throw new GpuError(`${describeStep(s)}: the program has no kernel named ${s.kernel}`);
       return device.createBindGroup({
@@ -398,14 +399,30 @@ export class Session {
   /** Records an entry's steps in one compute pass, submits, and turns GPU errors into a located message. */
   private async submit(
     entry: ProgramEntry,
-    groups: readonly GPUBindGroup[],
+    groups: readonly (GPUBindGroup | undefined)[],
     after?: (enc: GPUCommandEncoder) => void,
   ): Promise<void> {
     const { device } = this;
     const enc = device.createCommandEncoder({ label: this.program.model });
-    const pass = enc.beginComputePass();
-    entry.steps.forEach((s, k) => this.encodeStep(pass, s, groups[k]!));
-    pass.end();
+    // Dispatches in compute passes; a copy step ends the pass, copies, and the next dispatch opens a new one.
+    let pass: GPUComputePassEncoder | undefined;
+    entry.steps.forEach((s, k) => {
+      if (s.copy) {
+        pass?.end();
+        pass = undefined;
+        enc.copyBufferToBuffer(
+          this.buffers[s.buffers[0]!]!,
+          0,
+          this.buffers[s.buffers[1]!]!,
+          0,
+          s.copy.bytes,
+        );
+        return;
+      }
+      pass ??= enc.beginComputePass();
+      this.encodeStep(pass, s, groups[k]!);
+    });
+    pass?.end();
     after?.(enc);
     const scopes = pushAll(device);
     device.queue.submit([enc.finish()]);
@@ -422,7 +439,7 @@ export class Session {
   /** After a failed submit: replays the steps one submit each to find the first that fails. */
   private async diagnose(
     entry: ProgramEntry,
-    groups: readonly GPUBindGroup[],
+    groups: readonly (GPUBindGroup | undefined)[],
     errs: string[],
   ): Promise<string> {
     const { device } = this;
@@ -430,9 +447,19 @@ export class Session {
       const s = entry.steps[k]!;
       const scopes = pushAll(device);
       const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      this.encodeStep(pass, s, groups[k]!);
-      pass.end();
+      if (s.copy)
+        enc.copyBufferToBuffer(
+          this.buffers[s.buffers[0]!]!,
+          0,
+          this.buffers[s.buffers[1]!]!,
+          0,
+          s.copy.bytes,
+        );
+      else {
+        const pass = enc.beginComputePass();
+        this.encodeStep(pass, s, groups[k]!);
+        pass.end();
+      }
       device.queue.submit([enc.finish()]);
       const e = await popErrors(device, scopes);
       if (e.length) return `${describeStep(s)} failed: ${e.join('; ')}`;
@@ -498,9 +525,20 @@ export class Session {
       for (let k = 0; k < e.steps.length; k++) {
         const t0 = performance.now();
         const enc = this.device.createCommandEncoder();
-        const pass = enc.beginComputePass();
-        this.encodeStep(pass, e.steps[k]!, groups[k]!);
-        pass.end();
+        const s = e.steps[k]!;
+        if (s.copy)
+          enc.copyBufferToBuffer(
+            this.buffers[s.buffers[0]!]!,
+            0,
+            this.buffers[s.buffers[1]!]!,
+            0,
+            s.copy.bytes,
+          );
+        else {
+          const pass = enc.beginComputePass();
+          this.encodeStep(pass, s, groups[k]!);
+          pass.end();
+        }
         this.device.queue.submit([enc.finish()]);
         await this.device.queue.onSubmittedWorkDone();
         times.push(performance.now() - t0);

@@ -97,6 +97,23 @@ export interface ProgramStep {
   readonly where: string;
   /** Every source node computed by this dispatch (a fused kernel: the anchor and its epilogue). */
   readonly nodes: readonly StepNode[];
+  /**
+   * A copy instead of a dispatch: `bytes` from buffers[0] to buffers[1] (a training step writing a parameter's new
+   * value over the old one once nothing reads the old one); `kernel` is empty.
+   */
+  readonly copy?: { readonly bytes: number };
+}
+
+/** An optimizer state buffer (momentum): persistent, zero when the session starts, saved in checkpoints. */
+export interface ProgramState {
+  /** `momentum.<parameter name>`. */
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** The parameter it belongs to. */
+  readonly of: string;
+  readonly buffer: number;
+  /** The axis order it is stored in (its parameter's upload permutation); absent: row-major. */
+  readonly permute?: readonly number[];
 }
 
 /** What memory planning achieved for one entry, in bytes. */
@@ -130,7 +147,10 @@ export interface Program {
   readonly tuning: Readonly<Record<string, number>>;
   readonly buffers: readonly ProgramBuffer[];
   readonly params: readonly ProgramParam[];
+  /** Optimizer state of a training program. */
+  readonly state?: readonly ProgramState[];
   readonly kernels: readonly ProgramKernel[];
+  /** `load`, and `forward` (inference, evaluation) and/or `train_step` (training). */
   readonly entries: { readonly load: ProgramEntry; readonly forward: ProgramEntry } & Readonly<
     Record<string, ProgramEntry>
   >;
@@ -151,7 +171,7 @@ export function checkProgram(p: unknown, source = 'program.json'): Program {
       `${source} is an fcnc program of version ${String(o.version)}, but this runtime runs version ${PROGRAM_VERSION}; ` +
         'compile the spec again with this fcnc (`fcnc compile SPEC`)',
     );
-  if (!o.entries?.forward || !o.entries.load)
-    throw new ProgramFormatError(`${source} has no 'forward' and 'load' entries`);
+  if (!o.entries?.load || Object.keys(o.entries).length < 2)
+    throw new ProgramFormatError(`${source} has no entry points ('load' and at least one of 'forward', 'train_step')`);
   return o as Program;
 }

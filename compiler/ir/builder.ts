@@ -33,6 +33,7 @@ export class GraphBuilder {
   readonly params: Param[] = [];
   private readonly paramNames = new Map<string, number>();
   private readonly paramNodes = new Map<number, number>();
+  private readonly stateNodes = new Map<number, number>();
   private readonly nodeNames = new Set<string>();
 
   constructor(readonly meta: Meta) {}
@@ -73,6 +74,23 @@ export class GraphBuilder {
       ...(p.span ? { span: p.span } : {}),
     });
     this.paramNodes.set(k, id);
+    return id;
+  }
+
+  /** The `state` node of optimizer slot `k` of `slots` (one node per slot). */
+  state(k: number, slot: { name: string; shape: Shape }): number {
+    const known = this.stateNodes.get(k);
+    if (known !== undefined) return known;
+    const id = this.push({
+      op: 'state',
+      inputs: [],
+      params: [],
+      attrs: { slot: k, shape: slot.shape },
+      shape: slot.shape,
+      dtype: 'f32',
+      name: slot.name,
+    });
+    this.stateNodes.set(k, id);
     return id;
   }
 
@@ -206,12 +224,17 @@ export function rewrite(g: Graph, visit?: Visit): Graph {
     names: g.names.filter((x) => keep(x.node)).map((x) => ({ ...x, node: map[x.node]! })),
     ...(g.groups ? { groups: g.groups } : {}),
     losses: g.losses.filter((l) => keep(l.node)).map((l) => ({ ...l, node: map[l.node]! })),
+    ...(g.state ? { state: g.state } : {}),
+    ...(g.objective ? { objective: g.objective.map((o) => ({ ...o, node: get(o.node) })) } : {}),
+    ...(g.gradients ? { gradients: g.gradients.map((x) => ({ ...x, node: get(x.node) })) } : {}),
+    ...(g.updates ? { updates: g.updates.map((x) => ({ ...x, node: get(x.node) })) } : {}),
   });
 }
 
 /** Adds a copy of `n` (operands remapped) to `b`. */
 export function copyNode(n: Node, b: GraphBuilder, map: (old: number) => number): number {
   if (n.op === 'param') return b.param(n.attrs.entry as number);
+  if (n.op === 'state') return b.state(n.attrs.slot as number, { name: n.name, shape: n.shape });
   if (n.op === 'input') return b.input(n.attrs.name as string, n.shape, n.span);
   return b.add(n.op, n.inputs.map(map), n.params.map(map), n.attrs, {
     name: n.name,

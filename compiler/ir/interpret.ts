@@ -69,6 +69,10 @@ export function interpret(
     if (node.op === 'input') {
       const name = inputOf.get(node.id) ?? node.name;
       value = checked('input', name, node.shape, inputs.get(name));
+    } else if (node.op === 'state') {
+      // Optimizer state (momentum): given by name, else zero (the state at the first step).
+      const data = params.get(node.name) ?? new Float64Array(numel(node.shape));
+      value = checked('param', node.name, node.shape, data);
     } else if (node.op === 'param') {
       const p = graph.params[node.attrs.entry as number]!;
       const data =

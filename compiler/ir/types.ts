@@ -95,6 +95,19 @@ export interface LossTerm {
   readonly span?: Span;
 }
 
+/** State a training step changes: a state-dict entry (a parameter, a running statistic) or an optimizer slot. */
+export type StateRef =
+  { readonly kind: 'param'; readonly entry: number } | { readonly kind: 'state'; readonly slot: number };
+
+/** Optimizer state that is not in the state dict (a momentum buffer), one per trainable parameter. */
+export interface StateSlot {
+  /** `momentum.<parameter name>`. */
+  readonly name: string;
+  readonly shape: Shape;
+  /** The state-dict entry it belongs to (its layout on the device is that parameter's). */
+  readonly of: number;
+}
+
 export interface Graph {
   readonly model: string;
   readonly file: string;
@@ -111,6 +124,14 @@ export interface Graph {
   /** Block instances with several outputs (`head.encmodule` → `head.encmodule.y`, `head.encmodule.se`). */
   readonly groups?: readonly { readonly name: string; readonly members: readonly string[] }[];
   readonly losses: readonly LossTerm[];
+  /** Training graphs: optimizer state slots (`state` nodes point here). */
+  readonly state?: readonly StateSlot[];
+  /** Training graphs: the loss terms as values, with their weights (what autodiff differentiates). */
+  readonly objective?: readonly { readonly name: string; readonly node: number; readonly weight: number }[];
+  /** Training graphs: the gradient of each trainable state-dict entry (after autodiff). */
+  readonly gradients?: readonly { readonly entry: number; readonly node: number }[];
+  /** Training graphs: state a step changes, and the node holding its new value (written back after the step). */
+  readonly updates?: readonly { readonly target: StateRef; readonly node: number }[];
 }
 
 export const numel = (s: Shape): number => s.reduce((a, b) => a * b, 1);
@@ -127,9 +148,11 @@ export const paramIndex = (n: Node): number => n.attrs.entry as number;
 /** Nodes that are parameters or computed from parameters only (run once at load, not per forward). */
 export function constantNodes(g: Graph): boolean[] {
   const constant = new Array<boolean>(g.nodes.length).fill(false);
+  // A training graph changes its parameters every step: nothing in it is computed once at load.
+  if (g.objective?.length) return constant;
   for (const n of g.nodes) {
     if (n.op === 'param') constant[n.id] = true;
-    else if (n.op !== 'input') {
+    else if (n.op !== 'input' && n.op !== 'state') {
       const ops = operands(n);
       constant[n.id] = ops.length > 0 && ops.every((k) => constant[k]);
     }

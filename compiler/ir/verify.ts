@@ -34,7 +34,7 @@ export function verifyGraph(g: Graph): string[] {
     for (const k of n.params)
       if (!constant[k]) problems.push(`${where}: parameter operand %${k} is not a parameter value`);
     if (n.body && n.op !== 'fused') problems.push(`${where}: only a fused node has a body`);
-    if ((n.op === 'param' || n.op === 'input') && (n.inputs.length || n.params.length))
+    if ((n.op === 'param' || n.op === 'input' || n.op === 'state') && (n.inputs.length || n.params.length))
       problems.push(
         `${where}: a ${n.op} node reads nothing, but this one reads ${[...n.inputs, ...n.params].map((k) => `%${k}`).join(', ')}`,
       );
@@ -56,6 +56,14 @@ export function verifyGraph(g: Graph): string[] {
         paramNodeOf.set(k as number, i);
       }
       constant[i] = true;
+      return;
+    }
+    if (n.op === 'state') {
+      const k = n.attrs.slot;
+      const slot = typeof k === 'number' ? g.state?.[k] : undefined;
+      if (!slot) problems.push(`${where}: points at optimizer slot ${String(k)}, which does not exist`);
+      else if (!sameShape(slot.shape, n.shape) || slot.name !== n.name)
+        problems.push(`${where}: differs from its slot '${slot.name}' ${shapeToString(slot.shape)}`);
       return;
     }
     if (n.op !== 'input') {
@@ -98,6 +106,20 @@ export function verifyGraph(g: Graph): string[] {
   }
   for (const l of g.losses)
     if (!inRange(l.node)) problems.push(`loss on '${l.output}' refers to a missing node`);
+  for (const o of g.objective ?? [])
+    if (!inRange(o.node)) problems.push(`loss term '${o.name}' refers to a missing node`);
+  for (const x of g.gradients ?? []) {
+    const p = g.params[x.entry];
+    if (!p) problems.push(`a gradient of missing state-dict entry ${x.entry}`);
+    else if (!inRange(x.node) || !sameShape(g.nodes[x.node]!.shape, p.shape))
+      problems.push(`the gradient of '${p.name}' is not a node of its shape`);
+  }
+  for (const u of g.updates ?? []) {
+    const target = u.target.kind === 'param' ? g.params[u.target.entry] : g.state?.[u.target.slot];
+    if (!target) problems.push(`an update of missing ${u.target.kind} ${JSON.stringify(u.target)}`);
+    else if (!inRange(u.node) || !sameShape(g.nodes[u.node]!.shape, target.shape))
+      problems.push(`the update of '${target.name}' is not a node of its shape`);
+  }
   return problems;
 }
 

@@ -37,6 +37,31 @@ import { linearGradBias, linearGradInput, linearGradWeight } from './linear_grad
 import { meanGrad, mulGradFactor, slice } from './shape_grad.ts';
 import { encodingGradCodewords, encodingGradInput, encodingGradScale } from './encoding_grad.ts';
 import { groupnormGradBias, groupnormGradInput, groupnormGradWeight } from './norm_grad.ts';
+import {
+  bnGradMean,
+  bnGradVar,
+  bnNorm,
+  bnNormGradSums,
+  bnNormGradX,
+  channelBroadcast,
+  channelMean,
+  channelVar,
+  runningStat,
+  takeRow,
+  varGrad,
+} from './norm_train.ts';
+import {
+  bceGrad,
+  bceLoss,
+  ceGrad,
+  ceLoss,
+  classPresence,
+  constant,
+  dropoutTrain,
+  sgdMomentum,
+  sgdUpdate,
+  weightedSum,
+} from './train.ts';
 
 /** The graph's data inputs are nodes of this op. */
 export const input: OpDef = {
@@ -59,6 +84,15 @@ export const param: OpDef = {
   inferShape: (_, a) => a.shape as readonly number[],
 };
 
+/** Optimizer state that is not in the state dict (a momentum buffer): `attrs.slot` indexes Graph.state. */
+export const state: OpDef = {
+  name: 'state',
+  doc: 'an optimizer state slot (attrs.slot indexes Graph.state)',
+  arity: 0,
+  structural: true,
+  inferShape: (_, a) => a.shape as readonly number[],
+};
+
 /**
  * Several nodes computed by one kernel (Node.body): an anchor op and the pointwise ops applied to its result
  * before it is stored. Its shape is its last member's; the verifier checks every member.
@@ -76,6 +110,7 @@ export const fused: OpDef = {
 const opList = [
   input,
   param,
+  state,
   fused,
   conv2d,
   conv2dGradInput,
@@ -103,6 +138,17 @@ const opList = [
   scaleRows,
   reluGrad,
   sigmoidGrad,
+  channelMean,
+  channelVar,
+  channelBroadcast,
+  varGrad,
+  bnNorm,
+  bnNormGradSums,
+  takeRow,
+  bnNormGradX,
+  bnGradMean,
+  bnGradVar,
+  runningStat,
   encodingGradInput,
   encodingGradCodewords,
   encodingGradScale,
@@ -119,6 +165,16 @@ const opList = [
   meanGrad,
   slice,
   mulGradFactor,
+  dropoutTrain,
+  ceLoss,
+  ceGrad,
+  classPresence,
+  bceLoss,
+  bceGrad,
+  constant,
+  weightedSum,
+  sgdMomentum,
+  sgdUpdate,
 ] as OpDef<any>[];
 
 export const OPS: ReadonlyMap<string, OpDef<Attrs>> = new Map(opList.map((o) => [o.name, o as OpDef<Attrs>]));

@@ -25,6 +25,21 @@ export const batchnorm = pointwiseOp<BnAttrs>({
     expectRank(x!, [2, 3, 4], 'batchnorm');
     return x!;
   },
+  // With the running statistics (inference semantics; training graphs use bn_norm with batch statistics).
+  backward(c) {
+    const [x] = c.inputs as [number];
+    const [w, , mean, variance] = c.params as [number, number, number, number];
+    const eps = c.attrs.eps;
+    const sums = c.add('bn_norm_grad_sums', [c.dy, x, mean, variance], [], { eps }, 'sums');
+    return [
+      c.add('bn_norm_grad_x', [c.dy, variance], [w], { eps }, 'x'),
+      c.add('take_row', [sums], [], { row: 1 }, 'weight'),
+      c.add('take_row', [sums], [], { row: 0 }, 'bias'),
+      null,
+      null,
+      null,
+    ];
+  },
   params([x]) {
     const c = x![1]!;
     return [

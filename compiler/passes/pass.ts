@@ -24,9 +24,18 @@ export function definePass(p: Pass): Pass {
   return p;
 }
 
-/** Nodes whose values must be materialised as they are: graph outputs and the values losses read. */
+/**
+ * Nodes whose values must be materialised as they are: graph outputs, the values losses read, and in training
+ * graphs the loss terms, the gradients and the new values of the state a step updates.
+ */
 export function keptNodes(g: Graph): Set<number> {
-  return new Set([...g.outputs.map((o) => o.node), ...g.losses.map((l) => l.node)]);
+  return new Set([
+    ...g.outputs.map((o) => o.node),
+    ...g.losses.map((l) => l.node),
+    ...(g.objective ?? []).map((o) => o.node),
+    ...(g.gradients ?? []).map((x) => x.node),
+    ...(g.updates ?? []).map((x) => x.node),
+  ]);
 }
 
 /** "1 batchnorm" / "3 batchnorms". */

@@ -14,6 +14,8 @@ export interface Case {
   readonly tuning?: Readonly<Record<string, number>>;
   /** Value ranges of some inputs (by index), e.g. a positive variance; the rest are uniform in [−1, 1). */
   readonly ranges?: Readonly<Record<number, readonly [number, number]>>;
+  /** Inputs (by index) of whole numbers uniform in [lo, hi] (labels: class indices, −1 ignored). */
+  readonly integers?: Readonly<Record<number, readonly [number, number]>>;
 }
 
 /** Forces 2-D/3-D grids even for tiny tensors. */
@@ -421,13 +423,143 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 3, 5, 5]], attrs: { p: 0.1, channelwise: true } },
     { inputs: [[2, 4, 4, 4]], attrs: { p: 0.5, channelwise: false } },
   ],
+  channel_mean: [
+    { inputs: [[2, 5, 3, 3]], attrs: {} },
+    { inputs: [[3, 6]], attrs: {} },
+    { inputs: [[2, 4, 5]], attrs: {} },
+    { inputs: [[2, 6, 7, 5]], attrs: {}, limits: SPLIT },
+  ],
+  channel_var: [
+    { inputs: [[2, 5, 3, 3]], attrs: {} },
+    { inputs: [[3, 6]], attrs: {} },
+    { inputs: [[1, 3, 33, 31]], attrs: {} }, // more elements per channel than the workgroup
+    { inputs: [[2, 6, 7, 5]], attrs: {}, limits: SPLIT },
+  ],
+  channel_broadcast: [
+    { inputs: [[5]], attrs: { shape: [2, 5, 3, 3], scale: 0.25 } },
+    { inputs: [[8]], attrs: { shape: [2, 8, 4, 4], scale: 1 / 32 } }, // vec4
+  ],
+  var_grad: [
+    { inputs: [[2, 5, 3, 3], [5], [5]], attrs: { count: 18 } },
+    { inputs: [[2, 4, 4, 4], [4], [4]], attrs: { count: 32 } },
+  ],
+  bn_norm: [
+    { inputs: [[2, 5, 3, 3], [5], [5]], attrs: { eps: 1e-5 }, ranges: { 2: [0.1, 2] } },
+    { inputs: [[2, 4, 4, 4], [4], [4]], attrs: { eps: 1e-5 }, ranges: { 2: [0.1, 2] } },
+    { inputs: [[3, 6], [6], [6]], attrs: { eps: 1e-3 }, ranges: { 2: [0.1, 2] } },
+  ],
+  bn_norm_grad_sums: [
+    { inputs: [[2, 5, 3, 3], [2, 5, 3, 3], [5], [5]], attrs: { eps: 1e-5 }, ranges: { 3: [0.1, 2] } },
+    { inputs: [[1, 3, 33, 31], [1, 3, 33, 31], [3], [3]], attrs: { eps: 1e-5 }, ranges: { 3: [0.1, 2] } },
+    {
+      inputs: [[2, 6, 3, 3], [2, 6, 3, 3], [6], [6]],
+      attrs: { eps: 1e-5 },
+      ranges: { 3: [0.1, 2] },
+      limits: SPLIT,
+    },
+  ],
+  take_row: [
+    { inputs: [[2, 7]], attrs: { row: 1 } },
+    { inputs: [[3, 5]], attrs: { row: 0 } },
+  ],
+  bn_norm_grad_x: [
+    { inputs: [[2, 5, 3, 3], [5]], attrs: { eps: 1e-5 }, ranges: { 1: [0.1, 2] } },
+    { inputs: [[2, 4, 4, 4], [4]], attrs: { eps: 1e-5 }, ranges: { 1: [0.1, 2] } },
+  ],
+  bn_grad_mean: [{ inputs: [[7], [7]], attrs: { eps: 1e-5 }, ranges: { 1: [0.1, 2] } }],
+  bn_grad_var: [{ inputs: [[7], [7]], attrs: { eps: 1e-5 }, ranges: { 1: [0.1, 2] } }],
+  running_stat: [{ inputs: [[7], [7]], attrs: { momentum: 0.1, correction: 1.5 } }],
+  dropout_train: [
+    { inputs: [[2, 3, 5, 7], [4]], attrs: { p: 0.3, channelwise: false, key: 7 }, integers: { 1: [0, 99] } },
+    { inputs: [[2, 4, 4, 4], [4]], attrs: { p: 0.5, channelwise: true, key: 3 }, integers: { 1: [0, 99] } },
+    { inputs: [[2, 4, 4, 4], [4]], attrs: { p: 0.1, channelwise: false, key: 11 }, integers: { 1: [0, 99] } }, // vec4 lanes
+  ],
+  ce_loss: [
+    {
+      inputs: [
+        [2, 5, 3, 4],
+        [2, 3, 4],
+      ],
+      attrs: { ignore: -1 },
+      integers: { 1: [-1, 4] },
+    },
+    {
+      inputs: [
+        [1, 3, 17, 19],
+        [1, 17, 19],
+      ],
+      attrs: { ignore: -1 },
+      integers: { 1: [-1, 2] },
+    }, // several blocks
+  ],
+  ce_grad: [
+    {
+      inputs: [[2, 5, 3, 4], [2, 3, 4], [2], [2]],
+      attrs: { ignore: -1 },
+      integers: { 1: [-1, 4], 2: [1, 9] },
+    },
+  ],
+  class_presence: [
+    { inputs: [[2, 3, 4]], attrs: { classes: 5, ignore: -1 }, integers: { 0: [-1, 4] } },
+    { inputs: [[2, 9, 9]], attrs: { classes: 40, ignore: -1 }, integers: { 0: [-1, 39] } }, // two words of bits
+  ],
+  bce_loss: [
+    {
+      inputs: [
+        [2, 5],
+        [2, 5],
+      ],
+      attrs: {},
+      integers: { 1: [0, 1] },
+    },
+  ],
+  bce_grad: [{ inputs: [[2, 5], [2, 5], [1]], attrs: { count: 10 }, integers: { 1: [0, 1] } }],
+  constant: [{ inputs: [], attrs: { shape: [2], values: [0.2, 0] } }],
+  weighted_sum: [{ inputs: [[2], [2], [1]], attrs: { weights: [1, 0.2, 0.2] } }],
+  sgd_momentum: [
+    { inputs: [[7], [7], [7]], attrs: { momentum: 0.9, weight_decay: 1e-4 } },
+    {
+      inputs: [
+        [4, 3, 3, 3],
+        [4, 3, 3, 3],
+        [4, 3, 3, 3],
+      ],
+      attrs: { momentum: 0.9, weight_decay: 1e-4 },
+    },
+  ],
+  sgd_update: [{ inputs: [[7], [7], [4]], attrs: { lr_scale: 10 } }],
   relu_grad: [
-    { inputs: [[2, 3, 5, 7], [2, 3, 5, 7]], attrs: {} },
-    { inputs: [[1, 4, 4, 4], [1, 4, 4, 4]], attrs: {} },
+    {
+      inputs: [
+        [2, 3, 5, 7],
+        [2, 3, 5, 7],
+      ],
+      attrs: {},
+    },
+    {
+      inputs: [
+        [1, 4, 4, 4],
+        [1, 4, 4, 4],
+      ],
+      attrs: {},
+    },
   ],
   sigmoid_grad: [
-    { inputs: [[2, 3, 5, 7], [2, 3, 5, 7]], attrs: {} },
-    { inputs: [[1, 4, 4, 4], [1, 4, 4, 4]], attrs: {}, ranges: { 1: [0, 1] } },
+    {
+      inputs: [
+        [2, 3, 5, 7],
+        [2, 3, 5, 7],
+      ],
+      attrs: {},
+    },
+    {
+      inputs: [
+        [1, 4, 4, 4],
+        [1, 4, 4, 4],
+      ],
+      attrs: {},
+      ranges: { 1: [0, 1] },
+    },
   ],
   affine: [
     { inputs: [[2, 5, 3, 3]], attrs: {} },

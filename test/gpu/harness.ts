@@ -81,13 +81,16 @@ export function randomInputs(
   g: Graph,
   seed: number,
   ranges: Readonly<Record<number, readonly [number, number]>> = {},
+  integers: Readonly<Record<number, readonly [number, number]>> = {},
 ): Map<string, Float64Array> {
   const r = rng(seed);
   return new Map(
     g.inputs.map((i, j) => {
       const d = new Float64Array(numel(g.nodes[i.node]!.shape));
+      const ints = integers[j];
       const [lo, hi] = ranges[j] ?? [-1, 1];
-      for (let k = 0; k < d.length; k++) d[k] = r(lo, hi);
+      for (let k = 0; k < d.length; k++)
+        d[k] = ints ? Math.min(ints[1], Math.floor(r(ints[0], ints[1] + 1))) : r(lo, hi);
       return [i.name, d];
     }),
   );
@@ -137,11 +140,12 @@ export async function runProgram(
   program: Program,
   params: ReadonlyMap<string, Float64Array>,
   inputs: ReadonlyMap<string, Float64Array>,
+  entry = program.entries.forward ? 'forward' : 'train_step',
 ): Promise<Map<string, Float32Array>> {
   const session = await Session.create(dev, program);
   try {
     await session.setParams(params);
-    return await session.run(new Map([...inputs].map(([k, v]) => [k, Float32Array.from(v)])));
+    return await session.call(entry, new Map([...inputs].map(([k, v]) => [k, Float32Array.from(v)])));
   } finally {
     session.destroy();
   }

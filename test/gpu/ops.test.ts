@@ -36,7 +36,7 @@ describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? re
     const op = OPS.get(name)!;
     const g = oneOpGraph(name, c.inputs, c.attrs);
     const params = roundToF32(randomParams(g, 100 + k));
-    const inputs = roundToF32(randomInputs(g, 200 + k, c.ranges));
+    const inputs = roundToF32(randomInputs(g, 200 + k, c.ranges, c.integers));
     const limits = { ...dev!.limits, ...c.limits };
     const got = (
       await runOnGpu(dev!, g, params, inputs, limits, { copyIdentity: true, tuning: c.tuning })

@@ -45,10 +45,15 @@ export function analyticGradients(
     add: (o, xs, pp, a, what) => b.add(o, xs, pp, a, { name: `op.grad.${what}` }),
   };
   const grads = op.backward!(ctx);
-  expect(grads.length, `${opName}: one gradient (or null) per input and parameter`).toBe(ins.length + ps.length);
+  expect(grads.length, `${opName}: one gradient (or null) per input and parameter`).toBe(
+    ins.length + ps.length,
+  );
   const outputs = grads.flatMap((id, k) => (id === null ? [] : [{ name: `g${k}`, node: id }]));
   const graph = b.finish({
-    inputs: [...ins.map((node, k) => ({ name: `x${k}`, node, stride: 1 })), { name: 'dy', node: dyNode, stride: 1 }],
+    inputs: [
+      ...ins.map((node, k) => ({ name: `x${k}`, node, stride: 1 })),
+      { name: 'dy', node: dyNode, stride: 1 },
+    ],
     outputs,
     names: [],
     losses: [],
@@ -57,7 +62,14 @@ export function analyticGradients(
   return grads.map((id, k) => (id === null ? null : r.get(`g${k}`)!));
 }
 
-function loss(op: ReturnType<typeof getOp>, ins: RefTensor[], ps: RefTensor[], attrs: Attrs, out: Shape, r: Float64Array): number {
+function loss(
+  op: ReturnType<typeof getOp>,
+  ins: RefTensor[],
+  ps: RefTensor[],
+  attrs: Attrs,
+  out: Shape,
+  r: Float64Array,
+): number {
   const y = op.reference!(ins, ps, attrs, out);
   let l = 0;
   for (let i = 0; i < r.length; i++) l += y.data[i]! * r[i]!;
@@ -81,42 +93,47 @@ describe('backward rules vs central finite differences (float64)', () => {
       ).toBe(true);
   });
 
-  it.each(cases.map(([name, k, c]) => [`${name} #${k} ${JSON.stringify(c.inputs)} ${JSON.stringify(c.attrs)}`, name, k, c]))(
-    '%s',
-    (_label, name, k, c: Case) => {
-      const op = getOp(name);
-      const g = oneOpGraph(name, c.inputs, c.attrs);
-      const params = randomParams(g, 300 + k);
-      const data = randomInputs(g, 400 + k, c.ranges);
-      const out = g.nodes[g.nodes.length - 1]!.shape;
-      const rand = rng(500 + k);
-      const r = Float64Array.from({ length: numel(out) }, () => rand());
-      const grads = analyticGradients(name, c.inputs, c.attrs, params, data, r);
-      const ins = c.inputs.map((s, j) => ({ shape: s, data: Float64Array.from(data.get(`x${j}`)!) }));
-      const ps = g.params.map((p) => ({ shape: p.shape, data: Float64Array.from(params.get(p.name)!) }));
-      const tensors = [...ins, ...ps];
-      const pick = rng(600 + k);
-      tensors.forEach((t, j) => {
-        const a = grads[j];
-        if (!a) return;
-        expect(a.shape, `${name}: gradient ${j} has the shape of its operand`).toEqual([...t.shape]);
-        const scale = Math.max(1, ...Array.from(a.data, Math.abs));
-        const n = t.data.length;
-        const idx = n <= SAMPLES ? [...Array(n).keys()] : Array.from({ length: SAMPLES }, () => Math.floor(pick(0, n)));
-        for (const i of idx) {
-          const v = t.data[i]!;
-          t.data[i] = v + H;
-          const lp = loss(op, ins, ps, c.attrs, out, r);
-          t.data[i] = v - H;
-          const lm = loss(op, ins, ps, c.attrs, out, r);
-          t.data[i] = v;
-          const numeric = (lp - lm) / (2 * H);
-          expect(
-            Math.abs(a.data[i]! - numeric),
-            `${name}: d/d${j < ins.length ? `input ${j}` : `param ${j - ins.length}`}[${i}]: rule ${a.data[i]} vs finite difference ${numeric}`,
-          ).toBeLessThanOrEqual(TOL * scale * 10);
-        }
-      });
-    },
-  );
+  it.each(
+    cases.map(([name, k, c]) => [
+      `${name} #${k} ${JSON.stringify(c.inputs)} ${JSON.stringify(c.attrs)}`,
+      name,
+      k,
+      c,
+    ]),
+  )('%s', (_label, name, k, c: Case) => {
+    const op = getOp(name);
+    const g = oneOpGraph(name, c.inputs, c.attrs);
+    const params = randomParams(g, 300 + k);
+    const data = randomInputs(g, 400 + k, c.ranges, c.integers);
+    const out = g.nodes[g.nodes.length - 1]!.shape;
+    const rand = rng(500 + k);
+    const r = Float64Array.from({ length: numel(out) }, () => rand());
+    const grads = analyticGradients(name, c.inputs, c.attrs, params, data, r);
+    const ins = c.inputs.map((s, j) => ({ shape: s, data: Float64Array.from(data.get(`x${j}`)!) }));
+    const ps = g.params.map((p) => ({ shape: p.shape, data: Float64Array.from(params.get(p.name)!) }));
+    const tensors = [...ins, ...ps];
+    const pick = rng(600 + k);
+    tensors.forEach((t, j) => {
+      const a = grads[j];
+      if (!a) return;
+      expect(a.shape, `${name}: gradient ${j} has the shape of its operand`).toEqual([...t.shape]);
+      const scale = Math.max(1, ...Array.from(a.data, Math.abs));
+      const n = t.data.length;
+      const idx =
+        n <= SAMPLES ? [...Array(n).keys()] : Array.from({ length: SAMPLES }, () => Math.floor(pick(0, n)));
+      for (const i of idx) {
+        const v = t.data[i]!;
+        t.data[i] = v + H;
+        const lp = loss(op, ins, ps, c.attrs, out, r);
+        t.data[i] = v - H;
+        const lm = loss(op, ins, ps, c.attrs, out, r);
+        t.data[i] = v;
+        const numeric = (lp - lm) / (2 * H);
+        expect(
+          Math.abs(a.data[i]! - numeric),
+          `${name}: d/d${j < ins.length ? `input ${j}` : `param ${j - ins.length}`}[${i}]: rule ${a.data[i]} vs finite difference ${numeric}`,
+        ).toBeLessThanOrEqual(TOL * scale * 10);
+      }
+    });
+  });
 });

@@ -1,5 +1,6 @@
 // Registry completeness, in one place and without a GPU: every op that computes (not `structural`) carries each
-// part the later stages rely on — a shape rule, a float64 CPU reference, a WGSL kernel — and has GPU test cases
+// part the later stages rely on — a shape rule, a float64 CPU reference, a WGSL kernel, a backward rule or the
+// reason it needs none — and has GPU test cases
 // in test/gpu/cases.ts (run against the reference by test/gpu/ops.test.ts, checked for well-formed kernels by
 // test/codegen/program.test.ts). An op added without one of them fails here, naming the op and the part.
 import { describe, expect, it } from 'vitest';
@@ -22,10 +23,15 @@ const PARTS: readonly { readonly part: string; readonly has: (op: OpDef<Attrs>) 
     has: (op) => typeof op.kernel === 'function',
   },
   { part: 'GPU test cases (CASES in test/gpu/cases.ts)', has: (op) => (CASES[op.name]?.length ?? 0) > 0 },
+  {
+    part: 'a backward rule (backward, checked by test/ops/gradients.test.ts) or the reason it has none (noBackward)',
+    has: (op) =>
+      typeof op.backward === 'function' || (typeof op.noBackward === 'string' && op.noBackward !== ''),
+  },
 ];
 
 /** Ops that are graph structure, not computation: the only ones exempt from the parts above. */
-const STRUCTURAL = ['fused', 'input', 'param'];
+const STRUCTURAL = ['fused', 'input', 'param', 'state'];
 
 describe('op registry', () => {
   const ops = [...OPS.values()].filter((o) => !o.structural);
