@@ -41,6 +41,7 @@ export function sgd(o: SgdOptions = {}): Pass {
           ...(n.span ? { span: n.span } : {}),
           ...(n.origins ? { origins: n.origins } : {}),
         });
+        const at = (k: number): number => (k === n.id ? id : map(k)); // the last node is not mapped yet
         for (const { entry, node } of g.gradients!) {
           const p = g.params[entry]!;
           const slot = slots.push({ name: `momentum.${p.name}`, shape: p.shape, of: entry }) - 1;
@@ -48,7 +49,7 @@ export function sgd(o: SgdOptions = {}): Pass {
           const w = b.param(entry);
           const newM = b.add(
             'sgd_momentum',
-            [m, map(node), w],
+            [m, at(node), w],
             [],
             { momentum, weight_decay: weightDecay },
             {
@@ -59,7 +60,7 @@ export function sgd(o: SgdOptions = {}): Pass {
           if (head) heads++;
           const newW = b.add(
             'sgd_update',
-            [w, newM, map(hyper)],
+            [w, newM, at(hyper)],
             [],
             { lr_scale: head ? headScale : 1 },
             {
