@@ -162,6 +162,81 @@ describe('fcnc run: the input must fit the model', () => {
   });
 });
 
+describe('fcnc run --grads: the labels must fit the image and the classes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fcnc-grads-'));
+  const image = tensorFile(dir, 'image.safetensors', [2, 3, 32, 32]);
+  const grads = (...extra: string[]) =>
+    cli(
+      'run',
+      spec('enc_jpu_r50'),
+      '--set',
+      'width=4',
+      '--classes',
+      '5',
+      '--input',
+      image,
+      '--grads',
+      '-o',
+      join(dir, 'out.safetensors'),
+      ...extra,
+    );
+  function labelsFile(name: string, shape: number[], fill: (i: number) => number, key = 'labels'): string {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = BigInt64Array.from({ length: n }, (_, i) => BigInt(fill(i)));
+    const path = join(dir, name);
+    writeFileSync(path, writeSafetensors(new Map([[key, { dtype: 'i64', shape, data } as never]])));
+    return path;
+  }
+  it('--grads without --labels, --labels without --grads', async () => {
+    const r = await grads();
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--grads needs --labels <file>');
+    const s = await cli(
+      'run',
+      spec('enc_jpu_r50'),
+      '--input',
+      image,
+      '--labels',
+      image,
+      '-o',
+      join(dir, 'x.safetensors'),
+    );
+    expect(s.code).toBe(2);
+    expect(s.err).toContain('--labels goes with --grads');
+  });
+  it('a label outside the classes is located', async () => {
+    const r = await grads(
+      '--labels',
+      labelsFile('big.safetensors', [2, 32, 32], (i) => (i === 1024 + 33 ? 5 : 0)),
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('labels[1, 1, 1] = 5; labels must be −1 (ignored) or a class in 0..4');
+    expect(existsSync(join(dir, 'out.safetensors'))).toBe(false);
+  });
+  it('labels of the wrong shape or name, or floats', async () => {
+    expect(
+      (
+        await grads(
+          '--labels',
+          labelsFile('s.safetensors', [2, 32, 31], () => 0),
+        )
+      ).err,
+    ).toContain("'labels' has shape [2, 32, 31] but the image needs [2, 32, 32] (N, H, W)");
+    expect(
+      (
+        await grads(
+          '--labels',
+          labelsFile('k.safetensors', [2, 32, 32], () => 0, 'target'),
+        )
+      ).err,
+    ).toContain("no tensor named 'labels' (found: target)");
+    const f = tensorFile(dir, 'f.safetensors', [2, 32, 32], 'f32', 'labels');
+    const data = new Float32Array(2 * 32 * 32).fill(0.5);
+    writeFileSync(f, writeSafetensors(new Map([['labels', { dtype: 'f32', shape: [2, 32, 32], data }]])));
+    expect((await grads('--labels', f)).err).toContain('labels[0, 0, 0] = 0.5');
+  });
+});
+
 describe('fcnc run: output names', () => {
   it('a block instance with several outputs stands for all of them', async () => {
     const { withOutputs } = await import('../../compiler/cli/commands/run.ts');

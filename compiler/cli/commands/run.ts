@@ -1,6 +1,6 @@
 // `fcnc run`: the forward pass on a tensor (safetensors `image`, f32 NCHW) at its size; writes the requested
 // outputs and named values as safetensors.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { closest } from '../../diagnostics.ts';
 import type { Graph } from '../../ir/types.ts';
@@ -22,6 +22,10 @@ import {
   type GraphOptions,
 } from '../options.ts';
 import { CommandError, compileFor, open, paramSpecs, type Log } from '../shared.ts';
+import { compileTraining } from '../../compile.ts';
+import { HYPER, HYPER_SIZE } from '../../ops/train.ts';
+import { tuningFor } from '../../../runtime/tuning.ts';
+import { debugStage } from '../../index.ts';
 
 export function register(program: Command, { io, fail }: CommandContext): void {
   graphOptions(
@@ -43,7 +47,20 @@ export function register(program: Command, { io, fail }: CommandContext): void {
         '--outputs <names>',
         'comma-separated outputs or instance names (pretrained.layer2,jpu,head.encmodule.y)',
       )
-      .option('--all', 'write every named value of the network'),
+      .option('--all', 'write every named value of the network')
+      .option(
+        '--grads',
+        'one train-mode forward and backward: write the losses, every gradient (under the parameter names) and the updated running statistics',
+      )
+      .option(
+        '--labels <file>',
+        'with --grads: safetensors with `labels` [N, H, W] int32/int64 (−1 = ignore)',
+      )
+      .addOption(
+        new Option('--dropout <mode>', 'with --grads: dropout masks as in training, or off')
+          .choices(['on', 'off'])
+          .default('on'),
+      ),
   ).action(
     async (
       spec: string,
@@ -55,11 +72,21 @@ export function register(program: Command, { io, fail }: CommandContext): void {
         adapter?: AdapterChoice;
         outputs?: string;
         all?: boolean;
+        grads?: boolean;
+        labels?: string;
+        dropout: 'on' | 'off';
       },
     ) => {
       if (o.size || o.batch)
         throw new UsageError(
           'run takes its size and batch from the input tensor; --size/--batch do not apply',
+        );
+      if (!o.grads && o.labels) throw new UsageError('--labels goes with --grads');
+      if (o.grads && !o.labels)
+        throw new UsageError('--grads needs --labels <file> (safetensors `labels` [N, H, W], −1 = ignore)');
+      if (o.grads && (o.outputs || o.all))
+        throw new UsageError(
+          '--grads writes the losses, gradients and running statistics; drop --outputs/--all',
         );
       const input = readRunInput(o.input);
       const [n, , h, w] = input.shape;
@@ -70,6 +97,25 @@ export function register(program: Command, { io, fail }: CommandContext): void {
         return;
       }
       checkRunInput(r.graph, input, o.input);
+      if (o.grads) {
+        const classes = r.graph.settings.classes;
+        const labels = readLabels(o.labels!, [n, h, w], typeof classes === 'number' ? classes : undefined);
+        const written = await runGradients(
+          r.graph,
+          input,
+          labels,
+          {
+            weights: o.weights,
+            seed: o.seed,
+            adapter: o.adapter,
+            output: o.out,
+            dropout: o.dropout === 'on',
+          },
+          { info: (l) => io.err(l + '\n') },
+        );
+        io.out(`wrote ${written.summary} to ${o.out}\n`);
+        return;
+      }
       const names = o.outputs
         ? o.outputs
             .split(',')
@@ -200,6 +246,120 @@ export async function runTensors(
       writeSafetensors(tensors, { model: g.model, weights: opts.weights ?? `seed ${opts.seed ?? 0}` }),
     );
     return [...tensors.keys()];
+  } finally {
+    dev.destroy();
+  }
+}
+
+/**
+ * Reads `labels` from a safetensors file: integers (int32, int64, uint8, int16; or f32/f64 holding integers),
+ * [N, H, W] matching the image, each −1 (ignored) or a class index below `classes`.
+ */
+export function readLabels(
+  path: string,
+  shape: readonly number[],
+  classes: number | undefined,
+): Float32Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new CommandError(
+      `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
+  }
+  const { tensors } = readSafetensors(bytes, path);
+  const t = tensors.get('labels');
+  if (!t)
+    throw new CommandError(
+      `${path}: no tensor named 'labels' (found: ${[...tensors.keys()].join(', ') || 'none'}); expected labels: int64 [N, H, W] with −1 for ignored pixels`,
+    );
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+    throw new CommandError(
+      `${path}: 'labels' has shape [${t.shape.join(', ')}] but the image needs [${shape.join(', ')}] (N, H, W)`,
+    );
+  if (t.dtype === 'bool' || t.dtype === 'f16' || t.dtype === 'bf16')
+    throw new CommandError(`${path}: 'labels' is ${t.dtype}; expected int32 or int64 class indices`);
+  const out = toFloat32(t);
+  const [, h, w] = shape as [number, number, number];
+  for (let i = 0; i < out.length; i++) {
+    const v = out[i]!;
+    if (!Number.isInteger(v) || v < -1 || (classes !== undefined && v >= classes)) {
+      const s = Math.floor(i / (h * w));
+      const y = Math.floor((i % (h * w)) / w);
+      throw new CommandError(
+        `${path}: labels[${s}, ${y}, ${i % w}] = ${v}; labels must be −1 (ignored) or a class in 0..${(classes ?? 1) - 1}`,
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * `fcnc run --grads`: one train-mode forward and backward (program entry `train_step` compiled with gradients as
+ * outputs, nothing updated). Writes the losses, every gradient under its parameter's name and the new running
+ * statistics (num_batches_tracked counted up by one, as PyTorch does).
+ */
+export async function runGradients(
+  g: Graph,
+  input: RunInput,
+  labels: Float32Array,
+  opts: { weights?: string; seed?: number; adapter?: AdapterChoice; output: string; dropout: boolean },
+  log: Log,
+): Promise<{ summary: string; names: string[] }> {
+  const { params, source } = await loadParams(paramSpecs(g), { weights: opts.weights, seed: opts.seed });
+  log.info(source);
+  const dev = await open(opts.adapter, log);
+  try {
+    const t = performance.now();
+    const { program, graph } = compileTraining(g, {
+      gradientsOnly: true,
+      dropout: opts.dropout,
+      limits: dev.limits,
+      tuning: tuningFor(dev),
+    });
+    debugStage(1, `compile (${program.entries.train_step!.steps.length} dispatches)`, t);
+    const session = await Session.create(dev, program);
+    await session.setParams(params);
+    const hyper = new Float32Array(HYPER_SIZE);
+    hyper[HYPER.seed] = opts.seed ?? 0;
+    const out = await session.call(
+      'train_step',
+      new Map([
+        [g.inputs[0]!.name, input.image],
+        ['labels', labels],
+        ['hyper', hyper],
+      ]),
+    );
+    const tensors: StateDict = new Map();
+    for (const o of graph.outputs)
+      tensors.set(o.name, { dtype: 'f32', shape: [...graph.nodes[o.node]!.shape], data: out.get(o.name)! });
+    // num_batches_tracked of every batchnorm whose running statistics moved.
+    let counters = 0;
+    for (const p of g.params) {
+      if (p.role !== 'num_batches_tracked') continue;
+      const prefix = p.name.slice(0, -'num_batches_tracked'.length);
+      if (!tensors.has(prefix + 'running_mean')) continue;
+      const old = params.get(p.name);
+      const v = (old instanceof BigInt64Array && old.length ? old[0]! : 0n) + 1n;
+      tensors.set(p.name, { dtype: 'i64', shape: [...p.shape], data: BigInt64Array.of(v) });
+      counters++;
+    }
+    writeAtomically(
+      opts.output,
+      writeSafetensors(tensors, {
+        model: g.model,
+        weights: opts.weights ?? `seed ${opts.seed ?? 0}`,
+        dropout: opts.dropout ? 'on' : 'off',
+      }),
+    );
+    const losses = graph.outputs.filter((o) => o.name === 'loss' || o.name.startsWith('loss.')).length;
+    const grads = graph.gradients?.length ?? 0;
+    const stats = tensors.size - losses - grads;
+    return {
+      summary: `${losses} loss terms (loss = ${out.get('loss')![0]!.toPrecision(6)}), ${grads} gradients and ${stats} running statistics`,
+      names: [...tensors.keys()],
+    };
   } finally {
     dev.destroy();
   }
