@@ -71,3 +71,52 @@ export function formatPlanReport(r: PlanReport): string {
   ];
   return lines.join('\n') + '\n';
 }
+
+/** The account of a training program (`fcnc compile --train`, train/report.md). */
+export function formatTrainingReport(
+  c: { program: Program; log: readonly { pass: string; changes: readonly string[] }[] },
+  opts: { lr?: string } = {},
+): string {
+  const p = c.program;
+  const m = p.memory;
+  const t = m.training;
+  const step = p.entries.train_step!;
+  const image = step.inputs[0]!;
+  const byOp: Record<string, number> = {};
+  for (const s of step.steps) if (!s.copy) byOp[s.nodes[0]!.op] = (byOp[s.nodes[0]!.op] ?? 0) + 1;
+  const copies = step.steps.filter((s) => s.copy).length;
+  const total = m.plannedBytes + m.paramBytes + (t?.optimizerBytes ?? 0);
+  const lines = [
+    `## Training program: ${p.model}, ${image.name} [${image.shape.join(', ')}]`,
+    '',
+    `Entries: \`train_step\` (${step.steps.length - copies} dispatches and ${copies} buffer copies: forward in train mode, losses, backward, SGD update) and \`forward\` (${p.entries.forward.steps.length} dispatches, evaluation with the running statistics); ${p.kernels.length} kernels.`,
+    '',
+    `Dispatches of a training step by op: ${Object.entries(byOp)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([op, n]) => `${op} ${n}`)
+      .join(', ')}.`,
+    '',
+    'Passes:',
+    ...c.log.map((l) => `- ${l.pass}: ${l.changes.length ? l.changes.join('; ') : 'nothing to do'}`),
+    '',
+    '| memory | bytes |',
+    '|---|---:|',
+    `| parameters (and running statistics) | ${mib(m.paramBytes)} |`,
+    ...(t ? [`| optimizer state (momentum) | ${mib(t.optimizerBytes)} |`] : []),
+    `| activations, one buffer per value | ${mib(m.naiveBytes)} |`,
+    `| activations, planned | ${mib(m.plannedBytes)} |`,
+    `| activations, lower bound (most bytes live at once) | ${mib(m.lowerBoundBytes)} |`,
+    ...(t
+      ? [
+          `| of which saved for the backward (live when the losses are computed) | ${mib(t.savedBytes)} |`,
+          `| parameter gradients stored (others fused into their update) | ${mib(t.gradientBytes)} of ${mib(t.allGradientBytes)} |`,
+          `| parameter gradients live at once, at most | ${mib(t.peakGradientBytes)} |`,
+        ]
+      : []),
+    `| **total on the device** | **${mib(total)}** |`,
+    '',
+    `Planned / lower bound: ${(m.plannedBytes / m.lowerBoundBytes).toFixed(3)}. Activations include the inputs, the outputs and kernels' scratch. Each gradient is consumed by its parameter's update as soon as it is complete, so gradients never all live at once (a framework that keeps \`.grad\` for every parameter holds ${t ? mib(t.allGradientBytes) : '—'} more).`,
+    ...(opts.lr ? ['', opts.lr] : []),
+  ];
+  return lines.join('\n') + '\n';
+}

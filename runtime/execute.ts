@@ -513,6 +513,73 @@ export class Session {
   }
 
   /**
+   * Reads the optimizer state of a training program (momentum buffers, by slot name `momentum.<parameter>`) in
+   * the parameters' row-major layout.
+   */
+  async readState(): Promise<Map<string, Float32Array>> {
+    const next = this.queue.then(async () => {
+      const out = new Map<string, Float32Array>();
+      for (const st of this.program.state ?? []) {
+        let data = await this.readBuffer(st.buffer, numel(st.shape) * 4);
+        if (st.permute)
+          data = permuteAxes(
+            data,
+            st.permute.map((a) => st.shape[a]!),
+            inversePermutation(st.permute),
+          );
+        out.set(st.name, data);
+      }
+      return out;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Sets optimizer state (resuming a run): every slot named in `state`, row-major; slots not named keep theirs. */
+  setState(state: ReadonlyMap<string, Float32Array>): Promise<void> {
+    const next = this.queue.then(() => {
+      const slots = new Map((this.program.state ?? []).map((s) => [s.name, s]));
+      for (const [name, data] of state) {
+        const st = slots.get(name);
+        if (!st)
+          throw new GpuError(
+            `the program has no optimizer state '${name}'${slots.size ? '' : ' (it is not a training program)'}`,
+          );
+        if (data.length !== numel(st.shape))
+          throw new GpuError(
+            `optimizer state ${name} has ${data.length} values; expected shape [${st.shape.join(', ')}]`,
+          );
+        const f32 = st.permute ? permuteAxes(data, st.shape, st.permute) : data;
+        this.device.queue.writeBuffer(
+          this.buffers[st.buffer]!,
+          0,
+          f32.buffer,
+          f32.byteOffset,
+          f32.byteLength,
+        );
+      }
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async readBuffer(buffer: number, bytes: number): Promise<Float32Array> {
+    const st = this.device.createBuffer({
+      size: Math.max(16, Math.ceil(bytes / 16) * 16),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    try {
+      const enc = this.device.createCommandEncoder();
+      enc.copyBufferToBuffer(this.buffers[buffer]!, 0, st, 0, bytes);
+      this.device.queue.submit([enc.finish()]);
+      await st.mapAsync(GPUMapMode.READ, 0, bytes);
+      return new Float32Array(st.getMappedRange(0, bytes).slice(0));
+    } finally {
+      st.destroy();
+    }
+  }
+
+  /**
    * Wall time of every step of an entry, each dispatched alone and waited for (the inputs are uploaded first).
    * For profiles on adapters without timestamp queries; the sum exceeds a whole call by the per-submit overhead.
    */
@@ -544,6 +611,100 @@ export class Session {
         times.push(performance.now() - t0);
       }
       return times;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Per-step times of one run of an entry, in ms, for profiles (runtime/profile.ts). With `timestamps` (default) on
+   * a device that has the `timestamp-query` feature, every dispatch runs in a compute pass of its own whose begin
+   * and end timestamps go to a query set, all in one submit: GPU time per kernel (open the device with the Dawn
+   * toggle `disable-dawn-features=timestamp_quantization`, or Dawn rounds them to ~65 µs); a copy step gets the
+   * gap between the passes around it. Otherwise each step is submitted alone and waited for (`timeSteps`: wall
+   * time, the submit overhead included). The entry's inputs are uploaded (and the entry run once) first.
+   */
+  profileSteps(
+    inputs: ReadonlyMap<string, Float32Array>,
+    entry = 'forward',
+    opts: { readonly timestamps?: boolean } = {},
+  ): Promise<{ method: 'timestamps' | 'sync'; ms: number[] }> {
+    if (opts.timestamps === false || !this.device.features.has('timestamp-query'))
+      return this.timeSteps(inputs, entry).then((ms) => ({ method: 'sync' as const, ms }));
+    const next = this.queue.then(async () => {
+      await this.callNow(entry, inputs, { read: [] });
+      const { device } = this;
+      const e = this.program.entries[entry]!;
+      const groups = this.bindGroups.get(entry)!;
+      const count = 2 * e.steps.filter((s) => !s.copy).length;
+      const perSet = 4096; // queries per query set (even: a pass's pair never straddles two sets)
+      const sets: GPUQuerySet[] = [];
+      for (let q = 0; q < count; q += perSet)
+        sets.push(device.createQuerySet({ type: 'timestamp', count: Math.min(perSet, count - q) }));
+      const bytes = Math.max(16, count * 8);
+      const resolved = device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      const read = device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      try {
+        const enc = device.createCommandEncoder({ label: `profile ${entry}` });
+        let q = 0;
+        e.steps.forEach((s, k) => {
+          if (s.copy) {
+            enc.copyBufferToBuffer(
+              this.buffers[s.buffers[0]!]!,
+              0,
+              this.buffers[s.buffers[1]!]!,
+              0,
+              s.copy.bytes,
+            );
+            return;
+          }
+          const querySet = sets[Math.floor(q / perSet)]!;
+          const i = q % perSet;
+          const pass = enc.beginComputePass({
+            timestampWrites: { querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 },
+          });
+          this.encodeStep(pass, s, groups[k]!);
+          pass.end();
+          q += 2;
+        });
+        sets.forEach((set, j) => enc.resolveQuerySet(set, 0, set.count, resolved, j * perSet * 8));
+        if (count) enc.copyBufferToBuffer(resolved, 0, read, 0, count * 8);
+        const scopes = pushAll(device);
+        device.queue.submit([enc.finish()]);
+        const errs = await popErrors(device, scopes);
+        if (errs.length)
+          throw new GpuError(`timing '${entry}' with timestamp queries failed: ${errs.join('; ')}`);
+        await read.mapAsync(GPUMapMode.READ, 0, bytes);
+        const t = new BigUint64Array(read.getMappedRange(0, bytes).slice(0));
+        read.unmap();
+        const ns = (a: bigint, b: bigint): number => Math.max(0, Number(b - a));
+        const ms = new Array<number>(e.steps.length).fill(0);
+        let d = 0;
+        for (let k = 0; k < e.steps.length; k++) {
+          if (!e.steps[k]!.copy) {
+            ms[k] = ns(t[2 * d]!, t[2 * d + 1]!) / 1e6;
+            d++;
+            continue;
+          }
+          // A run of copies between two passes shares the gap between them.
+          let j = k;
+          while (j < e.steps.length && e.steps[j]!.copy) j++;
+          const gap = d > 0 && j < e.steps.length ? ns(t[2 * d - 1]!, t[2 * d]!) / 1e6 : 0;
+          for (let c = k; c < j; c++) ms[c] = gap / (j - k);
+          k = j - 1;
+        }
+        return { method: 'timestamps' as const, ms };
+      } finally {
+        read.destroy();
+        resolved.destroy();
+        for (const set of sets) set.destroy();
+      }
     });
     this.queue = next.catch(() => undefined);
     return next;

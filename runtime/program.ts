@@ -128,6 +128,22 @@ export interface MemoryReport {
   readonly rawParamBytes: number;
   /** Parameters resident while the entry runs (after folding: derived ones, raw ones still read). */
   readonly paramBytes: number;
+  /** Training programs: where the bytes of a training step go. */
+  readonly training?: TrainingMemory;
+}
+
+/** The parts of a training step's memory (MemoryReport.training). */
+export interface TrainingMemory {
+  /** Non-parameter values live when the losses are computed: what the forward keeps for the backward. */
+  readonly savedBytes: number;
+  /** Every parameter gradient that is stored (a gradient fused into its optimizer update is never stored). */
+  readonly gradientBytes: number;
+  /** Parameter gradients stored, of every parameter (a framework that keeps `.grad` holds this much). */
+  readonly allGradientBytes: number;
+  /** The most bytes of parameter gradients live at once. */
+  readonly peakGradientBytes: number;
+  /** Optimizer state (momentum). */
+  readonly optimizerBytes: number;
 }
 
 export interface ProgramEntry {
@@ -154,7 +170,7 @@ export interface Program {
   readonly entries: { readonly load: ProgramEntry; readonly forward: ProgramEntry } & Readonly<
     Record<string, ProgramEntry>
   >;
-  /** Memory of the `forward` entry. */
+  /** Memory of the program: every entry's values (entries run one at a time and share transient buffers). */
   readonly memory: MemoryReport;
 }
 
@@ -172,6 +188,8 @@ export function checkProgram(p: unknown, source = 'program.json'): Program {
         'compile the spec again with this fcnc (`fcnc compile SPEC`)',
     );
   if (!o.entries?.load || Object.keys(o.entries).length < 2)
-    throw new ProgramFormatError(`${source} has no entry points ('load' and at least one of 'forward', 'train_step')`);
+    throw new ProgramFormatError(
+      `${source} has no entry points ('load' and at least one of 'forward', 'train_step')`,
+    );
   return o as Program;
 }

@@ -43,7 +43,7 @@ import {
   maxBinding as maxBindingOf,
   type DeviceLimits,
 } from './limits.ts';
-import { planBuffers, type Value } from '../schedule/memory.ts';
+import { bufferBytes, planBuffers, type Value } from '../schedule/memory.ts';
 import {
   PROGRAM_FORMAT,
   PROGRAM_VERSION,
@@ -55,6 +55,7 @@ import {
   type ProgramStep,
   type ProgramTensor,
   type StepNode,
+  type TrainingMemory,
 } from '../../runtime/program.ts';
 
 export type { DeviceLimits } from './limits.ts';
@@ -175,6 +176,8 @@ export function lowerEntries(
   const stateLayout = new Map<number, readonly number[]>(); // optimizer slot → layout (its parameter's)
   const slots = new Map<number, StateSlot>();
   const entryIO = new Map<string, { inputs: ProgramTensor[]; outputs: OutputRaw[] }>();
+  /** The training step's values: its losses and its parameter gradients (for MemoryReport.training). */
+  let trainValues: { losses: number[]; gradients: number[]; allGradientBytes: number } | undefined;
 
   const lowerGraph = (graph: Graph, main: string): void => {
     const constant = constantNodes(graph);
@@ -744,6 +747,33 @@ export function lowerEntries(
       copies.push({ after: position, from, to, bytes: bytesOf(node.shape), node, entry: main });
       values[from]!.last = Math.max(values[from]!.last, position);
     }
+    if (graph.objective?.length) {
+      // The parameter gradients: each is read by its momentum update (sgd_momentum: m, g, w), stored only when
+      // that update is a kernel of its own; a gradient the update was fused into is never stored.
+      const gradients: number[] = [];
+      let allGradientBytes = 0;
+      for (const n of graph.nodes) {
+        const member =
+          n.op === 'sgd_momentum'
+            ? n
+            : n.op === 'fused'
+              ? n.body!.find((m) => m.op === 'sgd_momentum')
+              : undefined;
+        if (!member) continue;
+        allGradientBytes += bufferBytes(bytesOf(member.shape));
+        if (n.op === 'sgd_momentum' && valueOfNode[n.inputs[1]!]! >= 0)
+          gradients.push(valueOfNode[n.inputs[1]!]!);
+      }
+      for (const x of graph.gradients ?? []) {
+        allGradientBytes += bufferBytes(bytesOf(graph.nodes[x.node]!.shape));
+        if (valueOfNode[x.node]! >= 0) gradients.push(valueOfNode[x.node]!);
+      }
+      trainValues = {
+        losses: graph.objective.map((o) => valueOfNode[o.node]!).filter((v) => v >= 0),
+        gradients: [...new Set(gradients)],
+        allGradientBytes,
+      };
+    }
     entryIO.set(main, {
       inputs: graph.inputs.map((i) => ({
         name: i.name,
@@ -765,7 +795,11 @@ export function lowerEntries(
       v.loadOnly = true;
   });
 
-  const { bufferOf, buffers, memory } = planBuffers(values, maxBinding);
+  const planned = planBuffers(values, maxBinding);
+  const { bufferOf, buffers } = planned;
+  const memory = trainValues
+    ? { ...planned.memory, training: trainingMemory(values, trainValues) }
+    : planned.memory;
 
   const readBy = new Set(paramValue.keys());
   const params: ProgramParam[] = graph.params.map((p, k) => {
@@ -854,6 +888,39 @@ export function lowerEntries(
       ...entries.map((e) => [e.name, entryOf(e.name)] as const),
     ]) as Program['entries'],
     memory,
+  };
+}
+
+/** Where a training step's bytes go: saved activations, gradients, optimizer state. */
+function trainingMemory(
+  values: readonly Value[],
+  t: { losses: number[]; gradients: number[]; allGradientBytes: number },
+): TrainingMemory {
+  const lossStep = Math.max(...t.losses.map((v) => values[v]!.first));
+  const transient = (k: BufferKind): boolean => !['param', 'derived', 'optimizer', 'uniform'].includes(k);
+  const losses = new Set(t.losses);
+  const savedBytes = values.reduce(
+    (a, v, k) =>
+      transient(v.kind) && !losses.has(k) && v.first <= lossStep && v.last > lossStep
+        ? a + bufferBytes(v.bytes)
+        : a,
+    0,
+  );
+  const events: [number, number][] = [];
+  for (const k of t.gradients) {
+    const v = values[k]!;
+    events.push([v.first, bufferBytes(v.bytes)], [Math.min(v.last, 1e9) + 1, -bufferBytes(v.bytes)]);
+  }
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let live = 0;
+  let peakGradientBytes = 0;
+  for (const [, d] of events) peakGradientBytes = Math.max(peakGradientBytes, (live += d));
+  return {
+    savedBytes,
+    gradientBytes: t.gradients.reduce((a, k) => a + bufferBytes(values[k]!.bytes), 0),
+    allGradientBytes: t.allGradientBytes,
+    peakGradientBytes,
+    optimizerBytes: values.reduce((a, v) => (v.kind === 'optimizer' ? a + bufferBytes(v.bytes) : a), 0),
   };
 }
 

@@ -4,7 +4,8 @@
 // the learning rate ×10 for the `jpu`, `head` and `auxlayer` groups. The base rate (the poly schedule is the
 // host's: lr = base·(1 − t/T)^0.9) comes in the `hyper` input each step, so a new step is new numbers, not a new
 // program. Momentum buffers are optimizer state slots (zero at the start, as PyTorch's first step is m = d_p).
-import { rewrite } from '../ir/builder.ts';
+// The gradients are consumed here: the graph that leaves has updates and no `gradients`.
+import { copyNode, rewrite } from '../ir/builder.ts';
 import type { Graph, StateSlot } from '../ir/types.ts';
 import { count, definePass, type Pass } from './pass.ts';
 
@@ -32,48 +33,44 @@ export function sgd(o: SgdOptions = {}): Pass {
       if (hyper === undefined) throw new Error('internal: sgd needs the hyper input of train_mode');
       const slots: StateSlot[] = [...(g.state ?? [])];
       const updates: NonNullable<Graph['updates']>[number][] = [...(g.updates ?? [])];
-      const last = g.nodes.length - 1;
+      const byGradient = new Map<number, number[]>();
+      for (const { entry, node } of g.gradients)
+        byGradient.set(node, [...(byGradient.get(node) ?? []), entry]);
       let heads = 0;
+      // Each update right after its gradient is complete: the gradient dies at once (or is never stored, when
+      // fuse_epilogues folds the momentum update into the kernel that makes it).
       const graph = rewrite(g, (n, b, map) => {
-        if (n.id !== last) return undefined;
-        const id = b.add(n.op, n.inputs.map(map), n.params.map(map), n.attrs, {
-          name: n.name,
-          ...(n.span ? { span: n.span } : {}),
-          ...(n.origins ? { origins: n.origins } : {}),
-        });
-        const at = (k: number): number => (k === n.id ? id : map(k)); // the last node is not mapped yet
-        for (const { entry, node } of g.gradients!) {
+        const entries = byGradient.get(n.id);
+        if (!entries) return undefined;
+        const grad = copyNode(n, b, map);
+        for (const entry of entries) {
           const p = g.params[entry]!;
           const slot = slots.push({ name: `momentum.${p.name}`, shape: p.shape, of: entry }) - 1;
           const m = b.state(slot, slots[slot]!);
           const w = b.param(entry);
           const newM = b.add(
             'sgd_momentum',
-            [m, at(node), w],
+            [m, grad, w],
             [],
             { momentum, weight_decay: weightDecay },
-            {
-              name: `${p.name}.momentum.new`,
-            },
+            { name: `${p.name}.momentum.new` },
           );
           const head = groups.some((x) => p.name.startsWith(`${x}.`));
           if (head) heads++;
           const newW = b.add(
             'sgd_update',
-            [w, newM, at(hyper)],
+            [w, newM, map(hyper)],
             [],
             { lr_scale: head ? headScale : 1 },
-            {
-              name: `${p.name}.new`,
-            },
+            { name: `${p.name}.new` },
           );
           updates.push({ target: { kind: 'state', slot }, node: newM });
           updates.push({ target: { kind: 'param', entry }, node: newW });
         }
-        return id;
+        return grad;
       });
       return {
-        graph: { ...graph, state: slots, updates },
+        graph: { ...graph, gradients: undefined, state: slots, updates },
         changes: [
           `${count(g.gradients.length, 'parameter')} updated (${heads} at ${headScale}× the learning rate); momentum ${momentum}, weight decay ${weightDecay}`,
         ],
