@@ -134,6 +134,54 @@ const CONV_GRAD: readonly (readonly [Shape, Attrs])[] = [
   [[2, 8, 16, 16], conv(8, 1)], // dw of a 1×1 (vec4 GEMM over K): K split in 2 chunks
 ];
 
+/**
+ * Kernel variants of an op (tuning records selecting another kernel or tile shape): the GPU op test runs every case
+ * of the op that has no tuning of its own under each variant that applies to it, against the same reference. Every
+ * variant a tuner may pick (runtime/tune.ts candidates) must be here.
+ */
+export interface Variant {
+  readonly name: string;
+  readonly tuning: Readonly<Record<string, number>>;
+  /** Which of the op's cases it changes (default: all). */
+  readonly applies?: (c: Case) => boolean;
+}
+
+const isDepthwise = (c: Case): boolean =>
+  (c.attrs.groups as number) > 1 && c.attrs.groups === c.inputs[0]![1] && c.attrs.groups === c.attrs.channels;
+/** The workgroup-tiled conv (conv2d.variant 1) with tile bm×bn, slice bk, block tm×tn, load width vec. */
+const wgConv = (bm: number, bn: number, bk: number, tm: number, tn: number, vec: 1 | 4): Variant => ({
+  name: `tiled ${bm}×${bn} k${bk} ${tm}×${tn} vec${vec}`,
+  tuning: {
+    'conv2d.variant': 1,
+    'conv2d.wg_bm': bm,
+    'conv2d.wg_bn': bn,
+    'conv2d.wg_bk': bk,
+    'conv2d.wg_tm': tm,
+    'conv2d.wg_tn': tn,
+    'conv2d.wg_vec': vec,
+  },
+  // Small tiles make too many workgroups for the tiny grid limit of the grid-splitting cases.
+  applies: (c) => !isDepthwise(c) && (bm * bn >= 1024 || !c.limits),
+});
+const dwRows = (tn: number): Variant => ({
+  name: `depthwise rows ${tn}`,
+  tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': tn },
+  applies: isDepthwise,
+});
+
+export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
+  conv2d: [
+    wgConv(64, 64, 8, 4, 4, 4), // the default tiling: 256 invocations
+    wgConv(32, 32, 8, 4, 4, 4), // 64 invocations, B tile in one pass
+    wgConv(64, 64, 16, 8, 8, 4), // 8×8 blocks
+    wgConv(64, 32, 4, 8, 4, 1), // scalar loads; more B rows per pass than the slice has
+    wgConv(16, 16, 12, 4, 8, 4), // 8 invocations, a slice of 12: partial passes of both tile loads
+    dwRows(4),
+    dwRows(8),
+    dwRows(12),
+  ],
+};
+
 export const CASES: Record<string, readonly Case[]> = {
   conv2d: [
     { inputs: [[1, 3, 9, 11]], attrs: conv(5, 3, { padding: 1 }) }, // Cin 3, Cout 5: scalar weights, channel tail
@@ -158,6 +206,12 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 12, 9, 9]], attrs: conv(24, 1, { groups: 3, bias: true }) }, // grouped 1×1
     { inputs: [[2, 8, 23, 23]], attrs: conv(12, 3, { padding: 1 }), limits: SPLIT },
     { inputs: [[1, 8, 11, 9]], attrs: conv(8, 3, { padding: 1, groups: 8 }), limits: SPLIT },
+    // Larger than one workgroup tile of the tiled variant in channels, pixels and K, with tails of each.
+    { inputs: [[1, 37, 13, 11]], attrs: conv(70, 3, { padding: 1 }) }, // K = 333, 2 channel tiles
+    { inputs: [[2, 20, 17, 9]], attrs: conv(66, 1) }, // 1×1 GEMM, 153 pixels: scalar pixel loads
+    { inputs: [[1, 24, 12, 12]], attrs: conv(40, 1, { bias: true }) }, // 1×1 GEMM, vec4 both
+    { inputs: [[1, 6, 15, 13]], attrs: conv(130, 3, { stride: 2, padding: 2, dilation: 2, groups: 2 }) },
+    { inputs: [[1, 16, 35, 33]], attrs: conv(12, 3, { padding: 1, bias: true }) }, // 1155 pixels
     // Register-blocking variants of the implicit GEMM and the 1×1 GEMM.
     ...[
       [4, 4],
@@ -528,6 +582,11 @@ export const CASES: Record<string, readonly Case[]> = {
     },
   ],
   sgd_update: [{ inputs: [[7], [7], [4]], attrs: { lr_scale: 10 } }],
+  grad_accumulate: [
+    { inputs: [[4, 3, 3, 3], [4, 3, 3, 3], [4]], attrs: {}, integers: { 2: [0, 0] } }, // the first micro-batch
+    { inputs: [[7], [7], [4]], attrs: {}, integers: { 2: [1, 3] } },
+  ],
+  grad_mean: [{ inputs: [[4, 3, 3, 3], [4]], attrs: {}, integers: { 1: [1, 4] } }],
   relu_grad: [
     {
       inputs: [

@@ -8,7 +8,7 @@ import { OPS } from '../../compiler/ops/index.ts';
 import type { RefTensor } from '../../compiler/ops/op.ts';
 import { lowerToProgram } from '../../compiler/codegen/lower.ts';
 import { numel } from '../../compiler/ir/types.ts';
-import { CASES } from './cases.ts';
+import { CASES, VARIANTS } from './cases.ts';
 import {
   gpuForTests,
   oneOpGraph,
@@ -25,14 +25,25 @@ const { dev, reason } = await gpuForTests();
 const ops = [...OPS.values()].filter((o) => !o.structural);
 
 describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? reason})`, () => {
+  // Each case as it is, then under every kernel variant of its op that applies to it (cases with a tuning of their
+  // own test that tuning only).
   const all = ops.flatMap((op) =>
-    (CASES[op.name] ?? []).map((c, k) => {
-      const label = `${op.name} #${k} ${c.inputs.map((s) => `[${s.join(',')}]`).join(' ')} ${JSON.stringify(c.attrs)}${c.limits ? ` limits ${JSON.stringify(c.limits)}` : ''}${c.tuning ? ` tuning ${JSON.stringify(c.tuning)}` : ''}`;
-      return [label, op.name, c, k] as const;
-    }),
+    (CASES[op.name] ?? []).flatMap((c0, k) =>
+      [
+        { c: c0, variant: '' },
+        ...(c0.tuning
+          ? []
+          : (VARIANTS[op.name] ?? [])
+              .filter((v) => v.applies?.(c0) ?? true)
+              .map((v) => ({ c: { ...c0, tuning: v.tuning }, variant: ` [${v.name}]` }))),
+      ].map(({ c, variant }) => {
+        const label = `${op.name} #${k}${variant} ${c.inputs.map((s) => `[${s.join(',')}]`).join(' ')} ${JSON.stringify(c.attrs)}${c.limits ? ` limits ${JSON.stringify(c.limits)}` : ''}${c.tuning && !variant ? ` tuning ${JSON.stringify(c.tuning)}` : ''}`;
+        return [label, op.name, c, k, variant] as const;
+      }),
+    ),
   );
 
-  it.each(all)('%s', async (_label, name, c, k) => {
+  it.each(all)('%s', async (_label, name, c, k, variant) => {
     const op = OPS.get(name)!;
     const g = oneOpGraph(name, c.inputs, c.attrs);
     const params = roundToF32(randomParams(g, 100 + k));
@@ -50,7 +61,7 @@ describe.skipIf(!dev)(`op kernels vs float64 reference (${dev?.description ?? re
     const want = op.reference!(refIn, refParams, c.attrs, node.shape);
     expect(got.length).toBe(numel(node.shape));
     expect(relError(got, want)).toBeLessThanOrEqual(TOL);
-    if (c.limits?.maxComputeWorkgroupsPerDimension) {
+    if (c.limits?.maxComputeWorkgroupsPerDimension && !variant) {
       // The split really happened: some dispatch uses a 2-D or 3-D grid.
       const prog = lowerToProgram(g, limits, { copyIdentity: true, tuning: c.tuning });
       expect(prog.entries.forward.steps.some((s) => s.grid[1] > 1 || s.grid[2] > 1)).toBe(true);

@@ -1,19 +1,33 @@
-// conv2d kernels (NCHW activations):
-//  - implicit GEMM with register blocking: each invocation computes TM output channels × TN output pixels of one
-//    sample and group, accumulating over (ky, kx, input channel) without materialising im2col. Weights are
-//    uploaded as OHWI (converted once at load) so that 4 input channels of one tap are one vec4 load when the
-//    group's input channels are a multiple of 4; a scalar path covers the rest. 1×1 stride-1 unpadded convs are
-//    the plain GEMM Y[co, p] = Σ_c W[co, c] · X[c, p], whose pixel loads are vec4 when H·W is a multiple of 4.
-//  - direct depthwise kernel (groups = Cin = Cout) with stride, padding and dilation: 4 adjacent output pixels
-//    of one row per invocation, the K×K taps in registers.
-// Output-channel and pixel tails are handled by clamping loads and masking stores.
+// conv2d kernels (NCHW activations). Which one runs, and with which tile shapes, is a kernel choice
+// (KernelOptions.tuning, looked up per problem: see `convProblem` and limits.ts `tunedValue`):
+//  - `conv2d.variant` 0 (default): implicit GEMM with register blocking: each invocation computes TM output
+//    channels × TN output pixels of one sample and group, accumulating over (ky, kx, input channel) without
+//    materialising im2col. Weights are uploaded as OHWI (converted once at load) so that 4 input channels of one tap
+//    are one vec4 load when the group's input channels are a multiple of 4; a scalar path covers the rest. 1×1
+//    stride-1 unpadded convs are the plain GEMM Y[co, p] = Σ_c W[co, c] · X[c, p], whose pixel loads are vec4 when
+//    H·W is a multiple of 4. Keys `conv2d.tm`, `conv2d.tn` (a multiple of 4). What a CPU-like adapter (llvmpipe)
+//    wants: every load a lane makes is reused for as many FMAs as possible, no barriers.
+//  - `conv2d.variant` 1: workgroup-tiled implicit GEMM, what GPUs want: a workgroup computes a BM output channels ×
+//    BN pixels tile, stepping through K = KSIZE²·CIN_G in slices of BK; each slice of the weights (BM × BK, from
+//    OHWI rows) and of the implicit im2col matrix (BK × BN, gathered with the padding masked) is loaded once by the
+//    whole workgroup into workgroup memory (vec4 global loads where the shape allows and `conv2d.wg_vec` is 4),
+//    then every invocation accumulates its TM × TN block from there; barriers separate the slices. The 1×1
+//    stride-1 unpadded case (a plain GEMM) loads its input tile as rows of the input planes (vec4 along pixels).
+//    Keys `conv2d.wg_bm`, `conv2d.wg_bn`, `conv2d.wg_bk`, `conv2d.wg_tm`, `conv2d.wg_tn`, `conv2d.wg_vec`.
+//  - depthwise (groups = Cin = Cout) has its own direct kernels with stride, padding and dilation:
+//    `conv2d_dw.variant` 0 (default): 4 adjacent output pixels of one row per invocation, each tap gathering its 4
+//    inputs; 1: `conv2d_dw.tn` adjacent output pixels per invocation (a multiple of 4), each distinct input of a
+//    kernel row loaded once into registers and shared by the taps that read it (with stride 1 and dilation d a
+//    row of TN outputs reads TN + 2d inputs instead of 3·TN).
+// Output-channel and pixel tails are handled by clamping loads (or loading zeros) and masking stores.
 import type { KernelCtx, KernelSpec } from '../../ops/op.ts';
-import { i, kernelSpec, linearMain, u, WG, type Buf } from './common.ts';
+import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
 import { KernelIo } from './io.ts';
+import { tunedValue } from '../limits.ts';
 
 import type { ConvAttrs } from '../../ops/conv.ts';
 
-/** Register-blocking factors of the implicit GEMM (tuned later per adapter; see gpu/README.md). */
+/** Register-blocking factors of the implicit GEMM (variant 0). */
 export interface ConvTiling {
   /** Output channels per invocation (upper bound; tails are balanced). */
   readonly tm: number;
@@ -22,23 +36,122 @@ export interface ConvTiling {
 }
 export const DEFAULT_TILING: ConvTiling = { tm: 8, vecs: 2 }; // fastest on llvmpipe (bench/results/conv-software.md)
 
+/** Tile shapes of the workgroup-tiled implicit GEMM (variant 1). */
+export interface ConvWgTiling {
+  /** Output channels per workgroup tile (a multiple of tm). */
+  readonly bm: number;
+  /** Output pixels per workgroup tile (a multiple of tn). */
+  readonly bn: number;
+  /** K (taps × input channels) per slice staged in workgroup memory (a multiple of 4). */
+  readonly bk: number;
+  /** Output channels per invocation (a multiple of 4). */
+  readonly tm: number;
+  /** Output pixels per invocation (a multiple of 4). */
+  readonly tn: number;
+  /** Width of global loads into the tiles: 4 (vec4 where the shape allows) or 1 (scalar). */
+  readonly vec: 1 | 4;
+}
+export const DEFAULT_WG_TILING: ConvWgTiling = { bm: 64, bn: 64, bk: 8, tm: 4, tn: 4, vec: 4 };
+
+/** The tuning keys of each conv2d variant, for the tuner and the tests. */
+export const CONV_KEYS = {
+  variant: 'conv2d.variant',
+  tm: 'conv2d.tm',
+  tn: 'conv2d.tn',
+  bm: 'conv2d.wg_bm',
+  bn: 'conv2d.wg_bn',
+  bk: 'conv2d.wg_bk',
+  wtm: 'conv2d.wg_tm',
+  wtn: 'conv2d.wg_tn',
+  vec: 'conv2d.wg_vec',
+  dwVariant: 'conv2d_dw.variant',
+  dwTn: 'conv2d_dw.tn',
+} as const;
+
+/**
+ * The problem a conv kernel solves, as the key of per-problem tuning (`conv2d.variant@<key>`): input shape, output
+ * channels and the attributes that change the loop nest. Bias, fused epilogues and concat views are not part of
+ * it (they change only the stores). runtime/tune.ts computes the same key from graph nodes.
+ */
+export function convProblem(x: readonly number[], a: ConvAttrs): string {
+  return `conv2d:${x.join('x')}-${a.channels}k${a.kernel}s${a.stride}p${a.padding}d${a.dilation}g${a.groups}`;
+}
+
+export const isDepthwiseConv = (x: readonly number[], a: ConvAttrs): boolean =>
+  a.groups > 1 && a.groups === x[1] && a.groups === a.channels;
+
+/** A checked integer tuning value for this conv's problem, else `dflt`. */
+function tunedInt(ctx: KernelCtx<ConvAttrs>, key: string, dflt: number, ok: (v: number) => boolean): number {
+  const v = tunedValue(ctx.opts.tuning, key, convProblem(ctx.inputs[0]!, ctx.attrs)) ?? dflt;
+  if (!Number.isInteger(v) || !ok(v)) throw new Error(`bad conv2d tuning: ${key} ${v}`);
+  return v;
+}
+
 /** The tiling asked for by `ctx.opts.tuning` (`conv2d.tm`, `conv2d.tn` a multiple of 4), else the default. */
 function tilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
-  const t = ctx.opts.tuning ?? {};
-  const tm = t['conv2d.tm'] ?? DEFAULT_TILING.tm;
-  const tn = t['conv2d.tn'] ?? 4 * DEFAULT_TILING.vecs;
+  const t = ctx.opts.tuning;
+  const problem = convProblem(ctx.inputs[0]!, ctx.attrs);
+  const tm = tunedValue(t, CONV_KEYS.tm, problem) ?? DEFAULT_TILING.tm;
+  const tn = tunedValue(t, CONV_KEYS.tn, problem) ?? 4 * DEFAULT_TILING.vecs;
   if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
     throw new Error(`bad conv2d tuning: tm ${tm}, tn ${tn} (tn must be a multiple of 4)`);
   return { tm, vecs: tn / 4 };
 }
 
+/** The workgroup tiling asked for by the tuning (`conv2d.wg_*`), else the default; checked against the limits. */
+export function wgTilingOf(ctx: KernelCtx<ConvAttrs>): ConvWgTiling {
+  const d = DEFAULT_WG_TILING;
+  const pos = (v: number) => v >= 1;
+  const t: ConvWgTiling = {
+    bm: tunedInt(ctx, CONV_KEYS.bm, d.bm, pos),
+    bn: tunedInt(ctx, CONV_KEYS.bn, d.bn, pos),
+    bk: tunedInt(ctx, CONV_KEYS.bk, d.bk, pos),
+    tm: tunedInt(ctx, CONV_KEYS.wtm, d.tm, pos),
+    tn: tunedInt(ctx, CONV_KEYS.wtn, d.tn, pos),
+    vec: tunedInt(ctx, CONV_KEYS.vec, d.vec, (v) => v === 1 || v === 4) as 1 | 4,
+  };
+  const why = wgTilingProblem(t, ctx.opts);
+  if (why) throw new Error(`bad conv2d tuning: workgroup tiling ${JSON.stringify(t)}: ${why}`);
+  return t;
+}
+
+/** Why a workgroup tiling cannot run on a device with these limits (undefined: it can). */
+export function wgTilingProblem(
+  t: ConvWgTiling,
+  limits: { maxInvocationsPerWorkgroup: number; maxWorkgroupStorageSize: number },
+): string | undefined {
+  if (t.tm % 4 || t.tn % 4 || t.bk % 4) return 'tm, tn and bk must be multiples of 4';
+  if (t.bm % t.tm || t.bn % t.tn) return 'bm must be a multiple of tm and bn of tn';
+  const wg = (t.bm / t.tm) * (t.bn / t.tn);
+  if (wg % (t.bn / 4)) return `the ${wg} invocations must be a multiple of bn / 4 (${t.bn / 4})`;
+  if (wg > limits.maxInvocationsPerWorkgroup)
+    return `${wg} invocations per workgroup, more than the device's ${limits.maxInvocationsPerWorkgroup}`;
+  const bytes = (t.bm + t.bn) * t.bk * 4;
+  if (bytes > limits.maxWorkgroupStorageSize)
+    return `${bytes} bytes of workgroup memory, more than the device's ${limits.maxWorkgroupStorageSize}`;
+  return undefined;
+}
+
 const shapeText = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
-export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling = tilingOf(ctx)): KernelSpec {
-  const [, cin] = ctx.inputs[0]!;
-  const a = ctx.attrs;
-  if (a.groups > 1 && a.groups === cin && a.groups === a.channels) return depthwiseKernel(ctx);
-  return implicitGemmKernel(ctx, tiling);
+/**
+ * The conv kernel for this problem: depthwise convs get a depthwise kernel (`conv2d_dw.*`), the rest the variant
+ * `conv2d.variant` picks. `tiling` forces the register-blocked variant with that blocking (bench/conv.bench.ts).
+ */
+export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling?: ConvTiling): KernelSpec {
+  const x = ctx.inputs[0]!;
+  if (isDepthwiseConv(x, ctx.attrs)) {
+    const variant = tunedInt(ctx, CONV_KEYS.dwVariant, 0, (v) => v === 0 || v === 1);
+    if (variant === 0) return depthwiseKernel(ctx);
+    return depthwiseRowsKernel(
+      ctx,
+      tunedInt(ctx, CONV_KEYS.dwTn, 8, (v) => v >= 4 && v % 4 === 0),
+    );
+  }
+  if (tiling) return implicitGemmKernel(ctx, tiling);
+  const variant = tunedInt(ctx, CONV_KEYS.variant, 0, (v) => v === 0 || v === 1);
+  if (variant === 1) return tiledGemmKernel(ctx, wgTilingOf(ctx));
+  return implicitGemmKernel(ctx, tilingOf(ctx));
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
@@ -309,6 +422,307 @@ function depthwiseKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec {
   return kernelSpec(
     `conv2d_dw${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}_c${ch}`,
     `depthwise conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}\neach invocation: ${tn} adjacent output pixels of one row`,
+    bufs,
+    consts,
+    linearMain(items, WG, ctx.opts),
+    L.join('\n'),
+    WG,
+    {},
+    io.helpers(),
+  );
+}
+
+/**
+ * Workgroup-tiled implicit GEMM (variant 1). GEMM view per (sample, group): Y[co, p] = Σ_kk A[co, kk] · B[kk, p]
+ * with A the OHWI weight rows (kk = (ky·KSIZE + kx)·CIN_G + ci, contiguous) and B the implicit im2col matrix.
+ * One workgroup per BM × BN tile of Y; for each BK slice of K the workgroup stores A's BM × BK block (transposed:
+ * kk-major, 4 channels per vec4) and B's BK × BN block (4 pixels per vec4) in workgroup memory, zeros past the
+ * ends of K, of the channels and of the pixels and in the padding; then each invocation adds its TM × TN block.
+ */
+function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec {
+  const [batch, cin, h, w] = ctx.inputs[0]! as number[];
+  const [, cout, ho, wo] = ctx.out as number[];
+  const { kernel: k, stride: s, padding: p, dilation: d, groups: g, bias } = ctx.attrs;
+  const cinG = cin! / g;
+  const coutG = cout! / g;
+  const pixels = ho! * wo!;
+  const plane = h! * w!;
+  const ktot = k * k * cinG;
+  const wgSize = (t.bm / t.tm) * (t.bn / t.tn);
+  const gemm = k === 1 && s === 1 && p === 0;
+  const vecW = t.vec === 4 && cinG % 4 === 0; // then K is a multiple of 4 and every OHWI row starts aligned
+  const vecX = t.vec === 4 && gemm && plane % 4 === 0;
+  const coTiles = Math.ceil(coutG / t.bm);
+  const pixTiles = Math.ceil(pixels / t.bn);
+  const io = new KernelIo(ctx);
+  const vecY = pixels % 4 === 0 && io.outVecOk;
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'x', elem: vecX ? 'vec4f' : 'f32' },
+    { slot: 'param0', name: 'wt', elem: vecW ? 'vec4f' : 'f32' },
+    ...(bias ? [{ slot: 'param1', name: 'bias', elem: 'f32' } as const] : []),
+    ...io.outBufs(vecY),
+  ];
+  // Work items of the tile loads: A as (BM/4 channel quads) × (BK/4 kk quads) with vec4 weight loads (a 4×4
+  // transpose in registers) or × BK single kk; B as (BN/4 pixel quads) × BK rows, BN/4 dividing the workgroup
+  // so that each invocation keeps one pixel quad (its coordinates computed once) and walks rows.
+  const aCount = (t.bm / 4) * (vecW ? t.bk / 4 : t.bk);
+  const aIters = Math.ceil(aCount / wgSize);
+  const bRows = wgSize / (t.bn / 4);
+  const bIters = Math.ceil(t.bk / bRows);
+  const consts = [
+    `const CIN = ${u(cin!)};  const H = ${u(h!)};  const W = ${u(w!)};  const PLANE = H * W;`,
+    `const COUT = ${u(cout!)};  const HO = ${u(ho!)};  const WO = ${u(wo!)};  const PIXELS = HO * WO;`,
+    `const KSIZE = ${u(k)};  const STRIDE = ${i(s)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
+    `const GROUPS = ${u(g)};  const CIN_G = ${u(cinG)};  const COUT_G = ${u(coutG)};`,
+    `const KTOT = ${u(ktot)}; // GEMM depth: taps × input channels of a group`,
+    `const BM = ${u(t.bm)};  const BN = ${u(t.bn)};  const BK = ${u(t.bk)}; // workgroup tile and K slice`,
+    `const TM = ${u(t.tm)};  const TN = ${u(t.tn)}; // per invocation`,
+    `const CO_TILES = ${u(coTiles)}; // per group`,
+    `const PIX_TILES = ${u(pixTiles)}; // per sample`,
+    ...(vecW ? ['const WROW4 = KTOT / 4u; // weight vec4s per output channel (OHWI)'] : []),
+    `const A_COUNT = ${u(aCount)}; // work items of one A-tile load`,
+    `const B_ROWS = ${u(bRows)}; // B-tile rows loaded per pass of the workgroup`,
+    '// A slice, kk-major: As[kk · BM/4 + m/4] holds channels m..m+3 of row kk; B slice: Bs[kk · BN/4 + p/4].',
+    `var<workgroup> As: array<vec4f, ${u((t.bk * t.bm) / 4)}>;`,
+    `var<workgroup> Bs: array<vec4f, ${u((t.bk * t.bn) / 4)}>;`,
+  ].join('\n');
+
+  const L: string[] = [];
+  L.push('  // Workgroup → (sample, group, output-channel tile, pixel tile); pixel tiles vary fastest.');
+  L.push('  let pt = item % PIX_TILES;');
+  L.push('  let ct = (item / PIX_TILES) % CO_TILES;');
+  L.push('  let grp = (item / (PIX_TILES * CO_TILES)) % GROUPS;');
+  L.push('  let n = item / (PIX_TILES * CO_TILES * GROUPS);');
+  L.push('  let co0 = ct * BM; // first output channel of the tile, within the group');
+  L.push('  let p0 = pt * BN; // first output pixel of the tile');
+  L.push(`  let xbase = (${io.plane(0, 'n', 'grp * CIN_G')}) * PLANE;`);
+  L.push("  let wrow0 = grp * COUT_G; // weight row of the group's first output channel");
+  L.push("  // This invocation's block of the tile: channels ty·TM.., pixels tx·TN..");
+  L.push('  let tx = lid % (BN / TN);');
+  L.push('  let ty = lid / (BN / TN);');
+  L.push('  // Its column quad of the B tile (fixed) and first row.');
+  L.push('  let bq = lid % (BN / 4u);');
+  L.push('  let br0 = lid / (BN / 4u);');
+  if (!gemm)
+    for (const l of range(4)) {
+      L.push(`  let bp${l} = p0 + bq * 4u + ${u(l)};  let bok${l} = bp${l} < PIXELS;`);
+      L.push(
+        `  let biy${l} = i32(bp${l} / WO) * STRIDE - PAD;  let bix${l} = i32(bp${l} % WO) * STRIDE - PAD;`,
+      );
+    }
+  for (const m of range(t.tm))
+    for (const v of range(t.tn / 4))
+      L.push(`  var acc${m}_${v} = vec4f(0.0); // channel ty·TM+${m}, pixels tx·TN+${4 * v}..`);
+  L.push('  for (var k0 = 0u; k0 < KTOT; k0 += BK) {');
+  // ---- A tile
+  L.push("    // Weights of the slice into As (zero past K and past the group's channels).");
+  for (const r of range(aIters)) {
+    const guard = aCount % wgSize !== 0 && r === aIters - 1;
+    const ind = guard ? '        ' : '      ';
+    L.push(`    {`);
+    L.push(`      let ta = lid + ${u(r * wgSize)};`);
+    if (guard) L.push('      if (ta < A_COUNT) {');
+    L.push(`${ind}let am = (ta % (BM / 4u)) * 4u; // first of 4 channels`);
+    if (vecW) {
+      L.push(`${ind}let ak = (ta / (BM / 4u)) * 4u; // first of 4 kk`);
+      L.push(`${ind}let kq = (k0 + ak) / 4u;`);
+      L.push(`${ind}let kin = k0 + ak < KTOT;`);
+      for (const j of range(4)) {
+        L.push(`${ind}let ac${j} = co0 + am + ${u(j)};`);
+        L.push(
+          `${ind}let a${j} = select(vec4f(0.0), wt[(wrow0 + min(ac${j}, COUT_G - 1u)) * WROW4 + min(kq, WROW4 - 1u)], kin && ac${j} < COUT_G);`,
+        );
+      }
+      for (const l of range(4))
+        L.push(
+          `${ind}As[(ak + ${u(l)}) * (BM / 4u) + am / 4u] = vec4f(a0.${lanes[l]}, a1.${lanes[l]}, a2.${lanes[l]}, a3.${lanes[l]});`,
+        );
+    } else {
+      L.push(`${ind}let ak = ta / (BM / 4u);`);
+      L.push(`${ind}let kk = k0 + ak;`);
+      L.push(`${ind}let kin = kk < KTOT;`);
+      for (const j of range(4)) {
+        L.push(`${ind}let ac${j} = co0 + am + ${u(j)};`);
+        L.push(
+          `${ind}let a${j} = select(0.0, wt[(wrow0 + min(ac${j}, COUT_G - 1u)) * KTOT + min(kk, KTOT - 1u)], kin && ac${j} < COUT_G);`,
+        );
+      }
+      L.push(`${ind}As[ak * (BM / 4u) + am / 4u] = vec4f(a0, a1, a2, a3);`);
+    }
+    if (guard) L.push('      }');
+    L.push('    }');
+  }
+  // ---- B tile
+  L.push('    // The implicit im2col slice into Bs (zero past K, past the pixels and in the padding).');
+  for (const r of range(bIters)) {
+    const guard = t.bk % bRows !== 0 && r === bIters - 1;
+    const ind = guard ? '        ' : '      ';
+    L.push('    {');
+    L.push(`      let br = br0 + ${u(r * bRows)};`);
+    if (guard) L.push('      if (br < BK) {');
+    L.push(`${ind}let kk = k0 + br;`);
+    L.push(`${ind}let kin = kk < KTOT;`);
+    if (gemm) {
+      L.push(`${ind}let xc = xbase + min(kk, CIN_G - 1u) * PLANE; // input channel kk`);
+      if (vecX) {
+        L.push(`${ind}let pq = p0 / 4u + bq;`);
+        L.push(
+          `${ind}Bs[br * (BN / 4u) + bq] = select(vec4f(0.0), x[xc / 4u + min(pq, PLANE / 4u - 1u)], kin && pq * 4u < PIXELS);`,
+        );
+      } else {
+        for (const l of range(4)) {
+          L.push(`${ind}let q${l} = p0 + bq * 4u + ${u(l)};`);
+          L.push(`${ind}let b${l} = select(0.0, x[xc + min(q${l}, PLANE - 1u)], kin && q${l} < PIXELS);`);
+        }
+        L.push(`${ind}Bs[br * (BN / 4u) + bq] = vec4f(b0, b1, b2, b3);`);
+      }
+    } else {
+      L.push(`${ind}let tap = kk / CIN_G;`);
+      L.push(`${ind}let xc = xbase + (kk % CIN_G) * PLANE;`);
+      L.push(`${ind}let oy = i32(tap / KSIZE) * DILATION;  let ox = i32(tap % KSIZE) * DILATION;`);
+      for (const l of range(4)) {
+        L.push(`${ind}let ty${l} = biy${l} + oy;  let tx${l} = bix${l} + ox;`);
+        L.push(
+          `${ind}let in${l} = kin && bok${l} && ty${l} >= 0i && ty${l} < i32(H) && tx${l} >= 0i && tx${l} < i32(W);`,
+        );
+        L.push(
+          `${ind}let b${l} = select(0.0, x[xc + select(0u, u32(ty${l}) * W + u32(tx${l}), in${l})], in${l});`,
+        );
+      }
+      L.push(`${ind}Bs[br * (BN / 4u) + bq] = vec4f(b0, b1, b2, b3);`);
+    }
+    if (guard) L.push('      }');
+    L.push('    }');
+  }
+  L.push('    workgroupBarrier();');
+  L.push('    for (var kk = 0u; kk < BK; kk++) {');
+  for (const j of range(t.tm / 4)) L.push(`      let a${j} = As[kk * (BM / 4u) + ty * (TM / 4u) + ${u(j)}];`);
+  for (const v of range(t.tn / 4)) L.push(`      let b${v} = Bs[kk * (BN / 4u) + tx * (TN / 4u) + ${u(v)}];`);
+  for (const m of range(t.tm))
+    for (const v of range(t.tn / 4)) L.push(`      acc${m}_${v} += a${m >> 2}.${lanes[m & 3]} * b${v};`);
+  L.push('    }');
+  L.push('    workgroupBarrier();');
+  L.push('  }');
+  L.push('  // Store the block (bias added), skipping tail channels and pixels.');
+  L.push('  let pb = p0 + tx * TN;');
+  for (const m of range(t.tm)) {
+    L.push(`  if (co0 + ty * TM + ${u(m)} < COUT_G) {`);
+    L.push(`    let co = grp * COUT_G + co0 + ty * TM + ${u(m)};`);
+    L.push(`    let ybase = (n * COUT + co) * PIXELS;`);
+    const b = bias ? ' + bias[co]' : '';
+    for (const v of range(t.tn / 4)) {
+      if (vecY)
+        L.push(
+          `    if (pb + ${u(4 * v)} < PIXELS) { ${io.store4(`(ybase + pb) / 4u + ${u(v)}`, `acc${m}_${v}${b}`)} }`,
+        );
+      else
+        for (const l of range(4))
+          L.push(
+            `    if (pb + ${u(4 * v + l)} < PIXELS) { ${io.store(`ybase + pb + ${u(4 * v + l)}`, `acc${m}_${v}.${lanes[l]}${b}`)} }`,
+          );
+    }
+    L.push('  }');
+  }
+
+  const items = batch! * g * coTiles * pixTiles;
+  const kind = gemm
+    ? 'gemm'
+    : `${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}`;
+  return kernelSpec(
+    `conv2d_${kind}_k${cout}_wg${t.bm}x${t.bn}`,
+    [
+      `conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
+      `workgroup-tiled implicit GEMM${gemm ? ' (1×1: a plain GEMM)' : ''}: ${t.bm} output channels × ${t.bn} pixels per workgroup of ${wgSize}, K slices of ${t.bk} in workgroup memory; each invocation: ${t.tm} channels × ${t.tn} pixels (${vecW ? 'vec4' : 'scalar'} weight loads, ${vecX ? 'vec4' : 'scalar'} input loads)`,
+      'weights are OHWI (converted from OIHW at load)',
+    ].join('\n'),
+    bufs,
+    consts,
+    workgroupMain(items, wgSize, ctx.opts),
+    L.join('\n'),
+    wgSize,
+    { paramLayouts: { 0: [0, 2, 3, 1] } },
+    io.helpers(),
+  );
+}
+
+/**
+ * Depthwise conv, variant 1: TN adjacent output pixels of one row of one channel per invocation. For each kernel
+ * row the distinct input columns the taps need ({j·STRIDE + kx·DILATION}) are loaded once (zero outside the
+ * image) and every tap reads them from registers.
+ */
+function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tn: number): KernelSpec {
+  const [batch, ch, h, w] = ctx.inputs[0]! as number[];
+  const [, , ho, wo] = ctx.out as number[];
+  const { kernel: k, stride: s, padding: p, dilation: d, bias } = ctx.attrs;
+  const nv = tn / 4;
+  const rowTiles = Math.ceil(wo! / tn);
+  const io = new KernelIo(ctx);
+  const vecY = wo! % 4 === 0 && io.outVecOk;
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'x', elem: 'f32' },
+    { slot: 'param0', name: 'wt', elem: 'f32' },
+    ...(bias ? [{ slot: 'param1', name: 'bias', elem: 'f32' } as const] : []),
+    ...io.outBufs(vecY),
+  ];
+  const offsets = [...new Set(range(tn).flatMap((j) => range(k).map((kx) => j * s + kx * d)))].sort(
+    (a, b) => a - b,
+  );
+  const consts = [
+    `const CHANNELS = ${u(ch!)};  const H = ${u(h!)};  const W = ${u(w!)};`,
+    `const HO = ${u(ho!)};  const WO = ${u(wo!)};`,
+    `const KSIZE = ${u(k)};  const STRIDE = ${i(s)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
+    `const TN = ${u(tn)}; // adjacent output pixels of one row per invocation`,
+    `const ROW_TILES = ${u(rowTiles)};`,
+  ].join('\n');
+  const L: string[] = [];
+  L.push('  let tile = gid % ROW_TILES;');
+  L.push('  let oy = (gid / ROW_TILES) % HO;');
+  L.push('  let c = (gid / (ROW_TILES * HO)) % CHANNELS;');
+  L.push('  let n = gid / (ROW_TILES * HO * CHANNELS);');
+  L.push('  let ox0 = tile * TN;');
+  L.push(`  let xbase = (${io.plane(0, 'n', 'c')}) * H * W;`);
+  L.push('  let wbase = c * KSIZE * KSIZE;');
+  L.push('  let iy0 = i32(oy) * STRIDE - PAD;');
+  L.push("  let ix0 = i32(ox0) * STRIDE - PAD; // input column of the first pixel's first tap");
+  for (const v of range(nv)) L.push(`  var acc${v} = vec4f(0.0); // pixels ox0 + ${4 * v} ..`);
+  L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
+  L.push('    let iy = iy0 + i32(ky) * DILATION;');
+  L.push('    if (iy < 0i || iy >= i32(H)) { continue; } // the whole row is zero padding');
+  L.push('    let row = xbase + u32(iy) * W;');
+  L.push(
+    `    // The ${offsets.length} distinct input columns of this row's taps (ix0 + offset), zero outside the image.`,
+  );
+  for (const o of offsets) {
+    L.push(`    let t${o} = ix0 + ${i(o)};`);
+    L.push(
+      `    let r${o} = select(0.0, x[row + select(0u, u32(t${o}), t${o} >= 0i && t${o} < i32(W))], t${o} >= 0i && t${o} < i32(W));`,
+    );
+  }
+  for (const kx of range(k)) {
+    L.push(`    let w${kx} = wt[wbase + ky * KSIZE + ${u(kx)}];`);
+    for (const v of range(nv))
+      L.push(
+        `    acc${v} += w${kx} * vec4f(${range(4)
+          .map((l) => `r${(4 * v + l) * s + kx * d}`)
+          .join(', ')});`,
+      );
+  }
+  L.push('  }');
+  L.push('  let ybase = ((n * CHANNELS + c) * HO + oy) * WO;');
+  const b = bias ? ' + bias[c]' : '';
+  for (const v of range(nv)) {
+    if (vecY)
+      L.push(`  if (ox0 + ${u(4 * v)} < WO) { ${io.store4(`(ybase + ox0) / 4u + ${u(v)}`, `acc${v}${b}`)} }`);
+    else
+      for (const l of range(4))
+        L.push(
+          `  if (ox0 + ${u(4 * v + l)} < WO) { ${io.store(`ybase + ox0 + ${u(4 * v + l)}`, `acc${v}.${lanes[l]}${b}`)} }`,
+        );
+  }
+  const items = batch! * ch! * ho! * rowTiles;
+  return kernelSpec(
+    `conv2d_dw${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}_c${ch}_r${tn}`,
+    `depthwise conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}\neach invocation: ${tn} adjacent output pixels of one row; each kernel row's ${offsets.length} distinct inputs loaded once`,
     bufs,
     consts,
     linearMain(items, WG, ctx.opts),
