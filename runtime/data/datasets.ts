@@ -339,7 +339,10 @@ export function labelRangeError(
 }
 
 /** Reads, decodes and checks one sample. Throws DataError naming the file. */
-export function loadSample(ds: Pick<Dataset, 'classes' | 'mapping'>, files: SampleFiles): LoadedSample {
+export function loadSample(
+  ds: { readonly classes: readonly string[]; readonly mapping: LabelMapping },
+  files: SampleFiles,
+): LoadedSample {
   const image = loadImage(files.image);
   const raw = loadRawLabel(files.label);
   if (raw.width !== image.width || raw.height !== image.height)
