@@ -9,8 +9,10 @@
 import type { Graph } from './ir/types.ts';
 import { printGraph } from './ir/print.ts';
 import {
+  APPLY_STEP,
   EVAL,
   gradients,
+  microStep,
   PIPELINES,
   runPipeline,
   training,
@@ -52,6 +54,11 @@ export interface TrainCompileOptions extends TrainingOptions {
   readonly verify?: boolean;
   /** Only the gradients (`fcnc run --grads`): one train-mode forward and backward, no optimizer. */
   readonly gradientsOnly?: boolean;
+  /**
+   * Gradient accumulation: compile the step for micro-batches of this many samples (less than the graph's batch,
+   * which it must divide); the program then has `grad_step` and `apply_step` instead of `train_step`.
+   */
+  readonly microBatch?: number;
 }
 
 export interface TrainCompiled {
@@ -79,6 +86,24 @@ export function compileTraining(g: Graph, opts: TrainCompileOptions = {}): Train
         }
       : {}),
   };
+  const batch = g.nodes[g.inputs[0]!.node]!.shape[0]!;
+  if (opts.microBatch !== undefined && opts.microBatch < batch && !opts.gradientsOnly) {
+    if (batch % opts.microBatch !== 0)
+      throw new Error(`a micro-batch of ${opts.microBatch} does not divide the batch of ${batch}`);
+    const micro = runPipeline(rebatch(g, opts.microBatch), microStep(opts), { limits }, pipelineOpts);
+    const apply = runPipeline(micro.graph, APPLY_STEP, { limits }, pipelineOpts);
+    const evalGraph = runPipeline(rebatch(g, opts.microBatch), EVAL, { limits }, pipelineOpts).graph;
+    const program = lowerEntries(
+      [
+        { name: 'grad_step', graph: micro.graph },
+        { name: 'apply_step', graph: apply.graph },
+        { name: 'forward', graph: evalGraph },
+      ],
+      limits,
+      opts,
+    );
+    return { program, graph: micro.graph, log: [...micro.log, ...apply.log] };
+  }
   const passes = opts.gradientsOnly ? gradients(opts) : training(opts);
   const { graph, log } = runPipeline(g, passes, { limits }, pipelineOpts);
   if (opts.gradientsOnly) {

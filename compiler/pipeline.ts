@@ -14,6 +14,8 @@ import { trainMode } from './passes/train_mode.ts';
 import { autodiff } from './passes/autodiff.ts';
 import { sgd } from './passes/sgd.ts';
 import { exposeGradients } from './passes/expose_gradients.ts';
+import { accumulate } from './passes/accumulate.ts';
+import { meanGradients } from './passes/mean_gradients.ts';
 
 /** Inference: the forward pass with running statistics, as fast and small as the device allows. */
 export const INFERENCE: readonly Pass[] = [
@@ -51,6 +53,23 @@ export function training(o: TrainingOptions = {}): readonly Pass[] {
     eliminateConcat,
   ];
 }
+
+/**
+ * Gradient accumulation, the micro-batch step (`grad_step`): a train-mode forward and backward of one micro-batch,
+ * its gradients added into accumulators (the batch's update is `applyStep`).
+ */
+export function microStep(o: TrainingOptions = {}): readonly Pass[] {
+  return [trainMode({ dropout: o.dropout }), autodiff, accumulate, cse, dce, fuseEpilogues, eliminateConcat];
+}
+
+/** Gradient accumulation, the update (`apply_step`): SGD on the mean of the accumulated gradients. */
+export const APPLY_STEP: readonly Pass[] = [
+  meanGradients, // the update's own graph: acc / micro-batches as each parameter's gradient
+  sgd(),
+  cse,
+  dce,
+  fuseEpilogues,
+];
 
 /** One train-mode forward and backward whose outputs are the losses, every gradient and the running statistics. */
 export function gradients(o: TrainingOptions = {}): readonly Pass[] {

@@ -172,9 +172,10 @@ export function lowerEntries(
   const paramValue = new Map<number, number>(); // state-dict entry → value
   const paramSlices: { param: number; value: number; start: number; length: number }[] = [];
   const permutes = new Map<number, readonly number[]>(); // state-dict entry → upload permutation
-  const stateValue = new Map<number, number>(); // optimizer slot → value
-  const stateLayout = new Map<number, readonly number[]>(); // optimizer slot → layout (its parameter's)
-  const slots = new Map<number, StateSlot>();
+  // Optimizer state is shared by the entries by slot name (each graph numbers its slots its own way).
+  const stateValue = new Map<string, number>(); // optimizer slot → value
+  const stateLayout = new Map<string, readonly number[]>(); // optimizer slot → layout (its parameter's)
+  const slots = new Map<string, StateSlot>();
   const entryIO = new Map<string, { inputs: ProgramTensor[]; outputs: OutputRaw[] }>();
   /** The training step's values: its losses and its parameter gradients (for MemoryReport.training). */
   let trainValues: { losses: number[]; gradients: number[]; allGradientBytes: number } | undefined;
@@ -209,13 +210,14 @@ export function lowerEntries(
     const valueOf = (id: number, _entry: string): number => {
       const n = graph.nodes[id]!;
       if (n.op === 'state') {
-        const k = n.attrs.slot as number;
-        let v = stateValue.get(k);
+        const slot = graph.state![n.attrs.slot as number]!;
+        let v = stateValue.get(slot.name);
         if (v === undefined) {
           v = newValue('optimizer', bytesOf(n.shape), n.name, 0, n);
-          stateValue.set(k, v);
-          slots.set(k, graph.state![k]!);
-        }
+          stateValue.set(slot.name, v);
+          slots.set(slot.name, slot);
+        } else if (bytesOf(slots.get(slot.name)!.shape) !== bytesOf(slot.shape))
+          throw new Error(`internal: the entries disagree on the shape of optimizer state '${slot.name}'`);
         return v;
       }
       if (n.op === 'param') {
@@ -340,7 +342,7 @@ export function lowerEntries(
       const layoutOfOperand = (id: number): readonly number[] | undefined => {
         const n = graph.nodes[id]!;
         if (n.op === 'param') return permutes.get(paramIndex(n));
-        if (n.op === 'state') return stateLayout.get(n.attrs.slot as number);
+        if (n.op === 'state') return stateLayout.get(graph.state![n.attrs.slot as number]!.name);
         return layoutOf.get(id);
       };
       const known = same.map(layoutOfOperand).filter((l): l is readonly number[] => !!l && !isIdentity(l));
@@ -353,7 +355,7 @@ export function lowerEntries(
         const n = graph.nodes[id]!;
         if (layoutOfOperand(id)) continue;
         if (n.op === 'param') requestLayout(id, L, node);
-        else if (n.op === 'state') stateLayout.set(n.attrs.slot as number, L);
+        else if (n.op === 'state') stateLayout.set(graph.state![n.attrs.slot as number]!.name, L);
         else
           throw new Error(
             `internal: '${node.name}' reads '${n.name}' in row-major order and others permuted`,
@@ -738,7 +740,8 @@ export function lowerEntries(
         const have = layoutOf.get(u.node);
         if ((want ?? []).join() !== (have ?? []).join() && !(isIdentity(want) && isIdentity(have)))
           throw new Error(`internal: the update of '${node.name}' is not in its parameter's layout`);
-      } else if (layoutOf.has(u.node)) stateLayout.set(u.target.slot, layoutOf.get(u.node)!);
+      } else if (layoutOf.has(u.node))
+        stateLayout.set(graph.state![u.target.slot]!.name, layoutOf.get(u.node)!);
       const lastRead = steps.reduce((a, s, k) => (s.values.includes(to) ? k : a), -1);
       const position = Math.max(
         lastRead,
@@ -861,7 +864,7 @@ export function lowerEntries(
     };
   };
   const state = [...slots]
-    .sort(([a], [b]) => a - b)
+    .sort(([, a], [, b]) => a.of - b.of || a.name.localeCompare(b.name))
     .map(([k, slot]) => {
       const perm = stateLayout.get(k) ?? permutes.get(slot.of);
       return {

@@ -149,7 +149,7 @@ export const paramIndex = (n: Node): number => n.attrs.entry as number;
 export function constantNodes(g: Graph): boolean[] {
   const constant = new Array<boolean>(g.nodes.length).fill(false);
   // A training graph changes its parameters every step: nothing in it is computed once at load.
-  if (g.objective?.length) return constant;
+  if (g.objective?.length || g.updates?.length) return constant;
   for (const n of g.nodes) {
     if (n.op === 'param') constant[n.id] = true;
     else if (n.op !== 'input' && n.op !== 'state') {

@@ -58,6 +58,8 @@ import {
   classPresence,
   constant,
   dropoutTrain,
+  gradAccumulate,
+  gradMean,
   sgdMomentum,
   sgdUpdate,
   weightedSum,
@@ -175,6 +177,8 @@ const opList = [
   weightedSum,
   sgdMomentum,
   sgdUpdate,
+  gradAccumulate,
+  gradMean,
 ] as OpDef<any>[];
 
 export const OPS: ReadonlyMap<string, OpDef<Attrs>> = new Map(opList.map((o) => [o.name, o as OpDef<Attrs>]));

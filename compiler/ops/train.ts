@@ -19,8 +19,11 @@ import {
   weightedSumKernel,
 } from '../codegen/wgsl/loss.ts';
 
-/** The layout of the `hyper` input. */
-export const HYPER = { lr: 0, step: 1, seed: 2 } as const;
+/**
+ * The layout of the `hyper` input: learning rate, step, dropout seed, and — in gradient accumulation — the number
+ * of micro-batches accumulated before this one (`grad_step`: 0 starts a new sum) or in all (`apply_step`).
+ */
+export const HYPER = { lr: 0, step: 1, seed: 2, micro: 3 } as const;
 export const HYPER_SIZE = 4;
 
 // ---- dropout (training): the counter-based random mask -------------------------------------------------------
@@ -358,5 +361,57 @@ export const sgdUpdate = pointwiseOp<{ lr_scale: number }>({
     primary: [1],
     index: () => ['same', 'same', 'whole'],
     wgsl: ([w, m, hyper], a) => `${w} - (${hyper}[${HYPER.lr}] * ${f(a.lr_scale)}) * ${m}`,
+  },
+});
+
+// ---- gradient accumulation (a batch in micro-batches) ------------------------------------------------------------
+
+/** acc' = g when hyper.micro = 0 (the first micro-batch), else acc + g. */
+export const gradAccumulate = pointwiseOp({
+  name: 'grad_accumulate',
+  doc: "acc' = g on the first micro-batch (hyper.micro = 0), acc + g after",
+  arity: 3,
+  noBackward: 'an optimizer step',
+  inferShape([acc, g, hyper]) {
+    if (g!.length !== acc!.length || g!.some((d, j) => d !== acc![j]))
+      throw new ShapeError('grad_accumulate needs equal shapes', [0, 1]);
+    if (numel(hyper!) !== HYPER_SIZE)
+      throw new ShapeError(`grad_accumulate reads the hyper-parameters [${HYPER_SIZE}]`, [2]);
+    return acc!;
+  },
+  reference([acc, g, hyper], _p, _a, out) {
+    const first = hyper.data[HYPER.micro] === 0;
+    const y = refTensor(out);
+    for (let i = 0; i < y.data.length; i++) y.data[i] = first ? g.data[i]! : acc.data[i]! + g.data[i]!;
+    return y;
+  },
+  pointwise: {
+    primary: [1],
+    index: () => ['same', 'same', 'whole'],
+    wgsl: ([acc, g, hyper]) => `select(${acc} + ${g}, ${g}, ${hyper}[${HYPER.micro}] == 0.0)`,
+  },
+});
+
+/** The mean of the accumulated micro-batch gradients: acc / hyper.micro (the count). */
+export const gradMean = pointwiseOp({
+  name: 'grad_mean',
+  doc: 'acc / hyper.micro: the mean gradient over the micro-batches of a batch',
+  arity: 2,
+  noBackward: 'an optimizer step',
+  inferShape([acc, hyper]) {
+    if (numel(hyper!) !== HYPER_SIZE)
+      throw new ShapeError(`grad_mean reads the hyper-parameters [${HYPER_SIZE}]`, [1]);
+    return acc!;
+  },
+  reference([acc, hyper], _p, _a, out) {
+    const k = hyper.data[HYPER.micro]!;
+    const y = refTensor(out);
+    for (let i = 0; i < y.data.length; i++) y.data[i] = acc.data[i]! / k;
+    return y;
+  },
+  pointwise: {
+    primary: [0],
+    index: () => ['same', 'whole'],
+    wgsl: ([acc, hyper]) => `${acc} / ${hyper}[${HYPER.micro}]`,
   },
 });

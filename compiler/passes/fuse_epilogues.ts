@@ -44,7 +44,7 @@ export const fuseEpilogues = definePass({
     const groups: Group[] = [];
 
     for (const n of g.nodes) {
-      if (n.op === 'input' || n.op === 'param' || constant[n.id]) continue;
+      if (n.op === 'input' || n.op === 'param' || n.op === 'state' || constant[n.id]) continue;
       const pw = getOp(n.op).pointwise;
       let joined = false;
       if (pw && !tooLarge(n.id)) {

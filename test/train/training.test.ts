@@ -110,6 +110,107 @@ describe.skipIf(!gpu.dev)('training steps on the adapter', () => {
   });
 });
 
+describe.skipIf(!gpu.dev)('gradient accumulation', () => {
+  it('a batch of 4 as 2 micro-batches: the SGD step of the mean gradient, running statistics updated per micro-batch', async () => {
+    const g4 = buildGraph(`${ROOT}/specs/enc_jpu_r50.fcn`, {
+      batch: 4,
+      height: SIZE,
+      width: SIZE,
+      settings: { width: 4, classes: CLASSES },
+    }).graph!;
+    const dev = gpu.dev!;
+    const r = rng(11);
+    const image = new Float32Array(4 * 3 * SIZE * SIZE).map(() => r(-1, 1));
+    const labels = new Float32Array(4 * SIZE * SIZE).map((_, i) => (((i % SIZE) * CLASSES) / SIZE) | 0);
+    const params = new Map([...seededParams(g4, 7)].map(([k, v]) => [k, Float32Array.from(v)]));
+    const hyper = (lr: number, micro: number): Float32Array => {
+      const h = new Float32Array(HYPER_SIZE);
+      h[HYPER.lr] = lr;
+      h[HYPER.micro] = micro;
+      return h;
+    };
+    const half = (x: Float32Array, k: number): Float32Array =>
+      x.subarray((k * x.length) / 2, ((k + 1) * x.length) / 2);
+    const LR = 0.01;
+
+    const acc = compileTraining(g4, { microBatch: 2, dropout: false, limits: dev.limits });
+    expect(Object.keys(acc.program.entries).sort()).toEqual(['apply_step', 'forward', 'grad_step', 'load']);
+    expect(acc.program.entries.grad_step!.inputs[0]!.shape).toEqual([2, 3, SIZE, SIZE]);
+    const s = await Session.create(dev, acc.program);
+    await s.setParams(params);
+    const losses: number[] = [];
+    for (const k of [0, 1]) {
+      const out = await s.call(
+        'grad_step',
+        new Map([
+          ['image', half(image, k)],
+          ['labels', half(labels, k)],
+          ['hyper', hyper(LR, k)],
+        ]),
+        { read: ['loss'] },
+      );
+      losses.push(out.get('loss')![0]!);
+    }
+    await s.call('apply_step', new Map([['hyper', hyper(LR, 2)]]));
+    const after = await s.readParams();
+    const momentum = await s.readState();
+    s.destroy();
+
+    // The reference: each micro-batch's gradients on the adapter (`fcnc run --grads`'s program), SGD on the host.
+    const g2 = buildGraph(`${ROOT}/specs/enc_jpu_r50.fcn`, {
+      batch: 2,
+      height: SIZE,
+      width: SIZE,
+      settings: { width: 4, classes: CLASSES },
+    }).graph!;
+    const gp = await Session.create(
+      dev,
+      compileTraining(g2, { gradientsOnly: true, dropout: false, limits: dev.limits }).program,
+    );
+    await gp.setParams(params);
+    const inputs = (k: number) =>
+      new Map([
+        ['image', half(image, k)],
+        ['labels', half(labels, k)],
+        ['hyper', hyper(0, 0)],
+      ]);
+    const gA = await gp.call('train_step', inputs(0));
+    const stats = new Map(params);
+    for (const [k, v] of gA) if (/running_(mean|var)$/.test(k)) stats.set(k, v);
+    await gp.setParams(stats); // the second micro-batch starts from the first one's running statistics
+    const gB = await gp.call('train_step', inputs(1));
+    gp.destroy();
+    expect(losses).toEqual([gA.get('loss')![0], gB.get('loss')![0]]);
+
+    let checked = 0;
+    for (const [name, w] of after) {
+      const w0 = params.get(name)!;
+      if (/running_(mean|var)$/.test(name)) {
+        const want = gB.get(name)!;
+        for (let i = 0; i < w.length; i++)
+          expect(Math.abs(w[i]! - want[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(want[i]!) + 1e-7);
+        checked++;
+        continue;
+      }
+      const a = gA.get(name)!;
+      const b = gB.get(name)!;
+      const m = momentum.get(`momentum.${name}`)!;
+      const lr = LR * (/^(jpu|head|auxlayer)\./.test(name) ? 10 : 1);
+      for (let i = 0; i < w.length; i++) {
+        const want = (a[i]! + b[i]!) / 2 + 1e-4 * w0[i]!; // the first step's momentum: the gradient itself
+        // float32 rounding of the mean and of w − lr·m (one ulp of w).
+        const tol = 1e-6 * Math.abs(want) + 2 ** -23 * (Math.abs(a[i]!) + Math.abs(b[i]!));
+        expect(Math.abs(m[i]! - want), `${name}[${i}] momentum`).toBeLessThanOrEqual(tol);
+        const ulps = 2 ** -23 * (Math.abs(w0[i]!) + Math.abs(lr * m[i]!) + Math.abs(w[i]!));
+        expect(Math.abs(w0[i]! - lr * m[i]! - w[i]!), `${name}[${i}]`).toBeLessThanOrEqual(ulps);
+      }
+      checked++;
+    }
+    expect(checked).toBe(after.size);
+    expect(checked).toBeGreaterThan(300);
+  });
+});
+
 describe('the official training configuration compiles', () => {
   it('enc_jpu_r50 at batch 16, 480×480: a program and a memory report', () => {
     const g = buildGraph(`${ROOT}/specs/enc_jpu_r50.fcn`, { batch: 16, height: 480, width: 480 }).graph!;
