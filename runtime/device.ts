@@ -13,6 +13,12 @@ export interface OpenDeviceOptions {
   readonly adapter?: AdapterChoice;
   /** Extra Dawn toggles for create(), e.g. 'disable-dawn-features=timestamp_quantization'. */
   readonly dawnFlags?: readonly string[];
+  /**
+   * The software adapter's route: 'opengl' (default: Mesa llvmpipe through Dawn's OpenGL backend, compatibility mode)
+   * or 'vulkan' (a software Vulkan driver such as Mesa lavapipe ≥ 25 or SwiftShader, chosen with VK_ICD_FILENAMES:
+   * core features and timestamp queries). Env FCNC_SOFTWARE_BACKEND overrides the default.
+   */
+  readonly softwareBackend?: 'opengl' | 'vulkan';
   /** Called with each uncaptured GPU error; default: printed on stderr (once per distinct message). */
   readonly onError?: (message: string) => void;
 }
@@ -153,6 +159,27 @@ async function findGpu(flags: readonly string[]): Promise<{ found?: Found; why: 
   return { found: { gpu, adapter, kind: 'gpu', how: 'native' }, why: '' };
 }
 
+/** A software Vulkan adapter through Dawn's default backend (lavapipe, SwiftShader: see OpenDeviceOptions). */
+async function findSoftwareVulkan(flags: readonly string[]): Promise<{ found?: Found; why: string }> {
+  const why =
+    'no software Vulkan adapter (FCNC_SOFTWARE_BACKEND=vulkan): point VK_ICD_FILENAMES at a software ICD ' +
+    "(Mesa lavapipe ≥ 25's lvp_icd.json, SwiftShader's vk_swiftshader_icd.json) and put the Vulkan loader on the library path";
+  if (!vulkanLoaderPresent()) return { why };
+  let gpu: GPU;
+  try {
+    gpu = dawn!.create([...flags]);
+  } catch (e) {
+    return { why: `Dawn failed to start: ${(e as Error).message}` };
+  }
+  liveInstances.add(gpu);
+  const adapter = await gpu.requestAdapter().catch(() => null);
+  if (!adapter || !isSoftwareAdapter(adapter)) {
+    liveInstances.delete(gpu);
+    return { why };
+  }
+  return { found: { gpu, adapter, kind: 'software', how: 'Vulkan' }, why: '' };
+}
+
 async function findSoftware(flags: readonly string[]): Promise<{ found?: Found; why: string }> {
   // Mesa's EGL needs a platform without a display server; Node's main thread passes process.env to setenv(),
   // a worker thread only changes its private copy (so there it must be set before the process starts).
@@ -204,7 +231,10 @@ export async function openDevice(opts: OpenDeviceOptions = {}): Promise<OpenedDe
     }
   }
   if (!found && choice !== 'gpu') {
-    const r = await findSoftware(flags);
+    const backend = opts.softwareBackend ?? (process.env.FCNC_SOFTWARE_BACKEND || 'opengl');
+    if (backend !== 'opengl' && backend !== 'vulkan')
+      throw new NoAdapterError(`FCNC_SOFTWARE_BACKEND=${backend} is not one of opengl, vulkan`);
+    const r = await (backend === 'vulkan' ? findSoftwareVulkan : findSoftware)(flags);
     found = r.found;
     if (!found) whys.push(r.why);
   }

@@ -13,3 +13,15 @@ export function validateInfoJson(value: unknown): string | undefined {
   if (validateInfo(parsed)) return undefined;
   return ajv.errorsText(validateInfo.errors, { separator: '; ' });
 }
+
+const profileSchema = JSON.parse(
+  readFileSync(new URL('./profile.schema.json', import.meta.url), 'utf8'),
+) as object;
+const validateProfile = ajv.compile(profileSchema);
+
+/** `fcnc profile --json`: undefined when valid, else a readable list of schema violations. */
+export function validateProfileJson(value: unknown): string | undefined {
+  const parsed = JSON.parse(JSON.stringify(value)) as unknown;
+  if (validateProfile(parsed)) return undefined;
+  return ajv.errorsText(validateProfile.errors, { separator: '; ' });
+}
