@@ -20,6 +20,7 @@ import { register as infer } from './commands/infer.ts';
 import { register as run } from './commands/run.ts';
 import { register as convert } from './commands/convert.ts';
 import { register as compare } from './commands/compare.ts';
+import { register as data } from './commands/data.ts';
 import { register as profile } from './commands/profile.ts';
 
 export const EXIT_OK = 0;
@@ -28,7 +29,7 @@ export const EXIT_USAGE = 2;
 
 // Every command, in the order `fcnc --help` lists them. A new command is one module under commands/ that
 // exports `register`, imported above and listed here.
-const COMMANDS: readonly Register[] = [check, info, print, compile, infer, run, convert, compare, profile];
+const COMMANDS: readonly Register[] = [check, info, print, compile, infer, run, convert, compare, profile, data];
 
 export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
   let code = EXIT_OK;
