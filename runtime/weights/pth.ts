@@ -511,3 +511,75 @@ export function stripModulePrefix(sd: StateDict): StateDict {
   for (const [k, v] of sd) out.set(k.slice('module.'.length), v);
   return out;
 }
+
+/** A tensor inside a value returned by `readPthValue`, materialised (row-major, copied out of the file). */
+export class TensorValue extends PyObject {
+  constructor(readonly tensor: HostTensor) {
+    super();
+  }
+  describe(): string {
+    return `tensor of shape [${this.tensor.shape.join(', ')}]`;
+  }
+}
+
+/**
+ * The whole object a PyTorch checkpoint holds (not only its state dict): dicts, lists, tuples (frozen
+ * arrays), numbers, strings, with every tensor materialised as a TensorValue — e.g. a training checkpoint's
+ * optimizer state. Shared sub-objects stay shared; the same limits as `readPth` apply.
+ */
+export function readPthValue(
+  bytes: Uint8Array,
+  fileName?: string,
+): { value: PyValue; format: PthFile['format'] } {
+  return wrapUnexpected(fileName, 'the PyTorch checkpoint', () => {
+    const f = describeFile(fileName);
+    let value: PyValue;
+    let format: PthFile['format'];
+    if (looksLikeZip(bytes)) {
+      value = readZip(bytes, fileName);
+      format = 'pth-zip';
+    } else if (looksLikeLegacyPth(bytes)) {
+      value = readLegacy(bytes, fileName);
+      format = 'pth-legacy';
+    } else {
+      throw new WeightsError(
+        'E_WEIGHTS_UNRECOGNIZED',
+        `${f}: not a PyTorch checkpoint (neither a zip archive nor a legacy torch.save file).`,
+        { file: fileName },
+      );
+    }
+    const budget: Budget = { left: 4 * bytes.length + 64 * 2 ** 20 };
+    const done = new Map<object, PyValue>();
+    const walk = (v: PyValue, path: string): PyValue => {
+      if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+      const seen = done.get(v);
+      if (seen !== undefined) return seen;
+      if (v instanceof PickledTensor) {
+        const t = new TensorValue(materialize(v, path || '<top>', f, fileName, budget));
+        done.set(v, t);
+        return t;
+      }
+      if (Array.isArray(v)) {
+        const out: PyValue[] = [];
+        done.set(v, out);
+        v.forEach((x, i) => out.push(walk(x, `${path}[${i}]`)));
+        if (Object.isFrozen(v)) Object.freeze(out);
+        return out;
+      }
+      if (v instanceof Map) {
+        const out = new Map<PyValue, PyValue>();
+        done.set(v, out);
+        for (const [k, x] of v) out.set(k, walk(x, path ? `${path}.${String(k)}` : String(k)));
+        return out;
+      }
+      if (v instanceof Set) {
+        const out = new Set<PyValue>();
+        done.set(v, out);
+        for (const x of v) out.add(walk(x, path));
+        return out;
+      }
+      return v;
+    };
+    return { value: walk(value, ''), format };
+  });
+}
