@@ -1,5 +1,7 @@
-// Kernel choices per adapter (KernelOptions.tuning), from measurements with bench/conv.bench.ts. Pass the result
-// to lowerToProgram(graph, limits, { tuning }). Adapters not listed get the emitters' defaults (8×8 conv tiles).
+// The fixed kernel choices per adapter (KernelOptions.tuning): what a program is compiled with when kernels are not
+// chosen by measurement (`--tune off`), and the base under per-problem choices (runtime/tune.ts). Pass the result to
+// compile(graph, { tuning }). Software adapters not listed get the emitters' defaults (8×8 register-blocked conv);
+// other GPUs the workgroup-tiled conv with the tile the anchors settle on.
 import type { OpenedDevice } from './device.ts';
 
 interface Entry {
@@ -18,8 +20,29 @@ const TABLE: readonly Entry[] = [
   },
 ];
 
-export function tuningFor(dev: Pick<OpenedDevice, 'adapterInfo'>): Readonly<Record<string, number>> {
+/** A GPU not in the table. */
+const GPU_DEFAULT: Entry = {
+  adapter: /.*/,
+  tuning: {
+    'conv2d.variant': 1,
+    'conv2d.wg_bm': 32,
+    'conv2d.wg_bn': 32,
+    'conv2d.wg_bk': 8,
+    'conv2d.wg_tm': 4,
+    'conv2d.wg_tn': 4,
+    'conv2d.wg_vec': 4,
+  },
+  source:
+    'not measured here: the 32×32 output tile, 64 invocations and 4×4 per invocation tfjs, ORT and TVM settle on (shared/reference/webgpu-ml-anchors.md); --tune full measures',
+};
+
+/** The fixed tuning of an adapter: its table entry, else for a GPU the tiled default, else the emitters' defaults. */
+export function tuningFor(
+  dev: Pick<OpenedDevice, 'adapterInfo'> & Partial<Pick<OpenedDevice, 'kind'>>,
+): Readonly<Record<string, number>> {
   const i = dev.adapterInfo;
   const text = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ');
-  return TABLE.find((e) => e.adapter.test(text))?.tuning ?? {};
+  const hit = TABLE.find((e) => e.adapter.test(text));
+  if (hit) return hit.tuning;
+  return dev.kind === 'gpu' ? GPU_DEFAULT.tuning : {};
 }

@@ -95,6 +95,21 @@ export function adapterOption(): Option {
   ).choices(['auto', 'gpu', 'software']);
 }
 
+/**
+ * `--tune off|cached|full` (env FCNC_TUNE; default cached), for the commands that compile for a device: how conv
+ * kernels are chosen (runtime/tune.ts): off — the adapter's fixed defaults; cached — choices measured earlier on
+ * this adapter (the tuning cache), defaults for the rest; full — measure every conv problem now and cache it.
+ */
+export function tuneOption(): Option {
+  return new Option(
+    '--tune <mode>',
+    'kernel choice: off (fixed defaults), cached (measured earlier on this adapter, else defaults), full (measure now); env FCNC_TUNE',
+  )
+    .choices(['off', 'cached', 'full'])
+    .env('FCNC_TUNE')
+    .default('cached');
+}
+
 /** `--seed <n>` (default 0), for the commands that initialise parameters when no weights are given. */
 export function seedOption(): Option {
   return new Option('--seed <n>', 'seed of the initialisation when no weights are given')
@@ -186,6 +201,42 @@ export function progressBar(io: Io): {
       } else {
         const pct = Math.floor((10 * done) / total);
         if (pct !== lastPct) io.err(`segmenting: ${done}/${total} forwards (${image})\n`);
+        lastPct = pct;
+      }
+    },
+    stop() {
+      if (!stopped) bar?.stop();
+      stopped = true;
+    },
+  };
+}
+
+/** A progress bar over kernel timings (`--tune full`) on a terminal; plain lines per 10% otherwise. */
+export function tuningProgress(io: Io): {
+  update: (done: number, total: number, what: string) => void;
+  stop: () => void;
+} {
+  let bar: cliProgress.SingleBar | undefined;
+  let lastPct = -1;
+  let stopped = false;
+  return {
+    update(done, total, what) {
+      if (stopped || total === 0) return;
+      if (process.stderr.isTTY && io === defaultIo) {
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            {
+              format: 'tuning kernels [{bar}] {value}/{total} | {what} | eta {eta_formatted}',
+              hideCursor: true,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(total, 0, { what });
+        }
+        bar.update(done, { what });
+      } else {
+        const pct = Math.floor((10 * done) / total);
+        if (pct !== lastPct) io.err(`tuning kernels: ${done}/${total} (${what})\n`);
         lastPct = pct;
       }
     },

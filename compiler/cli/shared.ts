@@ -4,8 +4,10 @@ import type { Graph } from '../ir/types.ts';
 import { openDevice, type AdapterChoice, type OpenedDevice } from '../../runtime/device.ts';
 import type { ParamSpec } from '../../runtime/params.ts';
 import { tuningFor } from '../../runtime/tuning.ts';
+import { adapterIdentity, gpuTimer, tuneGraph, type TuneMode } from '../../runtime/tune.ts';
 import { compile, type CompileOptions, type Compiled } from '../compile.ts';
 import { debugLevel, debugStage } from '../index.ts';
+import { defaultIo, tuningProgress, type Io } from './options.ts';
 
 /** A problem with what the user gave (inputs, names, files): reported as `fcnc: message`, exit 1. */
 export class CommandError extends Error {}
@@ -27,12 +29,12 @@ export async function open(adapter: AdapterChoice | undefined, log: Log): Promis
 }
 
 /**
- * Compiles a graph for the opened device (its limits and its adapter's kernel tuning). DEBUG=1 prints the time,
- * 3 every step of the forward entry, 4 every kernel's WGSL.
+ * Compiles a graph for the opened device (its limits and `opts.tuning`, by default its adapter's fixed kernel
+ * tuning). DEBUG=1 prints the time, 3 every step of the forward entry, 4 every kernel's WGSL.
  */
 export function compileFor(g: Graph, dev: OpenedDevice, opts: CompileOptions = {}): Compiled {
   const t = performance.now();
-  const c = compile(g, { ...opts, limits: dev.limits, tuning: tuningFor(dev) });
+  const c = compile(g, { ...opts, limits: dev.limits, tuning: opts.tuning ?? tuningFor(dev) });
   const p = c.program;
   const forward = p.entries.forward.steps;
   debugStage(1, `compile (${forward.length} dispatches, ${p.kernels.length} kernels)`, t);
@@ -43,4 +45,44 @@ export function compileFor(g: Graph, dev: OpenedDevice, opts: CompileOptions = {
       );
   if (debugLevel() >= 4) for (const k of p.kernels) process.stderr.write(`// ---- ${k.name}\n${k.wgsl}\n`);
   return c;
+}
+
+/**
+ * `compileFor` with kernels chosen as `--tune` says (runtime/tune.ts): compiles with the adapter's defaults, finds the
+ * conv problems of the result, and unless the choices are the defaults compiles again with them. Logs one line on
+ * what was used; a progress bar while timing.
+ */
+export async function compileTuned(
+  g: Graph,
+  dev: OpenedDevice,
+  tune: TuneMode = 'cached',
+  log: Log,
+  opts: CompileOptions & { io?: Io } = {},
+): Promise<Compiled> {
+  const { io = defaultIo, ...copts } = opts;
+  const base = tuningFor(dev);
+  const first = compileFor(g, dev, { ...copts, tuning: base });
+  if (tune === 'off') return first;
+  const bar = tuningProgress(io);
+  let timer: ReturnType<typeof gpuTimer> | undefined;
+  try {
+    const t = performance.now();
+    timer = tune === 'full' ? gpuTimer(dev) : undefined;
+    const r = await tuneGraph(first.graph, {
+      mode: tune,
+      adapter: adapterIdentity(dev),
+      limits: dev.limits,
+      base,
+      ...(timer ? { timer } : {}),
+      onProgress: bar.update,
+      warn: (m) => io.err(`warning: ${m}\n`),
+    });
+    bar.stop();
+    log.info(r.summary);
+    debugStage(1, 'tuning', t);
+    return Object.keys(r.choices).length ? compileFor(g, dev, { ...copts, tuning: r.tuning }) : first;
+  } finally {
+    bar.stop();
+    timer?.release();
+  }
 }

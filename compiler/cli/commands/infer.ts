@@ -17,11 +17,13 @@ import {
   progressBar,
   report,
   seedOption,
+  tuneOption,
   UsageError,
   type CommandContext,
   type GraphOptions,
 } from '../options.ts';
-import { CommandError, compileFor, open, paramSpecs, type Log } from '../shared.ts';
+import { CommandError, compileTuned, open, paramSpecs, type Log } from '../shared.ts';
+import type { TuneMode } from '../../../runtime/tune.ts';
 
 export function register(program: Command, { io, fail }: CommandContext): void {
   graphOptions(
@@ -38,6 +40,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       )
       .addOption(seedOption())
       .addOption(adapterOption())
+      .addOption(tuneOption())
       .option('--ms', 'multi-scale (0.5–1.75) + flip evaluation')
       .requiredOption('-o, --out <dir>', 'output folder'),
   ).action(
@@ -48,6 +51,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
         weights?: string;
         seed: number;
         adapter?: AdapterChoice;
+        tune: TuneMode;
         ms?: boolean;
         out: string;
       },
@@ -74,6 +78,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
             weights: o.weights,
             seed: o.seed,
             adapter: o.adapter,
+            tune: o.tune,
             ms: o.ms,
             outDir: o.out,
             progress: bar.update,
@@ -116,6 +121,8 @@ export interface InferOptions {
   readonly weights?: string;
   readonly seed?: number;
   readonly adapter?: AdapterChoice;
+  /** How conv kernels are chosen (default 'cached'). */
+  readonly tune?: TuneMode;
   readonly outDir: string;
   readonly ms?: boolean;
   /** Called once per forward pass with (done, total) for a progress bar. */
@@ -137,7 +144,7 @@ export async function inferImages(
   const dev = await open(opts.adapter, log);
   try {
     const main = { ...g, outputs: [g.outputs[0]!] };
-    const session = await Session.create(dev, compileFor(main, dev).program);
+    const session = await Session.create(dev, (await compileTuned(main, dev, opts.tune, log)).program);
     await session.setParams(params);
     const inputName = g.inputs[0]!.name;
     const forward = async (window: Float32Array) =>

@@ -17,11 +17,13 @@ import {
   graphOptions,
   report,
   seedOption,
+  tuneOption,
   UsageError,
   type CommandContext,
   type GraphOptions,
 } from '../options.ts';
-import { CommandError, compileFor, open, paramSpecs, type Log } from '../shared.ts';
+import { CommandError, compileTuned, open, paramSpecs, type Log } from '../shared.ts';
+import type { TuneMode } from '../../../runtime/tune.ts';
 import { compileTraining } from '../../compile.ts';
 import { HYPER, HYPER_SIZE } from '../../ops/train.ts';
 import { tuningFor } from '../../../runtime/tuning.ts';
@@ -43,6 +45,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       .option('--weights <file>', 'safetensors or PyTorch .pth/.pth.tar (default: seeded init)')
       .addOption(seedOption())
       .addOption(adapterOption())
+      .addOption(tuneOption())
       .option(
         '--outputs <names>',
         'comma-separated outputs or instance names (pretrained.layer2,jpu,head.encmodule.y)',
@@ -70,6 +73,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
         weights?: string;
         seed: number;
         adapter?: AdapterChoice;
+        tune: TuneMode;
         outputs?: string;
         all?: boolean;
         grads?: boolean;
@@ -125,7 +129,15 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       const written = await runTensors(
         r.graph,
         input,
-        { weights: o.weights, seed: o.seed, adapter: o.adapter, output: o.out, names, all: o.all },
+        {
+          weights: o.weights,
+          seed: o.seed,
+          adapter: o.adapter,
+          tune: o.tune,
+          output: o.out,
+          names,
+          all: o.all,
+        },
         { info: (l) => io.err(l + '\n') },
       );
       io.out(
@@ -216,6 +228,7 @@ export async function runTensors(
     weights?: string;
     seed?: number;
     adapter?: AdapterChoice;
+    tune?: TuneMode;
     output: string;
     names?: readonly string[];
     all?: boolean;
@@ -232,7 +245,7 @@ export async function runTensors(
   log.info(source);
   const dev = await open(opts.adapter, log);
   try {
-    const { program, chunk } = compileFor(graph, dev);
+    const { program, chunk } = await compileTuned(graph, dev, opts.tune, log);
     if (chunk < input.shape[0])
       log.info(`batch ${input.shape[0]} does not fit the device's buffer limits: running chunks of ${chunk}`);
     const session = await Session.create(dev, program);

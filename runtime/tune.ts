@@ -1,0 +1,596 @@
+// Kernel choices by measurement. For a compiled graph (after the passes), the distinct problems of its heavy kernels
+// — today every conv2d, plain or the anchor of a fused kernel, keyed by `convProblem` (input shape, output channels,
+// kernel, stride, padding, dilation, groups) — are timed on the adapter at hand under each candidate configuration
+// (kernel variant and tile shapes, `CANDIDATES`), each candidate's kernel alone in a small harness, and the fastest
+// becomes the problem's choice: per-problem tuning keys `<key>@<problem>` (compiler/codegen/limits.ts `tunedValue`)
+// on top of the adapter's fixed defaults (runtime/tuning.ts `tuningFor`).
+//
+// Choices are cached per adapter (vendor, architecture, device, description, driver when Dawn reports one) in
+// `$FCNC_CACHE_DIR`, else `$XDG_CACHE_HOME/fcnc`, else `~/.cache/fcnc`, one JSON file per adapter. The file records
+// a checksum of the kernel set (the candidates and the WGSL each generates for a few probe problems): when the
+// emitters or the candidates change, its choices are dropped. A file that cannot be read or parsed is ignored with a
+// warning. Writes merge with what is on disk and replace the file atomically (a unique temporary file renamed over
+// it), so concurrent writers never leave a torn file (the last writer's view of a problem wins).
+//
+// Modes (`--tune`):
+//  - off:    the adapter's fixed defaults; the cache is neither read nor written. Deterministic.
+//  - cached: the cache's choices for the problems it has, the fixed defaults for the rest; nothing is timed (the
+//            default of the commands: fast, and deterministic for a given cache).
+//  - full:   every problem of the program is timed now (cached choices are ignored) and the cache updated.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Graph, Shape } from '../compiler/ir/types.ts';
+import type { KernelOptions, KernelSpec } from '../compiler/ops/op.ts';
+import type { ConvAttrs } from '../compiler/ops/conv.ts';
+import { kernelOptions, type DeviceLimits } from '../compiler/codegen/limits.ts';
+import {
+  conv2dKernel,
+  convProblem,
+  isDepthwiseConv,
+  wgTilingProblem,
+  type ConvWgTiling,
+} from '../compiler/codegen/wgsl/conv.ts';
+import type { OpenedDevice } from './device.ts';
+
+export type Tuning = Readonly<Record<string, number>>;
+export type TuneMode = 'off' | 'cached' | 'full';
+export const TUNE_MODES: readonly TuneMode[] = ['off', 'cached', 'full'];
+
+/** Bump when the meaning of a cached choice changes in a way the kernel checksum does not see. */
+export const CACHE_VERSION = 1;
+const CACHE_FORMAT = 'fcnc-tuning-cache';
+
+/** One kernel problem of a program: what a candidate is timed on. */
+export interface Problem {
+  /** `convProblem(x, attrs)`: the suffix of its per-problem tuning keys. */
+  readonly key: string;
+  readonly op: 'conv2d';
+  readonly x: Shape;
+  readonly attrs: ConvAttrs;
+  readonly out: Shape;
+  /** Parameter shapes: the weight (OIHW), and the bias when there is one. */
+  readonly params: readonly Shape[];
+  /** Floating-point operations of one run (2 per multiply-add). */
+  readonly flops: number;
+  /** How many nodes of the program solve it. */
+  readonly count: number;
+}
+
+/** A configuration of a problem's kernel: complete tuning keys of one variant (global keys, no `@problem`). */
+export interface Candidate {
+  readonly name: string;
+  readonly tuning: Tuning;
+}
+
+const rb = (tm: number, tn: number): Candidate => ({
+  name: `register ${tm}×${tn}`,
+  tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn },
+});
+const wg = (t: ConvWgTiling): Candidate => ({
+  name: `tiled ${t.bm}×${t.bn} k${t.bk} ${t.tm}×${t.tn}${t.vec === 1 ? ' scalar' : ''}`,
+  tuning: {
+    'conv2d.variant': 1,
+    'conv2d.wg_bm': t.bm,
+    'conv2d.wg_bn': t.bn,
+    'conv2d.wg_bk': t.bk,
+    'conv2d.wg_tm': t.tm,
+    'conv2d.wg_tn': t.tn,
+    'conv2d.wg_vec': t.vec,
+  },
+});
+
+/**
+ * The candidates of each problem kind. Every one must be exercised by the GPU op tests (test/gpu/cases.ts, its
+ * cases and VARIANTS; test/runtime/tune.test.ts checks that it is).
+ */
+export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwise: readonly Candidate[] } = {
+  conv: [
+    rb(8, 8),
+    rb(16, 8),
+    rb(8, 16),
+    rb(16, 4),
+    wg({ bm: 64, bn: 64, bk: 8, tm: 4, tn: 4, vec: 4 }),
+    wg({ bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, vec: 4 }),
+    wg({ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, vec: 4 }),
+  ],
+  depthwise: [
+    { name: 'depthwise taps 4', tuning: { 'conv2d_dw.variant': 0 } },
+    { name: 'depthwise rows 4', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 4 } },
+    { name: 'depthwise rows 8', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 8 } },
+  ],
+};
+
+/** Problems below this many FLOPs keep the defaults: timing them costs more than they can save. */
+export const MIN_TUNED_FLOPS = 1e6;
+
+/** The candidates of a problem that the device can run (workgroup size and memory within its limits). */
+export function candidatesFor(p: Problem, opts: KernelOptions): Candidate[] {
+  if (isDepthwiseConv(p.x, p.attrs)) return [...CANDIDATES.depthwise];
+  return CANDIDATES.conv.filter((c) => {
+    if (c.tuning['conv2d.variant'] !== 1) return true;
+    const t = c.tuning;
+    return !wgTilingProblem(
+      {
+        bm: t['conv2d.wg_bm']!,
+        bn: t['conv2d.wg_bn']!,
+        bk: t['conv2d.wg_bk']!,
+        tm: t['conv2d.wg_tm']!,
+        tn: t['conv2d.wg_tn']!,
+        vec: t['conv2d.wg_vec'] as 1 | 4,
+      },
+      opts,
+    );
+  });
+}
+
+/** The conv problems of a graph after its passes (conv2d nodes and fused nodes anchored on a conv2d), largest first. */
+export function problemsOf(g: Graph): Problem[] {
+  const found = new Map<string, Problem>();
+  for (const node of g.nodes) {
+    let x: Shape, attrs: ConvAttrs, out: Shape;
+    if (node.op === 'conv2d') {
+      x = g.nodes[node.inputs[0]!]!.shape;
+      attrs = node.attrs as ConvAttrs;
+      out = node.shape;
+    } else if (node.op === 'fused' && node.body?.[0]?.op === 'conv2d') {
+      const anchor = node.body[0];
+      const r = anchor.inputs[0]!;
+      if (r.kind !== 'in') continue;
+      x = g.nodes[node.inputs[r.index]!]!.shape;
+      attrs = anchor.attrs as ConvAttrs;
+      out = anchor.shape;
+    } else continue;
+    const key = convProblem(x, attrs);
+    const prev = found.get(key);
+    if (prev) {
+      found.set(key, { ...prev, count: prev.count + 1 });
+      continue;
+    }
+    const cinG = x[1]! / attrs.groups;
+    const flops = 2 * out.reduce((a, b) => a * b, 1) * cinG * attrs.kernel * attrs.kernel;
+    const params: Shape[] = [[attrs.channels, cinG, attrs.kernel, attrs.kernel]];
+    if (attrs.bias) params.push([attrs.channels]);
+    found.set(key, { key, op: 'conv2d', x, attrs, out, params, flops, count: 1 });
+  }
+  return [...found.values()].sort(
+    (a, b) => b.flops * b.count - a.flops * a.count || (a.key < b.key ? -1 : 1),
+  );
+}
+
+/** The kernel of a problem under a candidate (no epilogue, no views: what the harness times). */
+export function candidateKernel(p: Problem, c: Candidate, limits: DeviceLimits): KernelSpec {
+  return conv2dKernel({
+    inputs: [p.x],
+    out: p.out,
+    attrs: p.attrs,
+    params: p.params,
+    opts: kernelOptions(limits, c.tuning),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Checksum of the kernel set
+
+/** Problems whose candidate WGSL the checksum covers: every path of the emitters (3×3, strided, 1×1, depthwise). */
+const PROBE: readonly { x: Shape; a: ConvAttrs }[] = [
+  { x: [1, 64, 33, 31], a: conv(64, 3, 1, 1, 1, 1, false) },
+  { x: [1, 30, 17, 17], a: conv(40, 3, 2, 2, 2, 2, true) },
+  { x: [1, 64, 16, 16], a: conv(96, 1, 1, 0, 1, 1, false) },
+  { x: [1, 64, 15, 15], a: conv(96, 1, 2, 0, 1, 1, true) },
+  { x: [1, 32, 20, 20], a: conv(32, 3, 1, 4, 4, 32, false) },
+];
+function conv(ch: number, k: number, s: number, p: number, d: number, g: number, bias: boolean): ConvAttrs {
+  return { channels: ch, kernel: k, stride: s, padding: p, dilation: d, groups: g, bias };
+}
+const PROBE_LIMITS: DeviceLimits = {
+  maxComputeInvocationsPerWorkgroup: 1024,
+  maxComputeWorkgroupStorageSize: 32768,
+};
+
+let checksumMemo: string | undefined;
+/** A hash of the candidates and of the WGSL they generate on the probe problems: changes when the kernels do. */
+export function kernelSetChecksum(): string {
+  if (checksumMemo) return checksumMemo;
+  const h = createHash('sha256');
+  h.update(`${CACHE_FORMAT} ${CACHE_VERSION}\n${JSON.stringify(CANDIDATES)}\n`);
+  for (const { x, a } of PROBE) {
+    const out = [
+      x[0]!,
+      a.channels,
+      Math.floor((x[2]! + 2 * a.padding - a.dilation * (a.kernel - 1) - 1) / a.stride) + 1,
+      Math.floor((x[3]! + 2 * a.padding - a.dilation * (a.kernel - 1) - 1) / a.stride) + 1,
+    ];
+    const p: Problem = {
+      key: convProblem(x, a),
+      op: 'conv2d',
+      x,
+      attrs: a,
+      out,
+      params: [[a.channels, x[1]! / a.groups, a.kernel, a.kernel], ...(a.bias ? [[a.channels]] : [])],
+      flops: 0,
+      count: 1,
+    };
+    const cands = isDepthwiseConv(x, a) ? CANDIDATES.depthwise : CANDIDATES.conv;
+    for (const c of cands) h.update(candidateKernel(p, c, PROBE_LIMITS).wgsl);
+  }
+  return (checksumMemo = h.digest('hex').slice(0, 32));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The cache
+
+/** What identifies an adapter for the cache. */
+export interface AdapterIdentity {
+  readonly kind: string;
+  readonly vendor: string;
+  readonly architecture: string;
+  readonly device: string;
+  readonly description: string;
+  readonly driver?: string;
+}
+
+export function adapterIdentity(dev: Pick<OpenedDevice, 'adapterInfo' | 'kind'>): AdapterIdentity {
+  const i = dev.adapterInfo as GPUAdapterInfo & { driver?: unknown };
+  return {
+    kind: dev.kind,
+    vendor: i.vendor ?? '',
+    architecture: i.architecture ?? '',
+    device: i.device ?? '',
+    description: i.description ?? '',
+    ...(typeof i.driver === 'string' && i.driver ? { driver: i.driver } : {}),
+  };
+}
+
+/** The cache folder: FCNC_CACHE_DIR, else $XDG_CACHE_HOME/fcnc, else ~/.cache/fcnc. */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.FCNC_CACHE_DIR) return env.FCNC_CACHE_DIR;
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'fcnc');
+  return join(homedir(), '.cache', 'fcnc');
+}
+
+/** The cache file of an adapter in a cache folder. */
+export function cacheFile(dir: string, adapter: AdapterIdentity): string {
+  const id = createHash('sha256').update(JSON.stringify(adapter)).digest('hex').slice(0, 16);
+  return join(dir, `tuning-${id}.json`);
+}
+
+/** A problem's measured choice. */
+export interface CacheEntry {
+  /** The chosen candidate's name and its tuning keys. */
+  readonly name: string;
+  readonly tuning: Tuning;
+  /** Its time, ms per run. */
+  readonly ms: number;
+  /** Every candidate's time, ms per run (a candidate abandoned early: its first run). */
+  readonly times: Readonly<Record<string, number>>;
+  readonly date: string;
+}
+
+export interface CacheFile {
+  readonly format: typeof CACHE_FORMAT;
+  readonly version: number;
+  readonly adapter: AdapterIdentity;
+  readonly checksum: string;
+  readonly problems: Readonly<Record<string, CacheEntry>>;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function checkEntry(e: unknown): e is CacheEntry {
+  return (
+    isRecord(e) &&
+    typeof e.name === 'string' &&
+    typeof e.ms === 'number' &&
+    isRecord(e.tuning) &&
+    Object.values(e.tuning).every((v) => typeof v === 'number' && Number.isFinite(v)) &&
+    isRecord(e.times)
+  );
+}
+
+/**
+ * The valid entries of a cache file for this adapter and kernel set. Missing file: none. Unreadable, unparsable or
+ * malformed: none, with a warning. Another kernel set or adapter: none (`stale` says so).
+ */
+export function readCache(
+  file: string,
+  adapter: AdapterIdentity,
+  checksum: string,
+  warn: (msg: string) => void,
+): { problems: Record<string, CacheEntry>; stale: boolean } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      warn(`ignoring the tuning cache ${file}: ${(e as Error).message}`);
+    return { problems: {}, stale: false };
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    warn(`ignoring the tuning cache ${file}: not JSON (${(e as Error).message}); it will be rewritten`);
+    return { problems: {}, stale: false };
+  }
+  if (
+    !isRecord(data) ||
+    data.format !== CACHE_FORMAT ||
+    !isRecord(data.problems) ||
+    !isRecord(data.adapter)
+  ) {
+    warn(`ignoring the tuning cache ${file}: not an fcnc tuning cache; it will be rewritten`);
+    return { problems: {}, stale: false };
+  }
+  if (
+    data.version !== CACHE_VERSION ||
+    data.checksum !== checksum ||
+    JSON.stringify(data.adapter) !== JSON.stringify(adapter)
+  )
+    return { problems: {}, stale: true };
+  const problems: Record<string, CacheEntry> = {};
+  let bad = 0;
+  for (const [k, e] of Object.entries(data.problems)) {
+    if (checkEntry(e)) problems[k] = e;
+    else bad++;
+  }
+  if (bad) warn(`ignoring ${bad} malformed entr${bad === 1 ? 'y' : 'ies'} of the tuning cache ${file}`);
+  return { problems, stale: false };
+}
+
+/**
+ * Adds entries to an adapter's cache file: merged with the valid entries on disk (same adapter and kernel set; ours
+ * win), written to a unique temporary file and renamed over the old one, so readers and concurrent writers only ever
+ * see a whole file.
+ */
+export function writeCache(
+  file: string,
+  adapter: AdapterIdentity,
+  checksum: string,
+  entries: Readonly<Record<string, CacheEntry>>,
+  warn: (msg: string) => void = () => {},
+): void {
+  const onDisk = readCache(file, adapter, checksum, () => {}).problems;
+  const data: CacheFile = {
+    format: CACHE_FORMAT,
+    version: CACHE_VERSION,
+    adapter,
+    checksum,
+    problems: Object.fromEntries(
+      Object.entries({ ...onDisk, ...entries }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    ),
+  };
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(tmp, JSON.stringify(data, null, 1) + '\n');
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    warn(`could not write the tuning cache ${file}: ${(e as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Timing
+
+/**
+ * Times one candidate on one problem: ms per run. `best` is the fastest time so far on this problem (Infinity at
+ * first): a timer may stop early and return a single run's time when the candidate is clearly slower.
+ */
+export type Timer = (p: Problem, c: Candidate, best: number) => Promise<number>;
+
+export interface GpuTimerOptions {
+  /** Timed repetitions after the warm-up (median). Default 5. */
+  readonly reps?: number;
+  /** Each repetition runs enough dispatches to last about this long (ms), at most 64. Default 4. */
+  readonly targetMs?: number;
+  /** A candidate whose first run takes more than `giveUp` × the best so far is not timed further. Default 2. */
+  readonly giveUp?: number;
+}
+
+/**
+ * A timer running each candidate's kernel alone on the device: buffers of the problem's shapes (random values),
+ * one warm-up dispatch, then `reps` submits of n dispatches each with a queue sync, n chosen so that a submit lasts
+ * about `targetMs` (a GPU dispatch can be far shorter than a queue round trip). Returns the median per dispatch.
+ */
+export function gpuTimer(
+  dev: Pick<OpenedDevice, 'device' | 'limits'>,
+  o: GpuTimerOptions = {},
+): Timer & {
+  release(): void;
+} {
+  const device = dev.device;
+  const reps = o.reps ?? 5;
+  const targetMs = o.targetMs ?? 4;
+  const giveUp = o.giveUp ?? 2;
+  let bufs: { key: string; list: GPUBuffer[] } | undefined;
+  const release = () => {
+    for (const b of bufs?.list ?? []) b.destroy();
+    bufs = undefined;
+  };
+  const buffer = (floats: number): GPUBuffer => {
+    const n = Math.max(4, Math.ceil(floats / 4) * 4);
+    const b = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    let s = 12345;
+    const d = new Float32Array(n).map(() => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.1);
+    device.queue.writeBuffer(b, 0, d);
+    return b;
+  };
+  const numel = (s: Shape) => s.reduce((a, b) => a * b, 1);
+  const timer = async (p: Problem, c: Candidate, best: number): Promise<number> => {
+    if (bufs?.key !== p.key) {
+      release();
+      bufs = {
+        key: p.key,
+        list: [buffer(numel(p.x)), ...p.params.map((s) => buffer(numel(s))), buffer(numel(p.out))],
+      };
+    }
+    const spec = candidateKernel(p, c, dev.limits);
+    const byslot: Record<string, GPUBuffer> = { input0: bufs.list[0]!, output: bufs.list.at(-1)! };
+    p.params.forEach((_, k) => (byslot[`param${k}`] = bufs!.list[1 + k]!));
+    device.pushErrorScope('validation');
+    let pipe: GPUComputePipeline | undefined;
+    let bg: GPUBindGroup | undefined;
+    let failure: string | undefined;
+    try {
+      pipe = await device.createComputePipelineAsync({
+        layout: 'auto',
+        compute: { module: device.createShaderModule({ code: spec.wgsl }), entryPoint: spec.entryPoint },
+      });
+      bg = device.createBindGroup({
+        layout: pipe.getBindGroupLayout(0),
+        entries: spec.bindings.map((slot, binding) => ({ binding, resource: { buffer: byslot[slot]! } })),
+      });
+    } catch (e) {
+      failure = (e as Error).message;
+    }
+    const err = await device.popErrorScope();
+    if (err || failure || !pipe || !bg)
+      throw new Error(`tuning ${p.key} with ${c.name}: ${err?.message ?? failure}`);
+    const [pl, group] = [pipe, bg];
+    const run = async (n: number): Promise<number> => {
+      const t0 = performance.now();
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pl);
+      pass.setBindGroup(0, group);
+      for (let k = 0; k < n; k++) pass.dispatchWorkgroups(...spec.grid);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      return (performance.now() - t0) / n;
+    };
+    await run(1); // compile + warm up
+    const first = await run(1);
+    if (first > giveUp * best) return first;
+    const n = Math.max(1, Math.min(64, Math.round(targetMs / Math.max(first, 1e-3))));
+    const ts = [first];
+    for (let r = 1; r < reps; r++) ts.push(await run(n));
+    ts.sort((a, b) => a - b);
+    return ts[Math.floor(ts.length / 2)]!;
+  };
+  return Object.assign(timer, { release });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tuning a program
+
+export interface TuneOptions {
+  readonly mode: TuneMode;
+  readonly adapter: AdapterIdentity;
+  readonly limits: DeviceLimits;
+  /** The adapter's fixed defaults (runtime/tuning.ts); the per-problem choices go on top. */
+  readonly base?: Tuning;
+  /** Needed in mode 'full'. */
+  readonly timer?: Timer;
+  /** Default: cacheDir(). */
+  readonly cacheDir?: string;
+  /** Called before each timing (done of total) and once at the end (total of total). */
+  readonly onProgress?: (done: number, total: number, what: string) => void;
+  readonly warn?: (msg: string) => void;
+}
+
+export interface TuneResult {
+  /** The tuning record to compile with: `base` plus `<key>@<problem>` for every problem with a choice. */
+  readonly tuning: Tuning;
+  /** The problems of the program that are tuned (at least MIN_TUNED_FLOPS). */
+  readonly problems: readonly Problem[];
+  /** Their choices (a problem without one runs with `base`). */
+  readonly choices: Readonly<Record<string, CacheEntry>>;
+  readonly fromCache: number;
+  readonly timed: number;
+  /** The cache file read or written (undefined in mode 'off'). */
+  readonly file?: string;
+  /** One line for logs. */
+  readonly summary: string;
+}
+
+/** `base` plus the per-problem keys of each choice. */
+export function tuningRecord(base: Tuning, choices: Readonly<Record<string, CacheEntry>>): Tuning {
+  const out: Record<string, number> = { ...base };
+  for (const key of Object.keys(choices).sort())
+    for (const [k, v] of Object.entries(choices[key]!.tuning)) out[`${k}@${key}`] = v;
+  return out;
+}
+
+/** Chooses the kernels of a compiled graph (see the header for the modes). */
+export async function tuneGraph(g: Graph, o: TuneOptions): Promise<TuneResult> {
+  const base = o.base ?? {};
+  const problems = problemsOf(g).filter((p) => p.flops >= MIN_TUNED_FLOPS);
+  if (o.mode === 'off')
+    return {
+      tuning: base,
+      problems,
+      choices: {},
+      fromCache: 0,
+      timed: 0,
+      summary: 'kernel tuning off: fixed defaults',
+    };
+  const warn = o.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+  const checksum = kernelSetChecksum();
+  const file = cacheFile(o.cacheDir ?? cacheDir(), o.adapter);
+  const cached = readCache(file, o.adapter, checksum, warn);
+  const choices: Record<string, CacheEntry> = {};
+  let fromCache = 0;
+  if (o.mode === 'cached') {
+    for (const p of problems)
+      if (cached.problems[p.key]) {
+        choices[p.key] = cached.problems[p.key]!;
+        fromCache++;
+      }
+    const missing = problems.length - fromCache;
+    return {
+      tuning: tuningRecord(base, choices),
+      problems,
+      choices,
+      fromCache,
+      timed: 0,
+      file,
+      summary:
+        `kernel tuning: ${fromCache} of ${problems.length} conv problems from the cache (${file})` +
+        (missing ? `; ${missing} on defaults (--tune full measures them)` : '') +
+        (cached.stale && missing ? '; the cache was for another kernel set' : ''),
+    };
+  }
+  if (!o.timer) throw new Error('internal: tuning in mode full needs a timer');
+  const kopts = kernelOptions(o.limits);
+  const work = problems.map((p) => ({ p, cands: candidatesFor(p, kopts) }));
+  const total = work.reduce((a, w) => a + w.cands.length, 0);
+  let done = 0;
+  const fresh: Record<string, CacheEntry> = {};
+  for (const { p, cands } of work) {
+    const times: Record<string, number> = {};
+    let best: Candidate | undefined;
+    let bestMs = Infinity;
+    for (const c of cands) {
+      o.onProgress?.(done, total, `${p.key} ${c.name}`);
+      const ms = await o.timer(p, c, bestMs);
+      times[c.name] = ms;
+      if (ms < bestMs) ((bestMs = ms), (best = c));
+      done++;
+    }
+    if (!best) continue;
+    fresh[p.key] = choices[p.key] = {
+      name: best.name,
+      tuning: best.tuning,
+      ms: bestMs,
+      times,
+      date: new Date().toISOString(),
+    };
+  }
+  o.onProgress?.(total, total, 'done');
+  if (Object.keys(fresh).length) writeCache(file, o.adapter, checksum, fresh, warn);
+  const timed = Object.keys(fresh).length;
+  return {
+    tuning: tuningRecord(base, choices),
+    problems,
+    choices,
+    fromCache: 0,
+    timed,
+    file,
+    summary: `kernel tuning: ${timed} conv problems timed (${total} kernels), choices saved in ${file}`,
+  };
+}

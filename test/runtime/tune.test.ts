@@ -1,0 +1,496 @@
+// Kernel choice by measurement (runtime/tune.ts): the problems of a program, per-problem tuning keys reaching the
+// emitters, the cache (a hit times nothing, a changed kernel set or adapter invalidates it, a corrupt file is a
+// warning and the defaults, concurrent writers never leave a torn file), the deterministic defaults, and that every
+// candidate the tuner may pick is a variant the GPU op tests run. The timer is a fake except in the last suite,
+// which times real kernels on the test device when there is one.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildGraph } from '../../compiler/index.ts';
+import { compile } from '../../compiler/compile.ts';
+import { kernelOptions, tunedValue } from '../../compiler/codegen/limits.ts';
+import { conv2dKernel, convProblem } from '../../compiler/codegen/wgsl/conv.ts';
+import type { ConvAttrs } from '../../compiler/ops/conv.ts';
+import type { Graph } from '../../compiler/ir/types.ts';
+import {
+  adapterIdentity,
+  cacheDir,
+  cacheFile,
+  CANDIDATES,
+  candidateKernel,
+  gpuTimer,
+  kernelSetChecksum,
+  problemsOf,
+  readCache,
+  tuneGraph,
+  tuningRecord,
+  writeCache,
+  type AdapterIdentity,
+  type Candidate,
+  type Problem,
+  type Timer,
+} from '../../runtime/tune.ts';
+import { tuningFor } from '../../runtime/tuning.ts';
+import { CASES, VARIANTS } from '../gpu/cases.ts';
+import { gpuForTests, oneOpGraph } from '../gpu/harness.ts';
+import { ROOT } from '../helpers.ts';
+
+const LIMITS = {
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxStorageBuffersPerShaderStage: 16,
+  maxComputeInvocationsPerWorkgroup: 1024,
+  maxComputeWorkgroupStorageSize: 32768,
+  maxStorageBufferBindingSize: 134217728,
+  maxBufferSize: 2147483648,
+};
+const ADAPTER: AdapterIdentity = {
+  kind: 'software',
+  vendor: '',
+  architecture: '',
+  device: 'llvmpipe-test',
+  description: 'a test adapter',
+};
+const BASE = { 'conv2d.tm': 16, 'conv2d.tn': 8 };
+
+function narrow(size = 64): Graph {
+  const r = buildGraph(join(ROOT, 'specs', 'enc_jpu_r50.fcn'), {
+    height: size,
+    width: size,
+    settings: { width: 4, classes: 5 },
+  });
+  if (!r.graph) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+  return compile(r.graph, { limits: LIMITS }).graph;
+}
+
+/** A timer that prefers the candidate named `winner` (else the first) and counts its calls. */
+function fakeTimer(winner = 'tiled 32×32 k8 4×4'): Timer & { calls: number } {
+  const t = async (_p: Problem, c: Candidate) => {
+    t.calls++;
+    return c.name === winner || c.name === 'depthwise rows 8' ? 1 : 2 + c.name.length / 100;
+  };
+  t.calls = 0;
+  return t;
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'fcnc-tune-'));
+const quiet = { warn: () => {} };
+
+describe('problems and per-problem keys', () => {
+  const g = narrow();
+  const problems = problemsOf(g);
+
+  it('finds every conv of the fused program once, keyed as the emitter keys it', () => {
+    expect(problems.length).toBeGreaterThan(10);
+    expect(new Set(problems.map((p) => p.key)).size).toBe(problems.length);
+    let convs = 0;
+    for (const n of g.nodes)
+      if (n.op === 'conv2d' || (n.op === 'fused' && n.body?.[0]?.op === 'conv2d')) convs++;
+    expect(problems.reduce((a, p) => a + p.count, 0)).toBe(convs);
+    for (const p of problems) expect(p.key).toBe(convProblem(p.x, p.attrs));
+    expect(problems.some((p) => p.attrs.groups > 1 && p.attrs.groups === p.x[1])).toBe(true); // JPU depthwise
+    // Largest total work first.
+    for (let k = 1; k < problems.length; k++)
+      expect(problems[k - 1]!.flops * problems[k - 1]!.count).toBeGreaterThanOrEqual(
+        problems[k]!.flops * problems[k]!.count,
+      );
+  });
+
+  it('a per-problem key wins over the global one, for that problem only', () => {
+    const t = { 'conv2d.tm': 16, 'conv2d.tm@conv2d:1x8x5x5-4k1s1p0d1g1': 4 };
+    expect(tunedValue(t, 'conv2d.tm', 'conv2d:1x8x5x5-4k1s1p0d1g1')).toBe(4);
+    expect(tunedValue(t, 'conv2d.tm', 'conv2d:1x8x5x5-8k1s1p0d1g1')).toBe(16);
+    expect(tunedValue(t, 'conv2d.tn', 'conv2d:1x8x5x5-4k1s1p0d1g1')).toBeUndefined();
+    expect(tunedValue(undefined, 'conv2d.tm')).toBeUndefined();
+  });
+
+  it('compiling with a tuning record changes exactly the kernels of the problems it names', () => {
+    const [p0, p1] = problems.filter((p) => p.attrs.groups === 1);
+    const tiled = CANDIDATES.conv.find((c) => c.tuning['conv2d.variant'] === 1)!;
+    const record = tuningRecord(BASE, {
+      [p0!.key]: { name: tiled.name, tuning: tiled.tuning, ms: 1, times: {}, date: '' },
+    });
+    const plain = compile(g, { limits: LIMITS, tuning: BASE, verify: false }).program;
+    const tuned = compile(g, { limits: LIMITS, tuning: record, verify: false }).program;
+    const describes = (w: string, p: Problem) => {
+      const a = p.attrs;
+      return (
+        w.includes(
+          `conv2d ${a.kernel}×${a.kernel} stride ${a.stride} padding ${a.padding} dilation ${a.dilation} groups ${a.groups}`,
+        ) && w.includes(`x [${p.x.join(', ')}] → y [${p.out.join(', ')}]`)
+      );
+    };
+    const kernelOf = (prog: typeof plain, p: Problem) =>
+      prog.entries.forward.steps
+        .map((s) => prog.kernels.find((k) => k.name === s.kernel)!.wgsl)
+        .filter((w) => describes(w, p));
+    expect(kernelOf(tuned, p0!).every((w) => w.includes('workgroup-tiled'))).toBe(true);
+    expect(kernelOf(tuned, p0!).length).toBeGreaterThan(0);
+    expect(kernelOf(plain, p0!).some((w) => w.includes('workgroup-tiled'))).toBe(false);
+    // Another problem of another input shape keeps its kernel.
+    expect(kernelOf(tuned, p1!).length).toBeGreaterThan(0);
+    expect(kernelOf(tuned, p1!)).toEqual(kernelOf(plain, p1!));
+    expect(tuned.tuning[`conv2d.variant@${p0!.key}`]).toBe(1);
+  });
+});
+
+describe('tuning modes and the cache', () => {
+  const g = narrow();
+
+  it('off: the base, exactly, whatever the cache holds', async () => {
+    const dir = tmp();
+    const timer = fakeTimer();
+    await tuneGraph(g, {
+      mode: 'full',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: BASE,
+      timer,
+      cacheDir: dir,
+      ...quiet,
+    });
+    const r = await tuneGraph(g, {
+      mode: 'off',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: BASE,
+      cacheDir: dir,
+    });
+    expect(r.tuning).toEqual(BASE);
+    expect(r.timed + r.fromCache).toBe(0);
+  });
+
+  it('full times every candidate of every problem and writes the cache; cached then times nothing', async () => {
+    const dir = tmp();
+    const timer = fakeTimer();
+    const full = await tuneGraph(g, {
+      mode: 'full',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: BASE,
+      timer,
+      cacheDir: dir,
+      ...quiet,
+    });
+    expect(timer.calls).toBe(
+      full.problems.reduce(
+        (a, p) =>
+          a +
+          (p.attrs.groups > 1 && p.attrs.groups === p.x[1] ? CANDIDATES.depthwise : CANDIDATES.conv).length,
+        0,
+      ),
+    );
+    expect(full.timed).toBe(full.problems.length);
+    for (const p of full.problems) {
+      const dw = p.attrs.groups > 1 && p.attrs.groups === p.x[1];
+      expect(full.choices[p.key]!.name).toBe(dw ? 'depthwise rows 8' : 'tiled 32×32 k8 4×4');
+      expect(full.tuning[`${dw ? 'conv2d_dw.variant' : 'conv2d.variant'}@${p.key}`]).toBe(1);
+    }
+    for (const [k, v] of Object.entries(BASE)) expect(full.tuning[k]).toBe(v);
+
+    const again = fakeTimer();
+    const cached = await tuneGraph(g, {
+      mode: 'cached',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: BASE,
+      timer: again,
+      cacheDir: dir,
+      ...quiet,
+    });
+    expect(again.calls).toBe(0);
+    expect(cached.fromCache).toBe(full.problems.length);
+    expect(cached.tuning).toEqual(full.tuning);
+    expect(cached.file).toBe(cacheFile(dir, ADAPTER));
+
+    // full re-times, even with a valid cache.
+    const third = fakeTimer('register 16×8');
+    const re = await tuneGraph(g, {
+      mode: 'full',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: BASE,
+      timer: third,
+      cacheDir: dir,
+      ...quiet,
+    });
+    expect(third.calls).toBe(timer.calls);
+    const dense = re.problems.find((p) => p.attrs.groups === 1)!;
+    expect(re.choices[dense.key]!.name).toBe('register 16×8');
+  });
+
+  it('cached with no cache: the defaults, and says so', async () => {
+    const r = await tuneGraph(g, {
+      mode: 'cached',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: BASE,
+      cacheDir: tmp(),
+    });
+    expect(r.tuning).toEqual(BASE);
+    expect(r.summary).toMatch(/0 of \d+ conv problems from the cache.*on defaults/);
+  });
+
+  it('a changed kernel set or another adapter invalidates the cache', async () => {
+    const dir = tmp();
+    await tuneGraph(g, {
+      mode: 'full',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: BASE,
+      timer: fakeTimer(),
+      cacheDir: dir,
+      ...quiet,
+    });
+    const file = cacheFile(dir, ADAPTER);
+    const data = JSON.parse(readFileSync(file, 'utf8'));
+    expect(data.checksum).toBe(kernelSetChecksum());
+    expect(Object.keys(data.problems).length).toBeGreaterThan(0);
+    writeFileSync(file, JSON.stringify({ ...data, checksum: 'another kernel set' }));
+    const warnings: string[] = [];
+    const r = await tuneGraph(g, {
+      mode: 'cached',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: BASE,
+      cacheDir: dir,
+      warn: (m) => warnings.push(m),
+    });
+    expect(r.fromCache).toBe(0);
+    expect(r.tuning).toEqual(BASE);
+    expect(r.summary).toContain('another kernel set');
+    expect(warnings).toEqual([]);
+    // The same file under another adapter's identity is not used either.
+    writeFileSync(file, JSON.stringify(data));
+    expect(
+      readCache(file, { ...ADAPTER, description: 'another driver' }, data.checksum, () => {}).stale,
+    ).toBe(true);
+    expect(Object.keys(readCache(file, ADAPTER, data.checksum, () => {}).problems).length).toBeGreaterThan(0);
+    // Different adapters have different files.
+    expect(cacheFile(dir, { ...ADAPTER, device: 'other' })).not.toBe(file);
+  });
+
+  it('a corrupt cache file is ignored with a warning, then rewritten by full', async () => {
+    for (const junk of ['{"format": "fcnc-tuning-cache", "problems": {', '[1, 2, 3]', '\u0000\u0001binary']) {
+      const dir = tmp();
+      const file = cacheFile(dir, ADAPTER);
+      writeFileSync(file, junk);
+      const warnings: string[] = [];
+      const r = await tuneGraph(g, {
+        mode: 'cached',
+        adapter: ADAPTER,
+        limits: LIMITS,
+        base: BASE,
+        cacheDir: dir,
+        warn: (m) => warnings.push(m),
+      });
+      expect(r.tuning).toEqual(BASE);
+      expect(warnings.length).toBe(1);
+      expect(warnings[0]).toContain(file);
+      await tuneGraph(g, {
+        mode: 'full',
+        adapter: ADAPTER,
+        limits: LIMITS,
+        base: BASE,
+        timer: fakeTimer(),
+        cacheDir: dir,
+        warn: () => {},
+      });
+      const ok = await tuneGraph(g, {
+        mode: 'cached',
+        adapter: ADAPTER,
+        limits: LIMITS,
+        base: BASE,
+        cacheDir: dir,
+      });
+      expect(ok.fromCache).toBe(ok.problems.length);
+    }
+  });
+
+  it('malformed entries are dropped, the rest used', () => {
+    const dir = tmp();
+    const file = cacheFile(dir, ADAPTER);
+    const entry = { name: 'register 8×8', tuning: { 'conv2d.variant': 0 }, ms: 1, times: {}, date: '' };
+    writeCache(file, ADAPTER, 'sum', { a: entry });
+    const data = JSON.parse(readFileSync(file, 'utf8'));
+    data.problems.b = { name: 3 };
+    data.problems.c = { ...entry, tuning: { 'conv2d.variant': 'one' } };
+    writeFileSync(file, JSON.stringify(data));
+    const warnings: string[] = [];
+    expect(Object.keys(readCache(file, ADAPTER, 'sum', (m) => warnings.push(m)).problems)).toEqual(['a']);
+    expect(warnings[0]).toMatch(/2 malformed entries/);
+  });
+
+  it('concurrent writers: readers only ever see a whole file, and it ends valid', async () => {
+    const dir = tmp();
+    const file = cacheFile(dir, ADAPTER);
+    const env = {
+      ...process.env,
+      TUNE_TEST_ADAPTER: JSON.stringify(ADAPTER),
+      TUNE_TEST_CHECKSUM: 'sum',
+      FCNC_QUIET_CHILD: '1',
+    };
+    const writers = ['a', 'b', 'c'].map(
+      (prefix) =>
+        new Promise<number>((resolve) => {
+          const child = spawn(
+            process.execPath,
+            [
+              join(ROOT, 'bin', 'run-ts.js'),
+              join(ROOT, 'test', 'runtime', 'tune_writer.script.ts'),
+              file,
+              prefix,
+              '40',
+            ],
+            { env, stdio: 'ignore' },
+          );
+          child.on('exit', (code) => resolve(code ?? -1));
+        }),
+    );
+    let done = false;
+    let reads = 0;
+    const reader = (async () => {
+      while (!done) {
+        let text: string | undefined;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch {
+          // not written yet
+        }
+        if (text !== undefined) {
+          expect(() => JSON.parse(text)).not.toThrow();
+          reads++;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const codes = await Promise.all(writers);
+    done = true;
+    await reader;
+    expect(codes).toEqual([0, 0, 0]);
+    expect(reads).toBeGreaterThan(0);
+    const warnings: string[] = [];
+    const final = readCache(file, ADAPTER, 'sum', (m) => warnings.push(m));
+    expect(warnings).toEqual([]);
+    expect(final.stale).toBe(false);
+    expect(Object.keys(final.problems).length).toBeGreaterThan(0);
+    // No temporary files are left behind.
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  }, 120_000);
+
+  it('the cache folder: FCNC_CACHE_DIR, else XDG_CACHE_HOME/fcnc, else ~/.cache/fcnc', () => {
+    expect(cacheDir({ FCNC_CACHE_DIR: '/x', XDG_CACHE_HOME: '/y' })).toBe('/x');
+    expect(cacheDir({ XDG_CACHE_HOME: '/y' })).toBe(join('/y', 'fcnc'));
+    expect(cacheDir({})).toMatch(/\.cache[\\/]fcnc$/);
+  });
+});
+
+describe('defaults and candidates', () => {
+  it('the default is deterministic: the fixed table per adapter, and compiling twice gives the same program', () => {
+    const info = (device: string, description = '') =>
+      ({ vendor: '', architecture: '', device, description }) as GPUAdapterInfo;
+    expect(tuningFor({ adapterInfo: info('llvmpipe-llvm-15'), kind: 'software' })).toEqual({
+      'conv2d.tm': 16,
+      'conv2d.tn': 8,
+    });
+    expect(tuningFor({ adapterInfo: info('SwiftShader'), kind: 'software' })).toEqual({});
+    expect(tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' })['conv2d.variant']).toBe(1);
+    expect(tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' })).toEqual(
+      tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' }),
+    );
+    const g = narrow(32);
+    const a = compile(g, { limits: LIMITS, tuning: BASE, verify: false }).program;
+    const b = compile(g, { limits: LIMITS, tuning: BASE, verify: false }).program;
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(adapterIdentity({ adapterInfo: info('d', 'desc'), kind: 'gpu' })).toEqual({
+      kind: 'gpu',
+      vendor: '',
+      architecture: '',
+      device: 'd',
+      description: 'desc',
+    });
+  });
+
+  it('the kernel-set checksum is stable and covers the candidates', () => {
+    expect(kernelSetChecksum()).toMatch(/^[0-9a-f]{32}$/);
+    expect(kernelSetChecksum()).toBe(kernelSetChecksum());
+  });
+
+  it('every candidate the tuner may pick is a kernel the GPU op tests run', () => {
+    // The tunings the op tests run conv2d under: none (the emitter's defaults), each case's own, each variant's.
+    const tested = [
+      undefined,
+      ...(CASES.conv2d ?? []).flatMap((c) => (c.tuning ? [c.tuning] : [])),
+      ...(VARIANTS.conv2d ?? []).map((v) => v.tuning),
+    ];
+    const probe = (a: ConvAttrs, x: number[]) => {
+      const g = oneOpGraph('conv2d', [x], a);
+      const node = g.nodes.at(-1)!;
+      return (tuning?: Readonly<Record<string, number>>) =>
+        conv2dKernel({
+          inputs: [x],
+          out: node.shape,
+          attrs: a,
+          params: g.params.map((p) => p.shape),
+          opts: kernelOptions(LIMITS, tuning),
+        }).wgsl;
+    };
+    const base = { stride: 1, padding: 1, dilation: 1, bias: false };
+    const dense = probe({ ...base, channels: 20, kernel: 3, groups: 1 }, [1, 12, 9, 9]);
+    const dw = probe({ ...base, channels: 12, kernel: 3, groups: 12 }, [1, 12, 9, 9]);
+    for (const [kind, list] of [
+      [dense, CANDIDATES.conv],
+      [dw, CANDIDATES.depthwise],
+    ] as const)
+      for (const c of list) {
+        const want = kind(c.tuning);
+        expect(
+          tested.some((t) => kind(t) === want),
+          `candidate ${c.name} is not among the tested conv2d variants`,
+        ).toBe(true);
+      }
+  });
+});
+
+const { dev, reason } = await gpuForTests();
+describe.skipIf(!dev)(`tuning on the device (${dev?.description ?? reason})`, () => {
+  it('times real candidates, picks the fastest, and the tuned program runs', async () => {
+    const a: ConvAttrs = {
+      channels: 24,
+      kernel: 3,
+      stride: 1,
+      padding: 1,
+      dilation: 1,
+      groups: 1,
+      bias: true,
+    };
+    const g = oneOpGraph('conv2d', [[1, 16, 24, 24]], a);
+    const p = problemsOf(g)[0]!;
+    const timer = gpuTimer(dev!, { reps: 2 });
+    try {
+      for (const c of [CANDIDATES.conv[0]!, CANDIDATES.conv.at(-1)!]) {
+        const ms = await timer(p, c, Infinity);
+        expect(ms).toBeGreaterThan(0);
+        expect(Number.isFinite(ms)).toBe(true);
+        expect(candidateKernel(p, c, dev!.limits).wgsl.length).toBeGreaterThan(0);
+      }
+      const r = await tuneGraph(g, {
+        mode: 'full',
+        adapter: adapterIdentity(dev!),
+        limits: dev!.limits,
+        base: tuningFor(dev!),
+        timer,
+        cacheDir: tmp(),
+      });
+      const choice = r.choices[p.key]!;
+      expect(choice.ms).toBe(Math.min(...Object.values(choice.times)));
+      expect(Object.keys(choice.times).length).toBe(CANDIDATES.conv.length);
+      const prog = compile(g, { limits: dev!.limits, tuning: r.tuning }).program;
+      expect(prog.tuning[`conv2d.variant@${p.key}`]).toBe(choice.tuning['conv2d.variant']);
+    } finally {
+      timer.release();
+    }
+  });
+});
