@@ -12,7 +12,19 @@ export {
   type TensorData,
 } from './tensor.ts';
 export { readSafetensors, writeSafetensors, type SafetensorsFile } from './safetensors.ts';
-export { readPth, stripModulePrefix, type PthFile } from './pth.ts';
+export { TensorValue, readPth, readPthValue, stripModulePrefix, type PthFile } from './pth.ts';
+export {
+  OrderedDict,
+  PyFloat,
+  pyFloat,
+  pyTuple,
+  stateDictToPy,
+  writeTorchZip,
+  writeTorchZipChunks,
+  type PyKey,
+  type PyValue as PyWriteValue,
+  type TorchZipOptions,
+} from './pth_write.ts';
 export {
   checkStateDict,
   loadWeightsFile,

@@ -25,7 +25,7 @@ import { loadWeightsFile, readWeights } from '../../../runtime/weights/state_dic
 import type { DType, HostTensor, StateDict } from '../../../runtime/weights/tensor.ts';
 import { ROOT, runCli } from '../../helpers.ts';
 import { catchWeightsError } from './helpers.ts';
-import { runTorchCheck, torchPython, type PyDesc, type TorchResult } from './torch_python.ts';
+import { parseHexFloat, runTorchCheck, torchPython, type PyDesc, type TorchResult } from './torch_python.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Test values
@@ -196,17 +196,6 @@ function expectPy(v: PyValue): unknown {
   }
   if (isHostTensor(v)) return { tensor: TORCH_DTYPE[v.dtype], shape: v.shape, hex: tensorHex(v) };
   throw new Error('unexpected');
-}
-
-function parseHexFloat(s: string): number {
-  if (s === 'nan') return NaN;
-  if (s === 'inf') return Infinity;
-  if (s === '-inf') return -Infinity;
-  const m = /^(-)?0x([01])\.([0-9a-f]+)p([+-]\d+)$/.exec(s);
-  if (!m) throw new Error(`bad float.hex ${s}`);
-  const mant = BigInt(`0x${m[2]}${m[3]}`);
-  const v = Number(mant) * 2 ** (Number(m[4]) - 4 * m[3].length);
-  return m[1] ? -v : v;
 }
 
 function fromPy(d: PyDesc): unknown {

@@ -58,3 +58,15 @@ export type PyDesc =
       hex: string;
     }
   | { t: 'other'; v: string };
+
+/** Parses Python's float.hex() output. */
+export function parseHexFloat(s: string): number {
+  if (s === 'nan') return NaN;
+  if (s === 'inf') return Infinity;
+  if (s === '-inf') return -Infinity;
+  const m = /^(-)?0x([01])\.([0-9a-f]+)p([+-]\d+)$/.exec(s);
+  if (!m) throw new Error(`bad float.hex ${s}`);
+  const mant = BigInt(`0x${m[2]}${m[3]}`);
+  const v = Number(mant) * 2 ** (Number(m[4]) - 4 * m[3].length);
+  return m[1] ? -v : v;
+}
