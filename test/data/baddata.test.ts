@@ -130,7 +130,7 @@ describe('the loader', () => {
   const collect = async (ds: Dataset, workers: number, skipBad: boolean) => {
     const L = new Loader(ds, { batch: 3, crop: 12, base: 14, seed: 2, workers, skipBad, shuffle: false });
     const out: { indices: number[]; sum: number }[] = [];
-    let first = new Float32Array(0);
+    let first: Float32Array = new Float32Array(0);
     try {
       for await (const b of L.batches(0)) {
         if (b.iteration === 0) first = b.image;
