@@ -4,7 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import * as zlib from 'node:zlib';
 import { WeightsError } from './errors.ts';
+
+/** Node's native CRC-32 (Node ≥ 20.15) for writeTorchZip's `crc32` option, or undefined. */
+export const nativeCrc32: ((bytes: Uint8Array) => number) | undefined =
+  typeof zlib.crc32 === 'function' ? (b) => zlib.crc32(b) : undefined;
 
 export interface AtomicWriteOptions {
   /** Called after each chunk is written to the temporary file (e.g. for a progress bar). May be async. */

@@ -19,7 +19,7 @@
 // reads official checkpoints. Files are written atomically: a crash never leaves a partial checkpoint.
 
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic, type AtomicWriteOptions } from './atomic_write.ts';
+import { nativeCrc32, writeFileAtomic, type AtomicWriteOptions } from './atomic_write.ts';
 import { WeightsError, describeFile } from './errors.ts';
 import { pyTypeName as pyTypeNameOf, type PyValue as PyRead } from './pickle.ts';
 import { TensorValue, readPthValue, stripModulePrefix } from './pth.ts';
@@ -169,7 +169,7 @@ function isExtraValue(v: unknown): v is CheckpointExtraValue {
 
 /** The checkpoint file as chunks (their concatenation is the file); see writeTorchZipChunks. */
 export function encodeCheckpoint(ckpt: TrainingCheckpoint, opts?: TorchZipOptions): Uint8Array[] {
-  return writeTorchZipChunks(checkpointToPy(ckpt), opts);
+  return writeTorchZipChunks(checkpointToPy(ckpt), { crc32: nativeCrc32, ...opts });
 }
 
 /** Writes a training checkpoint atomically (see writeFileAtomic). */

@@ -4,7 +4,7 @@
 import { Option, type Command } from 'commander';
 import { basename } from 'node:path';
 import type { ParamSpec } from '../../../runtime/params.ts';
-import { writeFileAtomic } from '../../../runtime/weights/atomic_write.ts';
+import { nativeCrc32, writeFileAtomic } from '../../../runtime/weights/atomic_write.ts';
 import { stateDictToPy, writeTorchZipChunks } from '../../../runtime/weights/pth_write.ts';
 import { writeSafetensors } from '../../../runtime/weights/safetensors.ts';
 import { checkStateDict, loadWeightsFile } from '../../../runtime/weights/state_dict.ts';
@@ -76,7 +76,10 @@ export async function convertWeights(
       { fileName: input },
     );
   if (format === 'pth') {
-    await writeFileAtomic(output, writeTorchZipChunks(stateDictToPy(loaded.stateDict)));
+    await writeFileAtomic(
+      output,
+      writeTorchZipChunks(stateDictToPy(loaded.stateDict), { crc32: nativeCrc32 }),
+    );
     return loaded.stateDict.size;
   }
   const metadata: Record<string, string> = { source: basename(input), format: loaded.format };

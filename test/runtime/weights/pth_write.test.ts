@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertWeights, formatForOutput } from '../../../compiler/cli/commands/convert.ts';
+import { nativeCrc32 } from '../../../runtime/weights/atomic_write.ts';
 import { PyObject, isTuple, type PyValue as PyRead } from '../../../runtime/weights/pickle.ts';
 import { TensorValue, readPth, readPthValue } from '../../../runtime/weights/pth.ts';
 import {
@@ -426,6 +427,12 @@ describe('writeTorchZip: output format', () => {
     expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
     const long = Uint8Array.from({ length: 1000 }, (_, i) => (i * 31) & 255);
     expect(crc32(long.subarray(500), crc32(long.subarray(0, 500)))).toBe(crc32(long));
+    // Node's native CRC (used when writing files) gives the same bytes
+    expect(nativeCrc32).toBeDefined();
+    const v = fullValue();
+    expect(Buffer.from(writeTorchZip(v, { crc32: nativeCrc32 })).equals(Buffer.from(writeTorchZip(v)))).toBe(
+      true,
+    );
   });
 });
 
