@@ -10,6 +10,16 @@ export type DataErrorKind =
   | 'empty-split' // a split with no samples
   | 'layout'; // a root whose format cannot be recognised, a missing folder
 
+export const DATA_ERROR_KINDS: readonly DataErrorKind[] = [
+  'missing-label',
+  'missing-image',
+  'size-mismatch',
+  'label-range',
+  'unreadable',
+  'empty-split',
+  'layout',
+];
+
 export class DataError extends Error {
   constructor(
     message: string,
