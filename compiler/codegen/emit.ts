@@ -1,6 +1,6 @@
 // Emit: a Program and its graph → the files of generated/<model>/: program.json (what the runtime executes),
 // params.json (the state-dict layout with init rules), kernels/*.wgsl (each kernel, for reading), model.ts (a
-// typed wrapper: load weights, run forward, read outputs), infer.ts (segment images from the command line) and
+// typed wrapper: load weights, run forward, read outputs), infer.ts (segment images from the command line), train.ts (`fcnc train` on the spec) and
 // README.md (the account of the variant). Everything is prettier-formatted and byte-identical from run to run.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +17,8 @@ export interface EmitOptions {
   readonly command: string;
   /** Path from the output folder to the runtime/ folder, for the generated imports. */
   readonly runtimeDir: string;
+  /** Path from the output folder to the spec (train.ts runs `fcnc train` on it). */
+  readonly specPath?: string;
 }
 
 const PRETTIER = { printWidth: 110, singleQuote: true, trailingComma: 'all' } as const;
@@ -172,6 +174,26 @@ try {
 `;
   files.set('infer.ts', await prettier.format(infer, { ...PRETTIER, parser: 'typescript' }));
 
+  // train.ts: `fcnc train` on this spec with the settings it was compiled with (the class count comes from the
+  // dataset, the crop and batch from the flags: the training program is compiled for them and the device at start).
+  const trainSettings = Object.entries(g.settings)
+    .filter(([k]) => k !== 'classes' && !/^[A-Z]/.test(k)) // size variables (H, W) are the crop's
+    .map(([k, v]) => `--set=${k}=${Array.isArray(v) ? `[${v.join(',')}]` : String(v)}`);
+  const train = `${header}
+// Trains ${g.model} with the official protocol (reference §5: augmentation, SGD with momentum and the poly
+// schedule, jpu/head/auxlayer at 10× the learning rate, pixAcc and mIoU after each epoch, checkpoints in the
+// official format). It runs \`fcnc train\` on this model's spec with the settings it was compiled with, so every
+// flag of \`fcnc train --help\` works here. Usage:
+//   node bin/run-ts.js <this folder>/train.ts --data ROOT [--crop 480] [--batch 16] [--epochs N] [--lr X]
+//       [--checkpoint-dir DIR] [--resume] [--weights W] [--max-batch N] [--adapter auto|gpu|software]
+import { fileURLToPath } from 'node:url';
+import { main } from '${rt}/../compiler/cli/main.ts';
+
+const spec = fileURLToPath(new URL(${JSON.stringify(opts.specPath ?? g.file)}, import.meta.url));
+process.exitCode = await main(['train', spec, ...${JSON.stringify(trainSettings)}, ...process.argv.slice(2)]);
+`;
+  files.set('train.ts', await prettier.format(train, { ...PRETTIER, parser: 'typescript' }));
+
   const plan = planReport(compiled, compile(g, { mode: 'none', limits: program.limits }));
   files.set(
     'report.md',
@@ -191,6 +213,8 @@ ${opts.command}
 
 - \`model.ts\` — \`${cls}.load({ weights })\`, \`forward(image)\` → ${g.outputs.map((o) => `\`${o.name}\` [${g.nodes[o.node]!.shape.join(', ')}]`).join(', ')}
 - \`infer.ts\` — segment images: \`node bin/run-ts.js ${'<this folder>'}/infer.ts --weights W -o OUT IMAGE...\`
+- \`train.ts\` — train on a dataset: \`node bin/run-ts.js ${'<this folder>'}/train.ts --data ROOT\` (the flags of \`fcnc train\`)
+- \`train.ts\` — train on a dataset: \`node bin/run-ts.js ${'<this folder>'}/train.ts --data ROOT\` (the flags of \`fcnc train\`)
 - \`program.json\` — ${program.kernels.length} kernels, ${program.entries.forward.steps.length} dispatches per forward (${program.entries.load.steps.length} more when weights are loaded), ${program.buffers.length} buffers; \`kernels/*.wgsl\` are the same kernels for reading
 - \`params.json\` — the ${g.params.length} state-dict entries with their initialisation
 - \`report.md\` — what the compiler's passes did: kernels and dispatches before and after fusion, the memory plan

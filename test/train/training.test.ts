@@ -175,7 +175,7 @@ describe.skipIf(!gpu.dev)('gradient accumulation', () => {
         ['hyper', hyper(0, 0)],
       ]);
     const gA = await gp.call('train_step', inputs(0));
-    const stats = new Map(params);
+    const stats = new Map<string, Float32Array>(params);
     for (const [k, v] of gA) if (/running_(mean|var)$/.test(k)) stats.set(k, v);
     await gp.setParams(stats); // the second micro-batch starts from the first one's running statistics
     const gB = await gp.call('train_step', inputs(1));

@@ -82,5 +82,6 @@ export async function compileToDir(g: Graph, outDir: string, command: string): P
   return emitModel(g, compile(g), outDir, {
     command,
     runtimeDir: relative(resolve(outDir), RUNTIME_DIR),
+    specPath: relative(resolve(outDir), resolve(g.file)),
   });
 }
