@@ -14,8 +14,9 @@
 //
 // Modes (`--tune`):
 //  - off:    the adapter's fixed defaults; the cache is neither read nor written. Deterministic.
-//  - cached: the cache's choices for the problems it has, the fixed defaults for the rest; nothing is timed (the
-//            default of the commands: fast, and deterministic for a given cache).
+//  - cached: the cache's choices for the problems it has; for a problem it lacks, the choice of the same conv at the
+//            nearest other batch and size if it has one (a program compiled at another size), else the fixed
+//            defaults; nothing is timed (the default of the commands: fast, and deterministic for a given cache).
 //  - full:   every problem of the program is timed now (cached choices are ignored) and the cache updated.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -263,7 +264,7 @@ export interface CacheEntry {
   readonly tuning: Tuning;
   /** Its time, ms per run. */
   readonly ms: number;
-  /** Every candidate's time, ms per run (a candidate abandoned early: its first run). */
+  /** Every timed candidate's time, ms per run (one given up as clearly slower: its single calibration run). */
   readonly times: Readonly<Record<string, number>>;
   readonly date: string;
 }
@@ -377,35 +378,41 @@ export function writeCache(
 // Timing
 
 /**
- * Times one candidate on one problem: ms per run. `best` is the fastest time so far on this problem (Infinity at
- * first): a timer may stop early and return a single run's time when the candidate is clearly slower.
+ * Times the candidates of one problem: ms per run of each, in the order given (Infinity for a candidate that failed
+ * to compile; for one given up as clearly slower, its single calibration run).
  */
-export type Timer = (p: Problem, c: Candidate, best: number) => Promise<number>;
+export type Timer = (p: Problem, cands: readonly Candidate[]) => Promise<number[]>;
 
 export interface GpuTimerOptions {
-  /** Timed repetitions after the warm-up (median). Default 5. */
-  readonly reps?: number;
-  /** Each repetition runs enough dispatches to last about this long (ms), at most 64. Default 4. */
+  /** Rounds over the candidates after the calibration round. Default 4. */
+  readonly rounds?: number;
+  /** Each measurement runs enough dispatches in one submit to last about this long (ms), at most 64. Default 4. */
   readonly targetMs?: number;
-  /** A candidate whose first run takes more than `giveUp` × the best so far is not timed further. Default 2. */
+  /** A candidate whose calibration run takes more than `giveUp` × the best one is not timed further. Default 2. */
   readonly giveUp?: number;
+  /** Rounds stop early so that a candidate's measurements take about this long in all (at least one round). Default 1000. */
+  readonly budgetMs?: number;
+  /** Told about a candidate that failed to compile (it is skipped). */
+  readonly warn?: (msg: string) => void;
 }
 
 /**
- * A timer running each candidate's kernel alone on the device: buffers of the problem's shapes (random values),
- * one warm-up dispatch, then `reps` submits of n dispatches each with a queue sync, n chosen so that a submit lasts
- * about `targetMs` (a GPU dispatch can be far shorter than a queue round trip). Returns the median per dispatch.
+ * A timer running each candidate's kernel alone on the device, on buffers of the problem's shapes (random values):
+ * every candidate's pipeline is created and warmed up, one calibration run each fixes how many dispatches one
+ * measurement submits (so that it lasts about `targetMs`: a GPU dispatch can be far shorter than a queue round trip)
+ * and drops the clearly slower ones, then up to `rounds` rounds (fewer when runs are long) measure every remaining
+ * candidate once each, in turn (a neighbour's load falls on all alike). A measurement is one submit and a queue sync; a candidate's time is its
+ * fastest measurement per dispatch (load on a shared machine only ever adds time).
  */
 export function gpuTimer(
   dev: Pick<OpenedDevice, 'device' | 'limits'>,
   o: GpuTimerOptions = {},
-): Timer & {
-  release(): void;
-} {
+): Timer & { release(): void } {
   const device = dev.device;
-  const reps = o.reps ?? 5;
+  const rounds = o.rounds ?? 4;
   const targetMs = o.targetMs ?? 4;
   const giveUp = o.giveUp ?? 2;
+  const budgetMs = o.budgetMs ?? 1000;
   let bufs: { key: string; list: GPUBuffer[] } | undefined;
   const release = () => {
     for (const b of bufs?.list ?? []) b.destroy();
@@ -420,7 +427,37 @@ export function gpuTimer(
     return b;
   };
   const numel = (s: Shape) => s.reduce((a, b) => a * b, 1);
-  const timer = async (p: Problem, c: Candidate, best: number): Promise<number> => {
+
+  /** The pipeline of one candidate, bound to the problem's buffers; undefined (and a warning) if it fails. */
+  async function prepare(p: Problem, c: Candidate, list: readonly GPUBuffer[]) {
+    const spec = candidateKernel(p, c, dev.limits);
+    const byslot: Record<string, GPUBuffer> = { input0: list[0]!, output: list.at(-1)! };
+    p.params.forEach((_, k) => (byslot[`param${k}`] = list[1 + k]!));
+    device.pushErrorScope('validation');
+    let failure: string | undefined;
+    let made: { pipe: GPUComputePipeline; group: GPUBindGroup } | undefined;
+    try {
+      const pipe = await device.createComputePipelineAsync({
+        layout: 'auto',
+        compute: { module: device.createShaderModule({ code: spec.wgsl }), entryPoint: spec.entryPoint },
+      });
+      const group = device.createBindGroup({
+        layout: pipe.getBindGroupLayout(0),
+        entries: spec.bindings.map((slot, binding) => ({ binding, resource: { buffer: byslot[slot]! } })),
+      });
+      made = { pipe, group };
+    } catch (e) {
+      failure = (e as Error).message;
+    }
+    const err = await device.popErrorScope();
+    if (err || failure || !made) {
+      o.warn?.(`kernel tuning: ${c.name} failed on ${p.key} and is skipped: ${err?.message ?? failure}`);
+      return undefined;
+    }
+    return { ...made, grid: spec.grid };
+  }
+
+  const timer = async (p: Problem, cands: readonly Candidate[]): Promise<number[]> => {
     if (bufs?.key !== p.key) {
       release();
       bufs = {
@@ -428,49 +465,38 @@ export function gpuTimer(
         list: [buffer(numel(p.x)), ...p.params.map((s) => buffer(numel(s))), buffer(numel(p.out))],
       };
     }
-    const spec = candidateKernel(p, c, dev.limits);
-    const byslot: Record<string, GPUBuffer> = { input0: bufs.list[0]!, output: bufs.list.at(-1)! };
-    p.params.forEach((_, k) => (byslot[`param${k}`] = bufs!.list[1 + k]!));
-    device.pushErrorScope('validation');
-    let pipe: GPUComputePipeline | undefined;
-    let bg: GPUBindGroup | undefined;
-    let failure: string | undefined;
-    try {
-      pipe = await device.createComputePipelineAsync({
-        layout: 'auto',
-        compute: { module: device.createShaderModule({ code: spec.wgsl }), entryPoint: spec.entryPoint },
-      });
-      bg = device.createBindGroup({
-        layout: pipe.getBindGroupLayout(0),
-        entries: spec.bindings.map((slot, binding) => ({ binding, resource: { buffer: byslot[slot]! } })),
-      });
-    } catch (e) {
-      failure = (e as Error).message;
-    }
-    const err = await device.popErrorScope();
-    if (err || failure || !pipe || !bg)
-      throw new Error(`tuning ${p.key} with ${c.name}: ${err?.message ?? failure}`);
-    const [pl, group] = [pipe, bg];
-    const run = async (n: number): Promise<number> => {
+    const list = bufs.list;
+    const runs = await Promise.all(cands.map((c) => prepare(p, c, list)));
+    /** ms per dispatch of one submit of n dispatches of candidate k. */
+    const measure = async (k: number, n: number): Promise<number> => {
+      const r = runs[k]!;
       const t0 = performance.now();
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      pass.setPipeline(pl);
-      pass.setBindGroup(0, group);
-      for (let k = 0; k < n; k++) pass.dispatchWorkgroups(...spec.grid);
+      pass.setPipeline(r.pipe);
+      pass.setBindGroup(0, r.group);
+      for (let j = 0; j < n; j++) pass.dispatchWorkgroups(...r.grid);
       pass.end();
       device.queue.submit([enc.finish()]);
       await device.queue.onSubmittedWorkDone();
       return (performance.now() - t0) / n;
     };
-    await run(1); // compile + warm up
-    const first = await run(1);
-    if (first > giveUp * best) return first;
-    const n = Math.max(1, Math.min(64, Math.round(targetMs / Math.max(first, 1e-3))));
-    const ts = [first];
-    for (let r = 1; r < reps; r++) ts.push(await run(n));
-    ts.sort((a, b) => a - b);
-    return ts[Math.floor(ts.length / 2)]!;
+    const best = cands.map(() => Infinity);
+    const reps = cands.map(() => 1);
+    for (let k = 0; k < cands.length; k++) if (runs[k]) await measure(k, 1); // first use: compile, warm up
+    for (let k = 0; k < cands.length; k++)
+      if (runs[k]) {
+        best[k] = await measure(k, 1);
+        reps[k] = Math.max(1, Math.min(64, Math.round(targetMs / Math.max(best[k]!, 1e-3))));
+      }
+    const fastest = Math.min(...best);
+    const active = cands.map((_, k) => runs[k] !== undefined && best[k]! <= giveUp * fastest);
+    // Fewer rounds where one run is long (large problems on a slow adapter): about `budgetMs` per candidate.
+    const nRounds = Math.max(1, Math.min(rounds, Math.floor(budgetMs / fastest)));
+    for (let r = 0; r < nRounds; r++)
+      for (let k = 0; k < cands.length; k++)
+        if (active[k]) best[k] = Math.min(best[k]!, await measure(k, reps[k]!));
+    return best;
   };
   return Object.assign(timer, { release });
 }
@@ -508,6 +534,34 @@ export interface TuneResult {
   readonly summary: string;
 }
 
+/** A problem key's class (the conv without its batch and spatial size) and its pixel count N·H·W. */
+export function problemClass(key: string): { cls: string; pixels: number } | undefined {
+  const m = /^conv2d:(\d+)x(\d+)x(\d+)x(\d+)-(.+)$/.exec(key);
+  if (!m) return undefined;
+  return { cls: `conv2d:${m[2]}-${m[5]}`, pixels: Number(m[1]) * Number(m[3]) * Number(m[4]) };
+}
+
+/**
+ * The cached choice of the same conv (channels, kernel, stride, padding, dilation, groups) at the batch and size
+ * nearest to this problem's (in log pixels; ties to the larger), when the exact problem is not cached: a program
+ * compiled at another size reuses what was measured. Every candidate runs any shape, so this is always safe.
+ */
+export function nearestOfClass(
+  key: string,
+  entries: Readonly<Record<string, CacheEntry>>,
+): CacheEntry | undefined {
+  const me = problemClass(key);
+  if (!me) return undefined;
+  let best: { d: number; pixels: number; e: CacheEntry } | undefined;
+  for (const [k, e] of Object.entries(entries)) {
+    const c = problemClass(k);
+    if (!c || c.cls !== me.cls) continue;
+    const d = Math.abs(Math.log(c.pixels / me.pixels));
+    if (!best || d < best.d || (d === best.d && c.pixels > best.pixels)) best = { d, pixels: c.pixels, e };
+  }
+  return best?.e;
+}
+
 /** `base` plus the per-problem keys of each choice. */
 export function tuningRecord(base: Tuning, choices: Readonly<Record<string, CacheEntry>>): Tuning {
   const out: Record<string, number> = { ...base };
@@ -536,12 +590,21 @@ export async function tuneGraph(g: Graph, o: TuneOptions): Promise<TuneResult> {
   const choices: Record<string, CacheEntry> = {};
   let fromCache = 0;
   if (o.mode === 'cached') {
-    for (const p of problems)
-      if (cached.problems[p.key]) {
-        choices[p.key] = cached.problems[p.key]!;
+    let similar = 0;
+    for (const p of problems) {
+      const hit = cached.problems[p.key];
+      if (hit) {
+        choices[p.key] = hit;
         fromCache++;
+        continue;
       }
-    const missing = problems.length - fromCache;
+      const near = nearestOfClass(p.key, cached.problems);
+      if (near) {
+        choices[p.key] = near;
+        similar++;
+      }
+    }
+    const missing = problems.length - fromCache - similar;
     return {
       tuning: tuningRecord(base, choices),
       problems,
@@ -551,6 +614,7 @@ export async function tuneGraph(g: Graph, o: TuneOptions): Promise<TuneResult> {
       file,
       summary:
         `kernel tuning: ${fromCache} of ${problems.length} conv problems from the cache (${file})` +
+        (similar ? `; ${similar} from the same conv at another size` : '') +
         (missing ? `; ${missing} on defaults (--tune full measures them)` : '') +
         (cached.stale && missing ? '; the cache was for another kernel set' : ''),
     };
@@ -562,15 +626,20 @@ export async function tuneGraph(g: Graph, o: TuneOptions): Promise<TuneResult> {
   let done = 0;
   const fresh: Record<string, CacheEntry> = {};
   for (const { p, cands } of work) {
+    o.onProgress?.(done, total, `${p.key} (${cands.length} kernels)`);
+    const ms = await o.timer(p, cands);
+    done += cands.length;
     const times: Record<string, number> = {};
     let best: Candidate | undefined;
     let bestMs = Infinity;
-    for (const c of cands) {
-      o.onProgress?.(done, total, `${p.key} ${c.name}`);
-      const ms = await o.timer(p, c, bestMs);
-      times[c.name] = ms;
-      if (ms < bestMs) ((bestMs = ms), (best = c));
-      done++;
+    for (let k = 0; k < cands.length; k++) {
+      const t = ms[k]!;
+      if (!Number.isFinite(t)) continue;
+      times[cands[k]!.name] = t;
+      if (t < bestMs) {
+        bestMs = t;
+        best = cands[k];
+      }
     }
     if (!best) continue;
     fresh[p.key] = choices[p.key] = {

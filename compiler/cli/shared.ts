@@ -67,7 +67,7 @@ export async function compileTuned(
   let timer: ReturnType<typeof gpuTimer> | undefined;
   try {
     const t = performance.now();
-    timer = tune === 'full' ? gpuTimer(dev) : undefined;
+    timer = tune === 'full' ? gpuTimer(dev, { warn: (m) => io.err(`warning: ${m}\n`) }) : undefined;
     const r = await tuneGraph(first.graph, {
       mode: tune,
       adapter: adapterIdentity(dev),
