@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers.ts';
 import { curvePanels, ema, LogFormatError, parseLog, readLog, TrainLog } from '../../runtime/train/log.ts';
 
 let dir: string;
@@ -237,6 +238,15 @@ describe('readLog / parseLog', () => {
     expect(p.offsets).toEqual([0, 23]);
     expect(p.end).toBe(text.lastIndexOf('\n') + 1);
     expect(p.dropped).toBe('{"kind":"no');
+  });
+
+  it('the example in docs/training-log.md is a valid log', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'training-log.md'), 'utf8');
+    const example = /```jsonl\n([\s\S]*?)```/.exec(doc)![1]!;
+    const p = parseLog(Buffer.from(example));
+    expect(p.dropped).toBeUndefined();
+    expect(p.records.map((r) => r.kind)).toEqual(['note', 'step', 'step', 'eval', 'note']);
+    expect(curvePanels(p.records).panels).toHaveLength(3);
   });
 
   it('ema is bias-corrected and skips non-finite values', () => {
