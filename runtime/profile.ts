@@ -30,6 +30,11 @@ export interface ProfileOptions {
   readonly runs?: number;
   /** Use timestamp queries where the device has them (default true); false: synchronised wall time per step. */
   readonly timestamps?: boolean;
+  /**
+   * Synchronised timing: subtract the round trip of an empty submit (measured every round, the median) from each
+   * step, so the steps add up to the work rather than to the work plus one submit each (default true).
+   */
+  readonly subtractSubmit?: boolean;
   /** Per step (in step order): FLOPs and bytes. Absent: zeros (no rates). */
   readonly costs?: readonly StepCostInput[];
   /** The adapter's measured peaks (runtime/peak.ts), for % of peak. */
@@ -102,6 +107,8 @@ export interface Profile {
   readonly rows: readonly ProfileRow[];
   /** Sum of the steps' medians, ms. */
   readonly stepsMs: number;
+  /** Synchronised timing: the round trip of an empty submit subtracted from every step, ms (0 with timestamps). */
+  readonly submitOverheadMs: number;
   /** Median of the whole-entry calls, ms; and every call. */
   readonly wholeMs: number;
   readonly wholeSamples: readonly number[];
@@ -115,7 +122,7 @@ export interface Profile {
 const METHOD_NOTES: Record<ProfileMethod, string> = {
   timestamps:
     'GPU timestamps at the begin and end of a compute pass per dispatch (timestamp-query), all dispatches in one submit',
-  sync: 'wall time per dispatch, each submitted alone and waited for (no timestamp-query; per-submit overhead included)',
+  sync: 'wall time per dispatch, each submitted alone and waited for (no timestamp-query)',
 };
 
 export const median = (xs: readonly number[]): number => {
@@ -124,6 +131,20 @@ export const median = (xs: readonly number[]): number => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+
+/** Wall time of submitting an empty compute pass and waiting for it, ms (median of `n`). */
+export async function submitRoundTrip(device: GPUDevice, n = 15): Promise<number> {
+  const xs: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const t = performance.now();
+    const enc = device.createCommandEncoder();
+    enc.beginComputePass().end();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    xs.push(performance.now() - t);
+  }
+  return median(xs);
+}
 
 const firstComponent = (name: string): string => name.split(/[.<[]/)[0] || name;
 
@@ -152,12 +173,16 @@ export async function profileSession(
   await session.call(entry, inputsFor(call++), { read: [] }); // warm-up: shader JIT, first-touch allocations
   const samples: number[][] = e.steps.map(() => []);
   const whole: number[] = [];
+  const overheads: number[] = [];
   let method: ProfileMethod = 'sync';
   for (let r = 0; r < runs; r++) {
     opts.onRound?.(r, runs);
     const got = await session.profileSteps(inputsFor(call++), entry, { timestamps: opts.timestamps ?? true });
     method = got.method;
-    got.ms.forEach((ms, k) => samples[k]!.push(ms));
+    const overhead =
+      method === 'sync' && opts.subtractSubmit !== false ? await submitRoundTrip(session.device) : 0;
+    overheads.push(overhead);
+    got.ms.forEach((ms, k) => samples[k]!.push(Math.max(0, ms - overhead)));
     const t = performance.now();
     await session.call(entry, inputsFor(call++));
     whole.push(performance.now() - t);
@@ -219,6 +244,7 @@ export async function profileSession(
     runs,
     rows,
     stepsMs,
+    submitOverheadMs: median(overheads),
     wholeMs: median(whole),
     wholeSamples: whole,
     flops: rows.reduce((a, r) => a + r.flops, 0),
@@ -263,7 +289,12 @@ export function formatProfile(p: Profile, opts: { top?: number } = {}): string {
   const lines: string[] = [];
   lines.push(`${p.model} — entry '${p.entry}', ${p.rows.length} steps, median of ${p.runs} round(s)`);
   lines.push(`adapter: ${p.adapter || 'unknown'}`);
-  lines.push(`method: ${p.method} — ${p.methodNote}`);
+  lines.push(
+    `method: ${p.method} — ${p.methodNote}` +
+      (p.submitOverheadMs > 0
+        ? `, minus the round trip of an empty submit (${p.submitOverheadMs.toFixed(3)} ms) each`
+        : ''),
+  );
   if (p.peak)
     lines.push(
       `peak: ${f1(p.peak.gflops)} GFLOP/s (register-only vec4 FMA), ${p.peak.gbps.toFixed(2)} GB/s (storage-buffer reads), probed in ${(p.peak.probeMs / 1000).toFixed(1)} s`,

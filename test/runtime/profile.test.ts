@@ -137,6 +137,8 @@ describe.skipIf(!gpu.dev)('profileSession on the adapter', () => {
     session.destroy();
     const steps = program.entries.forward.steps;
     expect(profile.method).toBe('sync');
+    expect(profile.submitOverheadMs).toBeGreaterThan(0);
+    expect(profile.rows.filter((r) => r.ms > 0).length).toBeGreaterThan(steps.length / 2);
     expect(profile.rows).toHaveLength(steps.length);
     profile.rows.forEach((r, k) => {
       expect(r.step).toBe(k);
@@ -144,7 +146,7 @@ describe.skipIf(!gpu.dev)('profileSession on the adapter', () => {
       expect(r.node).toBe(steps[k]!.node);
       expect(r.nodes).toEqual(steps[k]!.nodes);
       expect(r.where).toBe(steps[k]!.where);
-      expect(r.ms).toBeGreaterThan(0);
+      expect(r.ms).toBeGreaterThanOrEqual(0);
       expect(r.minMs).toBeLessThanOrEqual(r.ms);
       expect(r.maxMs).toBeGreaterThanOrEqual(r.ms);
     });
