@@ -22,6 +22,7 @@ import { register as convert } from './commands/convert.ts';
 import { register as compare } from './commands/compare.ts';
 import { register as data } from './commands/data.ts';
 import { register as profile } from './commands/profile.ts';
+import { register as train } from './commands/train.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_SPEC_ERROR = 1;
@@ -29,7 +30,19 @@ export const EXIT_USAGE = 2;
 
 // Every command, in the order `fcnc --help` lists them. A new command is one module under commands/ that
 // exports `register`, imported above and listed here.
-const COMMANDS: readonly Register[] = [check, info, print, compile, infer, run, convert, compare, profile, data];
+const COMMANDS: readonly Register[] = [
+  check,
+  info,
+  print,
+  compile,
+  infer,
+  run,
+  train,
+  convert,
+  compare,
+  profile,
+  data,
+];
 
 export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
   let code = EXIT_OK;
