@@ -264,7 +264,7 @@ export interface CacheEntry {
   readonly tuning: Tuning;
   /** Its time, ms per run. */
   readonly ms: number;
-  /** Every timed candidate's time, ms per run (one given up as clearly slower: its single calibration run). */
+  /** Every timed candidate's time, ms per run (one given up as clearly slower: its better calibration run). */
   readonly times: Readonly<Record<string, number>>;
   readonly date: string;
 }
@@ -379,7 +379,7 @@ export function writeCache(
 
 /**
  * Times the candidates of one problem: ms per run of each, in the order given (Infinity for a candidate that failed
- * to compile; for one given up as clearly slower, its single calibration run).
+ * to compile; for one given up as clearly slower, its better calibration run).
  */
 export type Timer = (p: Problem, cands: readonly Candidate[]) => Promise<number[]>;
 
@@ -388,7 +388,7 @@ export interface GpuTimerOptions {
   readonly rounds?: number;
   /** Each measurement runs enough dispatches in one submit to last about this long (ms), at most 64. Default 4. */
   readonly targetMs?: number;
-  /** A candidate whose calibration run takes more than `giveUp` × the best one is not timed further. Default 2. */
+  /** A candidate whose calibration runs take more than `giveUp` × the best one's is not timed further. Default 2. */
   readonly giveUp?: number;
   /** Rounds stop early so that a candidate's measurements take about this long in all (at least one round). Default 1000. */
   readonly budgetMs?: number;
@@ -398,7 +398,7 @@ export interface GpuTimerOptions {
 
 /**
  * A timer running each candidate's kernel alone on the device, on buffers of the problem's shapes (random values):
- * every candidate's pipeline is created and warmed up, one calibration run each fixes how many dispatches one
+ * every candidate's pipeline is created and warmed up, two calibration runs each fix how many dispatches one
  * measurement submits (so that it lasts about `targetMs`: a GPU dispatch can be far shorter than a queue round trip)
  * and drops the clearly slower ones, then up to `rounds` rounds (fewer when runs are long) measure every remaining
  * candidate once each, in turn (a neighbour's load falls on all alike). A measurement is one submit and a queue sync; a candidate's time is its
@@ -484,11 +484,11 @@ export function gpuTimer(
     const best = cands.map(() => Infinity);
     const reps = cands.map(() => 1);
     for (let k = 0; k < cands.length; k++) if (runs[k]) await measure(k, 1); // first use: compile, warm up
+    // Calibration: the better of two single runs (one run can be hit by a pause of a loaded machine).
+    for (let c = 0; c < 2; c++)
+      for (let k = 0; k < cands.length; k++) if (runs[k]) best[k] = Math.min(best[k]!, await measure(k, 1));
     for (let k = 0; k < cands.length; k++)
-      if (runs[k]) {
-        best[k] = await measure(k, 1);
-        reps[k] = Math.max(1, Math.min(64, Math.round(targetMs / Math.max(best[k]!, 1e-3))));
-      }
+      reps[k] = Math.max(1, Math.min(64, Math.round(targetMs / Math.max(best[k]!, 1e-3))));
     const fastest = Math.min(...best);
     const active = cands.map((_, k) => runs[k] !== undefined && best[k]! <= giveUp * fastest);
     // Fewer rounds where one run is long (large problems on a slow adapter): about `budgetMs` per candidate.
