@@ -485,8 +485,12 @@ export function gpuTimer(
     const reps = cands.map(() => 1);
     for (let k = 0; k < cands.length; k++) if (runs[k]) await measure(k, 1); // first use: compile, warm up
     // Calibration: the better of two single runs (one run can be hit by a pause of a loaded machine).
-    for (let c = 0; c < 2; c++)
-      for (let k = 0; k < cands.length; k++) if (runs[k]) best[k] = Math.min(best[k]!, await measure(k, 1));
+    // A candidate over 2·giveUp × the best after one run is hopeless: no second run.
+    for (let c = 0; c < 2; c++) {
+      const cut = c === 0 ? Infinity : 2 * giveUp * Math.min(...best);
+      for (let k = 0; k < cands.length; k++)
+        if (runs[k] && best[k]! <= cut) best[k] = Math.min(best[k]!, await measure(k, 1));
+    }
     for (let k = 0; k < cands.length; k++)
       reps[k] = Math.max(1, Math.min(64, Math.round(targetMs / Math.max(best[k]!, 1e-3))));
     const fastest = Math.min(...best);
