@@ -25,11 +25,13 @@ import {
   parsePositiveInt,
   report,
   seedOption,
+  tuneOption,
   UsageError,
   type CommandContext,
   type GraphOptions,
 } from '../options.ts';
-import { CommandError, compileFor, paramSpecs, type Log } from '../shared.ts';
+import { CommandError, compileTuned, paramSpecs, type Log } from '../shared.ts';
+import type { TuneMode } from '../../../runtime/tune.ts';
 
 /** Dawn rounds timestamps to ~65 µs unless this toggle is given (per-kernel times need better). */
 export const TIMESTAMP_TOGGLE = 'disable-dawn-features=timestamp_quantization';
@@ -42,6 +44,8 @@ export interface ProfileSpecOptions {
   readonly weights?: string;
   readonly seed?: number;
   readonly adapter?: AdapterChoice;
+  /** How conv kernels are chosen for the forward (runtime/tune.ts; default 'cached'). */
+  readonly tune?: TuneMode;
   /** 'auto' (default): timestamps where the adapter has them; 'timestamps': required; 'sync': wall time. */
   readonly method?: 'auto' | 'timestamps' | 'sync';
   /** Probe the adapter's peaks (default true). */
@@ -96,7 +100,7 @@ export async function profileGraph(g: Graph, o: ProfileSpecOptions, log: Log): P
       const t = compileTraining(g, { limits: dev.limits, tuning: tuningFor(dev) });
       ({ program, graph } = t);
     } else {
-      const c = compileFor(g, dev);
+      const c = await compileTuned(g, dev, o.tune, log);
       ({ program, graph } = c);
       if (c.chunk < chunk)
         log.info(
@@ -177,6 +181,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       .option('--weights <file>', 'safetensors or PyTorch .pth/.pth.tar (default: seeded init)')
       .addOption(seedOption())
       .addOption(adapterOption())
+      .addOption(tuneOption())
       .addOption(
         new Option('--entry <entry>', 'what to profile: the forward pass or one training step')
           .choices(['forward', 'train_step'])
@@ -209,6 +214,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
         weights?: string;
         seed: number;
         adapter?: AdapterChoice;
+        tune: TuneMode;
         entry: ProfileEntry;
         runs: number;
         top: number;
@@ -236,6 +242,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
           weights: o.weights,
           seed: o.seed,
           adapter: o.adapter,
+          tune: o.tune,
           method: o.method,
           peak: o.peak,
         },
