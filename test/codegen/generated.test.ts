@@ -14,6 +14,7 @@ it('generated/enc_jpu_r50 is up to date and deterministic', async () => {
   const opts = {
     command: 'fcnc compile specs/enc_jpu_r50.fcn -o generated/enc_jpu_r50',
     runtimeDir: '../../runtime',
+    specPath: '../../specs/enc_jpu_r50.fcn',
   };
   const files = await emitFiles(g, compile(g), opts);
   const g2 = buildGraph('specs/enc_jpu_r50.fcn').graph!;
