@@ -13,6 +13,8 @@ export interface SegmentFilesOptions {
   readonly outDir: string;
   readonly classes: number;
   readonly protocol: ProtocolOptions;
+  /** Class names for the legends (default: classNames(classes)). */
+  readonly names?: readonly string[];
   /** Called after each forward pass with (done, total, image). */
   readonly progress?: (done: number, total: number, image: string) => void;
 }
@@ -39,7 +41,7 @@ export async function segmentFiles(
   forward: Forward,
   opts: SegmentFilesOptions,
 ): Promise<string[]> {
-  const names = classNames(opts.classes);
+  const names = opts.names ? [...opts.names] : classNames(opts.classes);
   const total = images.reduce((a, d) => a + countForwards(d.img.width, d.img.height, opts.protocol), 0);
   const written: string[] = [];
   let done = 0;

@@ -10,6 +10,7 @@ import { NoAdapterError } from '../../runtime/device.ts';
 import { GpuError } from '../../runtime/execute.ts';
 import { ImageError } from '../../runtime/image.ts';
 import { WeightsError } from '../../runtime/weights/errors.ts';
+import { DataError } from '../../runtime/data/errors.ts';
 import { defaultIo, UsageError, type CommandContext, type Io, type Register } from './options.ts';
 import { CommandError } from './shared.ts';
 import { register as check } from './commands/check.ts';
@@ -23,6 +24,7 @@ import { register as compare } from './commands/compare.ts';
 import { register as data } from './commands/data.ts';
 import { register as profile } from './commands/profile.ts';
 import { register as train } from './commands/train.ts';
+import { register as evaluate } from './commands/eval.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_SPEC_ERROR = 1;
@@ -38,6 +40,7 @@ const COMMANDS: readonly Register[] = [
   infer,
   run,
   train,
+  evaluate,
   convert,
   compare,
   profile,
@@ -98,7 +101,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       e instanceof GpuError ||
       e instanceof LoweringError ||
       e instanceof PassError ||
-      e instanceof ProgramFormatError
+      e instanceof ProgramFormatError ||
+      e instanceof DataError
     ) {
       io.err(`fcnc: ${e.message}\n`);
       return EXIT_SPEC_ERROR;

@@ -1,6 +1,6 @@
 // `fcnc infer`: segment images (PNG/JPEG files or folders) with the official evaluation protocol; writes
 // label maps, colour maps and overlays. Every input is checked before any output is written.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { Graph } from '../../ir/types.ts';
@@ -9,11 +9,13 @@ import { Session } from '../../../runtime/execute.ts';
 import { IMAGE_EXTENSIONS } from '../../../runtime/image.ts';
 import { decodeAll, segmentFiles } from '../../../runtime/infer.ts';
 import { loadParams } from '../../../runtime/params.ts';
-import { MULTI_SCALE, SINGLE_SCALE } from '../../../runtime/segment.ts';
+import { MULTI_SCALE, SINGLE_SCALE, type ProtocolOptions } from '../../../runtime/segment.ts';
+import { openDataset } from '../../../runtime/data/datasets.ts';
 import {
   adapterOption,
   build,
   graphOptions,
+  parsePositiveInt,
   progressBar,
   report,
   seedOption,
@@ -42,6 +44,18 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       .addOption(adapterOption())
       .addOption(tuneOption())
       .option('--ms', 'multi-scale (0.5–1.75) + flip evaluation')
+      .addOption(
+        new Option(
+          '--crop <n>',
+          'window size of the protocol (official 480; the base size scales with it: 520·crop/480)',
+        )
+          .argParser(parsePositiveInt('--crop'))
+          .default(480),
+      )
+      .option(
+        '--data <root>',
+        'a dataset whose classes the model was trained on (their names in the legends; their count sets `classes`)',
+      )
       .requiredOption('-o, --out <dir>', 'output folder'),
   ).action(
     async (
@@ -53,17 +67,24 @@ export function register(program: Command, { io, fail }: CommandContext): void {
         adapter?: AdapterChoice;
         tune: TuneMode;
         ms?: boolean;
+        crop: number;
+        data?: string;
         out: string;
       },
     ) => {
       if (o.size || o.batch)
         throw new UsageError(
-          'infer runs 480×480 windows one at a time (the official protocol); --size and --batch do not apply',
+          'infer runs crop×crop windows one at a time (the official protocol; --crop sets their size); --size and --batch do not apply',
         );
       const paths = collectImages(images);
       if (existsSync(o.out) && !statSync(o.out).isDirectory())
         throw new CommandError(`-o ${o.out}: a file is there; give a folder for the outputs`);
-      const r = build(spec, { ...o, size: { height: SINGLE_SCALE.cropSize, width: SINGLE_SCALE.cropSize } });
+      const names = o.data ? openDataset(o.data, { split: 'val', allowEmpty: true }).classes : undefined;
+      const r = build(spec, {
+        ...o,
+        ...(names && o.classes === undefined ? { classes: names.length } : {}),
+        size: { height: o.crop, width: o.crop },
+      });
       report(io, r);
       if (!r.graph) {
         fail();
@@ -80,6 +101,8 @@ export function register(program: Command, { io, fail }: CommandContext): void {
             adapter: o.adapter,
             tune: o.tune,
             ms: o.ms,
+            crop: o.crop,
+            names,
             outDir: o.out,
             progress: bar.update,
           },
@@ -125,8 +148,17 @@ export interface InferOptions {
   readonly tune?: TuneMode;
   readonly outDir: string;
   readonly ms?: boolean;
+  /** The protocol's window (default 480); the base size scales with it (520·crop/480). */
+  readonly crop?: number;
+  /** Class names for the legends (default: PASCAL Context's for 59 classes, else numbered). */
+  readonly names?: readonly string[];
   /** Called once per forward pass with (done, total) for a progress bar. */
   readonly progress?: (done: number, total: number, image: string) => void;
+}
+
+/** The official protocol (single or multi-scale) at a window size: the base size keeps the official 520/480 ratio. */
+export function protocolFor(ms: boolean | undefined, crop = 480): ProtocolOptions {
+  return { ...(ms ? MULTI_SCALE : SINGLE_SCALE), cropSize: crop, baseSize: Math.round((520 * crop) / 480) };
 }
 
 /** Segments images with the official protocol (reference §5.4) on a graph built at the crop size (480×480). */
@@ -152,8 +184,9 @@ export async function inferImages(
     return await segmentFiles(decoded, forward, {
       outDir: opts.outDir,
       classes,
-      protocol: opts.ms ? MULTI_SCALE : SINGLE_SCALE,
+      protocol: protocolFor(opts.ms, opts.crop),
       progress: opts.progress,
+      ...(opts.names ? { names: opts.names } : {}),
     });
   } finally {
     dev.destroy();
