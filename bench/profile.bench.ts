@@ -98,7 +98,7 @@ const md: string[] = [
 mkdirSync(outDir, { recursive: true });
 writeFileSync(`${base}.md`, md.join('\n'));
 writeFileSync(`${base}.json`, JSON.stringify(p, null, 2) + '\n');
-writeFileSync(`${base}.png`, profileChart(p, { top: TOP }));
+writeFileSync(`${base}.png`, await profileChart(p, { top: TOP }));
 console.log(`wrote ${base}.md, .json, .png`);
 console.log(
   `sum of kernels ${ms(p.stepsMs)} ms vs whole forward ${ms(p.wholeMs)} ms: ${(100 * ratio).toFixed(1)}%` +

@@ -64,6 +64,8 @@ export interface BarSeries {
 
 export interface BarChartOptions {
   title: string;
+  /** Smaller lines under the title (what was measured, where). */
+  subtitle?: string | string[];
   /** Category labels, drawn in this order. */
   categories: string[];
   /** Bars of the same category are grouped side by side, one per series. */
@@ -73,6 +75,15 @@ export interface BarChartOptions {
   horizontal?: boolean;
   /** Write each bar's value at its end. */
   valueLabels?: boolean;
+  /**
+   * Series stacked along the value axis in one bar per category instead of side by side: with one finite value per
+   * category, each bar takes its series' colour (bars coloured by a grouping, e.g. kernels by module).
+   */
+  stacked?: boolean;
+  /** Draw the legend of the series (default: when there is more than one series). */
+  legend?: boolean;
+  /** The most CSS pixels a category label takes before it is cut with '…' (default 360 horizontal, 200 vertical). */
+  labelLimit?: number;
   /** The value axis' length in CSS pixels (default 640 wide, or 320 tall when vertical). */
   size?: number;
   /** Pixels per CSS pixel in the PNG (default 2). */
@@ -205,9 +216,10 @@ function barSpec(opts: BarChartOptions): TopLevelSpec {
   const val = horizontal ? 'x' : 'y';
   const valueScale: Record<string, unknown> = opts.y.log ? { type: 'log' } : {};
   const step = opts.valueLabels ? 26 : 20;
+  const slots = opts.stacked ? 1 : series.length;
   // Rotate category labels that would not fit under their group (DejaVu Sans at 11 px: about 7 px a character).
   const longest = Math.max(...categories.map((c) => c.length));
-  const rotate = longest * 7 > step * series.length * 0.9;
+  const rotate = longest * 7 > step * slots * 0.9;
   const encoding = {
     [cat]: {
       field: 'category',
@@ -215,16 +227,33 @@ function barSpec(opts: BarChartOptions): TopLevelSpec {
       sort: categories,
       title: null,
       scale: { domain: categories, paddingInner: 0.2 },
-      axis: horizontal ? { labelLimit: 360 } : { labelAngle: rotate ? -40 : 0, labelLimit: 200 },
+      axis: horizontal
+        ? { labelLimit: opts.labelLimit ?? 360 }
+        : { labelAngle: rotate ? -40 : 0, labelLimit: opts.labelLimit ?? 200 },
     },
-    [`${cat}Offset`]: { field: 'series', type: 'nominal' as const, sort: names, scale: { domain: names } },
-    [val]: { field: 'value', type: 'quantitative' as const, title: opts.y.label, scale: valueScale },
+    ...(opts.stacked
+      ? {}
+      : {
+          [`${cat}Offset`]: {
+            field: 'series',
+            type: 'nominal' as const,
+            sort: names,
+            scale: { domain: names },
+          },
+        }),
+    [val]: {
+      field: 'value',
+      type: 'quantitative' as const,
+      title: opts.y.label,
+      scale: valueScale,
+      ...(opts.stacked ? { stack: 'zero' } : {}),
+    },
     color: {
       field: 'series',
       type: 'nominal' as const,
       scale: { domain: names, range: colours },
       legend:
-        series.length > 1
+        (opts.legend ?? series.length > 1)
           ? { title: null, orient: horizontal ? ('bottom' as const) : ('right' as const) }
           : null,
     },
@@ -245,13 +274,45 @@ function barSpec(opts: BarChartOptions): TopLevelSpec {
     });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: opts.title,
+    title: chartTitle(opts.title, opts.subtitle),
     config: CONFIG,
     data: { values },
     [horizontal ? 'width' : 'height']: opts.size ?? (horizontal ? 640 : 320),
     [horizontal ? 'height' : 'width']: { step },
     layer,
   } as TopLevelSpec;
+}
+
+function chartTitle(text: string, subtitle: string | string[] | undefined): unknown {
+  return subtitle === undefined ? text : { text, subtitle, subtitleFontSize: 11, subtitleColor: '#444444' };
+}
+
+/** Several bar charts one under the other in one image, each with its own scales and legend. */
+function barsSpec(charts: readonly BarChartOptions[], title?: string): TopLevelSpec {
+  if (charts.length === 0) throw new Error('barCharts: no charts');
+  const vconcat = charts.map((c) => {
+    const { $schema: _s, config: _c, ...rest } = barSpec(c) as unknown as Record<string, unknown>;
+    void _s;
+    void _c;
+    return rest;
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    ...(title !== undefined ? { title } : {}),
+    config: CONFIG,
+    spacing: 36,
+    resolve: {
+      scale: {
+        x: 'independent',
+        y: 'independent',
+        xOffset: 'independent',
+        yOffset: 'independent',
+        color: 'independent',
+      },
+      legend: { color: 'independent' },
+    },
+    vconcat,
+  } as unknown as TopLevelSpec;
 }
 
 async function toSvg(spec: TopLevelSpec): Promise<string> {
@@ -306,4 +367,20 @@ export async function barChartSvg(opts: BarChartOptions): Promise<string> {
 /** A grouped bar chart as PNG bytes (see barChartSvg). */
 export async function barChart(opts: BarChartOptions): Promise<Uint8Array> {
   return toPng(await barChartSvg(opts), opts.scale);
+}
+
+/** The SVG of several bar charts stacked top to bottom (each its own title, scales and legend). */
+export async function barChartsSvg(
+  charts: readonly BarChartOptions[],
+  opts: { title?: string } = {},
+): Promise<string> {
+  return toSvg(barsSpec(charts, opts.title));
+}
+
+/** Several bar charts stacked top to bottom as PNG bytes (see barChartsSvg). */
+export async function barCharts(
+  charts: readonly BarChartOptions[],
+  opts: { title?: string; scale?: number } = {},
+): Promise<Uint8Array> {
+  return toPng(await barChartsSvg(charts, opts), opts.scale);
 }

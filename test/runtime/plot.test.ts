@@ -5,6 +5,8 @@ import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import {
   barChart,
+  barCharts,
+  barChartsSvg,
   barChartSvg,
   lineChart,
   lineChartSvg,
@@ -235,5 +237,70 @@ describe('barChart', () => {
     await expect(barChartSvg({ ...BAR, series: [{ name: 'x', values: [1] }] })).rejects.toThrow(
       /series 'x' has 1 values for 3 categories/,
     );
+  });
+});
+
+describe('barChart: stacked bars, subtitles, several charts in one image', () => {
+  // One finite value per category, one series per group: each bar in its group's colour, full width.
+  const STACKED: BarChartOptions = {
+    title: 'slowest steps',
+    subtitle: ['llvmpipe · sync', 'bar colour: module'],
+    horizontal: true,
+    stacked: true,
+    valueLabels: true,
+    categories: ['0: conv1', '1: layer1.0.conv1', '2: head.conv5'],
+    series: [
+      { name: 'pretrained', values: [3, 2, NaN], color: '#4c78a8' },
+      { name: 'head', values: [NaN, NaN, 1.5], color: '#f58518' },
+    ],
+    y: { label: 'ms' },
+  };
+
+  it('stacked: one bar per category in its series colour, as long as its value; the subtitle lines are drawn', async () => {
+    const svg = await barChartSvg(STACKED);
+    for (const text of ['slowest steps', '0: conv1', '1.5', 'pretrained'])
+      expect(svg).toContain(`>${text}</text>`);
+    for (const line of ['llvmpipe · sync', 'bar colour: module']) expect(svg).toContain(`>${line}</tspan>`);
+    // Three bars, as tall as the band (no side-by-side slots): equal heights.
+    const bars = [
+      ...svg.matchAll(/<path[^>]*aria-roledescription="bar"[^>]*d="M[\d.]+,[\d.]+h([\d.]+)v([\d.]+)/g),
+    ];
+    expect(bars).toHaveLength(3);
+    const heights = new Set(bars.map((b) => b[2]));
+    expect(heights.size).toBe(1);
+    const widths = bars.map((b) => Number(b[1]));
+    expect(widths[0]! / widths[2]!).toBeCloseTo(2, 1);
+    const png = await barChart(STACKED);
+    expect(near(png, '#4c78a8', 2)).toBeGreaterThan(1000);
+    expect(near(png, '#f58518', 2)).toBeGreaterThan(300);
+  });
+
+  it('legend: false hides it; labelLimit keeps long labels whole', async () => {
+    const long = 'x'.repeat(70);
+    const opts: BarChartOptions = {
+      ...STACKED,
+      categories: [long, 'b', 'c'],
+      legend: false,
+      labelLimit: 800,
+    };
+    const svg = await barChartSvg(opts);
+    expect(svg).not.toContain('>head</text>');
+    expect(svg).toContain(`>${long}</text>`);
+    expect(await barChartSvg({ ...opts, labelLimit: undefined })).not.toContain(`>${long}</text>`);
+  });
+
+  it('barCharts: several charts one under the other, each with its own title and legend; deterministic', async () => {
+    const svg = await barChartsSvg([BAR, STACKED]);
+    for (const text of ['Frames per second', 'slowest steps', 'PyTorch', 'head', 'r50 512', '0: conv1'])
+      expect(svg).toContain(`>${text}</text>`);
+    const [w, h] = svgSize(svg);
+    const [, h1] = svgSize(await barChartSvg(BAR));
+    const [, h2] = svgSize(await barChartSvg(STACKED));
+    expect(h).toBeGreaterThan(Math.max(h1, h2));
+    const png = await barCharts([BAR, STACKED]);
+    const img = inspect(png);
+    expect([img.width, img.height]).toEqual([Math.round(w * 2), Math.round(h * 2)]);
+    expect(Buffer.from(await barCharts([BAR, STACKED])).equals(Buffer.from(png))).toBe(true);
+    await expect(barChartsSvg([])).rejects.toThrow(/no charts/);
   });
 });

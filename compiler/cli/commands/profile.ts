@@ -263,11 +263,11 @@ export function register(program: Command, { io, fail }: CommandContext): void {
         written.push(path);
       };
       if (o.json) write(o.json, json);
-      if (o.png) write(o.png, profileChart(p, { top: Math.min(o.top, 40) }));
+      if (o.png) write(o.png, await profileChart(p, { top: Math.min(o.top, 40) }));
       if (o.out) {
         write(join(o.out, 'profile.txt'), text);
         write(join(o.out, 'profile.json'), json);
-        write(join(o.out, 'profile.png'), profileChart(p, { top: Math.min(o.top, 40) }));
+        write(join(o.out, 'profile.png'), await profileChart(p, { top: Math.min(o.top, 40) }));
       }
       if (written.length) io.err(`wrote ${written.join(', ')}\n`);
     },
