@@ -23,6 +23,7 @@ import { register as convert } from './commands/convert.ts';
 import { register as compare } from './commands/compare.ts';
 import { register as data } from './commands/data.ts';
 import { register as profile } from './commands/profile.ts';
+import { register as bench } from './commands/bench.ts';
 import { register as train } from './commands/train.ts';
 import { register as evaluate } from './commands/eval.ts';
 
@@ -44,6 +45,7 @@ const COMMANDS: readonly Register[] = [
   convert,
   compare,
   profile,
+  bench,
   data,
 ];
 

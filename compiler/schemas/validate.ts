@@ -25,3 +25,15 @@ export function validateProfileJson(value: unknown): string | undefined {
   if (validateProfile(parsed)) return undefined;
   return ajv.errorsText(validateProfile.errors, { separator: '; ' });
 }
+
+const benchSchema = JSON.parse(
+  readFileSync(new URL('./bench.schema.json', import.meta.url), 'utf8'),
+) as object;
+const validateBench = ajv.compile(benchSchema);
+
+/** `fcnc bench --json`: undefined when valid, else a readable list of schema violations. */
+export function validateBenchJson(value: unknown): string | undefined {
+  const parsed = JSON.parse(JSON.stringify(value)) as unknown;
+  if (validateBench(parsed)) return undefined;
+  return ajv.errorsText(validateBench.errors, { separator: '; ' });
+}
