@@ -73,7 +73,8 @@ export interface LowerOptions {
 }
 
 /** Thrown when a graph cannot be lowered for these limits; names the node and its spec location. */
-export class LoweringError extends Error {}
+import { LoweringError } from './errors.ts';
+export { LoweringError };
 
 const where = (n: { span?: Node['span'] }): string => (n.span ? formatLocation(n.span) : '');
 

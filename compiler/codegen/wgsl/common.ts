@@ -1,5 +1,6 @@
 // Helpers shared by the WGSL emitters: literals, binding declarations, and grids larger than the device's
 // per-dimension workgroup limit (split into 2-D/3-D with the linear index recomputed in the shader).
+import { LoweringError } from '../errors.ts';
 import type { KernelBinding, KernelOptions, KernelSpec } from '../../ops/op.ts';
 import type { Shape } from '../../ir/types.ts';
 
@@ -60,7 +61,10 @@ export function linearMain(
   wg: number,
   opts: KernelOptions,
 ): { grid: [number, number, number]; open: string } {
-  if (total > 0xffffffff) throw new Error(`internal: ${total} work items overflow a u32 index`);
+  if (total > 0xffffffff)
+    throw new LoweringError(
+      `${total} work items overflow the kernels' 32-bit indices; use a smaller input size or batch`,
+    );
   const grid = splitGrid(Math.ceil(total / wg), opts.maxWorkgroupsPerDimension);
   const open = [
     `const WORKGROUP = ${u(wg)};`,
