@@ -1,4 +1,4 @@
-// The demo as a benchmark: runs `npm run demo` (bin/demo.js: synthetic data, a narrow EncNet+JPU trained from
+// The demo as a benchmark: runs `npm run demo` 4× longer (bin/demo.js --long: synthetic data, a narrow EncNet+JPU trained from
 // scratch, the official evaluation on held-out images, segmentations) and records the curves, the log, the
 // metrics, three segmented images, the time taken and the adapter in bench/results/demo-<gpu|software>/.
 // Run: npm run bench:demo   (on an otherwise idle machine: the time is part of the record)
@@ -12,7 +12,7 @@ const kind = dev.kind === 'gpu' ? 'gpu' : 'software';
 dev.destroy();
 const r = spawnSync(
   process.execPath,
-  [join(ROOT, 'bin', 'demo.js'), '--record', join('bench', 'results', `demo-${kind}`)],
+  [join(ROOT, 'bin', 'demo.js'), '--long', '--record', join('bench', 'results', `demo-${kind}`)],
   {
     cwd: ROOT,
     stdio: 'inherit',

@@ -6,11 +6,11 @@
 //   3. its pixAcc and mIoU on the held-out images with the official evaluation protocol;
 //   4. the held-out images segmented (label maps, colour maps, overlays with a legend).
 // Results go to out/demo/ (replaced on each run): run/curves.png is the loss and mIoU curve.
-// `node bin/demo.js --record DIR` also copies the log, the curves and the metrics to DIR with the time taken
+// `node bin/demo.js --long --record DIR` trains longer and also copies the log, the curves and the metrics to DIR with the time taken
 // (bench/demo.bench.ts uses it for bench/results/).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 
 const ROOT = join(dirname(new URL(import.meta.url).pathname), '..');
@@ -38,6 +38,7 @@ function fcnc(args) {
 }
 
 const t0 = Date.now();
+const loadAtStart = loadavg()[0];
 rmSync(join(ROOT, OUT), { recursive: true, force: true });
 fcnc(['data', 'synth', DATA, '--train', '256', '--val', '32', '--seed', '0']);
 fcnc(['train', ...MODEL, '--data', DATA, ...CROP, ...TRAIN, '--checkpoint-dir', RUN]);
@@ -88,7 +89,7 @@ if (record) {
       '',
       `**mIoU ${(100 * m.mIoU).toFixed(2)} %, pixAcc ${(100 * m.pixAcc).toFixed(2)} %**; per class IoU: ${m.classes.map((c, k) => `${c} ${(100 * m.iou[k]).toFixed(1)} %`).join(', ')}.`,
       '',
-      `Time for the whole demo (dataset, training with an evaluation every 8 epochs, evaluation, segmentation): ${(seconds / 60).toFixed(1)} min.`,
+      `Time for the whole run (dataset, training with an evaluation every 8 epochs, evaluation, segmentation): ${(seconds / 60).toFixed(1)} min (load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end: other work on the machine slows it).`,
       '',
       "`curves.png` (loss terms, learning rate, validation pixAcc and mIoU per iteration), `log.jsonl` (the run's log), `metrics.json` (the evaluation), and three segmented held-out images (`*.overlay.png`).",
       '',
