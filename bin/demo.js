@@ -89,6 +89,11 @@ if (record) {
   const overlays = ['synth_val_00001', 'synth_val_00002', 'synth_val_00003'];
   for (const o of overlays)
     copyFileSync(join(ROOT, OUT, 'segmented', `${o}.overlay.png`), join(dir, `${o}.overlay.png`));
+  const evals = readFileSync(join(ROOT, RUN, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"kind":"eval"'))
+    .map((l) => JSON.parse(l));
+  const lastEval = evals[evals.length - 1];
   const config = JSON.parse(
     readFileSync(join(ROOT, RUN, 'log.jsonl'), 'utf8')
       .split('\n')
@@ -99,11 +104,13 @@ if (record) {
     [
       '# The demo run (`npm run demo`)',
       '',
-      `Adapter: ${config.adapter}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}. Date ${new Date().toISOString().slice(0, 10)}.`,
+      `Adapter: ${config.adapter.replace(/^using /, '')}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}. Date ${new Date().toISOString().slice(0, 10)}.`,
       '',
       `A narrow EncNet+JPU R50 (\`${MODEL.slice(1).join(' ')}\`, ${config.iterations} iterations of batch ${config.batch} at ${config.crop}×${config.crop}, base lr ${config.lr} with the poly schedule, ${config.augment ? 'the official augmentation' : 'no augmentation'}, seed ${config.seed}) trained from scratch on \`fcnc data synth\` (256 training images, 5 classes), then evaluated with the official protocol (\`fcnc eval\`: sliding ${config.crop}×${config.crop} windows over each whole image) on the 32 held-out images:`,
       '',
       `**mIoU ${(100 * m.mIoU).toFixed(2)} %, pixAcc ${(100 * m.pixAcc).toFixed(2)} %**; per class IoU: ${m.classes.map((c, k) => `${c} ${(100 * m.iou[k]).toFixed(1)} %`).join(', ')}.`,
+      '',
+      `The validation during training (the official training loop's: each held-out image resized so its short side is ${config.crop}, centre crop ${config.crop}×${config.crop}, the scale the network was trained at), after the last step: **mIoU ${(100 * lastEval.mIoU).toFixed(2)} %, pixAcc ${(100 * lastEval.pixAcc).toFixed(2)} %**. The full-image protocol scores lower because it resizes each image's long side to 520·crop/480 = ${Math.round((520 * config.crop) / 480)} px, a smaller scale than the one trained at, and this run has no scale augmentation.`,
       '',
       `Time for the whole run (dataset, training with an evaluation every 8 epochs, evaluation, segmentation): ${(seconds / 60).toFixed(1)} min (load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end: other work on the machine slows it).`,
       '',
