@@ -1,33 +1,36 @@
 // Twenty training steps against PyTorch (issue 9): the same initial weights, the same batches in the same order, no
 // augmentation, dropout off — our Trainer on the WebGPU adapter, and our float64 reference interpreter running the
-// same training graph, against test/fixtures/train_steps/ (make_train_steps.py: narrow enc_jpu_r50, the parity
-// fixture's weights, 20 batches of 2 at 48×48, torch.optim.SGD with the official groups and poly schedule).
+// same training graph, against test/fixtures/train_steps/ (make_train_steps.py: narrow enc_jpu_r50 from the parity
+// fixture's weights with every bottleneck's last batchnorm scale γ3 × 0.03, 20 batches of 4 at 48×48,
+// torch.optim.SGD with the official groups and poly schedule at FastFCN's PASCAL Context learning rate for a batch
+// of 4, 0.001 / 16 × 4).
 //
 // Compared per step T: the loss terms (`loss`, `loss.logits`, `loss.aux`, `loss.se`) of step T, before its update
 // as the official log prints them, and per optimizer group the displacement ‖w_T+1 − w_0‖² after it (`disp.*`:
-// pretrained, jpu, head, auxlayer, and every batchnorm's running statistics, which no loss sees). The acceptance
-// rule: |ours − torch64| ≤ max(1e-3·|torch64|, 2 × PyTorch float32's own deviation from its float64 run).
+// pretrained, jpu, head, auxlayer, and every batchnorm's running statistics, which no loss sees).
 //
-// This run is chaotic, and that decides what can be asserted. With random (not ImageNet) weights, train-mode
-// batchnorm at batch 2 makes the narrow backbone's gradients explode (the stem's are 50–180× its weights' norm),
-// and a perturbation of the weights grows ~100× per step whatever the learning rate (1e-5 to 1e-2, measured with
-// PyTorch): one float64 ulp of the weights moves the loss by 1e-14 at step 0, 4e-6 at step 4 and 1e-3 at step 5;
-// PyTorch float32 from the same weights is off by 7e-6 at step 0, 3e-3 at step 1 and 4e-2–3e-1 from step 2 on
-// (and a ReLU output within float32 rounding of zero that decides the other way moves the backbone's first update
-// by ~1 %). No implementation in either precision tracks another past that, and "within 2× PyTorch's deviation" is
-// then a coin toss whatever level is drawn. So:
-//  - float64 interpreter, the same training graph driven with the Trainer's hyper-parameters: steps 0–1 within
-//    1e-9 (the forward, the losses, one SGD update with its groups, momentum, weight decay and the poly schedule,
-//    the running statistics), steps 2–4 (where float64 tracks itself) within 1e-3, later steps reported.
-//  - Trainer on the adapter: step 0 by the acceptance rule; later steps are reported against it (on llvmpipe our
-//    run meets it at 19 of 20 steps against PyTorch's 24-draw level, at 10 against its two float32 runs from the
-//    same weights: about as often as another PyTorch draw would), and the run learns (its loss falls below the
-//    untrained network's on the same batches).
+// The acceptance rule, asserted literally at every one of the 20 steps for every loss term:
+//   |ours − torch64| ≤ max(1e-3·|torch64|, 2·|torch32 − torch64|)
+// with torch32 PyTorch float32's run from the same weights (the fixture's `f32`, its default convolution path).
+//
+// The fixture is well-conditioned for that (its README measures it). With the parity weights as they are (γ3 ~
+// U(0.5, 1.5)), train-mode batchnorm through the 16 residual blocks makes the gradients explode and the run chaotic
+// (at lr 0.01 one float64 ulp of the weights grew 30–100× per step at batch 2, 4 and 8 and sizes 48² to 128²; at
+// lr 1e-5 PyTorch float32 still ended 6e-2 off). With γ3 at 0.03 of that, one float64 ulp of the weights stays at
+// ~1e-15 over all 20 steps. What remains is float32's: a ReLU input
+// within rounding of zero that one run passes and another blocks moves that step's gradient by a finite amount.
+// On this fixture's data all of PyTorch's float32-level draws (float32 on both convolution paths, from the weights
+// and from weights one float32 ulp away; float64 from weights one float32 ulp away) stay within 6e-7 of float64 at
+// every step; over 24 data seeds, ~5 % of such draws meet a ReLU near-tie with a large effect and end
+// 1e-4–2e-3 off (the README's seed scan).
+//
+//  - float64 interpreter, the same training graph driven with the Trainer's hyper-parameters: all 20 steps within
+//    1e-9 of torch float64 (losses and displacements).
+//  - Trainer on the adapter: the acceptance rule, literally, at every step for every loss term. The displacements
+//    are held to the same rule. Reported beside it: PyTorch's wider level (all its float32 and float32-ulp draws).
 //  - Trainer on the adapter, each step from its own state: float64 from the Trainer's own weights and momentum
-//    before every step computes the same losses (1e-3), the same learning rate applied per group (1e-4: the
-//    schedule, the step counter and the ×10 groups), the same momentum (5e-2: the gradient's float32 error and
-//    near-ties) and running statistics (1e-3), and the counters count. This is the per-step check the chaos
-//    leaves possible, and it is tight at every step.
+//    before every step computes the same losses, the same learning rate applied per group (the schedule, the step
+//    counter and the ×10 groups), the same momentum and running statistics, and the counters count.
 //  - `fcnc train --no-augment` on the fixture written as a folder dataset: its loader hands over the fixture's
 //    samples bit for bit, but in the epoch's seeded shuffle (the command has no fixed-order option), and its
 //    logged losses are the Trainer's on those batches bit for bit.
@@ -51,7 +54,7 @@ import { encodePng } from '../../runtime/image.ts';
 import { readLog } from '../../runtime/train/log.ts';
 import type { ParamData } from '../../runtime/params.ts';
 import { polyLr, Trainer } from '../../runtime/train/trainer.ts';
-import { readSafetensors } from '../../runtime/weights/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../../runtime/weights/safetensors.ts';
 import { gpuForTests } from '../gpu/harness.ts';
 import { ROOT } from '../helpers.ts';
 
@@ -60,16 +63,15 @@ const DIR = join(ROOT, 'test', 'fixtures', 'train_steps');
 const REL = 1e-3;
 /** … or this many times PyTorch's own deviation, where that is larger. */
 const FACTOR = 2;
-/** The float64 interpreter's first steps (the forward, the loss, one SGD update and the next forward). */
-const TIGHT64 = { steps: 2, rel: 1e-9 };
-/** Steps where torch float64 tracks itself: one float64 ulp of the weights moves no quantity by more than this. */
-const TRACKS = 1e-4;
+/** The float64 interpreter at every step: the same training graph as torch float64, up to summation order. */
+const TIGHT64 = 1e-9;
 /**
- * Each step from the Trainer's own state vs float64 from the same state. Losses: a float32 forward (~1e-5 here).
- * Learning rate: the one the device applied, from its own update and momentum (float32 rounding; a step off in
- * the schedule is 5 %, a wrong group scale 90 %). Momentum: the gradient's float32 error and ReLU near-ties (one
- * such element moves the backbone's gradient by ~1 %); a momentum not carried over is off by ~100 %. Running
- * statistics: relative to their change in the step (forward-only).
+ * Each step from the Trainer's own state vs float64 from the same state. Losses: a float32 forward (~1e-7 here).
+ * Learning rate: the one the device applied, from its own update and momentum (float32 rounding of an update that
+ * is ~1e-5 of the weights at the last steps: up to ~3e-5; a step off in the schedule is ≥ 4.6 %, a wrong group scale
+ * 90 %). Momentum: the gradient's float32 error (~1e-6 here) and ReLU near-ties (one element within rounding of
+ * zero can move a group's gradient by a few %); a momentum not carried over is off by ~100 %. Running statistics:
+ * relative to their change in the step (forward-only).
  */
 const ONE_STEP = { loss: 1e-3, lr: 1e-4, momentum: 5e-2, running: 1e-3 };
 const TERMS = ['loss', 'loss.logits', 'loss.aux', 'loss.se'] as const;
@@ -114,11 +116,23 @@ function batch(t: number): { image: Float32Array; labels: Float32Array } {
   return { image, labels };
 }
 
-/** The initial weights: the parity fixture's state dict (float32, int64 counters). */
+/** The tensors of the initial weights that differ from the parity fixture's: every bottleneck's γ3. */
+const changed = load('weights.safetensors');
+
+/** The initial weights: the parity fixture's state dict (float32, int64 counters) with the fixture's changes. */
+function initialTensors() {
+  const base = readSafetensors(new Uint8Array(readFileSync(join(ROOT, meta.weights!))), meta.weights);
+  const tensors = new Map(base.tensors);
+  for (const [k, t] of changed.tensors) {
+    if (!tensors.has(k)) throw new Error(`weights.safetensors: ${k} is not in ${meta.weights}`);
+    tensors.set(k, t);
+  }
+  return { base: base.tensors, tensors };
+}
+
 function initialWeights(): Map<string, ParamData> {
-  const w = readSafetensors(new Uint8Array(readFileSync(join(ROOT, meta.weights!))), meta.weights);
   const out = new Map<string, ParamData>();
-  for (const [k, t] of w.tensors)
+  for (const [k, t] of initialTensors().tensors)
     if (t.dtype === 'f32' || t.dtype === 'i64') out.set(k, t.data);
     else throw new Error(`${meta.weights}: unexpected dtype ${t.dtype} of ${k}`);
   return out;
@@ -169,8 +183,10 @@ interface Check {
   readonly rel: number;
   /** PyTorch's own deviation (the level the bar doubles), relative to |torch64|. */
   readonly own: number;
-  /** The bar: max(rel floor, FACTOR · own). */
+  /** The bar (relative to |torch64|). */
   readonly bound: number;
+  /** For information: PyTorch's deviation over a wider set of draws, relative to |torch64|. */
+  readonly wide: number;
 }
 
 /** PyTorch's own deviation of quantity `name` at `step` (absolute): the largest over the given levels' draws. */
@@ -179,18 +195,19 @@ const levelOf =
   (name: string, step: number): number =>
     Math.max(...kinds.map((k) => series(`${k}.${name}`)[step]!));
 
-/** Steps where torch float64 tracks itself (TRACKS): float64 implementations can agree there. */
-const tracking = (step: number): boolean =>
-  QUANTITIES.every((n) => series(`dev64.${n}`)[step]! <= TRACKS * Math.abs(series(`f64.${n}`)[step]!));
+/** PyTorch float32's deviation from its float64 run, from the same weights (absolute): |torch32 − torch64|. */
+const torch32 = (name: string, step: number): number =>
+  Math.abs(series(`f32.${name}`)[step]! - series(`f64.${name}`)[step]!);
 
 /**
- * Every quantity of every step: ours vs torch64, PyTorch's own deviation (`own`, a level from the fixture) and
- * the bar (relative to |torch64|; Infinity where the step is not asserted).
+ * Every quantity of every step: ours vs torch64, PyTorch's own deviation (`own`) and the bar (relative to |torch64|),
+ * and a wider level of PyTorch's for information.
  */
 function check(
   perStep: readonly Record<string, number>[],
   own: (name: string, step: number) => number,
   bar: (name: string, step: number, own: number) => number,
+  wide: (name: string, step: number) => number = own,
 ): Check[] {
   return perStep.flatMap((values, step) =>
     QUANTITIES.map((name) => {
@@ -206,6 +223,7 @@ function check(
         rel: Math.abs(ours - torch) / scale,
         own: o,
         bound: bar(name, step, o),
+        wide: wide(name, step) / scale,
       };
     }),
   );
@@ -215,18 +233,17 @@ function check(
 const acceptance = (own: number): number => Math.max(REL, FACTOR * own);
 
 /**
- * Per step, the loss term and the displacement furthest from torch64 relative to PyTorch's own deviation: ours,
- * own, the bar ('—' where not asserted) and whether the acceptance rule max(1e-3, 2 × own) holds.
+ * Per step, the loss term and the displacement closest to their bar: ours, PyTorch's own deviation, the bar, the
+ * wider level (information) and whether ours is within the bar.
  */
-function table(label: string, checks: readonly Check[]): string {
-  const e = (x: number): string => (Number.isFinite(x) ? x.toExponential(1) : '—').padStart(7);
-  const lines = [
-    label,
-    'step  loss (torch64)  loss (ours)  |            term    ours     own     bar  2×own? |            disp    ours     own     bar  2×own?',
-  ];
-  const worst = (xs: Check[]): Check => xs.reduce((a, c) => (c.rel / c.own > a.rel / a.own ? c : a));
+function table(label: string, checks: readonly Check[], ownLabel: string, wideLabel: string): string {
+  const e = (x: number): string => x.toExponential(1).padStart(7);
+  const head = (what: string): string =>
+    `${what.padStart(15)}    ours ${ownLabel.padStart(7)}     bar ${wideLabel.padStart(7)} within`;
+  const lines = [label, `step  loss (torch64)  loss (ours)  | ${head('term')} | ${head('disp')}`];
+  const worst = (xs: Check[]): Check => xs.reduce((a, c) => (c.rel / c.bound > a.rel / a.bound ? c : a));
   const cell = (c: Check): string =>
-    `${c.name.padStart(15)} ${e(c.rel)} ${e(c.own)} ${e(c.bound)}  ${c.rel > c.bound ? 'FAIL' : c.rel <= acceptance(c.own) ? 'yes ' : 'no  '}`;
+    `${c.name.padStart(15)} ${e(c.rel)} ${e(c.own)} ${e(c.bound)} ${e(c.wide)}  ${c.rel <= c.bound ? 'yes ' : 'FAIL'}`;
   for (let t = 0; t < STEPS; t++) {
     const at = checks.filter((c) => c.step === t);
     const loss = at.find((c) => c.name === 'loss')!;
@@ -235,8 +252,12 @@ function table(label: string, checks: readonly Check[]): string {
         `${cell(worst(at.filter((c) => !c.name.startsWith('disp.'))))} | ${cell(worst(at.filter((c) => c.name.startsWith('disp.'))))}`,
     );
   }
-  const ok = checks.filter((c) => c.rel <= acceptance(c.own)).length;
-  lines.push(`  within max(${REL}, ${FACTOR}× own): ${ok} of ${checks.length} (steps × quantities)`);
+  const ok = checks.filter((c) => c.rel <= c.bound).length;
+  const worstAll = worst([...checks]);
+  lines.push(
+    `  within the bar: ${ok} of ${checks.length} (steps × quantities); closest: step ${worstAll.step} ` +
+      `${worstAll.name} at ${(worstAll.rel / worstAll.bound).toExponential(1)} of its bar`,
+  );
   return lines.join('\n');
 }
 
@@ -326,6 +347,19 @@ describe('the fixture is the run the Trainer does', () => {
     expect(Math.abs(sum - Number(meta.image_sum))).toBeLessThan(
       1e-12 * Math.abs(Number(meta.image_sum)) + 1e-9,
     );
+    // The initial weights: the parity fixture's, with every bottleneck's γ3 (and nothing else) × residual_gamma, as
+    // PyTorch's float32 multiply rounds it.
+    const gamma = Math.fround(Number(meta.residual_gamma));
+    const { base, tensors } = initialTensors();
+    const differ = [...tensors].filter(([k, t]) => t !== base.get(k)).map(([k]) => k);
+    expect(differ).toEqual([...changed.tensors.keys()]);
+    expect(differ.length).toBe(16);
+    for (const k of differ) {
+      expect(k).toMatch(/^pretrained\.layer[1-4]\.\d+\.bn3\.weight$/);
+      const want = Float32Array.from(base.get(k)!.data as Float32Array, (v) => Math.fround(v * gamma));
+      expect(tensors.get(k)!.data, k).toEqual(want);
+    }
+    expect(BASE_LR).toBe((0.001 / 16) * BATCH);
     // The Trainer's schedule is the fixture's.
     for (let t = 0; t < STEPS; t++)
       expect(polyLr(BASE_LR, t, STEPS)).toBeCloseTo(BASE_LR * (1 - t / STEPS) ** 0.9, 15);
@@ -334,8 +368,8 @@ describe('the fixture is the run the Trainer does', () => {
 
 /**
  * The Trainer's 20 steps on the adapter, once for the tests that read them: per step its loss terms and
- * displacements, and each step checked from the Trainer's own state (the chaos of the trajectory hides what one
- * step does after step 0): float64 started from the Trainer's weights and momentum before the step.
+ * displacements, and each step checked from the Trainer's own state (what one step does, with tighter bars than the
+ * trajectory's): float64 started from the Trainer's weights and momentum before the step.
  */
 let trainerRunPromise: Promise<TrainerRun> | undefined;
 interface TrainerRun {
@@ -458,8 +492,8 @@ async function runTrainer(): Promise<TrainerRun> {
   }
 }
 
-describe('20 training steps vs PyTorch float64 (enc_jpu_r50 width 4, batch 2, 48×48)', () => {
-  it(`float64 interpreter on the training graph: steps 0–1 within ${TIGHT64.rel}, then ${REL} while float64 tracks itself`, () => {
+describe(`20 training steps vs PyTorch float64 (enc_jpu_r50 width ${meta.width}, batch ${BATCH}, ${SIZE}×${SIZE})`, () => {
+  it(`float64 interpreter on the training graph: every step within ${TIGHT64} of torch float64`, () => {
     const g = graphOf();
     const { graph, run, updates } = float64Step(g);
     // The spec's loss is the one PyTorch computed.
@@ -481,19 +515,16 @@ describe('20 training steps vs PyTorch float64 (enc_jpu_r50 width 4, batch 2, 48
       for (const u of updates) values.set(u.name, out.get(u.output)!.data);
       perStep.push({ ...row, ...displacements(g, (n) => values.get(n) as Float64Array, w0) });
     }
-    // Asserted: steps 0–1 tightly; the steps where float64 tracks itself (0–4: one float64 ulp of the weights moves
-    // nothing by 1e-4) within the acceptance bar's 1e-3 — each step multiplies rounding differences by ~100, so
-    // no fixed multiple of one kind of perturbation bounds another's there. After that, reported only.
-    const horizon = [...Array(STEPS).keys()].filter(tracking);
-    expect(horizon.slice(0, 5), 'the steps where float64 tracks itself').toEqual([0, 1, 2, 3, 4]);
-    const checks = check(perStep, levelOf('dev64'), (_n, t) =>
-      t < TIGHT64.steps ? TIGHT64.rel : tracking(t) ? REL : Infinity,
-    );
+    // Every step, every quantity: float64 tracks itself here (one float64 ulp of the weights moves no quantity by
+    // more than ~1e-14 over the 20 steps, `dev64`), so two float64 implementations of the same run agree closely.
+    const checks = check(perStep, levelOf('dev64'), () => TIGHT64);
     console.log(
       `${table(
         `float64 interpreter vs torch float64 (relative to |torch64|; own: torch float64 from the weights moved by ` +
-          `one ulp, 8 draws)`,
+          `one float64 ulp, ${JSON.parse(meta.float64_draws!).length} draws)`,
         checks,
+        'ulp64',
+        'ulp64',
       )}\n` +
         `  loss / the untrained network's loss on the same batches, steps ${STEPS / 2}–${STEPS - 1}: ours ` +
         `${learnt(perStep.map((r) => r.loss!)).toFixed(3)}, torch64 ${learnt([...series('f64.loss')]).toFixed(3)}`,
@@ -502,45 +533,31 @@ describe('20 training steps vs PyTorch float64 (enc_jpu_r50 width 4, batch 2, 48
   });
 
   it.skipIf(!gpu.dev)(
-    `Trainer on the adapter (float32): step 0 within max(${REL}, ${FACTOR}× PyTorch float32's own deviation); the run learns`,
+    `Trainer on the adapter (float32): every step and quantity within max(${REL}·|torch64|, ${FACTOR}·|torch32 − torch64|); the run learns`,
     async () => {
       const { perStep, lrs, iteration, micro, device } = await trainerRun();
       expect(lrs).toEqual([...Array(STEPS).keys()].map((t) => polyLr(BASE_LR, t, STEPS)));
       expect(iteration).toBe(STEPS);
-      // Asserted: step 0. Its loss terms against PyTorch float32 from the same weights (`dev32`, its two
-      // convolution paths); its update (`disp.*`) against all 24 draws, because one ReLU output within float32
-      // rounding of zero moves the backbone's first update by ~1 %, and where such near-ties fall is chance
-      // (PyTorch's own: 5e-4 from the same weights, 1.6e-2 from weights one float32 ulp away). From step 1 on
-      // no implementation in either precision tracks another (see the header): the acceptance rule is
-      // evaluated against both levels and reported.
-      const bar = (n: string, t: number, own: number): number =>
-        t > 0
-          ? Infinity
-          : n.startsWith('disp.')
-            ? acceptance(own)
-            : acceptance(levelOf('dev32')(n, 0) / Math.abs(series(`f64.${n}`)[0]!));
-      const checks = check(perStep, levelOf('dev32all', 'dev64'), bar);
-      const literal = check(perStep, levelOf('dev32'), () => Infinity);
+      // The acceptance rule, literally: PyTorch float32's own deviation is its run from the same weights. Reported
+      // beside it: PyTorch's deviation over all its float32-level draws (both convolution paths from the weights and
+      // from weights one float32 ulp away, and float64 from weights one float32 ulp away).
+      const checks = check(perStep, torch32, (_n, _t, own) => acceptance(own), levelOf('dev32all', 'devq'));
       const ratio = learnt(perStep.map((r) => r.loss!));
-      const passing = (cs: Check[]): string => {
-        const ok = cs.filter((c) => c.rel <= acceptance(c.own));
-        const steps = [...Array(STEPS).keys()].filter(
-          (t) => ok.filter((c) => c.step === t).length === QUANTITIES.length,
-        );
-        return `${ok.length} of ${cs.length}; every quantity at steps ${steps.join(', ') || '-'}`;
-      };
+      const draws =
+        JSON.parse(meta.float32_draws!).length + JSON.parse(meta.float64_draws_from_float32_ulp!).length;
       console.log(
         `${table(
-          `Trainer on ${device} (micro-batch ${micro}) vs torch float64 (relative to |torch64|; own: ` +
-            `PyTorch's deviation over 24 draws, 16 float32 and 8 float64)`,
+          `Trainer on ${device} (micro-batch ${micro}) vs torch float64 (relative to |torch64|; torch32: PyTorch ` +
+            `float32 from the same weights; bar: max(${REL}, ${FACTOR}× torch32); wide: PyTorch's ${draws} ` +
+            `float32-level draws, for information)`,
           checks,
+          'torch32',
+          'wide',
         )}\n` +
-          `  the acceptance rule max(${REL}, ${FACTOR}× PyTorch float32's deviation): against its 24-draw level ${passing(checks)}; ` +
-          `against its two runs from the same weights alone ${passing(literal)}\n` +
           `  loss / the untrained network's loss on the same batches, steps ${STEPS / 2}–${STEPS - 1}: ours ` +
           `${ratio.toFixed(3)}, torch64 ${learnt([...series('f64.loss')]).toFixed(3)}`,
       );
-      expectWithin(checks, 'Trainer (GPU float32)');
+      expectWithin(checks, 'Trainer (GPU float32), the acceptance rule');
       for (const r of perStep) for (const n of QUANTITIES) expect(Number.isFinite(r[n]), n).toBe(true);
       expect(ratio, 'the run learns: its loss falls below the untrained network’s').toBeLessThan(0.95);
     },
@@ -561,7 +578,7 @@ describe('20 training steps vs PyTorch float64 (enc_jpu_r50 width 4, batch 2, 48
 });
 
 describe('fcnc train --no-augment on the fixture as a folder dataset', () => {
-  // The 40 samples as PNG files (labels: 255 = ignored), in the fixture's order by file name.
+  // The samples as PNG files (labels: 255 = ignored), in the fixture's order by file name, and the initial weights.
   const root = mkdtempSync(join(tmpdir(), 'fcnc-train-steps-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   const plane = SIZE * SIZE;
@@ -579,6 +596,7 @@ describe('fcnc train --no-augment on the fixture as a folder dataset', () => {
         writeFileSync(join(root, 'train', 'images', name), encodePng(SIZE, SIZE, rgbOf(t, n), 3));
         writeFileSync(join(root, 'train', 'labels', name), encodeLabelPng(SIZE, SIZE, label));
       }
+    writeFileSync(join(root, 'weights.safetensors'), writeSafetensors(initialTensors().tensors));
     writeFileSync(
       join(root, 'classes.txt'),
       [...Array(Number(meta.classes)).keys()].map((c) => `c${c}`).join('\n'),
@@ -655,7 +673,7 @@ describe('fcnc train --no-augment on the fixture as a folder dataset', () => {
         '--dropout',
         'off',
         '--weights',
-        join(ROOT, meta.weights!),
+        join(root, 'weights.safetensors'),
         '--eval-every',
         '0',
         '--workers',
