@@ -5,8 +5,10 @@ import { expect } from 'vitest';
 
 export const ROOT = join(import.meta.dirname, '..');
 
-/** Compares `text` to test/golden/<name>; with UPDATE_GOLDEN=1 rewrites the file instead. */
+/** Compares `text` (checkout paths made relative) to test/golden/<name>; with UPDATE_GOLDEN=1 rewrites the file instead. */
 export function golden(name: string, text: string): void {
+  // Paths inside the repository are written relative to it, so goldens do not depend on where the clone lives.
+  text = text.replaceAll(`${ROOT}/`, '');
   const path = join(ROOT, 'test', 'golden', name);
   if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) {
     if (!existsSync(path) && process.env.CI)
