@@ -31,9 +31,10 @@
 //  - Trainer on the adapter, each step from its own state: float64 from the Trainer's own weights and momentum
 //    before every step computes the same losses, the same learning rate applied per group (the schedule, the step
 //    counter and the ×10 groups), the same momentum and running statistics, and the counters count.
-//  - `fcnc train --no-augment` on the fixture written as a folder dataset: its loader hands over the fixture's
-//    samples bit for bit, but in the epoch's seeded shuffle (the command has no fixed-order option), and its
-//    logged losses are the Trainer's on those batches bit for bit.
+//  - `fcnc train --no-augment --no-shuffle --dropout off` on the fixture written as a folder dataset: its loader
+//    hands over the fixture's batches bit for bit and in order (with the default shuffle, in the epoch's seeded
+//    order), its logged losses are the Trainer's on those batches bit for bit, and so the command's own 20 steps
+//    meet the acceptance rule against PyTorch's float64 run.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -623,7 +624,7 @@ describe('fcnc train --no-augment on the fixture as a folder dataset', () => {
       ...(shuffle === undefined ? {} : { shuffle }),
     });
 
-  it('its batches are the fixture samples, bit for bit, in the seeded order of epoch 0 (it has no fixed order)', async () => {
+  it('its batches are the fixture samples, bit for bit: in order with --no-shuffle, else in the seeded order of epoch 0', async () => {
     for (const shuffle of [undefined, false]) {
       const l = loader(shuffle);
       const order = l.order(0);
@@ -640,15 +641,15 @@ describe('fcnc train --no-augment on the fixture as a folder dataset', () => {
       }
       expect(i).toBe(STEPS);
       await l.close();
-      // `fcnc train` shuffles each epoch with its seed and has no option to keep the files' order: its run on this
-      // dataset sees the fixture's samples in another order, so pairs them into other batches.
+      // By default `fcnc train` shuffles each epoch with its seed, so it pairs the fixture's samples into other
+      // batches; `--no-shuffle` keeps the files' order, so its batches are the fixture's.
       if (shuffle === undefined) expect(order).not.toEqual([...order].sort((a, b) => a - b));
       else expect(order).toEqual([...Array(STEPS * BATCH).keys()]);
     }
   });
 
   it.skipIf(!gpu.dev)(
-    'its losses are the Trainer’s on those batches, bit for bit (the same weights, program and schedule)',
+    '`fcnc train --no-shuffle`: its losses are the Trainer’s on the fixture batches bit for bit, and within the acceptance rule of torch float64',
     async () => {
       const ckpt = join(root, 'run');
       const args = [
@@ -670,6 +671,7 @@ describe('fcnc train --no-augment on the fixture as a folder dataset', () => {
         '--seed',
         '1',
         '--no-augment',
+        '--no-shuffle',
         '--dropout',
         'off',
         '--weights',
@@ -698,7 +700,7 @@ describe('fcnc train --no-augment on the fixture as a folder dataset', () => {
         baseLr: BASE_LR,
         iterations: STEPS,
       });
-      const l = loader();
+      const l = loader(false);
       try {
         let t = 0;
         for await (const b of l.batches(0)) {
@@ -715,6 +717,14 @@ describe('fcnc train --no-augment on the fixture as a folder dataset', () => {
         trainer.destroy();
         await l.close();
       }
+      // The command's own loss terms against PyTorch's float64 run, by the acceptance rule.
+      const checks = check(
+        cli.map((x) => x.losses),
+        torch32,
+        (_n, _t, own) => acceptance(own),
+      ).filter((c) => (TERMS as readonly string[]).includes(c.name));
+      expect(checks).toHaveLength(STEPS * TERMS.length);
+      expectWithin(checks, '`fcnc train --no-shuffle`, the acceptance rule');
     },
   );
 });

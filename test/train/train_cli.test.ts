@@ -209,6 +209,22 @@ describe.skipIf(!gpu.dev)('fcnc train', () => {
     );
     expect(other.code).toBe(1);
     expect(other.err).toContain('belongs to another run: batch 2 there, 4 now');
+    // Another data order or augmentation is another run too.
+    const order = await runCli(
+      'train',
+      SPEC,
+      ...BASE,
+      '--epochs',
+      '2',
+      '--data',
+      data,
+      '--checkpoint-dir',
+      out,
+      '--resume',
+      '--no-shuffle',
+    );
+    expect(order.code).toBe(1);
+    expect(order.err).toContain('belongs to another run: shuffle true there, false now');
   });
 
   it('--weights of another class count loads everything but the classifiers', async () => {

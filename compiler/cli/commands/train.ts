@@ -62,6 +62,8 @@ export interface TrainOptions {
   logDir?: string;
   weights?: string;
   augment: boolean;
+  /** false (`--no-shuffle`): every epoch in dataset order. */
+  shuffle: boolean;
   maxBatch?: number;
   workers?: number;
   skipBad?: boolean;
@@ -147,6 +149,10 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       '--no-augment',
       'no augmentation: the validation transform (resize, centre crop) for training too',
     )
+    .option(
+      '--no-shuffle',
+      'every epoch in dataset order (the same batches each epoch, e.g. to compare with another framework)',
+    )
     .addOption(
       new Option(
         '--max-batch <n>',
@@ -219,6 +225,7 @@ export async function train(spec: string, o: TrainOptions, io: Io = defaultIo): 
     base: o.base,
     seed: o.seed,
     augment: o.augment,
+    shuffle: o.shuffle,
     workers: o.workers,
     skipBad: o.skipBad,
   });
@@ -242,7 +249,18 @@ export async function train(spec: string, o: TrainOptions, io: Io = defaultIo): 
       ckpt = await readCheckpoint(lastPath);
       checkResumable(
         ckpt,
-        { spec: g.file, model: g.model, batch: o.batch, crop: o.crop, seed: o.seed, total, baseLr, classes },
+        {
+          spec: g.file,
+          model: g.model,
+          batch: o.batch,
+          crop: o.crop,
+          seed: o.seed,
+          total,
+          baseLr,
+          classes,
+          augment: o.augment,
+          shuffle: o.shuffle,
+        },
         lastPath,
       );
       params = new Map<string, ParamData>();
@@ -307,6 +325,7 @@ export async function train(spec: string, o: TrainOptions, io: Io = defaultIo): 
         epochs,
         seed: o.seed,
         augment: o.augment,
+        shuffle: o.shuffle,
         adapter: dev.description,
       });
 
@@ -324,6 +343,8 @@ export async function train(spec: string, o: TrainOptions, io: Io = defaultIo): 
           iterations: total,
           base_lr: baseLr,
           classes,
+          augment: o.augment,
+          shuffle: o.shuffle,
           best_miou: best.mIoU,
           best_pixacc: best.pixAcc,
           skipped: loader.skipped.length,
@@ -563,6 +584,8 @@ function checkResumable(
     total: number;
     baseLr: number;
     classes: number;
+    augment: boolean;
+    shuffle: boolean;
   },
   path: string,
 ): void {
@@ -578,6 +601,9 @@ function checkResumable(
     iterations: c.extra.iterations,
     'base lr': c.extra.base_lr,
     classes: c.extra.classes,
+    // Absent in checkpoints written before these options were recorded: the defaults then.
+    augment: c.extra.augment ?? true,
+    shuffle: c.extra.shuffle ?? true,
   };
   const wanted: Record<string, unknown> = {
     model: want.model,
@@ -587,6 +613,8 @@ function checkResumable(
     iterations: want.total,
     'base lr': want.baseLr,
     classes: want.classes,
+    augment: want.augment,
+    shuffle: want.shuffle,
   };
   const diff = Object.keys(wanted).filter((k) => have[k] !== wanted[k]);
   if (diff.length)
