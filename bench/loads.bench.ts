@@ -157,8 +157,6 @@ const modelRows = tilings.map(([tm, tn]) => {
   return `| ${tm}×${tn} | ${tn} + ${tm / 4} vec4 | ${m.fmas} | ${m.loads.toFixed(0)} | ${(100 * m.share).toFixed(0)} % |`;
 });
 
-const share = (tm: number, tn: number, loads: number) => (100 * (tm * tn * 4)) / (tm * tn * 4 + loads);
-const nhwc = share(16, 8, 24 * cost('storage vec4, divergent')).toFixed(0);
 const share168 = (100 * model(16, 8).share).toFixed(0);
 const share88 = (100 * model(8, 8).share).toFixed(0);
 const adapter = dev.kind === 'software' ? 'software' : 'gpu';
@@ -187,17 +185,22 @@ above, the share of its time left for FMAs is at most:
 |---|---|---:|---:|---:|
 ${modelRows.join('\n')}
 
-The measured convs agree: \`fcnc profile\` puts them at 17–22 % of the FMA peak (profile-${adapter}.md), the
-rows above bound them at ${share88} % (8×8) and ${share168} % (16×8, this adapter's default tiling). So on this adapter a conv is bound by the number of load instructions, not by
-arithmetic or bandwidth. Larger tiles raise the bound but need TM·TN accumulators per invocation — beyond the 16
-vector registers of the CPU, so they spill; the tuner measures where that trade-off lands for each conv shape
-(tuning-${adapter}.md), and it rarely beats 8×8 or 16×8. A load costs the same whether the lanes share its
-address or not (this Mesa has no uniform fast path), and workgroup memory is no cheaper than a storage buffer,
-which is why the workgroup-tiled kernel that real GPUs need loses here. Only fewer, wider loads lift the bound: a
-vec4 load brings 4 floats for under 2× the cost of one. With input channels contiguous per pixel (NHWC: vec4
-loads along channels for both operands, at any tap offset) the 16×8 tile would issue 24 vec4 loads per 4 channels
-instead of 32 scalar and 16 vec4 ones — a bound of about ${nhwc} % instead of ${share168} %: worth having, not 2×. That is a layout change
-through every kernel; not done. Fusion does not move this bound either: convs are ~95 % of a forward here.
+The measured register-blocked convs agree: \`fcnc profile\` put them at 17–22 % of the FMA peak, the rows above
+bound them at ${share88} % (8×8) and ${share168} % (16×8). So on this adapter a conv is bound by the number of load
+instructions, not by arithmetic or bandwidth. Larger tiles raise the bound but need TM·TN accumulators per
+invocation — beyond the 16 vector registers of the CPU, so they spill. A load costs the same whether the lanes
+share its address or not (this Mesa has no uniform fast path), and workgroup memory is no cheaper than a storage
+buffer, which is why the workgroup-tiled kernel that real GPUs need loses here.
+
+What pays is fewer, wider loads: a vec4 load brings 4 floats for under 2× the cost of one. The row-vectorised
+kernel (\`conv2d.variant\` 2, compiler/codegen/wgsl/conv.ts) reads, per input channel and kernel row, the input row
+segment all three taps of its pixels need as aligned vec4s, once: with 12 channels × 32 pixels of a row and a 3×3
+kernel, 40 vec4 input loads and 36 vec4 weight loads per 4 input channels and kernel row feed 4,608 FMA lanes —
+60 per load instruction, against 11 for the register-blocked 16×8 tile (96 scalar gathers and 48 vec4 weight
+loads for 1,536). It runs the 3×3 convs of the Table 2
+networks in 1.54× less time (rows-${adapter}.md) and is this adapter's default for them. Channels innermost
+(NHWC: vec4 loads along channels for both operands, at any tap offset, also for strided convs) would go further;
+it changes the layout every kernel reads and writes, and is not built.
 `;
 const file = join(ROOT, 'bench', 'results', `loads-${adapter}.md`);
 writeFileSync(file, md);

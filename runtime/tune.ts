@@ -30,6 +30,7 @@ import {
   conv2dKernel,
   convProblem,
   isDepthwiseConv,
+  rowKernelApplies,
   wgTilingProblem,
   type ConvWgTiling,
 } from '../compiler/codegen/wgsl/conv.ts';
@@ -69,6 +70,10 @@ const rb = (tm: number, tn: number): Candidate => ({
   name: `register ${tm}×${tn}`,
   tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn },
 });
+const rows = (tm: number, tn: number): Candidate => ({
+  name: `rows ${tm}×${tn}`,
+  tuning: { 'conv2d.variant': 2, 'conv2d.row_tm': tm, 'conv2d.row_tn': tn },
+});
 const wg = (t: ConvWgTiling): Candidate => ({
   name: `tiled ${t.bm}×${t.bn} k${t.bk} ${t.tm}×${t.tn}${t.vec === 1 ? ' scalar' : ''}`,
   tuning: {
@@ -92,6 +97,12 @@ export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwi
     rb(16, 8),
     rb(8, 16),
     rb(16, 4),
+    // Row-vectorised (stride 1, kernel > 1, rows a multiple of 4 only): llvmpipe's fastest 3×3 convs.
+    rows(16, 16),
+    rows(4, 32),
+    rows(8, 32),
+    rows(12, 32),
+    rows(8, 64),
     wg({ bm: 64, bn: 64, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, vec: 4 }),
@@ -110,6 +121,7 @@ export const MIN_TUNED_FLOPS = 1e6;
 export function candidatesFor(p: Problem, opts: KernelOptions): Candidate[] {
   if (isDepthwiseConv(p.x, p.attrs)) return [...CANDIDATES.depthwise];
   return CANDIDATES.conv.filter((c) => {
+    if (c.tuning['conv2d.variant'] === 2) return rowKernelApplies(p.x, p.attrs);
     if (c.tuning['conv2d.variant'] !== 1) return true;
     const t = c.tuning;
     return !wgTilingProblem(
@@ -181,6 +193,8 @@ const PROBE: readonly { x: Shape; a: ConvAttrs }[] = [
   { x: [1, 64, 16, 16], a: conv(96, 1, 1, 0, 1, 1, false) },
   { x: [1, 64, 15, 15], a: conv(96, 1, 2, 0, 1, 1, true) },
   { x: [1, 32, 20, 20], a: conv(32, 3, 1, 4, 4, 32, false) },
+  { x: [1, 16, 12, 16], a: conv(24, 3, 1, 1, 1, 1, true) },
+  { x: [1, 16, 12, 16], a: conv(24, 3, 1, 4, 4, 1, false) },
 ];
 function conv(ch: number, k: number, s: number, p: number, d: number, g: number, bias: boolean): ConvAttrs {
   return { channels: ch, kernel: k, stride: s, padding: p, dilation: d, groups: g, bias };

@@ -4,6 +4,8 @@
 // by the kernel well-formedness tests that need no GPU.
 import type { Attrs, Shape } from '../../compiler/ir/types.ts';
 import { windowOut } from '../../compiler/ops/op.ts';
+import { rowKernelApplies } from '../../compiler/codegen/wgsl/conv.ts';
+import type { ConvAttrs } from '../../compiler/ops/conv.ts';
 
 export interface Case {
   readonly inputs: readonly Shape[];
@@ -169,8 +171,21 @@ const dwRows = (tn: number): Variant => ({
   applies: isDepthwise,
 });
 
+/** The row-vectorised conv (conv2d.variant 2) with tm output channels × tn pixels of a row. */
+const rowsConv = (tm: number, tn: number): Variant => ({
+  name: `rows ${tm}×${tn}`,
+  tuning: { 'conv2d.variant': 2, 'conv2d.row_tm': tm, 'conv2d.row_tn': tn },
+  applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
+});
+
 export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
   conv2d: [
+    rowsConv(16, 16), // the tuner's candidates
+    rowsConv(4, 32),
+    rowsConv(8, 32),
+    rowsConv(12, 32),
+    rowsConv(8, 64),
+    rowsConv(3, 4), // one vec4 per row, odd channel count
     wgConv(64, 64, 8, 4, 4, 4), // the default tiling: 256 invocations
     wgConv(32, 32, 8, 4, 4, 4), // 64 invocations, B tile in one pass
     wgConv(64, 64, 16, 8, 8, 4), // 8×8 blocks
@@ -212,6 +227,16 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 24, 12, 12]], attrs: conv(40, 1, { bias: true }) }, // 1×1 GEMM, vec4 both
     { inputs: [[1, 6, 15, 13]], attrs: conv(130, 3, { stride: 2, padding: 2, dilation: 2, groups: 2 }) },
     { inputs: [[1, 16, 35, 33]], attrs: conv(12, 3, { padding: 1, bias: true }) }, // 1155 pixels
+    // Rows a multiple of 4 wide (what the row-vectorised variant 2 runs): every padding, dilation, a channel tail,
+    // rows not a multiple of the tile (tails), no padding, a 5×5 kernel, groups, bias.
+    { inputs: [[1, 8, 12, 12]], attrs: conv(10, 3, { padding: 1 }) },
+    { inputs: [[2, 4, 9, 20]], attrs: conv(6, 3, { padding: 2, dilation: 2, bias: true }) },
+    { inputs: [[1, 8, 10, 8]], attrs: conv(8, 3, { padding: 4, dilation: 4 }) },
+    { inputs: [[1, 4, 19, 16]], attrs: conv(5, 3, { padding: 8, dilation: 8 }) },
+    { inputs: [[1, 8, 8, 12]], attrs: conv(7, 3) }, // 10 output columns: scalar stores
+    { inputs: [[1, 16, 6, 8]], attrs: conv(8, 3, { padding: 1, groups: 2 }) },
+    { inputs: [[1, 8, 9, 36]], attrs: conv(12, 5, { padding: 2, bias: true }) },
+    { inputs: [[1, 12, 7, 4]], attrs: conv(9, 3, { padding: 3, dilation: 3 }) }, // padding not a multiple of 4
     // Register-blocking variants of the implicit GEMM and the 1×1 GEMM.
     ...[
       [4, 4],

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
 import { compile } from '../../compiler/compile.ts';
 import { kernelOptions, tunedValue } from '../../compiler/codegen/limits.ts';
-import { conv2dKernel, convProblem } from '../../compiler/codegen/wgsl/conv.ts';
+import { conv2dKernel, convProblem, rowKernelApplies } from '../../compiler/codegen/wgsl/conv.ts';
 import type { ConvAttrs } from '../../compiler/ops/conv.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import {
@@ -20,6 +20,7 @@ import {
   cacheFile,
   CANDIDATES,
   candidateKernel,
+  candidatesFor,
   gpuTimer,
   kernelSetChecksum,
   nearestOfClass,
@@ -177,13 +178,15 @@ describe('tuning modes and the cache', () => {
       ...quiet,
     });
     expect(timer.calls).toBe(
-      full.problems.reduce(
-        (a, p) =>
-          a +
-          (p.attrs.groups > 1 && p.attrs.groups === p.x[1] ? CANDIDATES.depthwise : CANDIDATES.conv).length,
-        0,
-      ),
+      full.problems.reduce((a, p) => a + candidatesFor(p, kernelOptions(LIMITS, BASE)).length, 0),
     );
+    // The row-vectorised candidates are timed exactly where they apply.
+    const rowsTimed = full.problems.filter((p) => rowKernelApplies(p.x, p.attrs) && p.attrs.groups !== p.x[1]);
+    expect(rowsTimed.length).toBeGreaterThan(0);
+    for (const p of full.problems)
+      expect(candidatesFor(p, kernelOptions(LIMITS, BASE)).some((c) => c.name.startsWith('rows '))).toBe(
+        rowsTimed.includes(p),
+      );
     expect(full.timed).toBe(full.problems.length);
     for (const p of full.problems) {
       const dw = p.attrs.groups > 1 && p.attrs.groups === p.x[1];
@@ -431,6 +434,9 @@ describe('defaults and candidates', () => {
     const info = (device: string, description = '') =>
       ({ vendor: '', architecture: '', device, description }) as GPUAdapterInfo;
     expect(tuningFor({ adapterInfo: info('llvmpipe-llvm-15'), kind: 'software' })).toEqual({
+      'conv2d.variant': 2,
+      'conv2d.row_tm': 12,
+      'conv2d.row_tn': 32,
       'conv2d.tm': 16,
       'conv2d.tn': 8,
     });
@@ -478,9 +484,12 @@ describe('defaults and candidates', () => {
     };
     const base = { stride: 1, padding: 1, dilation: 1, bias: false };
     const dense = probe({ ...base, channels: 20, kernel: 3, groups: 1 }, [1, 12, 9, 9]);
+    // Rows a multiple of 4 wide: where the row-vectorised candidates generate their own kernel.
+    const rowsWide = probe({ ...base, channels: 20, kernel: 3, groups: 1 }, [1, 12, 8, 12]);
     const dw = probe({ ...base, channels: 12, kernel: 3, groups: 12 }, [1, 12, 9, 9]);
     for (const [kind, list] of [
       [dense, CANDIDATES.conv],
+      [rowsWide, CANDIDATES.conv],
       [dw, CANDIDATES.depthwise],
     ] as const)
       for (const c of list) {

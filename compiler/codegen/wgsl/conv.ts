@@ -14,6 +14,10 @@
 //    then every invocation accumulates its TM × TN block from there; barriers separate the slices. The 1×1
 //    stride-1 unpadded case (a plain GEMM) loads its input tile as rows of the input planes (vec4 along pixels).
 //    Keys `conv2d.wg_bm`, `conv2d.wg_bn`, `conv2d.wg_bk`, `conv2d.wg_tm`, `conv2d.wg_tn`, `conv2d.wg_vec`.
+//  - `conv2d.variant` 2: variant 0 with the input read as vec4 rows (stride 1, kernel > 1, rows a multiple of 4):
+//    each invocation computes `conv2d.row_tm` output channels × `conv2d.row_tn` adjacent pixels of one output row
+//    and loads, per input channel and kernel row, the row segment all taps read as aligned vec4s, once. Other convs
+//    under variant 2 run variant 0. What llvmpipe wants for 3×3 convs (fewer load instructions).
 //  - depthwise (groups = Cin = Cout) has its own direct kernels with stride, padding and dilation:
 //    `conv2d_dw.variant` 0 (default): 4 adjacent output pixels of one row per invocation, each tap gathering its 4
 //    inputs; 1: `conv2d_dw.tn` adjacent output pixels per invocation (a multiple of 4), each distinct input of a
@@ -64,6 +68,8 @@ export const CONV_KEYS = {
   wtm: 'conv2d.wg_tm',
   wtn: 'conv2d.wg_tn',
   vec: 'conv2d.wg_vec',
+  rtm: 'conv2d.row_tm',
+  rtn: 'conv2d.row_tn',
   dwVariant: 'conv2d_dw.variant',
   dwTn: 'conv2d_dw.tn',
 } as const;
@@ -149,9 +155,151 @@ export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling?: ConvTiling): Ke
     );
   }
   if (tiling) return implicitGemmKernel(ctx, tiling);
-  const variant = tunedInt(ctx, CONV_KEYS.variant, 0, (v) => v === 0 || v === 1);
+  const variant = tunedInt(ctx, CONV_KEYS.variant, 0, (v) => v === 0 || v === 1 || v === 2);
   if (variant === 1) return tiledGemmKernel(ctx, wgTilingOf(ctx));
+  if (variant === 2 && rowKernelApplies(x, ctx.attrs)) return rowKernel(ctx, rowTilingOf(ctx));
   return implicitGemmKernel(ctx, tilingOf(ctx));
+}
+
+/** Variant 2's tiling: `conv2d.row_tm` output channels × `conv2d.row_tn` pixels of a row (a multiple of 4). */
+export const DEFAULT_ROW_TILING = { tm: 12, tn: 32 }; // bench/results/rows-software.md
+function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
+  const tm = tunedInt(ctx, CONV_KEYS.rtm, DEFAULT_ROW_TILING.tm, (v) => v >= 1);
+  const tn = tunedInt(ctx, CONV_KEYS.rtn, DEFAULT_ROW_TILING.tn, (v) => v >= 4 && v % 4 === 0);
+  return { tm, vecs: tn / 4 };
+}
+
+/**
+ * Whether the row-vectorised variant (2) can run this conv: stride 1, a kernel wider than 1, input rows a multiple
+ * of 4 floats (so every row starts on a vec4), input channels per group a multiple of 4 (vec4 weights). Elsewhere
+ * variant 2 falls back to the register-blocked variant 0 (its own keys `conv2d.tm`, `conv2d.tn`).
+ */
+export function rowKernelApplies(x: readonly number[], a: ConvAttrs): boolean {
+  return a.stride === 1 && a.kernel > 1 && x[3]! % 4 === 0 && (x[1]! / a.groups) % 4 === 0;
+}
+
+/**
+ * Variant 2: the register-blocked implicit GEMM with the input read as vec4 rows. Each invocation computes TM
+ * output channels × TN adjacent output pixels of one output row. For each input channel and kernel row it loads
+ * the input row segment all KSIZE taps of its TN pixels read — TN + (KSIZE−1)·d floats, as the NV aligned vec4s
+ * that cover them — once, and every tap takes its pixels from those registers (the offsets are constants, so it
+ * costs no loads). Per 4 input channels and kernel row: 4·NV vec4 input loads and TM·KSIZE vec4 weight loads,
+ * against TN·KSIZE scalar gathers per channel for variant 0 — on llvmpipe, where the count of load instructions
+ * bounds a conv (bench/results/loads-software.md), that is what pays. Columns outside the input (the padding)
+ * are whole vec4s, since rows are a multiple of 4: their loads are masked to zero.
+ */
+function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
+  const [batch, cin, h, w] = ctx.inputs[0]! as number[];
+  const [, cout, ho, wo] = ctx.out as number[];
+  const { kernel: k, padding: p, dilation: d, groups: g, bias } = ctx.attrs;
+  const cinG = cin! / g;
+  const coutG = cout! / g;
+  const coTiles = Math.ceil(coutG / tiling.tm);
+  const tm = Math.ceil(coutG / coTiles);
+  const tn = 4 * tiling.vecs;
+  const nq = tiling.vecs; // output vec4s per invocation
+  const rowTiles = Math.ceil(wo! / tn);
+  const r = (((-p) % 4) + 4) % 4; // offset of the first needed column in its vec4 (ox0 is a multiple of 4)
+  const nv = Math.ceil((r + tn + (k - 1) * d) / 4); // vec4s of the input row segment
+  const io = new KernelIo(ctx);
+  const vecY = wo! % 4 === 0 && io.outVecOk;
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'x', elem: 'vec4f' },
+    { slot: 'param0', name: 'wt', elem: 'vec4f' },
+    ...(bias ? [{ slot: 'param1', name: 'bias', elem: 'f32' } as const] : []),
+    ...io.outBufs(vecY),
+  ];
+  const consts = [
+    `const CIN = ${u(cin!)};  const H = ${u(h!)};  const W = ${u(w!)};  const PLANE = H * W;`,
+    `const COUT = ${u(cout!)};  const HO = ${u(ho!)};  const WO = ${u(wo!)};  const PIXELS = HO * WO;`,
+    `const KSIZE = ${u(k)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
+    `const GROUPS = ${u(g)};  const CIN_G = ${u(cinG)};  const COUT_G = ${u(coutG)};`,
+    `const TM = ${u(tm)}; // output channels per invocation`,
+    `const TN = ${u(tn)}; // adjacent output pixels of one row per invocation`,
+    `const CO_TILES = ${u(coTiles)}; // per group`,
+    `const ROW_TILES = ${u(rowTiles)}; // per output row`,
+    `const NV = ${u(nv)}; // vec4s of input row segment per tap row (first needed column at lane ${r})`,
+    `const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)`,
+  ].join('\n');
+
+  const L: string[] = [];
+  L.push('  // Work item → (sample, group, output-channel tile, output row, row tile); row tiles vary fastest.');
+  L.push('  let rt = gid % ROW_TILES;');
+  L.push('  let oy = (gid / ROW_TILES) % HO;');
+  L.push('  let ct = (gid / (ROW_TILES * HO)) % CO_TILES;');
+  L.push('  let grp = (gid / (ROW_TILES * HO * CO_TILES)) % GROUPS;');
+  L.push('  let n = gid / (ROW_TILES * HO * CO_TILES * GROUPS);');
+  L.push('  let co0 = ct * TM;');
+  L.push('  let ox0 = rt * TN;');
+  L.push(`  let xbase = (${io.plane(0, 'n', 'grp * CIN_G')}) * PLANE;`);
+  for (const m of range(tm)) L.push(`  let w${m} = (grp * COUT_G + min(co0 + ${u(m)}, COUT_G - 1u)) * WROW;`);
+  L.push(`  // Input columns of the row segment: c0 + 4v .. c0 + 4v + 3 (c0 = ox0 − PAD − ${r}, a multiple of 4).`);
+  L.push(`  let c0 = i32(ox0) - PAD - ${i(r)};`);
+  for (const v of range(nv)) {
+    L.push(`  let cin${v} = c0 + ${i(4 * v)} >= 0i && c0 + ${i(4 * v)} < i32(W);`);
+    L.push(`  let col${v} = u32(select(0i, c0 + ${i(4 * v)}, cin${v})) / 4u;`);
+  }
+  for (const m of range(tm)) L.push(`  var acc${m}: array<vec4f, ${nq}>; // channel co0+${m}, pixels ox0 + 4q .. ox0 + 4q + 3`);
+  L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
+  L.push('    let iy = i32(oy) - PAD + i32(ky) * DILATION;');
+  L.push('    let rin = iy >= 0i && iy < i32(H);');
+  L.push('    let roff = u32(select(0i, iy, rin)) * W / 4u;');
+  for (const v of range(nv)) L.push(`    let mk${v} = select(0.0, 1.0, rin && cin${v});`);
+  L.push('    let tap0 = ky * KSIZE * (CIN_G / 4u);');
+  L.push('    for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
+  for (const kx of range(k))
+    for (const m of range(tm))
+      L.push(`      let wv${m}_${kx} = wt[w${m} + tap0 + ${u(kx)} * (CIN_G / 4u) + c4];`);
+  // Element e of the row segment, of input channel lane l.
+  const el = (l: number, e: number): string => `xr${l}_${e >> 2}.${lanes[e & 3]}`;
+  const seg = (l: number, e: number): string =>
+    e % 4 === 0 ? `xr${l}_${e >> 2}` : `vec4f(${range(4).map((t) => el(l, e + t)).join(', ')})`;
+  for (const l of range(4)) {
+    L.push(`      let xb${l} = (xbase + (c4 * 4u + ${u(l)}) * PLANE) / 4u + roff;`);
+    for (const v of range(nv)) L.push(`      let xr${l}_${v} = x[xb${l} + col${v}] * mk${v};`);
+    for (const kx of range(k))
+      for (const q of range(nq)) {
+        const xs = seg(l, r + 4 * q + kx * d);
+        const name = `s${l}_${kx}_${q}`;
+        L.push(`      let ${name} = ${xs};`);
+        for (const m of range(tm)) L.push(`      acc${m}[${q}] += wv${m}_${kx}.${lanes[l]} * ${name};`);
+      }
+  }
+  L.push('    }');
+  L.push('  }');
+  L.push('  // Store the tile (bias added), skipping tail channels and pixels past the row.');
+  for (const m of range(tm)) {
+    L.push(`  if (co0 + ${u(m)} < COUT_G) {`);
+    L.push(`    let co = grp * COUT_G + co0 + ${u(m)};`);
+    L.push(`    let ybase = (n * COUT + co) * PIXELS + oy * WO + ox0;`);
+    const b = bias ? ' + bias[co]' : '';
+    if (vecY)
+      for (const q of range(nq))
+        L.push(`    if (ox0 + ${u(4 * q)} < WO) { ${io.store4(`ybase / 4u + ${u(q)}`, `acc${m}[${q}]${b}`)} }`);
+    else
+      for (const j of range(tn))
+        L.push(
+          `    if (ox0 + ${u(j)} < WO) { ${io.store(`ybase + ${u(j)}`, `acc${m}[${j >> 2}].${lanes[j & 3]}${b}`)} }`,
+        );
+    L.push('  }');
+  }
+  const items = batch! * g * coTiles * ho! * rowTiles;
+  const kind = `${k}x${k}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}_rows`;
+  return kernelSpec(
+    `conv2d_${kind}_k${cout}`,
+    [
+      `conv2d ${k}×${k} stride 1 padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
+      `implicit GEMM over vec4 input rows; each invocation: ${tm} output channels × ${tn} pixels of one row (${nv} vec4 input loads per channel and kernel row)`,
+      'weights are OHWI (converted from OIHW at load)',
+    ].join('\n'),
+    bufs,
+    consts,
+    linearMain(items, WG, ctx.opts),
+    L.join('\n'),
+    WG,
+    { paramLayouts: { 0: [0, 2, 3, 1] } },
+    io.helpers(),
+  );
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
