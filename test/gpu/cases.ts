@@ -180,6 +180,12 @@ const rowsConv = (tm: number, tn: number): Variant => ({
 
 export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
   conv2d: [
+    {
+      // The default tiling (12 channels × 32 pixels; 4 channels where rows are at most 16 wide), llvmpipe's default.
+      name: 'rows default',
+      tuning: { 'conv2d.variant': 2 },
+      applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
+    },
     rowsConv(16, 16), // the tuner's candidates
     rowsConv(4, 32),
     rowsConv(8, 32),

@@ -435,8 +435,6 @@ describe('defaults and candidates', () => {
       ({ vendor: '', architecture: '', device, description }) as GPUAdapterInfo;
     expect(tuningFor({ adapterInfo: info('llvmpipe-llvm-15'), kind: 'software' })).toEqual({
       'conv2d.variant': 2,
-      'conv2d.row_tm': 12,
-      'conv2d.row_tn': 32,
       'conv2d.tm': 16,
       'conv2d.tn': 8,
     });

@@ -161,11 +161,17 @@ export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling?: ConvTiling): Ke
   return implicitGemmKernel(ctx, tilingOf(ctx));
 }
 
-/** Variant 2's tiling: `conv2d.row_tm` output channels × `conv2d.row_tn` pixels of a row (a multiple of 4). */
-export const DEFAULT_ROW_TILING = { tm: 12, tn: 32 }; // bench/results/rows-software.md
+/**
+ * Variant 2's tiling: `conv2d.row_tm` output channels × `conv2d.row_tn` pixels of a row (a multiple of 4). Without
+ * keys: 32 pixels, and 12 channels — or 4 where output rows are at most 16 wide (a tile then covers a whole row,
+ * mostly masked lanes, and fewer channels per invocation mean more invocations): bench/results/rows-software.md.
+ */
+export const DEFAULT_ROW_TILING = { tm: 12, tmNarrow: 4, narrow: 16, tn: 32 };
 function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
-  const tm = tunedInt(ctx, CONV_KEYS.rtm, DEFAULT_ROW_TILING.tm, (v) => v >= 1);
-  const tn = tunedInt(ctx, CONV_KEYS.rtn, DEFAULT_ROW_TILING.tn, (v) => v >= 4 && v % 4 === 0);
+  const wo = ctx.out[3]!;
+  const d = DEFAULT_ROW_TILING;
+  const tm = tunedInt(ctx, CONV_KEYS.rtm, wo <= d.narrow ? d.tmNarrow : d.tm, (v) => v >= 1);
+  const tn = tunedInt(ctx, CONV_KEYS.rtn, d.tn, (v) => v >= 4 && v % 4 === 0);
   return { tm, vecs: tn / 4 };
 }
 
