@@ -4,7 +4,8 @@
 // gets the adapter's tuning (runtime/tuning.ts). FLOPs are the forward's 2·N·Cout·Ho·Wo·Cin/G·k² for all three.
 // Run: npm run bench:backward   (writes bench/results/backward-<adapter>.md; commit it)
 // Env: FCNC_ADAPTER=gpu|software, REPEATS (default 3), QUICK=1 for a short list, TINY=1 for two tiny shapes
-// (a smoke test: neither writes the results file), OUT=<file> to write the table elsewhere.
+// (a smoke test: neither writes the results file), OUT=<file> to write the table elsewhere, TUNING='{…}' to put
+// tuning keys over the adapter's (e.g. '{"conv2d_grad_weight.tm":8}').
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { conv2dKernel } from '../compiler/codegen/wgsl/conv.ts';
@@ -114,7 +115,7 @@ async function time(plan: KernelPlan, named: Readonly<Record<string, GPUBuffer>>
 
 const asPlan = (k: KernelSpec | KernelPlan): KernelPlan =>
   'wgsl' in k ? { scratch: [], dispatches: [k] } : k;
-const tuning = tuningFor(dev);
+const tuning = { ...tuningFor(dev), ...(JSON.parse(process.env.TUNING ?? '{}') as Record<string, number>) };
 const opts = kernelOptions(dev.limits, tuning);
 const rows: string[] = [];
 const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);

@@ -290,6 +290,22 @@ export const CASES: Record<string, readonly Case[]> = {
         convGradInput(x, a, { tuning: { 'conv2d_grad_input.tm': tm!, 'conv2d_grad_input.tn': tn! } }),
       ),
     ),
+    // llvmpipe's switch to the large tiles from 64 channels (input and output).
+    convGradInput([1, 64, 7, 9], conv(64, 3, { padding: 1 }), { tuning: { 'conv2d_grad_input.large': 64 } }),
+    // The large tiles llvmpipe defaults to, on channels and pixels beyond one tile (with tails).
+    ...[
+      [16, 16],
+      [16, 32],
+    ].flatMap(([tm, tn]) =>
+      (
+        [
+          [[1, 40, 9, 10], conv(12, 3, { padding: 1 })],
+          [[1, 36, 8, 9], conv(20, 1)],
+        ] as const
+      ).map(([x, a]) =>
+        convGradInput(x, a, { tuning: { 'conv2d_grad_input.tm': tm!, 'conv2d_grad_input.tn': tn! } }),
+      ),
+    ),
   ],
   conv2d_grad_weight: [
     ...CONV_GRAD.map(([x, a]) => convGradWeight(x, a)),
@@ -306,6 +322,8 @@ export const CASES: Record<string, readonly Case[]> = {
       [16, 8, 3],
       [8, 16, 1],
       [8, 8, 9],
+      [16, 32, 1], // the large tiles llvmpipe defaults to
+      [16, 32, 3],
     ].flatMap(([tm, tn, splits]) =>
       (
         [
@@ -323,6 +341,18 @@ export const CASES: Record<string, readonly Case[]> = {
           },
         }),
       ),
+    ),
+    // llvmpipe's switch to the large tiles from 64 channels: above it, and below it (small tiles).
+    convGradWeight([1, 64, 6, 8], conv(72, 3, { padding: 1 }), { tuning: { 'conv2d_grad_weight.large': 64 } }),
+    convGradWeight([1, 40, 6, 8], conv(72, 3, { padding: 1 }), { tuning: { 'conv2d_grad_weight.large': 64 } }),
+    // 16×32 on channels beyond one tile (with tails), 3×3 and 1×1.
+    ...(
+      [
+        [[1, 40, 9, 8], conv(36, 3, { padding: 1 })],
+        [[1, 70, 6, 8], conv(20, 1)],
+      ] as const
+    ).map(([x, a]) =>
+      convGradWeight(x, a, { tuning: { 'conv2d_grad_weight.tm': 16, 'conv2d_grad_weight.tn': 32 } }),
     ),
   ],
   conv2d_grad_bias: [

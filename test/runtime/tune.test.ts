@@ -12,6 +12,7 @@ import { buildGraph } from '../../compiler/index.ts';
 import { compile } from '../../compiler/compile.ts';
 import { kernelOptions, tunedValue } from '../../compiler/codegen/limits.ts';
 import { conv2dKernel, convProblem, rowKernelApplies } from '../../compiler/codegen/wgsl/conv.ts';
+import { conv2dGradWeightKernel } from '../../compiler/codegen/wgsl/conv_grad.ts';
 import type { ConvAttrs } from '../../compiler/ops/conv.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import {
@@ -429,6 +430,29 @@ describe('tuning modes and the cache', () => {
   });
 });
 
+describe('gradient kernels: the large tiles from a channel count', () => {
+  const a: ConvAttrs = { channels: 72, kernel: 3, stride: 1, padding: 1, dilation: 1, groups: 1, bias: false };
+  const wgsl = (cin: number, tuning: Record<string, number>): string =>
+    JSON.stringify(
+      conv2dGradWeightKernel({
+        inputs: [
+          [1, cin, 6, 8],
+          [1, 72, 6, 8],
+        ],
+        out: [72, cin, 3, 3],
+        attrs: a,
+        params: [],
+        opts: kernelOptions(LIMITS, tuning),
+      }),
+    );
+  it('conv2d_grad_weight.large = 64: 16×32 tiles at 64 channels, 16×8 below, 16×8 without the key', () => {
+    expect(wgsl(64, { 'conv2d_grad_weight.large': 64 })).toContain('const TN = 32u;');
+    expect(wgsl(40, { 'conv2d_grad_weight.large': 64 })).toContain('const TN = 8u;');
+    expect(wgsl(64, {})).toContain('const TN = 8u;');
+    expect(wgsl(64, { 'conv2d_grad_weight.large': 64, 'conv2d_grad_weight.tn': 4 })).toContain('const TN = 4u;');
+  });
+});
+
 describe('defaults and candidates', () => {
   it('the default is deterministic: the fixed table per adapter, and compiling twice gives the same program', () => {
     const info = (device: string, description = '') =>
@@ -437,6 +461,8 @@ describe('defaults and candidates', () => {
       'conv2d.variant': 2,
       'conv2d.tm': 16,
       'conv2d.tn': 8,
+      'conv2d_grad_input.large': 64,
+      'conv2d_grad_weight.large': 64,
     });
     expect(tuningFor({ adapterInfo: info('SwiftShader'), kind: 'software' })).toEqual({});
     expect(tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' })['conv2d.variant']).toBe(1);

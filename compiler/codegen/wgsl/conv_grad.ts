@@ -27,7 +27,10 @@
 //    registers (dy read once per pixel for all taps), the same two passes: one dispatch for every channel.
 //  The result is stored OHWI (outputLayout [0, 2, 3, 1]), the layout the weight has on the device.
 //  Tuning keys: `conv2d_grad_weight.tm`, `conv2d_grad_weight.tn` (output × input channels per invocation),
-//  `conv2d_grad_weight.splits` (force the number of K chunks; tests).
+//  `conv2d_grad_weight.splits` (force the number of K chunks; tests), `conv2d_grad_weight.large` (below).
+//  Both gradient kernels: `<op>.large` = C gives convs with at least C input and output channels per group the
+//  larger default tiles GRAD_*_LARGE (what llvmpipe's wide layers want; narrow ones keep the small tiles, which
+//  compile faster).
 //
 // conv2d_grad_bias — db[o] = Σ dy[n, o, …]: one workgroup per channel, each invocation a strided sum in a fixed
 // order (vec4 when a plane is a multiple of 4), then a tree sum in workgroup memory. Deterministic.
@@ -80,13 +83,41 @@ const describe = (a: ConvAttrs): string =>
 // conv2d_grad_input
 
 export const GRAD_INPUT_DEFAULT = { tm: 16, tn: 8 };
+/** The larger tiles `<op>.large` = C switches to for convs with at least C input and output channels per group. */
+export const GRAD_INPUT_LARGE = { tm: 16, tn: 16 };
+export const GRAD_WEIGHT_LARGE = { tm: 16, tn: 32 };
+
+/**
+ * The default tiling of a gradient kernel: `large` when the tuning sets `<op>.large` to a channel count the conv
+ * reaches (input and output channels per group), else `small`. On llvmpipe large tiles pay on wide layers
+ * (bench/results/backward-software.md) but cost shader compile time, which narrow layers do not repay.
+ */
+function gradDefault(
+  ctx: KernelCtx,
+  op: string,
+  cinG: number,
+  coutG: number,
+  small: { tm: number; tn: number },
+  large: { tm: number; tn: number },
+): { tm: number; tn: number } {
+  const from = ctx.opts.tuning?.[`${op}.large`];
+  return from !== undefined && cinG >= from && coutG >= from ? large : small;
+}
 
 export function conv2dGradInputKernel(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec {
   if (isDepthwise(ctx.attrs, ctx.out[1]!)) return gradInputDepthwise(ctx);
-  const tm = tuned(ctx, 'conv2d_grad_input', 'tm', GRAD_INPUT_DEFAULT.tm);
-  let tn = tuned(ctx, 'conv2d_grad_input', 'tn', GRAD_INPUT_DEFAULT.tn, 4);
-  // Few input channels per group (a stem's 3): twice the pixels per invocation, unless tn was asked for.
   const cinG = ctx.out[1]! / ctx.attrs.groups;
+  const dflt = gradDefault(
+    ctx,
+    'conv2d_grad_input',
+    cinG,
+    ctx.inputs[0]![1]! / ctx.attrs.groups,
+    GRAD_INPUT_DEFAULT,
+    GRAD_INPUT_LARGE,
+  );
+  const tm = tuned(ctx, 'conv2d_grad_input', 'tm', dflt.tm);
+  let tn = tuned(ctx, 'conv2d_grad_input', 'tn', dflt.tn, 4);
+  // Few input channels per group (a stem's 3): twice the pixels per invocation, unless tn was asked for.
   if (ctx.opts.tuning?.['conv2d_grad_input.tn'] === undefined && 2 * cinG <= tm) tn = Math.min(2 * tn, 16);
   return gradInputGemm(ctx, tm, tn);
 }
@@ -438,8 +469,9 @@ function gradWeightGemm(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
   const { kernel: k, stride: s, padding: p, dilation: d, groups: g } = a;
   const cinG = cin! / g;
   const coutG = cout! / g;
-  const tnMax = tuned(ctx, 'conv2d_grad_weight', 'tn', GRAD_WEIGHT_DEFAULT.tn);
-  let tmMax = tuned(ctx, 'conv2d_grad_weight', 'tm', GRAD_WEIGHT_DEFAULT.tm);
+  const dflt = gradDefault(ctx, 'conv2d_grad_weight', cinG, coutG, GRAD_WEIGHT_DEFAULT, GRAD_WEIGHT_LARGE);
+  const tnMax = tuned(ctx, 'conv2d_grad_weight', 'tn', dflt.tn);
+  let tmMax = tuned(ctx, 'conv2d_grad_weight', 'tm', dflt.tm);
   // Few input channels per group (a stem's 3): twice the output channels per invocation, unless tm was asked for.
   if (ctx.opts.tuning?.['conv2d_grad_weight.tm'] === undefined && 2 * cinG <= tnMax)
     tmMax = Math.min(2 * tmMax, 32);
