@@ -343,8 +343,12 @@ export const CASES: Record<string, readonly Case[]> = {
       ),
     ),
     // llvmpipe's switch to the large tiles from 64 channels: above it, and below it (small tiles).
-    convGradWeight([1, 64, 6, 8], conv(72, 3, { padding: 1 }), { tuning: { 'conv2d_grad_weight.large': 64 } }),
-    convGradWeight([1, 40, 6, 8], conv(72, 3, { padding: 1 }), { tuning: { 'conv2d_grad_weight.large': 64 } }),
+    convGradWeight([1, 64, 6, 8], conv(72, 3, { padding: 1 }), {
+      tuning: { 'conv2d_grad_weight.large': 64 },
+    }),
+    convGradWeight([1, 40, 6, 8], conv(72, 3, { padding: 1 }), {
+      tuning: { 'conv2d_grad_weight.large': 64 },
+    }),
     // 16×32 on channels beyond one tile (with tails), 3×3 and 1×1.
     ...(
       [

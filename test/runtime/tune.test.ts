@@ -182,7 +182,9 @@ describe('tuning modes and the cache', () => {
       full.problems.reduce((a, p) => a + candidatesFor(p, kernelOptions(LIMITS, BASE)).length, 0),
     );
     // The row-vectorised candidates are timed exactly where they apply.
-    const rowsTimed = full.problems.filter((p) => rowKernelApplies(p.x, p.attrs) && p.attrs.groups !== p.x[1]);
+    const rowsTimed = full.problems.filter(
+      (p) => rowKernelApplies(p.x, p.attrs) && p.attrs.groups !== p.x[1],
+    );
     expect(rowsTimed.length).toBeGreaterThan(0);
     for (const p of full.problems)
       expect(candidatesFor(p, kernelOptions(LIMITS, BASE)).some((c) => c.name.startsWith('rows '))).toBe(
@@ -431,7 +433,15 @@ describe('tuning modes and the cache', () => {
 });
 
 describe('gradient kernels: the large tiles from a channel count', () => {
-  const a: ConvAttrs = { channels: 72, kernel: 3, stride: 1, padding: 1, dilation: 1, groups: 1, bias: false };
+  const a: ConvAttrs = {
+    channels: 72,
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+    dilation: 1,
+    groups: 1,
+    bias: false,
+  };
   const wgsl = (cin: number, tuning: Record<string, number>): string =>
     JSON.stringify(
       conv2dGradWeightKernel({
@@ -449,7 +459,9 @@ describe('gradient kernels: the large tiles from a channel count', () => {
     expect(wgsl(64, { 'conv2d_grad_weight.large': 64 })).toContain('const TN = 32u;');
     expect(wgsl(40, { 'conv2d_grad_weight.large': 64 })).toContain('const TN = 8u;');
     expect(wgsl(64, {})).toContain('const TN = 8u;');
-    expect(wgsl(64, { 'conv2d_grad_weight.large': 64, 'conv2d_grad_weight.tn': 4 })).toContain('const TN = 4u;');
+    expect(wgsl(64, { 'conv2d_grad_weight.large': 64, 'conv2d_grad_weight.tn': 4 })).toContain(
+      'const TN = 4u;',
+    );
   });
 });
 

@@ -205,7 +205,7 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   const tn = 4 * tiling.vecs;
   const nq = tiling.vecs; // output vec4s per invocation
   const rowTiles = Math.ceil(wo! / tn);
-  const r = (((-p) % 4) + 4) % 4; // offset of the first needed column in its vec4 (ox0 is a multiple of 4)
+  const r = ((-p % 4) + 4) % 4; // offset of the first needed column in its vec4 (ox0 is a multiple of 4)
   const nv = Math.ceil((r + tn + (k - 1) * d) / 4); // vec4s of the input row segment
   const io = new KernelIo(ctx);
   const vecY = wo! % 4 === 0 && io.outVecOk;
@@ -229,7 +229,9 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   ].join('\n');
 
   const L: string[] = [];
-  L.push('  // Work item → (sample, group, output-channel tile, output row, row tile); row tiles vary fastest.');
+  L.push(
+    '  // Work item → (sample, group, output-channel tile, output row, row tile); row tiles vary fastest.',
+  );
   L.push('  let rt = gid % ROW_TILES;');
   L.push('  let oy = (gid / ROW_TILES) % HO;');
   L.push('  let ct = (gid / (ROW_TILES * HO)) % CO_TILES;');
@@ -239,13 +241,16 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   L.push('  let ox0 = rt * TN;');
   L.push(`  let xbase = (${io.plane(0, 'n', 'grp * CIN_G')}) * PLANE;`);
   for (const m of range(tm)) L.push(`  let w${m} = (grp * COUT_G + min(co0 + ${u(m)}, COUT_G - 1u)) * WROW;`);
-  L.push(`  // Input columns of the row segment: c0 + 4v .. c0 + 4v + 3 (c0 = ox0 − PAD − ${r}, a multiple of 4).`);
+  L.push(
+    `  // Input columns of the row segment: c0 + 4v .. c0 + 4v + 3 (c0 = ox0 − PAD − ${r}, a multiple of 4).`,
+  );
   L.push(`  let c0 = i32(ox0) - PAD - ${i(r)};`);
   for (const v of range(nv)) {
     L.push(`  let cin${v} = c0 + ${i(4 * v)} >= 0i && c0 + ${i(4 * v)} < i32(W);`);
     L.push(`  let col${v} = u32(select(0i, c0 + ${i(4 * v)}, cin${v})) / 4u;`);
   }
-  for (const m of range(tm)) L.push(`  var acc${m}: array<vec4f, ${nq}>; // channel co0+${m}, pixels ox0 + 4q .. ox0 + 4q + 3`);
+  for (const m of range(tm))
+    L.push(`  var acc${m}: array<vec4f, ${nq}>; // channel co0+${m}, pixels ox0 + 4q .. ox0 + 4q + 3`);
   L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
   L.push('    let iy = i32(oy) - PAD + i32(ky) * DILATION;');
   L.push('    let rin = iy >= 0i && iy < i32(H);');
@@ -259,7 +264,11 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   // Element e of the row segment, of input channel lane l.
   const el = (l: number, e: number): string => `xr${l}_${e >> 2}.${lanes[e & 3]}`;
   const seg = (l: number, e: number): string =>
-    e % 4 === 0 ? `xr${l}_${e >> 2}` : `vec4f(${range(4).map((t) => el(l, e + t)).join(', ')})`;
+    e % 4 === 0
+      ? `xr${l}_${e >> 2}`
+      : `vec4f(${range(4)
+          .map((t) => el(l, e + t))
+          .join(', ')})`;
   for (const l of range(4)) {
     L.push(`      let xb${l} = (xbase + (c4 * 4u + ${u(l)}) * PLANE) / 4u + roff;`);
     for (const v of range(nv)) L.push(`      let xr${l}_${v} = x[xb${l} + col${v}] * mk${v};`);
@@ -281,7 +290,9 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
     const b = bias ? ' + bias[co]' : '';
     if (vecY)
       for (const q of range(nq))
-        L.push(`    if (ox0 + ${u(4 * q)} < WO) { ${io.store4(`ybase / 4u + ${u(q)}`, `acc${m}[${q}]${b}`)} }`);
+        L.push(
+          `    if (ox0 + ${u(4 * q)} < WO) { ${io.store4(`ybase / 4u + ${u(q)}`, `acc${m}[${q}]${b}`)} }`,
+        );
     else
       for (const j of range(tn))
         L.push(
