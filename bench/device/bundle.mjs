@@ -48,8 +48,8 @@ const rootRelative = {
 const noPrettier = {
   name: 'no-prettier',
   setup(b) {
-    b.onResolve({ filter: /^prettier$/ }, () => ({ path: 'prettier', namespace: 'fcnc-stub' }));
-    b.onLoad({ filter: /^prettier$/, namespace: 'fcnc-stub' }, () => ({
+    b.onResolve({ filter: /^prettier$/ }, () => ({ path: 'prettier', namespace: 'fcnc-left-out' }));
+    b.onLoad({ filter: /^prettier$/, namespace: 'fcnc-left-out' }, () => ({
       contents:
         "export async function format() { throw new Error('this build of fcnc (bench/device.sh) has no prettier: fcnc compile is not available'); }",
       loader: 'js',
@@ -60,8 +60,8 @@ const noPrettier = {
 const noResvg = {
   name: 'no-resvg',
   setup(b) {
-    b.onResolve({ filter: /^@resvg\/resvg-js$/ }, () => ({ path: 'resvg', namespace: 'fcnc-stub' }));
-    b.onLoad({ filter: /^resvg$/, namespace: 'fcnc-stub' }, () => ({
+    b.onResolve({ filter: /^@resvg\/resvg-js$/ }, () => ({ path: 'resvg', namespace: 'fcnc-left-out' }));
+    b.onLoad({ filter: /^resvg$/, namespace: 'fcnc-left-out' }, () => ({
       contents:
         "export async function renderAsync() { throw new Error('this build of fcnc (bench/device.sh, no PNG) has no resvg: PNG charts are not available'); }",
       loader: 'js',
