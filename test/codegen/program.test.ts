@@ -97,8 +97,8 @@ describe('kernel emitters', () => {
     expect(spec.wgsl).toContain('if (gid >= TOTAL) { return; }');
   });
 
-  it('golden WGSL: implicit-GEMM conv, 1×1 GEMM, depthwise, groupnorm, encoding', () => {
-    const cases: [string, string, number[][], Record<string, unknown>][] = [
+  it('golden WGSL: implicit-GEMM conv, 1×1 GEMM, row-vectorised conv, depthwise, groupnorm, encoding', () => {
+    const cases: [string, string, number[][], Record<string, unknown>, Record<string, number>?][] = [
       [
         'conv2d_3x3_s2',
         'conv2d',
@@ -112,6 +112,13 @@ describe('kernel emitters', () => {
         { channels: 20, kernel: 1, stride: 1, padding: 0, dilation: 1, groups: 1, bias: true },
       ],
       [
+        'conv2d_3x3_d2_rows',
+        'conv2d',
+        [[1, 8, 9, 12]],
+        { channels: 10, kernel: 3, stride: 1, padding: 2, dilation: 2, groups: 1, bias: true },
+        { 'conv2d.variant': 2 },
+      ],
+      [
         'conv2d_dw3x3_d4',
         'conv2d',
         [[1, 8, 17, 15]],
@@ -120,9 +127,9 @@ describe('kernel emitters', () => {
       ['groupnorm', 'groupnorm', [[1, 32, 8, 8]], { groups: 8, eps: 1e-5 }],
       ['encoding', 'encoding', [[1, 16, 8, 8]], { codewords: 8 }],
     ];
-    for (const [file, name, inputs, attrs] of cases) {
+    for (const [file, name, inputs, attrs, tuning] of cases) {
       const g = oneOpGraph(name, inputs, attrs as never);
-      const p = lowerToProgram(g, LLVMPIPE_LIMITS);
+      const p = lowerToProgram(g, LLVMPIPE_LIMITS, tuning ? { tuning } : {});
       golden(`wgsl/${file}.wgsl`, p.kernels.map((k) => `// ===== kernel ${k.name}\n${k.wgsl}`).join('\n'));
     }
   });

@@ -283,23 +283,7 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   L.push('    }');
   L.push('  }');
   L.push('  // Store the tile (bias added), skipping tail channels and pixels past the row.');
-  for (const m of range(tm)) {
-    L.push(`  if (co0 + ${u(m)} < COUT_G) {`);
-    L.push(`    let co = grp * COUT_G + co0 + ${u(m)};`);
-    L.push(`    let ybase = (n * COUT + co) * PIXELS + oy * WO + ox0;`);
-    const b = bias ? ' + bias[co]' : '';
-    if (vecY)
-      for (const q of range(nq))
-        L.push(
-          `    if (ox0 + ${u(4 * q)} < WO) { ${io.store4(`ybase / 4u + ${u(q)}`, `acc${m}[${q}]${b}`)} }`,
-        );
-    else
-      for (const j of range(tn))
-        L.push(
-          `    if (ox0 + ${u(j)} < WO) { ${io.store(`ybase + ${u(j)}`, `acc${m}[${j >> 2}].${lanes[j & 3]}${b}`)} }`,
-        );
-    L.push('  }');
-  }
+  storeTile(L, io, { tm, tn, vec: vecY, bias }, 'oy * WO + ox0', (j) => `ox0 + ${u(j)} < WO`);
   const items = batch! * g * coTiles * ho! * rowTiles;
   const kind = `${k}x${k}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}_rows`;
   return kernelSpec(
@@ -321,6 +305,36 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
 const lanes = ['x', 'y', 'z', 'w'];
+
+/**
+ * The store of a register tile (`acc<m>[q]`: output channel co0+m, pixels first+4q .. first+4q+3 of its plane) of
+ * the register-blocked kernels, with the bias added: tail channels are skipped, and each pixel j of the tile (each
+ * vec4 when `vec`, j = 4q) only where `inRange(j)` holds. `first` (a multiple of 4 when `vec`) is the tile's first
+ * pixel within the output plane.
+ */
+function storeTile(
+  L: string[],
+  io: KernelIo,
+  t: { tm: number; tn: number; vec: boolean; bias: boolean },
+  first: string,
+  inRange: (j: number) => string,
+): void {
+  const b = t.bias ? ' + bias[co]' : '';
+  for (const m of range(t.tm)) {
+    L.push(`  if (co0 + ${u(m)} < COUT_G) {`);
+    L.push(`    let co = grp * COUT_G + co0 + ${u(m)};`);
+    L.push(`    let ybase = (n * COUT + co) * PIXELS + ${first};`);
+    if (t.vec)
+      for (const q of range(t.tn / 4))
+        L.push(`    if (${inRange(4 * q)}) { ${io.store4(`ybase / 4u + ${u(q)}`, `acc${m}[${q}]${b}`)} }`);
+    else
+      for (const j of range(t.tn))
+        L.push(
+          `    if (${inRange(j)}) { ${io.store(`ybase + ${u(j)}`, `acc${m}[${j >> 2}].${lanes[j & 3]}${b}`)} }`,
+        );
+    L.push('  }');
+  }
+}
 
 function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   const [batch, cin, h, w] = ctx.inputs[0]! as number[];
@@ -483,23 +497,7 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
     L.push('  }');
   }
   L.push('  // Store the tile (bias added), skipping tail channels and pixels.');
-  for (const m of range(tm)) {
-    L.push(`  if (co0 + ${u(m)} < COUT_G) {`);
-    L.push(`    let co = grp * COUT_G + co0 + ${u(m)};`);
-    L.push(`    let ybase = (n * COUT + co) * PIXELS;`);
-    const b = bias ? ' + bias[co]' : '';
-    if (vecY)
-      for (const v of range(nv))
-        L.push(
-          `    if (p0 + ${u(4 * v)} < PIXELS) { ${io.store4(`(ybase + p0) / 4u + ${u(v)}`, `acc${m}[${v}]${b}`)} }`,
-        );
-    else
-      for (const j of range(tn))
-        L.push(
-          `    if (p0 + ${u(j)} < PIXELS) { ${io.store(`ybase + p0 + ${u(j)}`, `acc${m}[${Math.floor(j / 4)}].${lanes[j % 4]}${b}`)} }`,
-        );
-    L.push('  }');
-  }
+  storeTile(L, io, { tm, tn, vec: vecY, bias }, 'p0', (j) => `p0 + ${u(j)} < PIXELS`);
 
   const items = batch! * g * coTiles * pixTiles;
   const kind = gemm

@@ -145,50 +145,50 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   // Store the tile (bias added), skipping tail channels and pixels.
   if (co0 + 0u < COUT_G) {
     let co = grp * COUT_G + co0 + 0u;
-    let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc0[0] + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc0[1] + bias[co]); }
+    let ybase = (n * COUT + co) * PIXELS + p0;
+    if (p0 + 0u < PIXELS) { store_y(ybase / 4u + 0u, acc0[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y(ybase / 4u + 1u, acc0[1] + bias[co]); }
   }
   if (co0 + 1u < COUT_G) {
     let co = grp * COUT_G + co0 + 1u;
-    let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc1[0] + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc1[1] + bias[co]); }
+    let ybase = (n * COUT + co) * PIXELS + p0;
+    if (p0 + 0u < PIXELS) { store_y(ybase / 4u + 0u, acc1[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y(ybase / 4u + 1u, acc1[1] + bias[co]); }
   }
   if (co0 + 2u < COUT_G) {
     let co = grp * COUT_G + co0 + 2u;
-    let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc2[0] + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc2[1] + bias[co]); }
+    let ybase = (n * COUT + co) * PIXELS + p0;
+    if (p0 + 0u < PIXELS) { store_y(ybase / 4u + 0u, acc2[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y(ybase / 4u + 1u, acc2[1] + bias[co]); }
   }
   if (co0 + 3u < COUT_G) {
     let co = grp * COUT_G + co0 + 3u;
-    let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc3[0] + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc3[1] + bias[co]); }
+    let ybase = (n * COUT + co) * PIXELS + p0;
+    if (p0 + 0u < PIXELS) { store_y(ybase / 4u + 0u, acc3[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y(ybase / 4u + 1u, acc3[1] + bias[co]); }
   }
   if (co0 + 4u < COUT_G) {
     let co = grp * COUT_G + co0 + 4u;
-    let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc4[0] + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc4[1] + bias[co]); }
+    let ybase = (n * COUT + co) * PIXELS + p0;
+    if (p0 + 0u < PIXELS) { store_y(ybase / 4u + 0u, acc4[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y(ybase / 4u + 1u, acc4[1] + bias[co]); }
   }
   if (co0 + 5u < COUT_G) {
     let co = grp * COUT_G + co0 + 5u;
-    let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc5[0] + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc5[1] + bias[co]); }
+    let ybase = (n * COUT + co) * PIXELS + p0;
+    if (p0 + 0u < PIXELS) { store_y(ybase / 4u + 0u, acc5[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y(ybase / 4u + 1u, acc5[1] + bias[co]); }
   }
   if (co0 + 6u < COUT_G) {
     let co = grp * COUT_G + co0 + 6u;
-    let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc6[0] + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc6[1] + bias[co]); }
+    let ybase = (n * COUT + co) * PIXELS + p0;
+    if (p0 + 0u < PIXELS) { store_y(ybase / 4u + 0u, acc6[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y(ybase / 4u + 1u, acc6[1] + bias[co]); }
   }
   if (co0 + 7u < COUT_G) {
     let co = grp * COUT_G + co0 + 7u;
-    let ybase = (n * COUT + co) * PIXELS;
-    if (p0 + 0u < PIXELS) { store_y((ybase + p0) / 4u + 0u, acc7[0] + bias[co]); }
-    if (p0 + 4u < PIXELS) { store_y((ybase + p0) / 4u + 1u, acc7[1] + bias[co]); }
+    let ybase = (n * COUT + co) * PIXELS + p0;
+    if (p0 + 0u < PIXELS) { store_y(ybase / 4u + 0u, acc7[0] + bias[co]); }
+    if (p0 + 4u < PIXELS) { store_y(ybase / 4u + 1u, acc7[1] + bias[co]); }
   }
 }
