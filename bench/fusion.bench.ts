@@ -15,22 +15,13 @@ import { openDevice } from '../runtime/device.ts';
 import { Session } from '../runtime/execute.ts';
 import { loadParams } from '../runtime/params.ts';
 import { tuningFor } from '../runtime/tuning.ts';
+import { TABLE2_SPECS } from '../runtime/bench.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const R50 = [
-  'enc_dilated',
-  'enc_bilinear',
-  'enc_fpn',
-  'enc_jpu',
-  'aspp_dilated',
-  'aspp_jpu',
-  'psp_dilated',
-  'psp_jpu',
-];
 const [sizeArg = '256', runsArg = '7', ...specArgs] = process.argv.slice(2);
 const size = Number(sizeArg);
 const RUNS = Number(runsArg);
-const specs = specArgs.length ? specArgs : R50.map((v) => `specs/${v}_r50.fcn`);
+const specs = specArgs.length ? specArgs : TABLE2_SPECS.filter((f) => f.endsWith('_r50.fcn'));
 
 const dev = await openDevice();
 console.log(dev.description);

@@ -7,10 +7,30 @@ import { tuningFor } from '../../runtime/tuning.ts';
 import { adapterIdentity, gpuTimer, tuneGraph, type TuneMode } from '../../runtime/tune.ts';
 import { compile, type CompileOptions, type Compiled } from '../compile.ts';
 import { debugLevel, debugStage } from '../index.ts';
+import { writeAtomically } from '../../runtime/infer.ts';
 import { defaultIo, tuningProgress, type Io } from './options.ts';
 
 /** A problem with what the user gave (inputs, names, files): reported as `fcnc: message`, exit 1. */
 export class CommandError extends Error {}
+
+/**
+ * Writes a command's output files atomically, each failure a CommandError naming the file; `written` lists the
+ * paths written, in order (for the command's closing "wrote …" line).
+ */
+export function outputWriter(): { write(path: string, bytes: Uint8Array | string): void; written: string[] } {
+  const written: string[] = [];
+  return {
+    written,
+    write(path, bytes) {
+      try {
+        writeAtomically(path, bytes);
+      } catch (e) {
+        throw new CommandError(`cannot write ${path}: ${(e as Error).message}`);
+      }
+      written.push(path);
+    },
+  };
+}
 
 export interface Log {
   info(line: string): void;

@@ -25,7 +25,6 @@ import {
 } from '../../../runtime/bench.ts';
 import { openDevice, type AdapterChoice, type OpenedDevice } from '../../../runtime/device.ts';
 import { GpuError, Session } from '../../../runtime/execute.ts';
-import { writeAtomically } from '../../../runtime/infer.ts';
 import { loadParams } from '../../../runtime/params.ts';
 import type { Program } from '../../../runtime/program.ts';
 import { Trainer } from '../../../runtime/train/trainer.ts';
@@ -43,7 +42,7 @@ import {
   type CommandContext,
   type GraphOptions,
 } from '../options.ts';
-import { CommandError, compileTuned, paramSpecs, type Log } from '../shared.ts';
+import { CommandError, compileTuned, outputWriter, paramSpecs, type Log } from '../shared.ts';
 import { compileTrainingFor } from './train.ts';
 
 export interface BenchOptions {
@@ -377,15 +376,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       const text = formatBench(b);
       io.out(text);
       const json = JSON.stringify(b, null, 2) + '\n';
-      const written: string[] = [];
-      const write = (path: string, bytes: Uint8Array | string): void => {
-        try {
-          writeAtomically(path, bytes);
-        } catch (e) {
-          throw new CommandError(`cannot write ${path}: ${(e as Error).message}`);
-        }
-        written.push(path);
-      };
+      const { write, written } = outputWriter();
       const png = o.png || o.out ? await benchChart(b) : undefined;
       if (o.json) write(o.json, json);
       if (o.md) write(o.md, benchMarkdown(b));

@@ -12,7 +12,6 @@ import { moduleNamer, stepCosts } from '../../profile_cost.ts';
 import { validateProfileJson } from '../../schemas/validate.ts';
 import { openDevice, type AdapterChoice } from '../../../runtime/device.ts';
 import { Session } from '../../../runtime/execute.ts';
-import { writeAtomically } from '../../../runtime/infer.ts';
 import { loadParams } from '../../../runtime/params.ts';
 import { measurePeak } from '../../../runtime/peak.ts';
 import { formatProfile, profileSession, type Profile } from '../../../runtime/profile.ts';
@@ -30,7 +29,7 @@ import {
   type CommandContext,
   type GraphOptions,
 } from '../options.ts';
-import { CommandError, compileTuned, paramSpecs, type Log } from '../shared.ts';
+import { CommandError, compileTuned, outputWriter, paramSpecs, type Log } from '../shared.ts';
 import type { TuneMode } from '../../../runtime/tune.ts';
 
 /** Dawn rounds timestamps to ~65 µs unless this toggle is given (per-kernel times need better). */
@@ -253,15 +252,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       const text = formatProfile(p, { top: o.top });
       io.out(text);
       const json = JSON.stringify(p, null, 2) + '\n';
-      const written: string[] = [];
-      const write = (path: string, bytes: Uint8Array | string): void => {
-        try {
-          writeAtomically(path, bytes);
-        } catch (e) {
-          throw new CommandError(`cannot write ${path}: ${(e as Error).message}`);
-        }
-        written.push(path);
-      };
+      const { write, written } = outputWriter();
       if (o.json) write(o.json, json);
       if (o.png) write(o.png, await profileChart(p, { top: Math.min(o.top, 40) }));
       if (o.out) {
