@@ -93,16 +93,19 @@ const wg = (t: ConvWgTiling): Candidate => ({
  */
 export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwise: readonly Candidate[] } = {
   conv: [
-    rb(8, 8),
-    rb(16, 8),
     rb(8, 16),
-    rb(16, 4),
+    rb(16, 8),
+    rb(16, 16),
+    rb(32, 16),
+    rb(32, 32),
     // Row-vectorised (stride 1, kernel > 1, rows a multiple of 4 only): llvmpipe's fastest 3×3 convs.
-    rows(16, 16),
     rows(4, 32),
-    rows(8, 32),
-    rows(12, 32),
-    rows(8, 64),
+    rows(8, 16),
+    rows(16, 16),
+    rows(16, 32),
+    rows(32, 32),
+    rows(16, 64),
+    rows(32, 64),
     wg({ bm: 64, bn: 64, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, vec: 4 }),

@@ -15,19 +15,22 @@ interface Entry {
 const TABLE: readonly Entry[] = [
   {
     adapter: /llvmpipe/i,
-    // 3×3 stride-1 convs (rows a multiple of 4): the row-vectorised kernel with its default tiling (32 pixels of
-    // a row; 12 channels, 4 where rows are at most 16 wide); the rest (1×1 GEMMs, strided): register-blocked 16×8.
+    // 3×3 stride-1 convs (rows a multiple of 4): the row-vectorised kernel; the rest (1×1 GEMMs, strided):
+    // register-blocked. Layers with at least 64 channels in and out take the large tiles (row-vectorised 32×32,
+    // smaller where rows are at most 16 wide; register 16×16: bench/results/order-software.md); narrow layers keep
+    // the small ones (rows 12×32 or 4×32, register 16×8), which compile in half the time.
     // Gradient kernels: larger register tiles (16×16, 16×32) on layers with at least 64 channels in and out
     // (bench/results/backward-software.md); narrow layers keep 16×8, which compiles faster.
     tuning: {
       'conv2d.variant': 2,
       'conv2d.tm': 16,
       'conv2d.tn': 8,
+      'conv2d.large': 64,
       'conv2d_grad_input.large': 64,
       'conv2d_grad_weight.large': 64,
     },
     source:
-      'bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks) and bench/results/conv-software.md (16×8 fastest on 6 of 10 FastFCN conv shapes)',
+      'bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
   },
 ];
 

@@ -165,6 +165,15 @@ const wgConv = (bm: number, bn: number, bk: number, tm: number, tn: number, vec:
   // Small tiles make too many workgroups for the tiny grid limit of the grid-splitting cases.
   applies: (c) => !isDepthwise(c) && (bm * bn >= 1024 || !c.limits),
 });
+/**
+ * The register-blocked conv (conv2d.variant 0) with tm×tn tiles; `cb` output-channel tiles per workgroup block
+ * (default: the emitter's choice).
+ */
+const regConv = (tm: number, tn: number, cb?: number): Variant => ({
+  name: `register ${tm}×${tn}${cb ? ` cb${cb}` : ''}`,
+  tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn, ...(cb ? { 'conv2d.cb': cb } : {}) },
+  applies: (c) => !isDepthwise(c),
+});
 const dwRows = (tn: number): Variant => ({
   name: `depthwise rows ${tn}`,
   tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': tn },
@@ -181,17 +190,36 @@ const rowsConv = (tm: number, tn: number): Variant => ({
 export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
   conv2d: [
     {
-      // The default tiling (12 channels × 32 pixels; 4 channels where rows are at most 16 wide), llvmpipe's default.
+      // The small default tiling (12 channels × 32 pixels; 4 channels where rows are at most 16 wide).
       name: 'rows default',
       tuning: { 'conv2d.variant': 2 },
       applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
     },
-    rowsConv(16, 16), // the tuner's candidates
-    rowsConv(4, 32),
-    rowsConv(8, 32),
-    rowsConv(12, 32),
-    rowsConv(8, 64),
+    {
+      // The large defaults (conv2d.large: every conv is large here): rows 32×32 / 16×16 / 8×16 by row width where
+      // the row-vectorised kernel applies, register 16×16 elsewhere.
+      name: 'large defaults',
+      tuning: { 'conv2d.variant': 2, 'conv2d.large': 1 },
+      applies: (c) => !isDepthwise(c),
+    },
+    rowsConv(4, 32), // the tuner's candidates
+    rowsConv(8, 16),
+    rowsConv(16, 16),
+    rowsConv(16, 32),
+    rowsConv(32, 32),
+    rowsConv(16, 64),
+    rowsConv(32, 64),
     rowsConv(3, 4), // one vec4 per row, odd channel count
+    // The register-blocked variant 0: the tuner's tiles (in its default work order), then other work orders:
+    // channel blocks of 1 (a workgroup is 64 pixel tiles) and of 64 (more than most cases have channel tiles).
+    regConv(8, 16),
+    regConv(16, 8),
+    regConv(16, 16),
+    regConv(32, 16),
+    regConv(32, 32),
+    regConv(4, 4, 1),
+    regConv(4, 4, 64),
+    regConv(16, 8, 2),
     wgConv(64, 64, 8, 4, 4, 4), // the default tiling: 256 invocations
     wgConv(32, 32, 8, 4, 4, 4), // 64 invocations, B tile in one pass
     wgConv(64, 64, 16, 8, 8, 4), // 8×8 blocks

@@ -465,6 +465,42 @@ describe('gradient kernels: the large tiles from a channel count', () => {
   });
 });
 
+describe('forward convs: the large tiles from a channel count (conv2d.large)', () => {
+  const kernel = (x: number[], a: ConvAttrs, tuning: Record<string, number>): string => {
+    const g = oneOpGraph('conv2d', [x], a);
+    return conv2dKernel({
+      inputs: [x],
+      out: g.nodes.at(-1)!.shape,
+      attrs: a,
+      params: g.params.map((p) => p.shape),
+      opts: kernelOptions(LIMITS, tuning),
+    }).wgsl;
+  };
+  const conv = (channels: number, kernel: number): ConvAttrs => ({
+    channels,
+    kernel,
+    stride: 1,
+    padding: kernel >> 1,
+    dilation: 1,
+    groups: 1,
+    bias: false,
+  });
+  const llvmpipe = { 'conv2d.variant': 2, 'conv2d.tm': 16, 'conv2d.tn': 8, 'conv2d.large': 64 };
+  it('row-vectorised 3×3: 32×32 on wide rows, 16×16 on 16-wide, 8×16 on 8-wide; small tiles below 64 channels', () => {
+    expect(kernel([1, 64, 8, 40], conv(64, 3), llvmpipe)).toMatch(/const TM = 32u;[^]*const TN = 32u;/);
+    expect(kernel([1, 64, 8, 16], conv(64, 3), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
+    expect(kernel([1, 64, 8, 8], conv(64, 3), llvmpipe)).toMatch(/const TM = 8u;[^]*const TN = 16u;/);
+    expect(kernel([1, 32, 8, 40], conv(64, 3), llvmpipe)).toMatch(/const TM = 11u;[^]*const TN = 32u;/); // 12 balanced
+    expect(kernel([1, 64, 8, 40], conv(48, 3), llvmpipe)).toMatch(/const TM = 12u;[^]*const TN = 32u;/);
+  });
+  it('register-blocked 1×1: 16×16 at 64 channels, the global 16×8 below; a key for the problem wins', () => {
+    expect(kernel([1, 64, 8, 8], conv(64, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
+    expect(kernel([1, 48, 8, 8], conv(64, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;/);
+    const own = { ...llvmpipe, 'conv2d.tn@conv2d:1x64x8x8-64k1s1p0d1g1': 4 };
+    expect(kernel([1, 64, 8, 8], conv(64, 1), own)).toMatch(/const TM = 16u;[^]*const TN = 4u;/);
+  });
+});
+
 describe('defaults and candidates', () => {
   it('the default is deterministic: the fixed table per adapter, and compiling twice gives the same program', () => {
     const info = (device: string, description = '') =>
@@ -473,6 +509,7 @@ describe('defaults and candidates', () => {
       'conv2d.variant': 2,
       'conv2d.tm': 16,
       'conv2d.tn': 8,
+      'conv2d.large': 64,
       'conv2d_grad_input.large': 64,
       'conv2d_grad_weight.large': 64,
     });

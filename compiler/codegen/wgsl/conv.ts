@@ -70,6 +70,8 @@ export const CONV_KEYS = {
   vec: 'conv2d.wg_vec',
   rtm: 'conv2d.row_tm',
   rtn: 'conv2d.row_tn',
+  cb: 'conv2d.cb',
+  large: 'conv2d.large',
   dwVariant: 'conv2d_dw.variant',
   dwTn: 'conv2d_dw.tn',
 } as const;
@@ -93,12 +95,33 @@ function tunedInt(ctx: KernelCtx<ConvAttrs>, key: string, dflt: number, ok: (v: 
   return v;
 }
 
-/** The tiling asked for by `ctx.opts.tuning` (`conv2d.tm`, `conv2d.tn` a multiple of 4), else the default. */
-function tilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
+/**
+ * `conv2d.large` = C: convs with at least C input and output channels per group take the large default tiles
+ * (register-blocked CONV_LARGE, row-vectorised DEFAULT_ROW_TILING) in place of the global tile keys and the
+ * emitters' small defaults; keys for their problem (`…@<problem>`, what the tuner records) still win. On llvmpipe
+ * the large tiles run wide layers up to 2× faster (bench/results/order-software.md) but take about twice as long to
+ * compile, which narrow layers (tests, small models) never repay.
+ */
+export const CONV_LARGE = { tm: 16, tn: 16 };
+function isLarge(ctx: KernelCtx<ConvAttrs>): boolean {
+  const from = ctx.opts.tuning?.[CONV_KEYS.large];
+  if (from === undefined) return false;
+  const g = ctx.attrs.groups;
+  return ctx.inputs[0]![1]! / g >= from && ctx.attrs.channels / g >= from;
+}
+/** A tile key's value: this problem's own, else the large default on a large conv, else the global key, else `dflt`. */
+function tileValue(ctx: KernelCtx<ConvAttrs>, key: string, large: number, dflt: number): number {
   const t = ctx.opts.tuning;
-  const problem = convProblem(ctx.inputs[0]!, ctx.attrs);
-  const tm = tunedValue(t, CONV_KEYS.tm, problem) ?? DEFAULT_TILING.tm;
-  const tn = tunedValue(t, CONV_KEYS.tn, problem) ?? 4 * DEFAULT_TILING.vecs;
+  const own = t?.[`${key}@${convProblem(ctx.inputs[0]!, ctx.attrs)}`];
+  if (own !== undefined) return own;
+  if (isLarge(ctx)) return large;
+  return t?.[key] ?? dflt;
+}
+
+/** The register-blocked tiling (`conv2d.tm`, `conv2d.tn` a multiple of 4; `conv2d.large`), else the default. */
+function tilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
+  const tm = tileValue(ctx, CONV_KEYS.tm, CONV_LARGE.tm, DEFAULT_TILING.tm);
+  const tn = tileValue(ctx, CONV_KEYS.tn, CONV_LARGE.tn, 4 * DEFAULT_TILING.vecs);
   if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
     throw new Error(`bad conv2d tuning: tm ${tm}, tn ${tn} (tn must be a multiple of 4)`);
   return { tm, vecs: tn / 4 };
@@ -164,14 +187,25 @@ export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling?: ConvTiling): Ke
 /**
  * Variant 2's tiling: `conv2d.row_tm` output channels × `conv2d.row_tn` pixels of a row (a multiple of 4). Without
  * keys: 32 pixels, and 12 channels — or 4 where output rows are at most 16 wide (a tile then covers a whole row,
- * mostly masked lanes, and fewer channels per invocation mean more invocations): bench/results/rows-software.md.
+ * mostly masked lanes, and fewer channels per invocation mean more invocations). Large convs (`conv2d.large`) take
+ * DEFAULT_ROW_TILING by output row width instead: the first entry whose `maxWidth` the rows fit
+ * (bench/results/order-software.md: on llvmpipe 32×32 ran the wide 3×3 convs of ResNet and the JPU at 50–60
+ * GFLOP/s against 35–45 for 12×32).
  */
-export const DEFAULT_ROW_TILING = { tm: 12, tmNarrow: 4, narrow: 16, tn: 32 };
+export const SMALL_ROW_TILING = { tm: 12, tmNarrow: 4, narrow: 16, tn: 32 };
+export const DEFAULT_ROW_TILING: readonly { maxWidth: number; tm: number; tn: number }[] = [
+  { maxWidth: 8, tm: 8, tn: 16 },
+  { maxWidth: 16, tm: 16, tn: 16 },
+  { maxWidth: Infinity, tm: 32, tn: 32 },
+];
 function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
   const wo = ctx.out[3]!;
-  const d = DEFAULT_ROW_TILING;
-  const tm = tunedInt(ctx, CONV_KEYS.rtm, wo <= d.narrow ? d.tmNarrow : d.tm, (v) => v >= 1);
-  const tn = tunedInt(ctx, CONV_KEYS.rtn, d.tn, (v) => v >= 4 && v % 4 === 0);
+  const large = DEFAULT_ROW_TILING.find((e) => wo <= e.maxWidth)!;
+  const small = SMALL_ROW_TILING;
+  const tm = tileValue(ctx, CONV_KEYS.rtm, large.tm, wo <= small.narrow ? small.tmNarrow : small.tm);
+  const tn = tileValue(ctx, CONV_KEYS.rtn, large.tn, small.tn);
+  if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
+    throw new Error(`bad conv2d tuning: row_tm ${tm}, row_tn ${tn} (row_tn must be a multiple of 4)`);
   return { tm, vecs: tn / 4 };
 }
 
@@ -269,17 +303,21 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
       : `vec4f(${range(4)
           .map((t) => el(l, e + t))
           .join(', ')})`;
+  // The step's row segments first, then each accumulator once with all its terms (see the GEMM path).
   for (const l of range(4)) {
     L.push(`      let xb${l} = (xbase + (c4 * 4u + ${u(l)}) * PLANE) / 4u + roff;`);
     for (const v of range(nv)) L.push(`      let xr${l}_${v} = x[xb${l} + col${v}] * mk${v};`);
-    for (const kx of range(k))
-      for (const q of range(nq)) {
-        const xs = seg(l, r + 4 * q + kx * d);
-        const name = `s${l}_${kx}_${q}`;
-        L.push(`      let ${name} = ${xs};`);
-        for (const m of range(tm)) L.push(`      acc${m}[${q}] += wv${m}_${kx}.${lanes[l]} * ${name};`);
-      }
   }
+  for (const l of range(4))
+    for (const kx of range(k))
+      for (const q of range(nq)) L.push(`      let s${l}_${kx}_${q} = ${seg(l, r + 4 * q + kx * d)};`);
+  for (const m of range(tm))
+    for (const q of range(nq)) {
+      const terms = range(4).flatMap((l) =>
+        range(k).map((kx) => `wv${m}_${kx}.${lanes[l]} * s${l}_${kx}_${q}`),
+      );
+      L.push(`      acc${m}[${q}] += ${terms.join(' + ')};`);
+    }
   L.push('    }');
   L.push('  }');
   L.push('  // Store the tile (bias added), skipping tail channels and pixels past the row.');
@@ -336,6 +374,66 @@ function storeTile(
   }
 }
 
+/**
+ * The order of the register-blocked kernel's work items (`conv2d.cb`, a power of 2 dividing the workgroup size):
+ * a workgroup computes a block of CB output-channel tiles × WG/CB pixel tiles, channel tiles varying fastest within
+ * it, and consecutive workgroups take consecutive channel blocks of the same pixel block. A block's input pixels
+ * and weight rows are then read by many lanes while they are in cache; with pixel tiles fastest over the whole
+ * plane (CB = 1 would be close to that), every channel tile streams the whole input again — on llvmpipe the large
+ * 1×1 convs of the JPU ran 2× slower that way (bench/results/order-software.md). Tails (channel or pixel tiles past
+ * the end of a block) run on clamped loads and store nothing.
+ */
+export const DEFAULT_CHANNEL_BLOCK = 8;
+function blockOf(ctx: KernelCtx<ConvAttrs>, coTiles: number, pixTiles: number): number {
+  const asked = tunedValue(ctx.opts.tuning, CONV_KEYS.cb, convProblem(ctx.inputs[0]!, ctx.attrs));
+  if (asked !== undefined) {
+    // As asked, but no wider than the power of two that covers the channel tiles there are.
+    const cb = tunedInt(ctx, CONV_KEYS.cb, 1, (v) => v >= 1 && WG % v === 0);
+    let cover = 1;
+    while (cover < coTiles && cover < WG) cover *= 2;
+    return Math.min(cb, cover);
+  }
+  // Without a key: the block shape that pads the grid least (small problems have few tiles of one kind),
+  // the one nearest DEFAULT_CHANNEL_BLOCK among equals.
+  const padded = (cb: number) => Math.ceil(coTiles / cb) * cb * Math.ceil(pixTiles / (WG / cb)) * (WG / cb);
+  const far = (cb: number) => Math.abs(Math.log2(cb / DEFAULT_CHANNEL_BLOCK));
+  let best = DEFAULT_CHANNEL_BLOCK;
+  for (let cb = 1; cb <= WG; cb *= 2)
+    if (padded(cb) < padded(best) || (padded(cb) === padded(best) && far(cb) < far(best))) best = cb;
+  return best;
+}
+function blockConsts(ctx: KernelCtx<ConvAttrs>, coTiles: number, pixTiles: number): string[] {
+  const cb = blockOf(ctx, coTiles, pixTiles);
+  const pb = WG / cb;
+  return [
+    `const CB = ${u(cb)}; // output-channel tiles per workgroup block`,
+    `const PB = ${u(pb)}; // pixel tiles per workgroup block`,
+    `const NCB = ${u(Math.ceil(coTiles / cb))}; // channel blocks per group`,
+    `const NPB = ${u(Math.ceil(pixTiles / pb))}; // pixel blocks per sample`,
+  ];
+}
+function blockOrder(
+  ctx: KernelCtx<ConvAttrs>,
+  coTiles: number,
+  pixTiles: number,
+): { lines: string[]; itemsPerGroup: number } {
+  const cb = blockOf(ctx, coTiles, pixTiles);
+  const pb = WG / cb;
+  return {
+    lines: [
+      '  // Work item → (sample, group, pixel block, channel block, lane): a workgroup is one block of CB channel',
+      '  // tiles × PB pixel tiles, channel tiles fastest; consecutive workgroups take consecutive channel blocks.',
+      '  let lane = gid % WORKGROUP;',
+      '  let blk = gid / WORKGROUP;',
+      '  let ct = (blk % NCB) * CB + lane % CB;',
+      '  let pt = ((blk / NCB) % NPB) * PB + lane / CB;',
+      '  let grp = (blk / (NCB * NPB)) % GROUPS;',
+      '  let n = blk / (NCB * NPB * GROUPS);',
+    ],
+    itemsPerGroup: Math.ceil(coTiles / cb) * cb * Math.ceil(pixTiles / pb) * pb,
+  };
+}
+
 function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   const [batch, cin, h, w] = ctx.inputs[0]! as number[];
   const [, cout, ho, wo] = ctx.out as number[];
@@ -375,14 +473,12 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
     `const CO_TILES = ${u(coTiles)}; // per group`,
     `const PIX_TILES = ${u(pixTiles)}; // per sample`,
     `const WROW = KSIZE * KSIZE * CIN_G${vecW ? ' / 4u' : ''}; // weight ${vecW ? 'vec4s' : 'floats'} per output channel (OHWI)`,
+    ...blockConsts(ctx, coTiles, pixTiles),
   ].join('\n');
 
   const L: string[] = [];
-  L.push('  // Work item → (sample, group, output-channel tile, pixel tile); pixel tiles vary fastest.');
-  L.push('  let pt = gid % PIX_TILES;');
-  L.push('  let ct = (gid / PIX_TILES) % CO_TILES;');
-  L.push('  let grp = (gid / (PIX_TILES * CO_TILES)) % GROUPS;');
-  L.push('  let n = gid / (PIX_TILES * CO_TILES * GROUPS);');
+  const blk = blockOrder(ctx, coTiles, pixTiles);
+  L.push(...blk.lines);
   L.push('  let co0 = ct * TM; // first output channel of the tile, within the group');
   L.push('  let p0 = pt * TN; // first output pixel of the tile');
   L.push(`  let xbase = (${io.plane(0, 'n', 'grp * CIN_G')}) * PLANE;`);
@@ -420,14 +516,18 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
       L.push('  for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
       for (const m of range(tm))
         L.push(`    let wv${m} = wt[w${m} + c4]; // 4 input channels of output channel co0+${m}`);
-      for (const l of range(4)) {
+      // All loads of the step first, then each accumulator once with all its terms: the loads are branchy
+      // per-lane loops on llvmpipe that end basic blocks, so FMAs between them reload and re-store spilled
+      // accumulators; grouped per accumulator they load and store each once per step (bench/results/order-software.md).
+      for (const l of range(4))
         for (const v of range(nv)) L.push(`    let x${l}_${v} = ${xload(`c4 * 4u + ${u(l)}`, v)};`);
-        fma(
-          (m) => `wv${m}.${lanes[l]}`,
-          (v) => `x${l}_${v}`,
-          '    ',
-        );
-      }
+      for (const m of range(tm))
+        for (const v of range(nv))
+          L.push(
+            `    acc${m}[${v}] += ${range(4)
+              .map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`)
+              .join(' + ')};`,
+          );
       L.push('  }');
     } else {
       L.push('  for (var c = 0u; c < CIN_G; c++) {');
@@ -471,15 +571,18 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
       L.push('      for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
       for (const m of range(tm))
         L.push(`        let wv${m} = wt[w${m} + tap + c4]; // input channels 4·c4 .. 4·c4+3 of this tap`);
+      // Loads first, then each accumulator once (as in the GEMM path above).
       for (const l of range(4)) {
         L.push(`        let xc${l} = xbase + (c4 * 4u + ${u(l)}) * PLANE;`);
         for (const v of range(nv)) L.push(`        let x${l}_${v} = ${gather(`xc${l}`, v)};`);
-        fma(
-          (m) => `wv${m}.${lanes[l]}`,
-          (v) => `x${l}_${v}`,
-          '        ',
-        );
       }
+      for (const m of range(tm))
+        for (const v of range(nv))
+          L.push(
+            `        acc${m}[${v}] += ${range(4)
+              .map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`)
+              .join(' + ')};`,
+          );
       L.push('      }');
     } else {
       L.push('      let tap = (ky * KSIZE + kx) * CIN_G;');
@@ -499,7 +602,7 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
   L.push('  // Store the tile (bias added), skipping tail channels and pixels.');
   storeTile(L, io, { tm, tn, vec: vecY, bias }, 'p0', (j) => `p0 + ${u(j)} < PIXELS`);
 
-  const items = batch! * g * coTiles * pixTiles;
+  const items = batch! * g * blk.itemsPerGroup;
   const kind = gemm
     ? 'gemm'
     : `${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}`;

@@ -17,6 +17,10 @@ const TN = 8u; // output pixels per invocation
 const CO_TILES = 16u; // per group
 const PIX_TILES = 8192u; // per sample
 const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)
+const CB = 8u; // output-channel tiles per workgroup block
+const PB = 8u; // pixel tiles per workgroup block
+const NCB = 2u; // channel blocks per group
+const NPB = 1024u; // pixel blocks per sample
 
 // Element i of the result (dense index, in vec4s): applies the fused epilogue (relu) and stores.
 fn store_y(i: u32, v0: vec4f) {
@@ -34,11 +38,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   // The grid may be 2-D/3-D when there are more workgroups than one dimension allows.
   let gid = (wid.x + (wid.y + wid.z * GRID_Y) * GRID_X) * WORKGROUP + lid;
   if (gid >= TOTAL) { return; }
-  // Work item → (sample, group, output-channel tile, pixel tile); pixel tiles vary fastest.
-  let pt = gid % PIX_TILES;
-  let ct = (gid / PIX_TILES) % CO_TILES;
-  let grp = (gid / (PIX_TILES * CO_TILES)) % GROUPS;
-  let n = gid / (PIX_TILES * CO_TILES * GROUPS);
+  // Work item → (sample, group, pixel block, channel block, lane): a workgroup is one block of CB channel
+  // tiles × PB pixel tiles, channel tiles fastest; consecutive workgroups take consecutive channel blocks.
+  let lane = gid % WORKGROUP;
+  let blk = gid / WORKGROUP;
+  let ct = (blk % NCB) * CB + lane % CB;
+  let pt = ((blk / NCB) % NPB) * PB + lane / CB;
+  let grp = (blk / (NCB * NPB)) % GROUPS;
+  let n = blk / (NCB * NPB * GROUPS);
   let co0 = ct * TM; // first output channel of the tile, within the group
   let p0 = pt * TN; // first output pixel of the tile
   let xbase = ((n) * 64u + grp * CIN_G) * PLANE;
@@ -118,79 +125,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         let xc0 = xbase + (c4 * 4u + 0u) * PLANE;
         let x0_0 = vec4f(x[xc0 + o0], x[xc0 + o1], x[xc0 + o2], x[xc0 + o3]) * mask0;
         let x0_1 = vec4f(x[xc0 + o4], x[xc0 + o5], x[xc0 + o6], x[xc0 + o7]) * mask1;
-        acc0[0] += wv0.x * x0_0;
-        acc0[1] += wv0.x * x0_1;
-        acc1[0] += wv1.x * x0_0;
-        acc1[1] += wv1.x * x0_1;
-        acc2[0] += wv2.x * x0_0;
-        acc2[1] += wv2.x * x0_1;
-        acc3[0] += wv3.x * x0_0;
-        acc3[1] += wv3.x * x0_1;
-        acc4[0] += wv4.x * x0_0;
-        acc4[1] += wv4.x * x0_1;
-        acc5[0] += wv5.x * x0_0;
-        acc5[1] += wv5.x * x0_1;
-        acc6[0] += wv6.x * x0_0;
-        acc6[1] += wv6.x * x0_1;
-        acc7[0] += wv7.x * x0_0;
-        acc7[1] += wv7.x * x0_1;
         let xc1 = xbase + (c4 * 4u + 1u) * PLANE;
         let x1_0 = vec4f(x[xc1 + o0], x[xc1 + o1], x[xc1 + o2], x[xc1 + o3]) * mask0;
         let x1_1 = vec4f(x[xc1 + o4], x[xc1 + o5], x[xc1 + o6], x[xc1 + o7]) * mask1;
-        acc0[0] += wv0.y * x1_0;
-        acc0[1] += wv0.y * x1_1;
-        acc1[0] += wv1.y * x1_0;
-        acc1[1] += wv1.y * x1_1;
-        acc2[0] += wv2.y * x1_0;
-        acc2[1] += wv2.y * x1_1;
-        acc3[0] += wv3.y * x1_0;
-        acc3[1] += wv3.y * x1_1;
-        acc4[0] += wv4.y * x1_0;
-        acc4[1] += wv4.y * x1_1;
-        acc5[0] += wv5.y * x1_0;
-        acc5[1] += wv5.y * x1_1;
-        acc6[0] += wv6.y * x1_0;
-        acc6[1] += wv6.y * x1_1;
-        acc7[0] += wv7.y * x1_0;
-        acc7[1] += wv7.y * x1_1;
         let xc2 = xbase + (c4 * 4u + 2u) * PLANE;
         let x2_0 = vec4f(x[xc2 + o0], x[xc2 + o1], x[xc2 + o2], x[xc2 + o3]) * mask0;
         let x2_1 = vec4f(x[xc2 + o4], x[xc2 + o5], x[xc2 + o6], x[xc2 + o7]) * mask1;
-        acc0[0] += wv0.z * x2_0;
-        acc0[1] += wv0.z * x2_1;
-        acc1[0] += wv1.z * x2_0;
-        acc1[1] += wv1.z * x2_1;
-        acc2[0] += wv2.z * x2_0;
-        acc2[1] += wv2.z * x2_1;
-        acc3[0] += wv3.z * x2_0;
-        acc3[1] += wv3.z * x2_1;
-        acc4[0] += wv4.z * x2_0;
-        acc4[1] += wv4.z * x2_1;
-        acc5[0] += wv5.z * x2_0;
-        acc5[1] += wv5.z * x2_1;
-        acc6[0] += wv6.z * x2_0;
-        acc6[1] += wv6.z * x2_1;
-        acc7[0] += wv7.z * x2_0;
-        acc7[1] += wv7.z * x2_1;
         let xc3 = xbase + (c4 * 4u + 3u) * PLANE;
         let x3_0 = vec4f(x[xc3 + o0], x[xc3 + o1], x[xc3 + o2], x[xc3 + o3]) * mask0;
         let x3_1 = vec4f(x[xc3 + o4], x[xc3 + o5], x[xc3 + o6], x[xc3 + o7]) * mask1;
-        acc0[0] += wv0.w * x3_0;
-        acc0[1] += wv0.w * x3_1;
-        acc1[0] += wv1.w * x3_0;
-        acc1[1] += wv1.w * x3_1;
-        acc2[0] += wv2.w * x3_0;
-        acc2[1] += wv2.w * x3_1;
-        acc3[0] += wv3.w * x3_0;
-        acc3[1] += wv3.w * x3_1;
-        acc4[0] += wv4.w * x3_0;
-        acc4[1] += wv4.w * x3_1;
-        acc5[0] += wv5.w * x3_0;
-        acc5[1] += wv5.w * x3_1;
-        acc6[0] += wv6.w * x3_0;
-        acc6[1] += wv6.w * x3_1;
-        acc7[0] += wv7.w * x3_0;
-        acc7[1] += wv7.w * x3_1;
+        acc0[0] += wv0.x * x0_0 + wv0.y * x1_0 + wv0.z * x2_0 + wv0.w * x3_0;
+        acc0[1] += wv0.x * x0_1 + wv0.y * x1_1 + wv0.z * x2_1 + wv0.w * x3_1;
+        acc1[0] += wv1.x * x0_0 + wv1.y * x1_0 + wv1.z * x2_0 + wv1.w * x3_0;
+        acc1[1] += wv1.x * x0_1 + wv1.y * x1_1 + wv1.z * x2_1 + wv1.w * x3_1;
+        acc2[0] += wv2.x * x0_0 + wv2.y * x1_0 + wv2.z * x2_0 + wv2.w * x3_0;
+        acc2[1] += wv2.x * x0_1 + wv2.y * x1_1 + wv2.z * x2_1 + wv2.w * x3_1;
+        acc3[0] += wv3.x * x0_0 + wv3.y * x1_0 + wv3.z * x2_0 + wv3.w * x3_0;
+        acc3[1] += wv3.x * x0_1 + wv3.y * x1_1 + wv3.z * x2_1 + wv3.w * x3_1;
+        acc4[0] += wv4.x * x0_0 + wv4.y * x1_0 + wv4.z * x2_0 + wv4.w * x3_0;
+        acc4[1] += wv4.x * x0_1 + wv4.y * x1_1 + wv4.z * x2_1 + wv4.w * x3_1;
+        acc5[0] += wv5.x * x0_0 + wv5.y * x1_0 + wv5.z * x2_0 + wv5.w * x3_0;
+        acc5[1] += wv5.x * x0_1 + wv5.y * x1_1 + wv5.z * x2_1 + wv5.w * x3_1;
+        acc6[0] += wv6.x * x0_0 + wv6.y * x1_0 + wv6.z * x2_0 + wv6.w * x3_0;
+        acc6[1] += wv6.x * x0_1 + wv6.y * x1_1 + wv6.z * x2_1 + wv6.w * x3_1;
+        acc7[0] += wv7.x * x0_0 + wv7.y * x1_0 + wv7.z * x2_0 + wv7.w * x3_0;
+        acc7[1] += wv7.x * x0_1 + wv7.y * x1_1 + wv7.z * x2_1 + wv7.w * x3_1;
       }
     }
   }

@@ -17,6 +17,10 @@ const TN = 8u; // output pixels per invocation
 const CO_TILES = 8u; // per group
 const PIX_TILES = 8192u; // per sample
 const WROW = KSIZE * KSIZE * CIN_G; // weight floats per output channel (OHWI)
+const CB = 8u; // output-channel tiles per workgroup block
+const PB = 8u; // pixel tiles per workgroup block
+const NCB = 1u; // channel blocks per group
+const NPB = 1024u; // pixel blocks per sample
 
 // Element i of the result (dense index, in vec4s): applies the fused epilogue (relu) and stores.
 fn store_y(i: u32, v0: vec4f) {
@@ -34,11 +38,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   // The grid may be 2-D/3-D when there are more workgroups than one dimension allows.
   let gid = (wid.x + (wid.y + wid.z * GRID_Y) * GRID_X) * WORKGROUP + lid;
   if (gid >= TOTAL) { return; }
-  // Work item → (sample, group, output-channel tile, pixel tile); pixel tiles vary fastest.
-  let pt = gid % PIX_TILES;
-  let ct = (gid / PIX_TILES) % CO_TILES;
-  let grp = (gid / (PIX_TILES * CO_TILES)) % GROUPS;
-  let n = gid / (PIX_TILES * CO_TILES * GROUPS);
+  // Work item → (sample, group, pixel block, channel block, lane): a workgroup is one block of CB channel
+  // tiles × PB pixel tiles, channel tiles fastest; consecutive workgroups take consecutive channel blocks.
+  let lane = gid % WORKGROUP;
+  let blk = gid / WORKGROUP;
+  let ct = (blk % NCB) * CB + lane % CB;
+  let pt = ((blk / NCB) % NPB) * PB + lane / CB;
+  let grp = (blk / (NCB * NPB)) % GROUPS;
+  let n = blk / (NCB * NPB * GROUPS);
   let co0 = ct * TM; // first output channel of the tile, within the group
   let p0 = pt * TN; // first output pixel of the tile
   let xbase = ((n) * 3u + grp * CIN_G) * PLANE;
