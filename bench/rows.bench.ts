@@ -68,7 +68,7 @@ register-blocked kernel (variant 0) that was this adapter's default; \`rows TM×
 ${rowsMd.join('\n')}
 | **weighted total** (ms, × convs) | | ${totals.map((ms) => ms.toFixed(0)).join(' | ')} |
 
-\`rows default\` is what variant 2 runs without tiling keys (compiler/codegen/wgsl/conv.ts \`DEFAULT_ROW_TILING\`):
+\`rows default\` is what variant 2 runs without tiling keys (compiler/codegen/wgsl/conv.ts \`SMALL_ROW_TILING\`, the tiles of narrow layers since \`conv2d.large\`):
 12 channels × 32 pixels, and 4 channels × 32 pixels where the output rows are at most 16 wide. Over these problems
 it takes **${(totals[0]! / totals[1]!).toFixed(2)}×** less time than register 16×8; the best single fixed tiling,
 ${cands[bestK]!.name}, ${(totals[0]! / totals[bestK]!).toFixed(2)}×. It is this adapter's default for such convs

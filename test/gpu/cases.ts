@@ -220,6 +220,24 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     regConv(4, 4, 1),
     regConv(4, 4, 64),
     regConv(16, 8, 2),
+    {
+      // The kernels as they were before the blocked order and the per-accumulator FMA order (bench/order.bench.ts
+      // measures against them): pixel tiles fastest, FMAs interleaved with the loads.
+      name: 'register 16×8 legacy order',
+      tuning: {
+        'conv2d.variant': 0,
+        'conv2d.tm': 16,
+        'conv2d.tn': 8,
+        'conv2d.cb': 0,
+        'conv2d.interleave': 1,
+      },
+      applies: (c) => !isDepthwise(c),
+    },
+    {
+      name: 'rows 12×32 interleaved',
+      tuning: { 'conv2d.variant': 2, 'conv2d.row_tm': 12, 'conv2d.row_tn': 32, 'conv2d.interleave': 1 },
+      applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
+    },
     wgConv(64, 64, 8, 4, 4, 4), // the default tiling: 256 invocations
     wgConv(32, 32, 8, 4, 4, 4), // 64 invocations, B tile in one pass
     wgConv(64, 64, 16, 8, 8, 4), // 8×8 blocks

@@ -72,6 +72,7 @@ export const CONV_KEYS = {
   rtn: 'conv2d.row_tn',
   cb: 'conv2d.cb',
   large: 'conv2d.large',
+  interleave: 'conv2d.interleave',
   dwVariant: 'conv2d_dw.variant',
   dwTn: 'conv2d_dw.tn',
 } as const;
@@ -97,7 +98,7 @@ function tunedInt(ctx: KernelCtx<ConvAttrs>, key: string, dflt: number, ok: (v: 
 
 /**
  * `conv2d.large` = C: convs with at least C input and output channels per group take the large default tiles
- * (register-blocked CONV_LARGE, row-vectorised DEFAULT_ROW_TILING) in place of the global tile keys and the
+ * (CONV_LARGE for 1×1 GEMMs, DEFAULT_ROW_TILING for row-vectorised convs; strided convs keep theirs) in place of the global tile keys and the
  * emitters' small defaults; keys for their problem (`…@<problem>`, what the tuner records) still win. On llvmpipe
  * the large tiles run wide layers up to 2× faster (bench/results/order-software.md) but take about twice as long to
  * compile, which narrow layers (tests, small models) never repay.
@@ -109,19 +110,33 @@ function isLarge(ctx: KernelCtx<ConvAttrs>): boolean {
   const g = ctx.attrs.groups;
   return ctx.inputs[0]![1]! / g >= from && ctx.attrs.channels / g >= from;
 }
-/** A tile key's value: this problem's own, else the large default on a large conv, else the global key, else `dflt`. */
+/**
+ * `conv2d.interleave` = 1: the register-blocked and row-vectorised kernels interleave their FMAs with the loads (each
+ * input channel's loads, then every accumulator's FMA with it) — the order before 2026-11-29, kept to measure the
+ * default against: loads first, then each accumulator once with all its terms. On llvmpipe every load is a loop of
+ * per-lane branches that ends a basic block, so between two loads spilled accumulators are reloaded and re-stored;
+ * grouped per accumulator they are loaded and stored once per step (bench/results/order-software.md).
+ */
+const interleaved = (ctx: KernelCtx<ConvAttrs>): boolean =>
+  tunedInt(ctx, CONV_KEYS.interleave, 0, (v) => v === 0 || v === 1) === 1;
+
+/** A tile key's value: this problem's own (`…@<problem>`), else `large` on a large conv, else `dflt`. */
 function tileValue(ctx: KernelCtx<ConvAttrs>, key: string, large: number, dflt: number): number {
-  const t = ctx.opts.tuning;
-  const own = t?.[`${key}@${convProblem(ctx.inputs[0]!, ctx.attrs)}`];
+  const own = ctx.opts.tuning?.[`${key}@${convProblem(ctx.inputs[0]!, ctx.attrs)}`];
   if (own !== undefined) return own;
-  if (isLarge(ctx)) return large;
-  return t?.[key] ?? dflt;
+  return isLarge(ctx) ? large : dflt;
 }
 
 /** The register-blocked tiling (`conv2d.tm`, `conv2d.tn` a multiple of 4; `conv2d.large`), else the default. */
 function tilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
-  const tm = tileValue(ctx, CONV_KEYS.tm, CONV_LARGE.tm, DEFAULT_TILING.tm);
-  const tn = tileValue(ctx, CONV_KEYS.tn, CONV_LARGE.tn, 4 * DEFAULT_TILING.vecs);
+  const a = ctx.attrs;
+  const t = ctx.opts.tuning;
+  const dtm = t?.[CONV_KEYS.tm] ?? DEFAULT_TILING.tm;
+  const dtn = t?.[CONV_KEYS.tn] ?? 4 * DEFAULT_TILING.vecs;
+  // The large tiles are for 1×1 GEMMs: strided convs gather their inputs and ran slower with them.
+  const gemm = a.kernel === 1 && a.stride === 1 && a.padding === 0;
+  const tm = tileValue(ctx, CONV_KEYS.tm, gemm ? CONV_LARGE.tm : dtm, dtm);
+  const tn = tileValue(ctx, CONV_KEYS.tn, gemm ? CONV_LARGE.tn : dtn, dtn);
   if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
     throw new Error(`bad conv2d tuning: tm ${tm}, tn ${tn} (tn must be a multiple of 4)`);
   return { tm, vecs: tn / 4 };
@@ -202,8 +217,14 @@ function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
   const wo = ctx.out[3]!;
   const large = DEFAULT_ROW_TILING.find((e) => wo <= e.maxWidth)!;
   const small = SMALL_ROW_TILING;
-  const tm = tileValue(ctx, CONV_KEYS.rtm, large.tm, wo <= small.narrow ? small.tmNarrow : small.tm);
-  const tn = tileValue(ctx, CONV_KEYS.rtn, large.tn, small.tn);
+  const t = ctx.opts.tuning;
+  const tm = tileValue(
+    ctx,
+    CONV_KEYS.rtm,
+    large.tm,
+    t?.[CONV_KEYS.rtm] ?? (wo <= small.narrow ? small.tmNarrow : small.tm),
+  );
+  const tn = tileValue(ctx, CONV_KEYS.rtn, large.tn, t?.[CONV_KEYS.rtn] ?? small.tn);
   if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
     throw new Error(`bad conv2d tuning: row_tm ${tm}, row_tn ${tn} (row_tn must be a multiple of 4)`);
   return { tm, vecs: tn / 4 };
@@ -303,21 +324,30 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
       : `vec4f(${range(4)
           .map((t) => el(l, e + t))
           .join(', ')})`;
-  // The step's row segments first, then each accumulator once with all its terms (see the GEMM path).
+  // The step's row segments first, then each accumulator once with all its terms (see `interleaved`).
   for (const l of range(4)) {
     L.push(`      let xb${l} = (xbase + (c4 * 4u + ${u(l)}) * PLANE) / 4u + roff;`);
     for (const v of range(nv)) L.push(`      let xr${l}_${v} = x[xb${l} + col${v}] * mk${v};`);
+    if (interleaved(ctx))
+      for (const kx of range(k))
+        for (const q of range(nq)) {
+          const name = `s${l}_${kx}_${q}`;
+          L.push(`      let ${name} = ${seg(l, r + 4 * q + kx * d)};`);
+          for (const m of range(tm)) L.push(`      acc${m}[${q}] += wv${m}_${kx}.${lanes[l]} * ${name};`);
+        }
   }
-  for (const l of range(4))
-    for (const kx of range(k))
-      for (const q of range(nq)) L.push(`      let s${l}_${kx}_${q} = ${seg(l, r + 4 * q + kx * d)};`);
-  for (const m of range(tm))
-    for (const q of range(nq)) {
-      const terms = range(4).flatMap((l) =>
-        range(k).map((kx) => `wv${m}_${kx}.${lanes[l]} * s${l}_${kx}_${q}`),
-      );
-      L.push(`      acc${m}[${q}] += ${terms.join(' + ')};`);
-    }
+  if (!interleaved(ctx)) {
+    for (const l of range(4))
+      for (const kx of range(k))
+        for (const q of range(nq)) L.push(`      let s${l}_${kx}_${q} = ${seg(l, r + 4 * q + kx * d)};`);
+    for (const m of range(tm))
+      for (const q of range(nq)) {
+        const terms = range(4).flatMap((l) =>
+          range(k).map((kx) => `wv${m}_${kx}.${lanes[l]} * s${l}_${kx}_${q}`),
+        );
+        L.push(`      acc${m}[${q}] += ${terms.join(' + ')};`);
+      }
+  }
   L.push('    }');
   L.push('  }');
   L.push('  // Store the tile (bias added), skipping tail channels and pixels past the row.');
@@ -387,8 +417,10 @@ export const DEFAULT_CHANNEL_BLOCK = 8;
 function blockOf(ctx: KernelCtx<ConvAttrs>, coTiles: number, pixTiles: number): number {
   const asked = tunedValue(ctx.opts.tuning, CONV_KEYS.cb, convProblem(ctx.inputs[0]!, ctx.attrs));
   if (asked !== undefined) {
-    // As asked, but no wider than the power of two that covers the channel tiles there are.
-    const cb = tunedInt(ctx, CONV_KEYS.cb, 1, (v) => v >= 1 && WG % v === 0);
+    // 0: pixel tiles fastest over the whole plane (the order before blocks; kept to measure against).
+    // Else as asked, but no wider than the power of two that covers the channel tiles there are.
+    const cb = tunedInt(ctx, CONV_KEYS.cb, 1, (v) => v === 0 || (v >= 1 && WG % v === 0));
+    if (cb === 0) return 0;
     let cover = 1;
     while (cover < coTiles && cover < WG) cover *= 2;
     return Math.min(cb, cover);
@@ -404,6 +436,7 @@ function blockOf(ctx: KernelCtx<ConvAttrs>, coTiles: number, pixTiles: number): 
 }
 function blockConsts(ctx: KernelCtx<ConvAttrs>, coTiles: number, pixTiles: number): string[] {
   const cb = blockOf(ctx, coTiles, pixTiles);
+  if (cb === 0) return [];
   const pb = WG / cb;
   return [
     `const CB = ${u(cb)}; // output-channel tiles per workgroup block`,
@@ -418,6 +451,17 @@ function blockOrder(
   pixTiles: number,
 ): { lines: string[]; itemsPerGroup: number } {
   const cb = blockOf(ctx, coTiles, pixTiles);
+  if (cb === 0)
+    return {
+      lines: [
+        '  // Work item → (sample, group, output-channel tile, pixel tile); pixel tiles vary fastest.',
+        '  let pt = gid % PIX_TILES;',
+        '  let ct = (gid / PIX_TILES) % CO_TILES;',
+        '  let grp = (gid / (PIX_TILES * CO_TILES)) % GROUPS;',
+        '  let n = gid / (PIX_TILES * CO_TILES * GROUPS);',
+      ],
+      itemsPerGroup: coTiles * pixTiles,
+    };
   const pb = WG / cb;
   return {
     lines: [
@@ -516,18 +560,24 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
       L.push('  for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
       for (const m of range(tm))
         L.push(`    let wv${m} = wt[w${m} + c4]; // 4 input channels of output channel co0+${m}`);
-      // All loads of the step first, then each accumulator once with all its terms: the loads are branchy
-      // per-lane loops on llvmpipe that end basic blocks, so FMAs between them reload and re-store spilled
-      // accumulators; grouped per accumulator they load and store each once per step (bench/results/order-software.md).
-      for (const l of range(4))
+      // All loads of the step first, then each accumulator once with all its terms, unless interleaved.
+      for (const l of range(4)) {
         for (const v of range(nv)) L.push(`    let x${l}_${v} = ${xload(`c4 * 4u + ${u(l)}`, v)};`);
-      for (const m of range(tm))
-        for (const v of range(nv))
-          L.push(
-            `    acc${m}[${v}] += ${range(4)
-              .map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`)
-              .join(' + ')};`,
+        if (interleaved(ctx))
+          fma(
+            (m) => `wv${m}.${lanes[l]}`,
+            (v) => `x${l}_${v}`,
+            '    ',
           );
+      }
+      if (!interleaved(ctx))
+        for (const m of range(tm))
+          for (const v of range(nv))
+            L.push(
+              `    acc${m}[${v}] += ${range(4)
+                .map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`)
+                .join(' + ')};`,
+            );
       L.push('  }');
     } else {
       L.push('  for (var c = 0u; c < CIN_G; c++) {');
@@ -571,18 +621,25 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
       L.push('      for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
       for (const m of range(tm))
         L.push(`        let wv${m} = wt[w${m} + tap + c4]; // input channels 4·c4 .. 4·c4+3 of this tap`);
-      // Loads first, then each accumulator once (as in the GEMM path above).
+      // Loads first, then each accumulator once (as in the GEMM path above), unless interleaved.
       for (const l of range(4)) {
         L.push(`        let xc${l} = xbase + (c4 * 4u + ${u(l)}) * PLANE;`);
         for (const v of range(nv)) L.push(`        let x${l}_${v} = ${gather(`xc${l}`, v)};`);
-      }
-      for (const m of range(tm))
-        for (const v of range(nv))
-          L.push(
-            `        acc${m}[${v}] += ${range(4)
-              .map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`)
-              .join(' + ')};`,
+        if (interleaved(ctx))
+          fma(
+            (m) => `wv${m}.${lanes[l]}`,
+            (v) => `x${l}_${v}`,
+            '        ',
           );
+      }
+      if (!interleaved(ctx))
+        for (const m of range(tm))
+          for (const v of range(nv))
+            L.push(
+              `        acc${m}[${v}] += ${range(4)
+                .map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`)
+                .join(' + ')};`,
+            );
       L.push('      }');
     } else {
       L.push('      let tap = (ky * KSIZE + kx) * CIN_G;');
