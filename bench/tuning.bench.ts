@@ -1,6 +1,9 @@
 // Kernels chosen by measurement vs the fixed choice: EncNet+JPU R50 forward (full width, batch 1) on the adapter at
 // hand, three programs timed in alternation —
-//   A  unfused (one kernel per op), today's fixed conv tiling (register-blocked 16×8),
+//   A0 unfused (one kernel per op), the fixed conv tiling (register-blocked 16×8) with the kernels as they were when
+//      the benchmark issue was filed: pixel tiles fastest, FMAs interleaved with the loads (`conv2d.cb` 0,
+//      `conv2d.interleave` 1 — byte-identical WGSL),
+//   A  the same with today's register-blocked kernel (blocked work order, per-accumulator FMAs),
 //   B  fused (the inference pipeline), the same fixed tiling,
 //   C  fused, kernels tuned by measurement (runtime/tune.ts, mode full, into a fresh cache folder).
 // Each program is compiled, loaded and warmed up; then ROUNDS rounds each run every program once (A B C A B C …), so a
@@ -29,8 +32,10 @@ const size = Number(sizeArg);
 const ROUNDS = Number(roundsArg);
 const width = process.env.WIDTH ? Number(process.env.WIDTH) : undefined;
 const standard = size === 256 && width === undefined && spec === 'specs/enc_jpu_r50.fcn';
-/** Today's fixed tiling on llvmpipe (runtime/tuning.ts before per-problem tuning): the baseline. */
+/** The fixed tiling on llvmpipe before per-problem tuning (runtime/tuning.ts then): the baseline. */
 const FIXED = { 'conv2d.tm': 16, 'conv2d.tn': 8 };
+/** The same with the kernels' orders of that day. */
+const FIXED_THEN = { ...FIXED, 'conv2d.cb': 0, 'conv2d.interleave': 1 };
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -85,6 +90,10 @@ interface Run {
   readonly times: number[];
 }
 const programs: [string, Program][] = [
+  [
+    'A0 unfused, fixed 16×8, kernels of the issue',
+    compile(g, { limits: dev.limits, tuning: FIXED_THEN, mode: 'none' }).program,
+  ],
   ['A unfused, fixed 16×8', compile(g, { limits: dev.limits, tuning: FIXED, mode: 'none' }).program],
   ['B fused, fixed 16×8', compile(g, { limits: dev.limits, tuning: FIXED }).program],
   ['C fused, tuned', compile(g, { limits: dev.limits, tuning: tuned.tuning }).program],
@@ -110,7 +119,7 @@ for (let k = 0; k < ROUNDS; k++)
   }
 for (const run of runs) run.session.destroy();
 
-const [a, b, c] = runs as [Run, Run, Run];
+const [a0, a, b, c] = runs as [Run, Run, Run, Run];
 const ratio = (x: Run, y: Run): string =>
   `${(median(x.times) / median(y.times)).toFixed(2)}× (fastest ${(Math.min(...x.times) / Math.min(...y.times)).toFixed(2)}×)`;
 const rows = runs.map(
@@ -133,15 +142,20 @@ const md = [
   '',
   `Date ${new Date().toISOString().slice(0, 10)}; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}${width !== undefined ? `; width=${width}` : '; full width'}, seeded weights.`,
   `Programs timed in alternation after one warm-up each, ${ROUNDS} rounds; a forward = upload the image, every dispatch,`,
-  'read back every output. A: one kernel per op with the fixed register-blocked 16×8 conv tiling (the only choice before',
-  'per-problem tuning); B: the inference pipeline (fused) with the same tiling; C: fused, each conv problem running the',
+  'read back every output. A0: one kernel per op with the fixed register-blocked 16×8 conv tiling (the only choice before',
+  'per-problem tuning) and that kernel as it was when the benchmark issue was filed (pixel tiles fastest, FMAs',
+  'interleaved with the loads: `conv2d.cb` 0, `conv2d.interleave` 1, byte-identical WGSL); A: the same tiling with',
+  "today's register-blocked kernel (blocked work order, per-accumulator FMAs: bench/results/order-software.md); B: the",
+  'inference pipeline (fused) with the tiling of A; C: fused, each conv problem running the',
   `kernel the tuner measured fastest (\`--tune full\`, ${tuned.timed} problems, ${tuneSeconds.toFixed(0)} s of tuning on this adapter).`,
   '',
   '| program | dispatches | median ms | fastest ms | every run (ms) |',
   '|---|---:|---:|---:|---|',
   ...rows,
   '',
-  `- C vs A (tuned + fused vs unfused fixed): **${ratio(a, c)}**`,
+  `- C vs A0 (tuned + fused vs unfused fixed 16×8, the kernels of the issue): **${ratio(a0, c)}**`,
+  `- C vs A (tuned + fused vs unfused fixed 16×8, today's kernel): **${ratio(a, c)}**`,
+  `- A0 vs A (the 16×8 kernel's new orders alone, unfused): ${ratio(a0, a)}`,
   `- C vs B (tuning alone): ${ratio(b, c)}`,
   `- B vs A (fusion alone): ${ratio(a, b)}`,
   '',

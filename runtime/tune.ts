@@ -93,7 +93,9 @@ const wg = (t: ConvWgTiling): Candidate => ({
  */
 export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwise: readonly Candidate[] } = {
   conv: [
-    rb(8, 16),
+    // Register-blocked: what llvmpipe runs 1×1 GEMMs and strided convs with (32×32 the fastest on most GEMMs of
+    // enc_jpu_r50, bench/results/tuning-software.md). Larger tiles (rows 32×64) were faster on a few problems by
+    // under 10 % and took several seconds each to compile, so tuning took 14 minutes: left out.
     rb(16, 8),
     rb(16, 16),
     rb(32, 16),
@@ -104,8 +106,6 @@ export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwi
     rows(16, 16),
     rows(16, 32),
     rows(32, 32),
-    rows(16, 64),
-    rows(32, 64),
     wg({ bm: 64, bn: 64, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, vec: 4 }),

@@ -207,12 +207,9 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     rowsConv(16, 16),
     rowsConv(16, 32),
     rowsConv(32, 32),
-    rowsConv(16, 64),
-    rowsConv(32, 64),
     rowsConv(3, 4), // one vec4 per row, odd channel count
     // The register-blocked variant 0: the tuner's tiles (in its default work order), then other work orders:
     // channel blocks of 1 (a workgroup is 64 pixel tiles) and of 64 (more than most cases have channel tiles).
-    regConv(8, 16),
     regConv(16, 8),
     regConv(16, 16),
     regConv(32, 16),

@@ -6,7 +6,9 @@
 //    are one vec4 load when the group's input channels are a multiple of 4; a scalar path covers the rest. 1×1
 //    stride-1 unpadded convs are the plain GEMM Y[co, p] = Σ_c W[co, c] · X[c, p], whose pixel loads are vec4 when
 //    H·W is a multiple of 4. Keys `conv2d.tm`, `conv2d.tn` (a multiple of 4). What a CPU-like adapter (llvmpipe)
-//    wants: every load a lane makes is reused for as many FMAs as possible, no barriers.
+//    wants: every load a lane makes is reused for as many FMAs as possible, no barriers. A workgroup is a block of
+//    `conv2d.cb` channel tiles × 64/cb pixel tiles (blockOf), and each step loads first, then updates every
+//    accumulator once (`interleaved`); `conv2d.cb` 0 and `conv2d.interleave` 1 give the older orders, to measure.
 //  - `conv2d.variant` 1: workgroup-tiled implicit GEMM, what GPUs want: a workgroup computes a BM output channels ×
 //    BN pixels tile, stepping through K = KSIZE²·CIN_G in slices of BK; each slice of the weights (BM × BK, from
 //    OHWI rows) and of the implicit im2col matrix (BK × BN, gathered with the padding masked) is loaded once by the
@@ -18,6 +20,8 @@
 //    each invocation computes `conv2d.row_tm` output channels × `conv2d.row_tn` adjacent pixels of one output row
 //    and loads, per input channel and kernel row, the row segment all taps read as aligned vec4s, once. Other convs
 //    under variant 2 run variant 0. What llvmpipe wants for 3×3 convs (fewer load instructions).
+//  - `conv2d.large` = C: variants 0 (1×1 GEMMs) and 2 default to larger tiles on convs with ≥ C channels in and out
+//    (isLarge; llvmpipe: 64).
 //  - depthwise (groups = Cin = Cout) has its own direct kernels with stride, padding and dilation:
 //    `conv2d_dw.variant` 0 (default): 4 adjacent output pixels of one row per invocation, each tap gathering its 4
 //    inputs; 1: `conv2d_dw.tn` adjacent output pixels per invocation (a multiple of 4), each distinct input of a
