@@ -35,19 +35,26 @@ const REG = { 'conv2d.variant': 0, 'conv2d.tm': 16, 'conv2d.tn': 8 };
 const ROWS = { 'conv2d.variant': 2 };
 const columns = ['before', 'blocks', 'per-acc', 'large'] as const;
 /** The kernels of each column; row-vectorised convs have no block order, so `blocks` is `before` for them. */
-const candidatesOf = (rows: boolean): Candidate[] =>
-  rows
+const candidatesOf = (rows: boolean, stridedRows: boolean): Candidate[] =>
+  stridedRows
     ? [
-        { name: 'before', tuning: { ...ROWS, 'conv2d.interleave': 1 } },
-        { name: 'per-acc', tuning: ROWS },
-        { name: 'large', tuning: { ...ROWS, 'conv2d.large': 1 } },
-      ]
-    : [
         { name: 'before', tuning: { ...REG, 'conv2d.cb': 0, 'conv2d.interleave': 1 } },
         { name: 'blocks', tuning: { ...REG, 'conv2d.interleave': 1 } },
         { name: 'per-acc', tuning: REG },
-        { name: 'large', tuning: { ...REG, 'conv2d.large': 1 } },
-      ];
+        { name: 'large', tuning: { ...ROWS, 'conv2d.large': 1 } }, // row-vectorised since stride 2 is
+      ]
+    : rows
+      ? [
+          { name: 'before', tuning: { ...ROWS, 'conv2d.interleave': 1 } },
+          { name: 'per-acc', tuning: ROWS },
+          { name: 'large', tuning: { ...ROWS, 'conv2d.large': 1 } },
+        ]
+      : [
+          { name: 'before', tuning: { ...REG, 'conv2d.cb': 0, 'conv2d.interleave': 1 } },
+          { name: 'blocks', tuning: { ...REG, 'conv2d.interleave': 1 } },
+          { name: 'per-acc', tuning: REG },
+          { name: 'large', tuning: { ...REG, 'conv2d.large': 1 } },
+        ];
 
 const timer = gpuTimer(dev, { warn: (m) => console.warn(m), giveUp: 10, rounds: 3, budgetMs: 600 });
 const totals = columns.map(() => 0);
@@ -55,13 +62,16 @@ const kindTotals: Record<string, number[]> = {};
 const lines: string[] = [];
 let flops = 0;
 for (const p of problems) {
-  const rows = rowKernelApplies(p.x, p.attrs);
+  const stridedRows = rowKernelApplies(p.x, p.attrs) && p.attrs.stride > 1;
+  const rows = rowKernelApplies(p.x, p.attrs) && !stridedRows;
   const kind = rows
     ? '3×3 stride 1 (rows)'
-    : p.attrs.kernel === 1 && p.attrs.stride === 1
-      ? '1×1 GEMM'
-      : 'strided';
-  const t = await timer(p, candidatesOf(rows));
+    : stridedRows
+      ? '3×3 stride 2 (rows now)'
+      : p.attrs.kernel === 1 && p.attrs.stride === 1
+        ? '1×1 GEMM'
+        : 'strided';
+  const t = await timer(p, candidatesOf(rows, stridedRows));
   const ms = rows ? [t[0]!, t[0]!, t[1]!, t[2]!] : t;
   const kt = (kindTotals[kind] ??= columns.map(() => 0));
   ms.forEach((v, k) => {
@@ -96,8 +106,9 @@ solve each problem:
 - **per-acc**: and the loads of a step first, then each accumulator once with all its terms — on llvmpipe every
   storage load is a loop of per-lane branches that ends a basic block, so FMAs interleaved with loads reload and
   re-store their spilled accumulators each time;
-- **large**: and the large tiles of \`conv2d.large\` (1×1 GEMMs 16×16; rows 32×32, 16×16 or 8×16 by row width; strided convs unchanged), what
-  llvmpipe now runs for layers with ≥ 64 channels in and out (runtime/tuning.ts).
+- **large**: and the large tiles of \`conv2d.large\` (1×1 GEMMs 16×16; rows 32×32, 16×16 or 8×16 by row width), what
+  llvmpipe now runs for layers with ≥ 64 channels in and out (runtime/tuning.ts); 3×3 stride-2 convs are
+  row-vectorised here (reading every other column of the row segment), other strided convs keep 16×8.
 
 | problem | kind | convs | GFLOP | ${columns.join(' | ')} | before / large |
 |---|---|---:|---:|${columns.map(() => '---:').join('|')}|---:|

@@ -286,6 +286,13 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 16, 6, 8]], attrs: conv(8, 3, { padding: 1, groups: 2 }) },
     { inputs: [[1, 8, 9, 36]], attrs: conv(12, 5, { padding: 2, bias: true }) },
     { inputs: [[1, 12, 7, 4]], attrs: conv(9, 3, { padding: 3, dilation: 3 }) }, // padding not a multiple of 4
+    // Stride 2 on rows a multiple of 4 (the row-vectorised kernel reads every other column): ResNet's 3×3 and 1×1
+    // downsampling shapes, odd output sizes, no padding, dilation, bias, batch 2, a 40-wide row (two row tiles).
+    { inputs: [[1, 8, 12, 16]], attrs: conv(12, 3, { stride: 2, padding: 1 }) },
+    { inputs: [[2, 8, 10, 8]], attrs: conv(8, 1, { stride: 2, bias: true }) },
+    { inputs: [[1, 4, 9, 20]], attrs: conv(6, 3, { stride: 2, padding: 2, dilation: 2, bias: true }) },
+    { inputs: [[1, 8, 11, 12]], attrs: conv(5, 3, { stride: 2 }) },
+    { inputs: [[1, 4, 6, 80]], attrs: conv(4, 3, { stride: 2, padding: 1 }) },
     // Register-blocking variants of the implicit GEMM and the 1×1 GEMM.
     ...[
       [4, 4],

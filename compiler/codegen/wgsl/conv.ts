@@ -16,7 +16,7 @@
 //    then every invocation accumulates its TM × TN block from there; barriers separate the slices. The 1×1
 //    stride-1 unpadded case (a plain GEMM) loads its input tile as rows of the input planes (vec4 along pixels).
 //    Keys `conv2d.wg_bm`, `conv2d.wg_bn`, `conv2d.wg_bk`, `conv2d.wg_tm`, `conv2d.wg_tn`, `conv2d.wg_vec`.
-//  - `conv2d.variant` 2: variant 0 with the input read as vec4 rows (stride 1, kernel > 1, rows a multiple of 4):
+//  - `conv2d.variant` 2: variant 0 with the input read as vec4 rows (stride 1 or 2, kernel > 1, rows a multiple of 4):
 //    each invocation computes `conv2d.row_tm` output channels × `conv2d.row_tn` adjacent pixels of one output row
 //    and loads, per input channel and kernel row, the row segment all taps read as aligned vec4s, once. Other convs
 //    under variant 2 run variant 0. What llvmpipe wants for 3×3 convs (fewer load instructions).
@@ -235,12 +235,16 @@ function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
 }
 
 /**
- * Whether the row-vectorised variant (2) can run this conv: stride 1, a kernel wider than 1, input rows a multiple
+ * Whether the row-vectorised variant (2) can run this conv: stride 1 or 2, a kernel wider than 1, input rows a multiple
  * of 4 floats (so every row starts on a vec4), input channels per group a multiple of 4 (vec4 weights). Elsewhere
  * variant 2 falls back to the register-blocked variant 0 (its own keys `conv2d.tm`, `conv2d.tn`).
  */
 export function rowKernelApplies(x: readonly number[], a: ConvAttrs): boolean {
-  return a.stride === 1 && a.kernel > 1 && x[3]! % 4 === 0 && (x[1]! / a.groups) % 4 === 0;
+  // 1×1 convs are GEMMs (stride 1) or read one column in two (stride 2: the register-blocked kernel was as fast;
+  // bench/results/order-software.md).
+  return (
+    (a.stride === 1 || a.stride === 2) && a.kernel > 1 && x[3]! % 4 === 0 && (x[1]! / a.groups) % 4 === 0
+  );
 }
 
 /**
@@ -256,7 +260,7 @@ export function rowKernelApplies(x: readonly number[], a: ConvAttrs): boolean {
 function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   const [batch, cin, h, w] = ctx.inputs[0]! as number[];
   const [, cout, ho, wo] = ctx.out as number[];
-  const { kernel: k, padding: p, dilation: d, groups: g, bias } = ctx.attrs;
+  const { kernel: k, stride: s, padding: p, dilation: d, groups: g, bias } = ctx.attrs;
   const cinG = cin! / g;
   const coutG = cout! / g;
   const coTiles = Math.ceil(coutG / tiling.tm);
@@ -264,8 +268,8 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   const tn = 4 * tiling.vecs;
   const nq = tiling.vecs; // output vec4s per invocation
   const rowTiles = Math.ceil(wo! / tn);
-  const r = ((-p % 4) + 4) % 4; // offset of the first needed column in its vec4 (ox0 is a multiple of 4)
-  const nv = Math.ceil((r + tn + (k - 1) * d) / 4); // vec4s of the input row segment
+  const r = ((-p % 4) + 4) % 4; // offset of the first needed column in its vec4 (ox0·STRIDE is a multiple of 4)
+  const nv = Math.ceil((r + s * (tn - 1) + (k - 1) * d + 1) / 4); // vec4s of the input row segment
   const io = new KernelIo(ctx);
   const vecY = wo! % 4 === 0 && io.outVecOk;
   const bufs: Buf[] = [
@@ -277,7 +281,7 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   const consts = [
     `const CIN = ${u(cin!)};  const H = ${u(h!)};  const W = ${u(w!)};  const PLANE = H * W;`,
     `const COUT = ${u(cout!)};  const HO = ${u(ho!)};  const WO = ${u(wo!)};  const PIXELS = HO * WO;`,
-    `const KSIZE = ${u(k)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
+    `const KSIZE = ${u(k)};  const STRIDE = ${i(s)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
     `const GROUPS = ${u(g)};  const CIN_G = ${u(cinG)};  const COUT_G = ${u(coutG)};`,
     `const TM = ${u(tm)}; // output channels per invocation`,
     `const TN = ${u(tn)}; // adjacent output pixels of one row per invocation`,
@@ -301,9 +305,9 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   L.push(`  let xbase = (${io.plane(0, 'n', 'grp * CIN_G')}) * PLANE;`);
   for (const m of range(tm)) L.push(`  let w${m} = (grp * COUT_G + min(co0 + ${u(m)}, COUT_G - 1u)) * WROW;`);
   L.push(
-    `  // Input columns of the row segment: c0 + 4v .. c0 + 4v + 3 (c0 = ox0 − PAD − ${r}, a multiple of 4).`,
+    `  // Input columns of the row segment: c0 + 4v .. c0 + 4v + 3 (c0 = ox0·STRIDE − PAD − ${r}, a multiple of 4).`,
   );
-  L.push(`  let c0 = i32(ox0) - PAD - ${i(r)};`);
+  L.push(`  let c0 = i32(ox0) * STRIDE - PAD - ${i(r)};`);
   for (const v of range(nv)) {
     L.push(`  let cin${v} = c0 + ${i(4 * v)} >= 0i && c0 + ${i(4 * v)} < i32(W);`);
     L.push(`  let col${v} = u32(select(0i, c0 + ${i(4 * v)}, cin${v})) / 4u;`);
@@ -311,7 +315,7 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   for (const m of range(tm))
     L.push(`  var acc${m}: array<vec4f, ${nq}>; // channel co0+${m}, pixels ox0 + 4q .. ox0 + 4q + 3`);
   L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
-  L.push('    let iy = i32(oy) - PAD + i32(ky) * DILATION;');
+  L.push('    let iy = i32(oy) * STRIDE - PAD + i32(ky) * DILATION;');
   L.push('    let rin = iy >= 0i && iy < i32(H);');
   L.push('    let roff = u32(select(0i, iy, rin)) * W / 4u;');
   for (const v of range(nv)) L.push(`    let mk${v} = select(0.0, 1.0, rin && cin${v});`);
@@ -320,13 +324,13 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   for (const kx of range(k))
     for (const m of range(tm))
       L.push(`      let wv${m}_${kx} = wt[w${m} + tap0 + ${u(kx)} * (CIN_G / 4u) + c4];`);
-  // Element e of the row segment, of input channel lane l.
+  // Element e of the row segment, of input channel lane l; the 4 elements e, e + STRIDE, … 4 output pixels read.
   const el = (l: number, e: number): string => `xr${l}_${e >> 2}.${lanes[e & 3]}`;
   const seg = (l: number, e: number): string =>
-    e % 4 === 0
+    s === 1 && e % 4 === 0
       ? `xr${l}_${e >> 2}`
       : `vec4f(${range(4)
-          .map((t) => el(l, e + t))
+          .map((t) => el(l, e + s * t))
           .join(', ')})`;
   // The step's row segments first, then each accumulator once with all its terms (see `interleaved`).
   for (const l of range(4)) {
@@ -336,14 +340,14 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
       for (const kx of range(k))
         for (const q of range(nq)) {
           const name = `s${l}_${kx}_${q}`;
-          L.push(`      let ${name} = ${seg(l, r + 4 * q + kx * d)};`);
+          L.push(`      let ${name} = ${seg(l, r + s * 4 * q + kx * d)};`);
           for (const m of range(tm)) L.push(`      acc${m}[${q}] += wv${m}_${kx}.${lanes[l]} * ${name};`);
         }
   }
   if (!interleaved(ctx)) {
     for (const l of range(4))
       for (const kx of range(k))
-        for (const q of range(nq)) L.push(`      let s${l}_${kx}_${q} = ${seg(l, r + 4 * q + kx * d)};`);
+        for (const q of range(nq)) L.push(`      let s${l}_${kx}_${q} = ${seg(l, r + s * 4 * q + kx * d)};`);
     for (const m of range(tm))
       for (const q of range(nq)) {
         const terms = range(4).flatMap((l) =>
@@ -357,11 +361,11 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   L.push('  // Store the tile (bias added), skipping tail channels and pixels past the row.');
   storeTile(L, io, { tm, tn, vec: vecY, bias }, 'oy * WO + ox0', (j) => `ox0 + ${u(j)} < WO`);
   const items = batch! * g * coTiles * ho! * rowTiles;
-  const kind = `${k}x${k}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}_rows`;
+  const kind = `${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}_rows`;
   return kernelSpec(
     `conv2d_${kind}_k${cout}`,
     [
-      `conv2d ${k}×${k} stride 1 padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
+      `conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
       `implicit GEMM over vec4 input rows; each invocation: ${tm} output channels × ${tn} pixels of one row (${nv} vec4 input loads per channel and kernel row)`,
       'weights are OHWI (converted from OIHW at load)',
     ].join('\n'),

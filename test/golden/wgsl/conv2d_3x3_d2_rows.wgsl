@@ -10,7 +10,7 @@
 
 const CIN = 8u;  const H = 9u;  const W = 12u;  const PLANE = H * W;
 const COUT = 10u;  const HO = 9u;  const WO = 12u;  const PIXELS = HO * WO;
-const KSIZE = 3u;  const PAD = 2i;  const DILATION = 2i;
+const KSIZE = 3u;  const STRIDE = 1i;  const PAD = 2i;  const DILATION = 2i;
 const GROUPS = 1u;  const CIN_G = 8u;  const COUT_G = 10u;
 const TM = 4u; // output channels per invocation
 const TN = 32u; // adjacent output pixels of one row per invocation
@@ -47,8 +47,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let w1 = (grp * COUT_G + min(co0 + 1u, COUT_G - 1u)) * WROW;
   let w2 = (grp * COUT_G + min(co0 + 2u, COUT_G - 1u)) * WROW;
   let w3 = (grp * COUT_G + min(co0 + 3u, COUT_G - 1u)) * WROW;
-  // Input columns of the row segment: c0 + 4v .. c0 + 4v + 3 (c0 = ox0 − PAD − 2, a multiple of 4).
-  let c0 = i32(ox0) - PAD - 2i;
+  // Input columns of the row segment: c0 + 4v .. c0 + 4v + 3 (c0 = ox0·STRIDE − PAD − 2, a multiple of 4).
+  let c0 = i32(ox0) * STRIDE - PAD - 2i;
   let cin0 = c0 + 0i >= 0i && c0 + 0i < i32(W);
   let col0 = u32(select(0i, c0 + 0i, cin0)) / 4u;
   let cin1 = c0 + 4i >= 0i && c0 + 4i < i32(W);
@@ -74,7 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var acc2: array<vec4f, 8>; // channel co0+2, pixels ox0 + 4q .. ox0 + 4q + 3
   var acc3: array<vec4f, 8>; // channel co0+3, pixels ox0 + 4q .. ox0 + 4q + 3
   for (var ky = 0u; ky < KSIZE; ky++) {
-    let iy = i32(oy) - PAD + i32(ky) * DILATION;
+    let iy = i32(oy) * STRIDE - PAD + i32(ky) * DILATION;
     let rin = iy >= 0i && iy < i32(H);
     let roff = u32(select(0i, iy, rin)) * W / 4u;
     let mk0 = select(0.0, 1.0, rin && cin0);
