@@ -493,8 +493,11 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     expect(kernel([1, 32, 8, 40], conv(64, 3), llvmpipe)).toMatch(/const TM = 11u;[^]*const TN = 32u;/); // 12 balanced
     expect(kernel([1, 64, 8, 40], conv(48, 3), llvmpipe)).toMatch(/const TM = 12u;[^]*const TN = 32u;/);
   });
-  it('register-blocked 1×1: 16×16 at 64 channels, the global 16×8 below and on strided convs; a key for the problem wins', () => {
+  it('register-blocked 1×1: 32×32 or 16×16 at 64 channels, the global 16×8 below and on strided convs; a key for the problem wins', () => {
     expect(kernel([1, 64, 8, 8], conv(64, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
+    // 32×32 where that still makes at least 4 workgroups of tiles (16 × 32 here).
+    expect(kernel([1, 64, 32, 32], conv(512, 1), llvmpipe)).toMatch(/const TM = 32u;[^]*const TN = 32u;/);
+    expect(kernel([1, 64, 16, 16], conv(512, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
     expect(kernel([1, 48, 8, 8], conv(64, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;/);
     const strided = { ...conv(64, 1), stride: 2 };
     expect(kernel([1, 64, 8, 8], strided, llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;/); // not a GEMM

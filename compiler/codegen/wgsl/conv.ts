@@ -102,12 +102,15 @@ function tunedInt(ctx: KernelCtx<ConvAttrs>, key: string, dflt: number, ok: (v: 
 
 /**
  * `conv2d.large` = C: convs with at least C input and output channels per group take the large default tiles
- * (CONV_LARGE for 1×1 GEMMs, DEFAULT_ROW_TILING for row-vectorised convs; strided convs keep theirs) in place of the global tile keys and the
+ * (CONV_LARGE for 1×1 GEMMs with enough work for it, else 16×16; DEFAULT_ROW_TILING for row-vectorised convs;
+ * strided register-blocked convs keep theirs) in place of the global tile keys and the
  * emitters' small defaults; keys for their problem (`…@<problem>`, what the tuner records) still win. On llvmpipe
  * the large tiles run wide layers up to 2× faster (bench/results/order-software.md) but take about twice as long to
  * compile, which narrow layers (tests, small models) never repay.
  */
-export const CONV_LARGE = { tm: 16, tn: 16 };
+export const CONV_LARGE = { tm: 32, tn: 32 };
+/** Large 1×1 GEMMs with fewer 32×32 tiles than this many workgroups' worth take 16×16 (parallelism first). */
+export const CONV_LARGE_MIN_WORKGROUPS = 4;
 function isLarge(ctx: KernelCtx<ConvAttrs>): boolean {
   const from = ctx.opts.tuning?.[CONV_KEYS.large];
   if (from === undefined) return false;
@@ -139,8 +142,13 @@ function tilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
   const dtn = t?.[CONV_KEYS.tn] ?? 4 * DEFAULT_TILING.vecs;
   // The large tiles are for 1×1 GEMMs: strided convs gather their inputs and ran slower with them.
   const gemm = a.kernel === 1 && a.stride === 1 && a.padding === 0;
-  const tm = tileValue(ctx, CONV_KEYS.tm, gemm ? CONV_LARGE.tm : dtm, dtm);
-  const tn = tileValue(ctx, CONV_KEYS.tn, gemm ? CONV_LARGE.tn : dtn, dtn);
+  const [n, , ho, wo] = ctx.out;
+  const tilesOf = (tm: number, tn: number) =>
+    n! * a.groups * Math.ceil(a.channels / a.groups / tm) * Math.ceil((ho! * wo!) / tn);
+  const large =
+    tilesOf(CONV_LARGE.tm, CONV_LARGE.tn) >= CONV_LARGE_MIN_WORKGROUPS * WG ? CONV_LARGE : { tm: 16, tn: 16 };
+  const tm = tileValue(ctx, CONV_KEYS.tm, gemm ? large.tm : dtm, dtm);
+  const tn = tileValue(ctx, CONV_KEYS.tn, gemm ? large.tn : dtn, dtn);
   if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
     throw new Error(`bad conv2d tuning: tm ${tm}, tn ${tn} (tn must be a multiple of 4)`);
   return { tm, vecs: tn / 4 };

@@ -193,31 +193,45 @@ function gradInputGemm(ctx: KernelCtx<ConvGradInputAttrs>, tmMax: number, tn: nu
   for (const m of range(tm))
     L.push(`  var acc${m}: array<vec4f, ${nv}>; // channel c0+${m}, pixels p0 + 4v .. p0 + 4v + 3`);
 
-  const weights = (ind: string): string[] =>
+  // Output channels in steps of U (4 when they divide): each step loads its U rows of dy and weights first, then
+  // updates every accumulator once with all U terms — on llvmpipe loads end basic blocks, so one FMA per accumulator
+  // between loads re-spills them (the forward kernels' order, compiler/codegen/wgsl/conv.ts `interleaved`).
+  const U = coutG % 4 === 0 ? 4 : 1;
+  const weights = (ind: string, uu: number): string[] =>
     vecW
       ? range(tm / 4).map(
-          (q) => `${ind}let wv${q} = wt[wrow / 4u + cq${q}]; // channels c0+${4 * q}..c0+${4 * q + 3}`,
+          (q) =>
+            `${ind}let wv${uu}_${q} = wt[wrow${uu} / 4u + cq${q}]; // channels c0+${4 * q}..c0+${4 * q + 3}`,
         )
-      : range(tm).map((m) => `${ind}let w${m} = wt[wrow + cm${m}];`);
-  const wOf = (m: number): string => (vecW ? `wv${Math.floor(m / 4)}.${lanes[m % 4]}` : `w${m}`);
+      : range(tm).map((m) => `${ind}let w${uu}_${m} = wt[wrow${uu} + cm${m}];`);
+  const wOf = (uu: number, m: number): string =>
+    vecW ? `wv${uu}_${Math.floor(m / 4)}.${lanes[m % 4]}` : `w${uu}_${m}`;
   const fma = (ind: string): void => {
-    for (const m of range(tm)) for (const v of range(nv)) L.push(`${ind}acc${m}[${v}] += ${wOf(m)} * d${v};`);
+    for (const m of range(tm))
+      for (const v of range(nv))
+        L.push(
+          `${ind}acc${m}[${v}] += ${range(U)
+            .map((uu) => `${wOf(uu, m)} * d${uu}_${v}`)
+            .join(' + ')};`,
+        );
   };
 
   if (gemm) {
     if (vecDy) L.push('  let pv0 = p0 / 4u; // first pixel vec4');
-    L.push('  for (var o = 0u; o < COUT_G; o++) {');
-    L.push('    let dyc = dybase + o * OPLANE;');
-    L.push('    let wrow = (grp * COUT_G + o) * WROW;');
-    for (const v of range(nv))
-      L.push(
-        vecDy
-          ? `    let d${v} = dy[dyc / 4u + min(pv0 + ${u(v)}, OPLANE / 4u - 1u)];`
-          : `    let d${v} = vec4f(${range(4)
-              .map((l) => `dy[dyc + min(p0 + ${u(4 * v + l)}, OPLANE - 1u)]`)
-              .join(', ')});`,
-      );
-    L.push(...weights('    '));
+    L.push(`  for (var o = 0u; o < COUT_G; o += ${u(U)}) {`);
+    for (const uu of range(U)) {
+      L.push(`    let dyc${uu} = dybase + (o + ${u(uu)}) * OPLANE;`);
+      L.push(`    let wrow${uu} = (grp * COUT_G + o + ${u(uu)}) * WROW;`);
+      for (const v of range(nv))
+        L.push(
+          vecDy
+            ? `    let d${uu}_${v} = dy[dyc${uu} / 4u + min(pv0 + ${u(v)}, OPLANE / 4u - 1u)];`
+            : `    let d${uu}_${v} = vec4f(${range(4)
+                .map((l) => `dy[dyc${uu} + min(p0 + ${u(4 * v + l)}, OPLANE - 1u)]`)
+                .join(', ')});`,
+        );
+      L.push(...weights('    ', uu));
+    }
     fma('    ');
     L.push('  }');
   } else {
@@ -248,16 +262,18 @@ function gradInputGemm(ctx: KernelCtx<ConvGradInputAttrs>, tmMax: number, tn: nu
           .join(', ')});`,
       );
     L.push('      let tap = (ky * KSIZE + kx) * CIN_G;');
-    L.push('      for (var o = 0u; o < COUT_G; o++) {');
-    L.push('        let dyc = dybase + o * OPLANE;');
-    L.push('        let wrow = (grp * COUT_G + o) * WROW + tap;');
-    for (const v of range(nv))
-      L.push(
-        `        let d${v} = vec4f(${range(4)
-          .map((l) => `dy[dyc + o${4 * v + l}]`)
-          .join(', ')}) * mask${v};`,
-      );
-    L.push(...weights('        '));
+    L.push(`      for (var o = 0u; o < COUT_G; o += ${u(U)}) {`);
+    for (const uu of range(U)) {
+      L.push(`        let dyc${uu} = dybase + (o + ${u(uu)}) * OPLANE;`);
+      L.push(`        let wrow${uu} = (grp * COUT_G + o + ${u(uu)}) * WROW + tap;`);
+      for (const v of range(nv))
+        L.push(
+          `        let d${uu}_${v} = vec4f(${range(4)
+            .map((l) => `dy[dyc${uu} + o${4 * v + l}]`)
+            .join(', ')}) * mask${v};`,
+        );
+      L.push(...weights('        ', uu));
+    }
     fma('        ');
     L.push('      }');
     L.push('    }');
