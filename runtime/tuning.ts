@@ -19,7 +19,7 @@ const TABLE: readonly Entry[] = [
     // register-blocked. Layers with at least 64 channels in and out take the large tiles (row-vectorised 32×32,
     // smaller where rows are at most 16 wide; register 16×16: bench/results/order-software.md); narrow layers keep
     // the small ones (rows 12×32 or 4×32, register 16×8), which compile in half the time.
-    // Gradient kernels: larger register tiles (16×16, 16×32) on layers with at least 64 channels in and out
+    // Gradient kernels: larger register tiles (input 32×16, weight 16×32) on layers with at least 64 channels in and out
     // (bench/results/backward-software.md); narrow layers keep 16×8, which compiles faster.
     tuning: {
       'conv2d.variant': 2,

@@ -84,7 +84,7 @@ const describe = (a: ConvAttrs): string =>
 
 export const GRAD_INPUT_DEFAULT = { tm: 16, tn: 8 };
 /** The larger tiles `<op>.large` = C switches to for convs with at least C input and output channels per group. */
-export const GRAD_INPUT_LARGE = { tm: 16, tn: 16 };
+export const GRAD_INPUT_LARGE = { tm: 32, tn: 16 };
 export const GRAD_WEIGHT_LARGE = { tm: 16, tn: 32 };
 
 /**
