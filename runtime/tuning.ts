@@ -15,12 +15,13 @@ interface Entry {
 const TABLE: readonly Entry[] = [
   {
     adapter: /llvmpipe/i,
-    // 3×3 stride-1 convs (rows a multiple of 4): the row-vectorised kernel; the rest (1×1 GEMMs, strided):
-    // register-blocked. Layers with at least 64 channels in and out take the large tiles (row-vectorised 32×32,
-    // smaller where rows are at most 16 wide; register 16×16: bench/results/order-software.md); narrow layers keep
-    // the small ones (rows 12×32 or 4×32, register 16×8), which compile in half the time.
-    // Gradient kernels: larger register tiles (input 32×16, weight 16×32) on layers with at least 64 channels in and out
-    // (bench/results/backward-software.md); narrow layers keep 16×8, which compiles faster.
+    // 3×3 stride-1 and stride-2 convs (rows a multiple of 4): the row-vectorised kernel; the rest (1×1 GEMMs,
+    // other strided convs): register-blocked. Layers with at least 64 channels in and out take the large tiles
+    // (row-vectorised 32×32, smaller where rows are at most 16 wide; 1×1 GEMMs 32×32 where that leaves 4 workgroups
+    // of tiles, else 16×16: bench/results/order-software.md); narrow layers keep the small ones (rows 12×32 or
+    // 4×32, register 16×8), which compile in half the time. Gradient kernels: larger register tiles (input 32×16,
+    // weight 16×32) on layers with at least 64 channels in and out (bench/results/backward-software.md); narrow
+    // layers keep 16×8.
     tuning: {
       'conv2d.variant': 2,
       'conv2d.tm': 16,
