@@ -7,7 +7,7 @@
 //              convs row-vectorised with the small tiles, FMAs interleaved
 //   blocks     the same with the blocked work order (a workgroup = channel tiles × pixel tiles; rows unchanged)
 //   per-acc    and loads first, then each accumulator once with all its terms
-//   large      and the large tiles (`conv2d.large`: register 16×16, rows 32×32 / 16×16 / 8×16 by row width)
+//   large      and the large tiles (`conv2d.large`: 1×1 GEMMs 32×32 or 16×16, rows 32×32 / 16×16 / 8×16 by width)
 //
 //   npm run bench:order   → bench/results/order-<adapter>.md      (env SPEC, SIZE: another network or size)
 import { writeFileSync } from 'node:fs';
@@ -106,7 +106,8 @@ solve each problem:
 - **per-acc**: and the loads of a step first, then each accumulator once with all its terms — on llvmpipe every
   storage load is a loop of per-lane branches that ends a basic block, so FMAs interleaved with loads reload and
   re-store their spilled accumulators each time;
-- **large**: and the large tiles of \`conv2d.large\` (1×1 GEMMs 16×16; rows 32×32, 16×16 or 8×16 by row width), what
+- **large**: and the large tiles of \`conv2d.large\` (1×1 GEMMs 32×32 where that leaves 4 workgroups of tiles, else
+  16×16; rows 32×32, 16×16 or 8×16 by row width), what
   llvmpipe now runs for layers with ≥ 64 channels in and out (runtime/tuning.ts); 3×3 stride-2 convs are
   row-vectorised here (reading every other column of the row segment), other strided convs keep 16×8.
 
@@ -121,7 +122,7 @@ ${Object.entries(kindTotals)
 Over these convs: blocks ${x(totals[0]!, totals[1]!)}, then per-accumulator FMAs ${x(totals[1]!, totals[2]!)}, then
 large tiles ${x(totals[2]!, totals[3]!)} — **${x(totals[0]!, totals[3]!)} less time** than before
 (${(flops / totals[0]! / 1e6).toFixed(1)} → ${(flops / totals[3]! / 1e6).toFixed(1)} GFLOP/s averaged). \`--tune full\` picks per problem among the
-candidates of runtime/tune.ts (register up to 32×32, rows up to 32×64).
+candidates of runtime/tune.ts (register and rows up to 32×32).
 `;
 const file = join(ROOT, 'bench', 'results', `order-${adapter}.md`);
 writeFileSync(file, md);
