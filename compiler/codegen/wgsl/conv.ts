@@ -356,13 +356,9 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
     for (const l of range(4))
       for (const kx of range(k))
         for (const q of range(nq)) L.push(`      let s${l}_${kx}_${q} = ${seg(l, r + s * 4 * q + kx * d)};`);
-    for (const m of range(tm))
-      for (const q of range(nq)) {
-        const terms = range(4).flatMap((l) =>
-          range(k).map((kx) => `wv${m}_${kx}.${lanes[l]} * s${l}_${kx}_${q}`),
-        );
-        L.push(`      acc${m}[${q}] += ${terms.join(' + ')};`);
-      }
+    accumulate(L, '      ', tm, nq, (m, q) =>
+      range(4).flatMap((l) => range(k).map((kx) => `wv${m}_${kx}.${lanes[l]} * s${l}_${kx}_${q}`)),
+    );
   }
   L.push('    }');
   L.push('  }');
@@ -389,6 +385,21 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
 const lanes = ['x', 'y', 'z', 'w'];
+
+/**
+ * Every accumulator of a register tile updated once with all its terms of a step (`acc<m>[<q>] += t0 + t1 + …`): the
+ * order the kernels use after their loads (see `interleaved`).
+ */
+function accumulate(
+  L: string[],
+  ind: string,
+  tm: number,
+  nq: number,
+  terms: (m: number, q: number) => string[],
+): void {
+  for (const m of range(tm))
+    for (const q of range(nq)) L.push(`${ind}acc${m}[${q}] += ${terms(m, q).join(' + ')};`);
+}
 
 /**
  * The store of a register tile (`acc<m>[q]`: output channel co0+m, pixels first+4q .. first+4q+3 of its plane) of
@@ -587,13 +598,7 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
           );
       }
       if (!interleaved(ctx))
-        for (const m of range(tm))
-          for (const v of range(nv))
-            L.push(
-              `    acc${m}[${v}] += ${range(4)
-                .map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`)
-                .join(' + ')};`,
-            );
+        accumulate(L, '    ', tm, nv, (m, v) => range(4).map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`));
       L.push('  }');
     } else {
       L.push('  for (var c = 0u; c < CIN_G; c++) {');
@@ -649,13 +654,7 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
           );
       }
       if (!interleaved(ctx))
-        for (const m of range(tm))
-          for (const v of range(nv))
-            L.push(
-              `        acc${m}[${v}] += ${range(4)
-                .map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`)
-                .join(' + ')};`,
-            );
+        accumulate(L, '        ', tm, nv, (m, v) => range(4).map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`));
       L.push('      }');
     } else {
       L.push('      let tap = (ky * KSIZE + kx) * CIN_G;');
