@@ -70,9 +70,14 @@ const rb = (tm: number, tn: number): Candidate => ({
   name: `register ${tm}×${tn}`,
   tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn },
 });
-const rows = (tm: number, tn: number): Candidate => ({
-  name: `rows ${tm}×${tn}`,
-  tuning: { 'conv2d.variant': 2, 'conv2d.row_tm': tm, 'conv2d.row_tn': tn },
+const rows = (tm: number, tn: number, n = 1): Candidate => ({
+  name: `rows ${tm}×${tn}${n > 1 ? `×${n} rows` : ''}`,
+  tuning: {
+    'conv2d.variant': 2,
+    'conv2d.row_tm': tm,
+    'conv2d.row_tn': tn,
+    ...(n > 1 ? { 'conv2d.row_rows': n } : {}),
+  },
 });
 const wg = (t: ConvWgTiling): Candidate => ({
   name: `tiled ${t.bm}×${t.bn} k${t.bk} ${t.tm}×${t.tn}${t.vec === 1 ? ' scalar' : ''}`,
@@ -100,12 +105,14 @@ export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwi
     rb(16, 16),
     rb(32, 16),
     rb(32, 32),
-    // Row-vectorised (stride 1, kernel > 1, rows a multiple of 4 only): llvmpipe's fastest 3×3 convs.
+    // Row-vectorised (stride 1 or 2, kernel > 1, rows a multiple of 4 only): llvmpipe's fastest 3×3 convs; one
+    // output row per invocation, or several (the large defaults by row width: bench/results/narrow-software.md).
     rows(4, 32),
-    rows(8, 16),
-    rows(16, 16),
     rows(16, 32),
     rows(32, 32),
+    rows(16, 8, 8),
+    rows(32, 16, 4),
+    rows(16, 32, 4),
     wg({ bm: 64, bn: 64, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, vec: 4 }),

@@ -27,6 +27,7 @@ const TABLE: readonly Entry[] = [
       'conv2d.tm': 16,
       'conv2d.tn': 8,
       'conv2d.large': 64,
+      'conv2d.min_workgroups': 4,
       'conv2d_grad_input.large': 64,
       'conv2d_grad_weight.large': 64,
     },

@@ -169,9 +169,15 @@ const wgConv = (bm: number, bn: number, bk: number, tm: number, tn: number, vec:
  * The register-blocked conv (conv2d.variant 0) with tm×tn tiles; `cb` output-channel tiles per workgroup block
  * (default: the emitter's choice).
  */
-const regConv = (tm: number, tn: number, cb?: number): Variant => ({
-  name: `register ${tm}×${tn}${cb ? ` cb${cb}` : ''}`,
-  tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn, ...(cb ? { 'conv2d.cb': cb } : {}) },
+const regConv = (tm: number, tn: number, cb?: number, wg?: number): Variant => ({
+  name: `register ${tm}×${tn}${cb ? ` cb${cb}` : ''}${wg ? ` wg${wg}` : ''}`,
+  tuning: {
+    'conv2d.variant': 0,
+    'conv2d.tm': tm,
+    'conv2d.tn': tn,
+    ...(cb ? { 'conv2d.cb': cb } : {}),
+    ...(wg ? { 'conv2d.wg': wg } : {}),
+  },
   applies: (c) => !isDepthwise(c),
 });
 const dwRows = (tn: number): Variant => ({
@@ -180,10 +186,19 @@ const dwRows = (tn: number): Variant => ({
   applies: isDepthwise,
 });
 
-/** The row-vectorised conv (conv2d.variant 2) with tm output channels × tn pixels of a row. */
-const rowsConv = (tm: number, tn: number): Variant => ({
-  name: `rows ${tm}×${tn}`,
-  tuning: { 'conv2d.variant': 2, 'conv2d.row_tm': tm, 'conv2d.row_tn': tn },
+/**
+ * The row-vectorised conv (conv2d.variant 2) with tm output channels × tn pixels of a row, of `rows` adjacent rows,
+ * in workgroups of `wg`.
+ */
+const rowsConv = (tm: number, tn: number, rows = 1, wg?: number): Variant => ({
+  name: `rows ${tm}×${tn}${rows > 1 ? `×${rows} rows` : ''}${wg ? ` wg${wg}` : ''}`,
+  tuning: {
+    'conv2d.variant': 2,
+    'conv2d.row_tm': tm,
+    'conv2d.row_tn': tn,
+    ...(rows > 1 ? { 'conv2d.row_rows': rows } : {}),
+    ...(wg ? { 'conv2d.wg': wg } : {}),
+  },
   applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
 });
 
@@ -196,10 +211,11 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
       applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
     },
     {
-      // The large defaults (conv2d.large: every conv is large here): rows 32×32 / 16×16 / 8×16 by row width where
-      // the row-vectorised kernel applies, register 16×16 elsewhere.
-      name: 'large defaults',
-      tuning: { 'conv2d.variant': 2, 'conv2d.large': 1 },
+      // The large defaults as llvmpipe runs them (conv2d.large: every conv is large here): rows 16×32×4 rows /
+      // 32×16×4 rows / 16×8×8 rows by row width where the row-vectorised kernel applies, register 32×32 (16×16 with
+      // few tiles) elsewhere; workgroups shrunk (down to 8 invocations) until a dispatch has at least 4.
+      name: 'large defaults, 4 workgroups',
+      tuning: { 'conv2d.variant': 2, 'conv2d.large': 1, 'conv2d.min_workgroups': 4 },
       applies: (c) => !isDepthwise(c),
     },
     rowsConv(4, 32), // the tuner's candidates
@@ -208,6 +224,10 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     rowsConv(16, 32),
     rowsConv(32, 32),
     rowsConv(3, 4), // one vec4 per row, odd channel count
+    rowsConv(16, 8, 8), // several output rows per invocation (the large defaults)
+    rowsConv(32, 16, 4),
+    rowsConv(16, 32, 4),
+    rowsConv(4, 8, 3, 8), // 3 rows (tails where the plane's rows are not a multiple), 8 invocations a workgroup
     // The register-blocked variant 0: the tuner's tiles (in its default work order), then other work orders:
     // channel blocks of 1 (a workgroup is 64 pixel tiles) and of 64 (more than most cases have channel tiles).
     regConv(16, 8),
@@ -217,6 +237,7 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     regConv(4, 4, 1),
     regConv(4, 4, 64),
     regConv(16, 8, 2),
+    regConv(32, 32, undefined, 8),
     {
       // The kernels as they were before the blocked order and the per-accumulator FMA order (bench/order.bench.ts
       // measures against them): pixel tiles fastest, FMAs interleaved with the loads.

@@ -485,19 +485,57 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     groups: 1,
     bias: false,
   });
-  const llvmpipe = { 'conv2d.variant': 2, 'conv2d.tm': 16, 'conv2d.tn': 8, 'conv2d.large': 64 };
-  it('row-vectorised 3×3: 32×32 on wide rows, 16×16 on 16-wide, 8×16 on 8-wide; small tiles below 64 channels', () => {
-    expect(kernel([1, 64, 8, 40], conv(64, 3), llvmpipe)).toMatch(/const TM = 32u;[^]*const TN = 32u;/);
-    expect(kernel([1, 64, 8, 16], conv(64, 3), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
-    expect(kernel([1, 64, 8, 8], conv(64, 3), llvmpipe)).toMatch(/const TM = 8u;[^]*const TN = 16u;/);
-    expect(kernel([1, 32, 8, 40], conv(64, 3), llvmpipe)).toMatch(/const TM = 11u;[^]*const TN = 32u;/); // 12 balanced
+  const llvmpipe = {
+    'conv2d.variant': 2,
+    'conv2d.tm': 16,
+    'conv2d.tn': 8,
+    'conv2d.large': 64,
+    'conv2d.min_workgroups': 4,
+  };
+  const wgOf = (wgsl: string) => Number(/const WORKGROUP = (\d+)u;/.exec(wgsl)![1]);
+  it('row-vectorised 3×3: 16×32 × 4 rows on wide rows, 32×16 × 4 rows on 16-wide, 16×8 × 8 rows on 8-wide; small tiles below 64 channels', () => {
+    const wide = kernel([1, 64, 8, 40], conv(64, 3), llvmpipe);
+    expect(wide).toMatch(/const TM = 16u;[^]*const TN = 32u;[^]*const RR = 4u;/);
+    expect(kernel([1, 64, 8, 16], conv(64, 3), llvmpipe)).toMatch(
+      /const TM = 32u;[^]*const TN = 16u;[^]*const RR = 4u;/,
+    );
+    expect(kernel([1, 64, 8, 8], conv(64, 3), llvmpipe)).toMatch(
+      /const TM = 16u;[^]*const TN = 8u;[^]*const RR = 8u;/,
+    );
+    // Below 64 channels: one row per invocation.
+    const narrowIn = kernel([1, 32, 8, 40], conv(64, 3), llvmpipe);
+    expect(narrowIn).toMatch(/const TM = 11u;[^]*const TN = 32u;/); // 12 balanced
+    expect(narrowIn).not.toMatch(/const RR/);
     expect(kernel([1, 64, 8, 40], conv(48, 3), llvmpipe)).toMatch(/const TM = 12u;[^]*const TN = 32u;/);
+    // A key for the problem wins over the large default.
+    const own = { ...llvmpipe, 'conv2d.row_rows@conv2d:1x64x8x40-64k3s1p1d1g1': 2 };
+    expect(kernel([1, 64, 8, 40], conv(64, 3), own)).toMatch(/const RR = 2u;/);
+  });
+  it('conv2d.min_workgroups: workgroups halved (not below 8 invocations) until the dispatch has that many', () => {
+    // 4 channel tiles × 2 row groups × 2 row tiles = 16 work items: the smallest workgroup, 2 of them.
+    expect(wgOf(kernel([1, 64, 8, 40], conv(64, 3), llvmpipe))).toBe(8);
+    // 4 × 16 × 2 = 128 work items: 4 workgroups of 32.
+    const big = kernel([1, 64, 64, 64], conv(64, 3), llvmpipe);
+    expect(wgOf(big)).toBe(32);
+    expect(big).toMatch(/const TOTAL = 128u;/);
+    // Enough work for 64: unchanged; without the key: 64 always.
+    expect(wgOf(kernel([1, 64, 32, 32], conv(512, 1), llvmpipe))).toBe(64);
+    const { 'conv2d.min_workgroups': _, ...noMin } = llvmpipe;
+    expect(wgOf(kernel([1, 64, 8, 40], conv(64, 3), noMin))).toBe(64);
+    // conv2d.wg (here for the problem) wins.
+    const own = { ...llvmpipe, 'conv2d.wg@conv2d:1x64x8x40-64k3s1p1d1g1': 16 };
+    expect(wgOf(kernel([1, 64, 8, 40], conv(64, 3), own))).toBe(16);
   });
   it('register-blocked 1×1: 32×32 or 16×16 at 64 channels, the global 16×8 below and on strided convs; a key for the problem wins', () => {
     expect(kernel([1, 64, 8, 8], conv(64, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
-    // 32×32 where that still makes at least 4 workgroups of tiles (16 × 32 here).
+    // 32×32 where that still makes at least 4 workgroups of tiles: of 64 invocations (16 × 32 tiles here) ...
     expect(kernel([1, 64, 32, 32], conv(512, 1), llvmpipe)).toMatch(/const TM = 32u;[^]*const TN = 32u;/);
-    expect(kernel([1, 64, 16, 16], conv(512, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
+    // ... or, with conv2d.min_workgroups, of the smallest workgroups (16 × 8 tiles: 4 workgroups of 32).
+    const mid = kernel([1, 64, 16, 16], conv(512, 1), llvmpipe);
+    expect(mid).toMatch(/const TM = 32u;[^]*const TN = 32u;/);
+    expect(wgOf(mid)).toBe(32);
+    const { 'conv2d.min_workgroups': _, ...noMin } = llvmpipe;
+    expect(kernel([1, 64, 16, 16], conv(512, 1), noMin)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
     expect(kernel([1, 48, 8, 8], conv(64, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;/);
     const strided = { ...conv(64, 1), stride: 2 };
     expect(kernel([1, 64, 8, 8], strided, llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;/); // not a GEMM
@@ -515,6 +553,7 @@ describe('defaults and candidates', () => {
       'conv2d.tm': 16,
       'conv2d.tn': 8,
       'conv2d.large': 64,
+      'conv2d.min_workgroups': 4,
       'conv2d_grad_input.large': 64,
       'conv2d_grad_weight.large': 64,
     });

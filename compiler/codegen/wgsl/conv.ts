@@ -41,6 +41,8 @@ export interface ConvTiling {
   readonly tm: number;
   /** Output pixels per invocation, as vec4 groups: TN = 4 · vecs. */
   readonly vecs: number;
+  /** Row-vectorised kernel only: adjacent output rows per invocation (default 1). */
+  readonly rows?: number;
 }
 export const DEFAULT_TILING: ConvTiling = { tm: 8, vecs: 2 }; // fastest on llvmpipe (bench/results/conv-software.md)
 
@@ -74,9 +76,12 @@ export const CONV_KEYS = {
   vec: 'conv2d.wg_vec',
   rtm: 'conv2d.row_tm',
   rtn: 'conv2d.row_tn',
+  rrows: 'conv2d.row_rows',
   cb: 'conv2d.cb',
   large: 'conv2d.large',
   interleave: 'conv2d.interleave',
+  wg: 'conv2d.wg',
+  minWorkgroups: 'conv2d.min_workgroups',
   dwVariant: 'conv2d_dw.variant',
   dwTn: 'conv2d_dw.tn',
 } as const;
@@ -127,6 +132,25 @@ function isLarge(ctx: KernelCtx<ConvAttrs>): boolean {
 const interleaved = (ctx: KernelCtx<ConvAttrs>): boolean =>
   tunedInt(ctx, CONV_KEYS.interleave, 0, (v) => v === 0 || v === 1) === 1;
 
+/**
+ * Invocations per workgroup of the register-blocked and row-vectorised kernels, for a dispatch of `tiles` work
+ * items: `conv2d.wg` (a power of 2, this problem's own key first) where given; else, with `conv2d.min_workgroups` =
+ * N, the workgroup is halved (down to MIN_WG) until the dispatch has at least N workgroups; else WG. On llvmpipe a
+ * workgroup is what one thread runs, so a dispatch of fewer workgroups than threads leaves cores idle — the large
+ * tiles of narrow maps (layer3 and layer4 of the JPU networks run on 16×16 and 8×8 maps) have only tens of tiles
+ * (bench/results/narrow-software.md).
+ */
+export const MIN_WG = 8;
+function wgOf(ctx: KernelCtx<ConvAttrs>, tiles: number): number {
+  const pow2 = (v: number) => v >= 1 && v <= 256 && (v & (v - 1)) === 0;
+  const key = tunedValue(ctx.opts.tuning, CONV_KEYS.wg, convProblem(ctx.inputs[0]!, ctx.attrs));
+  if (key !== undefined) return tunedInt(ctx, CONV_KEYS.wg, WG, pow2);
+  const min = tunedInt(ctx, CONV_KEYS.minWorkgroups, 0, (v) => v >= 0);
+  let wg = WG;
+  while (wg > MIN_WG && Math.ceil(tiles / wg) < min) wg /= 2;
+  return wg;
+}
+
 /** A tile key's value: this problem's own (`…@<problem>`), else `large` on a large conv, else `dflt`. */
 function tileValue(ctx: KernelCtx<ConvAttrs>, key: string, large: number, dflt: number): number {
   const own = ctx.opts.tuning?.[`${key}@${convProblem(ctx.inputs[0]!, ctx.attrs)}`];
@@ -145,8 +169,13 @@ function tilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
   const [n, , ho, wo] = ctx.out;
   const tilesOf = (tm: number, tn: number) =>
     n! * a.groups * Math.ceil(a.channels / a.groups / tm) * Math.ceil((ho! * wo!) / tn);
+  // Enough 32×32 tiles for CONV_LARGE_MIN_WORKGROUPS workgroups, of the smallest size `conv2d.min_workgroups` may
+  // shrink them to.
+  const smallest = t?.[CONV_KEYS.minWorkgroups] ? MIN_WG : WG;
   const large =
-    tilesOf(CONV_LARGE.tm, CONV_LARGE.tn) >= CONV_LARGE_MIN_WORKGROUPS * WG ? CONV_LARGE : { tm: 16, tn: 16 };
+    tilesOf(CONV_LARGE.tm, CONV_LARGE.tn) >= CONV_LARGE_MIN_WORKGROUPS * smallest
+      ? CONV_LARGE
+      : { tm: 16, tn: 16 };
   const tm = tileValue(ctx, CONV_KEYS.tm, gemm ? large.tm : dtm, dtm);
   const tn = tileValue(ctx, CONV_KEYS.tn, gemm ? large.tn : dtn, dtn);
   if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
@@ -220,10 +249,10 @@ export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling?: ConvTiling): Ke
  * GFLOP/s against 35–45 for 12×32).
  */
 export const SMALL_ROW_TILING = { tm: 12, tmNarrow: 4, narrow: 16, tn: 32 };
-export const DEFAULT_ROW_TILING: readonly { maxWidth: number; tm: number; tn: number }[] = [
-  { maxWidth: 8, tm: 8, tn: 16 },
-  { maxWidth: 16, tm: 16, tn: 16 },
-  { maxWidth: Infinity, tm: 32, tn: 32 },
+export const DEFAULT_ROW_TILING: readonly { maxWidth: number; tm: number; tn: number; rows?: number }[] = [
+  { maxWidth: 8, tm: 16, tn: 8, rows: 8 },
+  { maxWidth: 16, tm: 32, tn: 16, rows: 4 },
+  { maxWidth: Infinity, tm: 16, tn: 32, rows: 4 },
 ];
 function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
   const wo = ctx.out[3]!;
@@ -237,9 +266,16 @@ function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
     t?.[CONV_KEYS.rtm] ?? (wo <= small.narrow ? small.tmNarrow : small.tm),
   );
   const tn = tileValue(ctx, CONV_KEYS.rtn, large.tn, t?.[CONV_KEYS.rtn] ?? small.tn);
-  if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
-    throw new Error(`bad conv2d tuning: row_tm ${tm}, row_tn ${tn} (row_tn must be a multiple of 4)`);
-  return { tm, vecs: tn / 4 };
+  const rows = tileValue(ctx, CONV_KEYS.rrows, large.rows ?? 1, t?.[CONV_KEYS.rrows] ?? 1);
+  if (
+    !(tm >= 1 && Number.isInteger(tm)) ||
+    !(tn >= 4 && tn % 4 === 0) ||
+    !(rows >= 1 && Number.isInteger(rows))
+  )
+    throw new Error(
+      `bad conv2d tuning: row_tm ${tm}, row_tn ${tn}, row_rows ${rows} (row_tn must be a multiple of 4, row_rows ≥ 1)`,
+    );
+  return { tm, vecs: tn / 4, rows };
 }
 
 /**
@@ -274,8 +310,10 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   const coTiles = Math.ceil(coutG / tiling.tm);
   const tm = Math.ceil(coutG / coTiles);
   const tn = 4 * tiling.vecs;
-  const nq = tiling.vecs; // output vec4s per invocation
+  const nq = tiling.vecs; // output vec4s per invocation and row
+  const rr = tiling.rows ?? 1; // output rows per invocation
   const rowTiles = Math.ceil(wo! / tn);
+  const rowGroups = Math.ceil(ho! / rr);
   const r = ((-p % 4) + 4) % 4; // offset of the first needed column in its vec4 (ox0·STRIDE is a multiple of 4)
   const nv = Math.ceil((r + s * (tn - 1) + (k - 1) * d + 1) / 4); // vec4s of the input row segment
   const io = new KernelIo(ctx);
@@ -295,19 +333,36 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
     `const TN = ${u(tn)}; // adjacent output pixels of one row per invocation`,
     `const CO_TILES = ${u(coTiles)}; // per group`,
     `const ROW_TILES = ${u(rowTiles)}; // per output row`,
+    ...(rr > 1
+      ? [
+          `const RR = ${u(rr)}; // adjacent output rows per invocation`,
+          `const ROW_GROUPS = ${u(rowGroups)}; // of RR rows, per output plane`,
+        ]
+      : []),
     `const NV = ${u(nv)}; // vec4s of input row segment per tap row (first needed column at lane ${r})`,
     `const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)`,
   ].join('\n');
 
   const L: string[] = [];
-  L.push(
-    '  // Work item → (sample, group, output-channel tile, output row, row tile); row tiles vary fastest.',
-  );
-  L.push('  let rt = gid % ROW_TILES;');
-  L.push('  let oy = (gid / ROW_TILES) % HO;');
-  L.push('  let ct = (gid / (ROW_TILES * HO)) % CO_TILES;');
-  L.push('  let grp = (gid / (ROW_TILES * HO * CO_TILES)) % GROUPS;');
-  L.push('  let n = gid / (ROW_TILES * HO * CO_TILES * GROUPS);');
+  if (rr === 1) {
+    L.push(
+      '  // Work item → (sample, group, output-channel tile, output row, row tile); row tiles vary fastest.',
+    );
+    L.push('  let rt = gid % ROW_TILES;');
+    L.push('  let oy = (gid / ROW_TILES) % HO;');
+    L.push('  let ct = (gid / (ROW_TILES * HO)) % CO_TILES;');
+    L.push('  let grp = (gid / (ROW_TILES * HO * CO_TILES)) % GROUPS;');
+    L.push('  let n = gid / (ROW_TILES * HO * CO_TILES * GROUPS);');
+  } else {
+    L.push(
+      '  // Work item → (sample, group, output-channel tile, group of RR output rows, row tile); row tiles vary fastest.',
+    );
+    L.push('  let rt = gid % ROW_TILES;');
+    L.push('  let oy0 = ((gid / ROW_TILES) % ROW_GROUPS) * RR;');
+    L.push('  let ct = (gid / (ROW_TILES * ROW_GROUPS)) % CO_TILES;');
+    L.push('  let grp = (gid / (ROW_TILES * ROW_GROUPS * CO_TILES)) % GROUPS;');
+    L.push('  let n = gid / (ROW_TILES * ROW_GROUPS * CO_TILES * GROUPS);');
+  }
   L.push('  let co0 = ct * TM;');
   L.push('  let ox0 = rt * TN;');
   L.push(`  let xbase = (${io.plane(0, 'n', 'grp * CIN_G')}) * PLANE;`);
@@ -321,63 +376,102 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
     L.push(`  let col${v} = u32(select(0i, c0 + ${i(4 * v)}, cin${v})) / 4u;`);
   }
   for (const m of range(tm))
-    L.push(`  var acc${m}: array<vec4f, ${nq}>; // channel co0+${m}, pixels ox0 + 4q .. ox0 + 4q + 3`);
+    L.push(
+      rr === 1
+        ? `  var acc${m}: array<vec4f, ${nq}>; // channel co0+${m}, pixels ox0 + 4q .. ox0 + 4q + 3`
+        : `  var acc${m}: array<vec4f, ${rr * nq}>; // channel co0+${m}; [t·${nq} + q]: row oy0 + t, pixels ox0 + 4q .. ox0 + 4q + 3`,
+    );
   L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
-  L.push('    let iy = i32(oy) * STRIDE - PAD + i32(ky) * DILATION;');
-  L.push('    let rin = iy >= 0i && iy < i32(H);');
-  L.push('    let roff = u32(select(0i, iy, rin)) * W / 4u;');
-  for (const v of range(nv)) L.push(`    let mk${v} = select(0.0, 1.0, rin && cin${v});`);
+  // Input row of each output row of the tile at this kernel row; rows past the plane's end (tail rows) and in the
+  // zero padding read row 0, masked.
+  for (const t of range(rr)) {
+    const o = rr > 1 ? `${t}` : '';
+    L.push(`    let iy${o} = i32(${rr > 1 ? `oy0 + ${u(t)}` : 'oy'}) * STRIDE - PAD + i32(ky) * DILATION;`);
+    L.push(`    let rin${o} = iy${o} >= 0i && iy${o} < i32(H)${rr > 1 ? ` && oy0 + ${u(t)} < HO` : ''};`);
+    L.push(`    let roff${o} = u32(select(0i, iy${o}, rin${o})) * W / 4u;`);
+    for (const v of range(nv))
+      L.push(`    let mk${o}${rr > 1 ? '_' : ''}${v} = select(0.0, 1.0, rin${o} && cin${v});`);
+  }
   L.push('    let tap0 = ky * KSIZE * (CIN_G / 4u);');
   L.push('    for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
   for (const kx of range(k))
     for (const m of range(tm))
       L.push(`      let wv${m}_${kx} = wt[w${m} + tap0 + ${u(kx)} * (CIN_G / 4u) + c4];`);
-  // Element e of the row segment, of input channel lane l; the 4 elements e, e + STRIDE, … 4 output pixels read.
-  const el = (l: number, e: number): string => `xr${l}_${e >> 2}.${lanes[e & 3]}`;
-  const seg = (l: number, e: number): string =>
+  // Row t's names carry a `t` prefix when the tile has several rows (one row: the names of the single-row kernel).
+  const tp = (t: number): string => (rr > 1 ? `${t}_` : '');
+  // Element e of row t's segment, of input channel lane l; the 4 elements e, e + STRIDE, … 4 output pixels read.
+  const el = (t: number, l: number, e: number): string => `xr${tp(t)}${l}_${e >> 2}.${lanes[e & 3]}`;
+  const seg = (t: number, l: number, e: number): string =>
     s === 1 && e % 4 === 0
-      ? `xr${l}_${e >> 2}`
+      ? `xr${tp(t)}${l}_${e >> 2}`
       : `vec4f(${range(4)
-          .map((t) => el(l, e + s * t))
+          .map((j) => el(t, l, e + s * j))
           .join(', ')})`;
   // The step's row segments first, then each accumulator once with all its terms (see `interleaved`).
   for (const l of range(4)) {
-    L.push(`      let xb${l} = (xbase + (c4 * 4u + ${u(l)}) * PLANE) / 4u + roff;`);
-    for (const v of range(nv)) L.push(`      let xr${l}_${v} = x[xb${l} + col${v}] * mk${v};`);
+    if (rr === 1) L.push(`      let xb${l} = (xbase + (c4 * 4u + ${u(l)}) * PLANE) / 4u + roff;`);
+    else L.push(`      let xb${l} = (xbase + (c4 * 4u + ${u(l)}) * PLANE) / 4u;`);
+    for (const t of range(rr))
+      for (const v of range(nv))
+        L.push(
+          rr === 1
+            ? `      let xr${l}_${v} = x[xb${l} + col${v}] * mk${v};`
+            : `      let xr${t}_${l}_${v} = x[xb${l} + roff${t} + col${v}] * mk${t}_${v};`,
+        );
     if (interleaved(ctx))
-      for (const kx of range(k))
-        for (const q of range(nq)) {
-          const name = `s${l}_${kx}_${q}`;
-          L.push(`      let ${name} = ${seg(l, r + s * 4 * q + kx * d)};`);
-          for (const m of range(tm)) L.push(`      acc${m}[${q}] += wv${m}_${kx}.${lanes[l]} * ${name};`);
-        }
+      for (const t of range(rr))
+        for (const kx of range(k))
+          for (const q of range(nq)) {
+            const name = `s${tp(t)}${l}_${kx}_${q}`;
+            L.push(`      let ${name} = ${seg(t, l, r + s * 4 * q + kx * d)};`);
+            for (const m of range(tm))
+              L.push(`      acc${m}[${t * nq + q}] += wv${m}_${kx}.${lanes[l]} * ${name};`);
+          }
   }
   if (!interleaved(ctx)) {
-    for (const l of range(4))
-      for (const kx of range(k))
-        for (const q of range(nq)) L.push(`      let s${l}_${kx}_${q} = ${seg(l, r + s * 4 * q + kx * d)};`);
-    accumulate(L, '      ', tm, nq, (m, q) =>
-      range(4).flatMap((l) => range(k).map((kx) => `wv${m}_${kx}.${lanes[l]} * s${l}_${kx}_${q}`)),
-    );
+    for (const t of range(rr))
+      for (const l of range(4))
+        for (const kx of range(k))
+          for (const q of range(nq))
+            L.push(`      let s${tp(t)}${l}_${kx}_${q} = ${seg(t, l, r + s * 4 * q + kx * d)};`);
+    accumulate(L, '      ', tm, rr * nq, (m, tq) => {
+      const t = Math.floor(tq / nq);
+      const q = tq % nq;
+      return range(4).flatMap((l) =>
+        range(k).map((kx) => `wv${m}_${kx}.${lanes[l]} * s${tp(t)}${l}_${kx}_${q}`),
+      );
+    });
   }
   L.push('    }');
   L.push('  }');
   L.push('  // Store the tile (bias added), skipping tail channels and pixels past the row.');
-  storeTile(L, io, { tm, tn, vec: vecY, bias }, 'oy * WO + ox0', (j) => `ox0 + ${u(j)} < WO`);
-  const items = batch! * g * coTiles * ho! * rowTiles;
+  if (rr === 1) storeTile(L, io, { tm, tn, vec: vecY, bias }, 'oy * WO + ox0', (j) => `ox0 + ${u(j)} < WO`);
+  else
+    for (const t of range(rr)) {
+      L.push(`  if (oy0 + ${u(t)} < HO) {`);
+      storeTile(
+        L,
+        io,
+        { tm, tn, vec: vecY, bias, acc: t * nq },
+        `(oy0 + ${u(t)}) * WO + ox0`,
+        (j) => `ox0 + ${u(j)} < WO`,
+      );
+      L.push('  }');
+    }
+  const items = batch! * g * coTiles * rowGroups * rowTiles;
   const kind = `${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}_rows`;
   return kernelSpec(
     `conv2d_${kind}_k${cout}`,
     [
       `conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
-      `implicit GEMM over vec4 input rows; each invocation: ${tm} output channels × ${tn} pixels of one row (${nv} vec4 input loads per channel and kernel row)`,
+      `implicit GEMM over vec4 input rows; each invocation: ${tm} output channels × ${tn} pixels of ${rr === 1 ? 'one row' : `${rr} rows`} (${nv} vec4 input loads per channel${rr === 1 ? ' and kernel row' : ', kernel row and output row'})`,
       'weights are OHWI (converted from OIHW at load)',
     ].join('\n'),
     bufs,
     consts,
-    linearMain(items, WG, ctx.opts),
+    linearMain(items, wgOf(ctx, items), ctx.opts),
     L.join('\n'),
-    WG,
+    wgOf(ctx, items),
     { paramLayouts: { 0: [0, 2, 3, 1] } },
     io.helpers(),
   );
@@ -410,22 +504,25 @@ function accumulate(
 function storeTile(
   L: string[],
   io: KernelIo,
-  t: { tm: number; tn: number; vec: boolean; bias: boolean },
+  t: { tm: number; tn: number; vec: boolean; bias: boolean; acc?: number },
   first: string,
   inRange: (j: number) => string,
 ): void {
   const b = t.bias ? ' + bias[co]' : '';
+  const a0 = t.acc ?? 0; // the tile's first vec4 in each accumulator array
   for (const m of range(t.tm)) {
     L.push(`  if (co0 + ${u(m)} < COUT_G) {`);
     L.push(`    let co = grp * COUT_G + co0 + ${u(m)};`);
     L.push(`    let ybase = (n * COUT + co) * PIXELS + ${first};`);
     if (t.vec)
       for (const q of range(t.tn / 4))
-        L.push(`    if (${inRange(4 * q)}) { ${io.store4(`ybase / 4u + ${u(q)}`, `acc${m}[${q}]${b}`)} }`);
+        L.push(
+          `    if (${inRange(4 * q)}) { ${io.store4(`ybase / 4u + ${u(q)}`, `acc${m}[${a0 + q}]${b}`)} }`,
+        );
     else
       for (const j of range(t.tn))
         L.push(
-          `    if (${inRange(j)}) { ${io.store(`ybase + ${u(j)}`, `acc${m}[${j >> 2}].${lanes[j & 3]}${b}`)} }`,
+          `    if (${inRange(j)}) { ${io.store(`ybase + ${u(j)}`, `acc${m}[${a0 + (j >> 2)}].${lanes[j & 3]}${b}`)} }`,
         );
     L.push('  }');
   }
@@ -441,30 +538,35 @@ function storeTile(
  * the end of a block) run on clamped loads and store nothing.
  */
 export const DEFAULT_CHANNEL_BLOCK = 8;
+/** The register-blocked kernel's workgroup size: `wgOf` over all its tiles. */
+const blockWg = (ctx: KernelCtx<ConvAttrs>, coTiles: number, pixTiles: number): number =>
+  wgOf(ctx, ctx.out[0]! * ctx.attrs.groups * coTiles * pixTiles);
 function blockOf(ctx: KernelCtx<ConvAttrs>, coTiles: number, pixTiles: number): number {
   const asked = tunedValue(ctx.opts.tuning, CONV_KEYS.cb, convProblem(ctx.inputs[0]!, ctx.attrs));
   if (asked !== undefined) {
     // 0: pixel tiles fastest over the whole plane (the order before blocks; kept to measure against).
     // Else as asked, but no wider than the power of two that covers the channel tiles there are.
-    const cb = tunedInt(ctx, CONV_KEYS.cb, 1, (v) => v === 0 || (v >= 1 && WG % v === 0));
+    const wg = blockWg(ctx, coTiles, pixTiles);
+    const cb = tunedInt(ctx, CONV_KEYS.cb, 1, (v) => v === 0 || (v >= 1 && wg % v === 0));
     if (cb === 0) return 0;
     let cover = 1;
-    while (cover < coTiles && cover < WG) cover *= 2;
+    while (cover < coTiles && cover < wg) cover *= 2;
     return Math.min(cb, cover);
   }
   // Without a key: the block shape that pads the grid least (small problems have few tiles of one kind),
   // the one nearest DEFAULT_CHANNEL_BLOCK among equals.
-  const padded = (cb: number) => Math.ceil(coTiles / cb) * cb * Math.ceil(pixTiles / (WG / cb)) * (WG / cb);
+  const wg = blockWg(ctx, coTiles, pixTiles);
+  const padded = (cb: number) => Math.ceil(coTiles / cb) * cb * Math.ceil(pixTiles / (wg / cb)) * (wg / cb);
   const far = (cb: number) => Math.abs(Math.log2(cb / DEFAULT_CHANNEL_BLOCK));
-  let best = DEFAULT_CHANNEL_BLOCK;
-  for (let cb = 1; cb <= WG; cb *= 2)
+  let best = Math.min(DEFAULT_CHANNEL_BLOCK, wg);
+  for (let cb = 1; cb <= wg; cb *= 2)
     if (padded(cb) < padded(best) || (padded(cb) === padded(best) && far(cb) < far(best))) best = cb;
   return best;
 }
 function blockConsts(ctx: KernelCtx<ConvAttrs>, coTiles: number, pixTiles: number): string[] {
   const cb = blockOf(ctx, coTiles, pixTiles);
   if (cb === 0) return [];
-  const pb = WG / cb;
+  const pb = blockWg(ctx, coTiles, pixTiles) / cb;
   return [
     `const CB = ${u(cb)}; // output-channel tiles per workgroup block`,
     `const PB = ${u(pb)}; // pixel tiles per workgroup block`,
@@ -489,7 +591,7 @@ function blockOrder(
       ],
       itemsPerGroup: coTiles * pixTiles,
     };
-  const pb = WG / cb;
+  const pb = blockWg(ctx, coTiles, pixTiles) / cb;
   return {
     lines: [
       '  // Work item → (sample, group, pixel block, channel block, lane): a workgroup is one block of CB channel',
@@ -689,9 +791,9 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
     ].join('\n'),
     bufs,
     consts,
-    linearMain(items, WG, ctx.opts),
+    linearMain(items, blockWg(ctx, coTiles, pixTiles), ctx.opts),
     L.join('\n'),
-    WG,
+    blockWg(ctx, coTiles, pixTiles),
     { paramLayouts: { 0: [0, 2, 3, 1] } },
     io.helpers(),
   );
