@@ -211,8 +211,8 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
       applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
     },
     {
-      // The large defaults as llvmpipe runs them (conv2d.large: every conv is large here): rows 16×32×4 rows /
-      // 32×16×4 rows / 16×8×8 rows by row width where the row-vectorised kernel applies, register 32×32 (16×16 with
+      // The large defaults as llvmpipe runs them (conv2d.large: every conv is large here): rows 16×32 × 2 rows /
+      // 16×16 × 4 rows / 16×8 × 8 rows by row width where the row-vectorised kernel applies, register 32×32 (16×16 with
       // few tiles) elsewhere; workgroups shrunk (down to 8 invocations) until a dispatch has at least 4.
       name: 'large defaults, 4 workgroups',
       tuning: { 'conv2d.variant': 2, 'conv2d.large': 1, 'conv2d.min_workgroups': 4 },
@@ -225,8 +225,8 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     rowsConv(32, 32),
     rowsConv(3, 4), // one vec4 per row, odd channel count
     rowsConv(16, 8, 8), // several output rows per invocation (the large defaults)
-    rowsConv(32, 16, 4),
-    rowsConv(16, 32, 4),
+    rowsConv(16, 16, 4),
+    rowsConv(16, 32, 2),
     rowsConv(4, 8, 3, 8), // 3 rows (tails where the plane's rows are not a multiple), 8 invocations a workgroup
     // The register-blocked variant 0: the tuner's tiles (in its default work order), then other work orders:
     // channel blocks of 1 (a workgroup is 64 pixel tiles) and of 64 (more than most cases have channel tiles).
@@ -548,6 +548,16 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 2, 3, 4]], attrs: { size: [24, 32], align_corners: false } }, // ×8 up
     { inputs: [[1, 2, 3, 4]], attrs: { size: [24, 32], align_corners: true } },
     { inputs: [[1, 2, 8, 8]], attrs: { size: [32, 32], align_corners: true }, limits: SPLIT },
+    // Rows a multiple of 4, upsampling: 4 outputs per invocation from 3 or 4 loaded columns (resizeRunColumns),
+    // scales up to the bound (4 columns: 3·scale < 2), and past it (one output per invocation again).
+    { inputs: [[1, 3, 7, 9]], attrs: { size: [13, 20], align_corners: true } },
+    { inputs: [[1, 3, 7, 9]], attrs: { size: [13, 20], align_corners: false } },
+    { inputs: [[2, 2, 16, 16]], attrs: { size: [32, 32], align_corners: false, scale: 2 } },
+    { inputs: [[1, 1, 5, 7]], attrs: { size: [8, 12], align_corners: true } },
+    { inputs: [[1, 1, 5, 7]], attrs: { size: [8, 12], align_corners: false } },
+    { inputs: [[1, 2, 6, 11]], attrs: { size: [9, 16], align_corners: false } }, // scale 0.6875: one per invocation
+    { inputs: [[1, 2, 13, 17]], attrs: { size: [6, 8], align_corners: false } }, // downsampling: one per invocation
+    { inputs: [[1, 2, 3, 4]], attrs: { size: [24, 32], align_corners: true }, limits: SPLIT },
   ],
   concat: [
     {

@@ -493,11 +493,11 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     'conv2d.min_workgroups': 4,
   };
   const wgOf = (wgsl: string) => Number(/const WORKGROUP = (\d+)u;/.exec(wgsl)![1]);
-  it('row-vectorised 3×3: 16×32 × 4 rows on wide rows, 32×16 × 4 rows on 16-wide, 16×8 × 8 rows on 8-wide; small tiles below 64 channels', () => {
+  it('row-vectorised 3×3: 16×32 × 2 rows on wide rows, 16×16 × 4 rows on 16-wide, 16×8 × 8 rows on 8-wide; small tiles below 64 channels', () => {
     const wide = kernel([1, 64, 8, 40], conv(64, 3), llvmpipe);
-    expect(wide).toMatch(/const TM = 16u;[^]*const TN = 32u;[^]*const RR = 4u;/);
+    expect(wide).toMatch(/const TM = 16u;[^]*const TN = 32u;[^]*const RR = 2u;/);
     expect(kernel([1, 64, 8, 16], conv(64, 3), llvmpipe)).toMatch(
-      /const TM = 32u;[^]*const TN = 16u;[^]*const RR = 4u;/,
+      /const TM = 16u;[^]*const TN = 16u;[^]*const RR = 4u;/,
     );
     expect(kernel([1, 64, 8, 8], conv(64, 3), llvmpipe)).toMatch(
       /const TM = 16u;[^]*const TN = 8u;[^]*const RR = 8u;/,
@@ -508,16 +508,18 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     expect(narrowIn).not.toMatch(/const RR/);
     expect(kernel([1, 64, 8, 40], conv(48, 3), llvmpipe)).toMatch(/const TM = 12u;[^]*const TN = 32u;/);
     // A key for the problem wins over the large default.
-    const own = { ...llvmpipe, 'conv2d.row_rows@conv2d:1x64x8x40-64k3s1p1d1g1': 2 };
-    expect(kernel([1, 64, 8, 40], conv(64, 3), own)).toMatch(/const RR = 2u;/);
+    const own = { ...llvmpipe, 'conv2d.row_rows@conv2d:1x64x8x40-64k3s1p1d1g1': 3 };
+    expect(kernel([1, 64, 8, 40], conv(64, 3), own)).toMatch(/const RR = 3u;/);
   });
   it('conv2d.min_workgroups: workgroups halved (not below 8 invocations) until the dispatch has that many', () => {
-    // 4 channel tiles × 2 row groups × 2 row tiles = 16 work items: the smallest workgroup, 2 of them.
+    // 4 channel tiles × 4 row groups × 2 row tiles = 32 work items: the smallest workgroup, 4 of them.
     expect(wgOf(kernel([1, 64, 8, 40], conv(64, 3), llvmpipe))).toBe(8);
-    // 4 × 16 × 2 = 128 work items: 4 workgroups of 32.
-    const big = kernel([1, 64, 64, 64], conv(64, 3), llvmpipe);
-    expect(wgOf(big)).toBe(32);
-    expect(big).toMatch(/const TOTAL = 128u;/);
+    // 4 × 16 × 1 = 64 work items: 4 workgroups of 16.
+    const mid = kernel([1, 64, 32, 32], conv(64, 3), llvmpipe);
+    expect(wgOf(mid)).toBe(16);
+    expect(mid).toMatch(/const TOTAL = 64u;/);
+    // 4 × 32 × 2 = 256: 4 workgroups of 64.
+    expect(wgOf(kernel([1, 64, 64, 64], conv(64, 3), llvmpipe))).toBe(64);
     // Enough work for 64: unchanged; without the key: 64 always.
     expect(wgOf(kernel([1, 64, 32, 32], conv(512, 1), llvmpipe))).toBe(64);
     const { 'conv2d.min_workgroups': _, ...noMin } = llvmpipe;

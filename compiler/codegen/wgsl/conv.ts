@@ -251,8 +251,8 @@ export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling?: ConvTiling): Ke
 export const SMALL_ROW_TILING = { tm: 12, tmNarrow: 4, narrow: 16, tn: 32 };
 export const DEFAULT_ROW_TILING: readonly { maxWidth: number; tm: number; tn: number; rows?: number }[] = [
   { maxWidth: 8, tm: 16, tn: 8, rows: 8 },
-  { maxWidth: 16, tm: 32, tn: 16, rows: 4 },
-  { maxWidth: Infinity, tm: 16, tn: 32, rows: 4 },
+  { maxWidth: 16, tm: 16, tn: 16, rows: 4 },
+  { maxWidth: Infinity, tm: 16, tn: 32, rows: 2 },
 ];
 function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
   const wo = ctx.out[3]!;

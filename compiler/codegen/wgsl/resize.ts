@@ -14,39 +14,100 @@ function pixelScale(inSize: number, outSize: number, align: boolean, scale?: num
   return scale !== undefined && scale > 0 ? 1 / scale : inSize / outSize;
 }
 
+/**
+ * Source columns that 4 adjacent outputs of an upsampling row read (both taps of each), when that is few enough to
+ * pay: the 4 outputs' first taps lie within 3·scale of each other, so they span at most ⌊3·scale⌋ + 1 columns and
+ * their second taps one more (the small slack covers float rounding). Undefined where the vec4 path does not apply:
+ * output rows not a multiple of 4, or a scale where 4 outputs read more than 4 columns (no fewer loads).
+ */
+export function resizeRunColumns(wo: number, scaleX: number): number | undefined {
+  if (wo % 4 !== 0 || !(scaleX >= 0)) return undefined;
+  const n = Math.floor(3 * scaleX + 1e-3) + 3;
+  return n <= 4 ? n : undefined;
+}
+
 export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
   const [, c, h, w] = ctx.inputs[0]! as number[];
   const [, , ho, wo] = ctx.out as number[];
   const a = ctx.attrs;
   const io = new KernelIo(ctx);
-  const bufs: Buf[] = [{ slot: 'input0', name: 'x', elem: 'f32' }, ...io.outBufs()];
+  const scaleX = pixelScale(w!, wo!, a.align_corners, a.scale);
+  const cols = io.outVecOk ? resizeRunColumns(wo!, scaleX) : undefined;
+  const bufs: Buf[] = [{ slot: 'input0', name: 'x', elem: 'f32' }, ...io.outBufs(cols !== undefined)];
   const consts = [
     `const C = ${u(c!)};  const H = ${u(h!)};  const W = ${u(w!)};`,
     `const HO = ${u(ho!)};  const WO = ${u(wo!)};`,
     `const SCALE_Y = ${f(pixelScale(h!, ho!, a.align_corners, a.scale))}; // source pixels per output pixel`,
-    `const SCALE_X = ${f(pixelScale(w!, wo!, a.align_corners, a.scale))};`,
-  ].join('\n');
+    `const SCALE_X = ${f(scaleX)};`,
+  ];
   const src = (d: string, sc: string): string =>
     a.align_corners ? `${sc} * f32(${d})` : `max(${sc} * (f32(${d}) + 0.5) - 0.5, 0.0)`;
-  const body = [
-    '  let ox = gid % WO;',
-    '  let oy = (gid / WO) % HO;',
-    '  let plane = gid / (WO * HO); // n * C + c',
+  const rowTaps = [
     `  let sy = ${src('oy', 'SCALE_Y')};`,
-    `  let sx = ${src('ox', 'SCALE_X')};`,
     '  let y0 = min(u32(sy), H - 1u);  let y1 = y0 + select(0u, 1u, y0 < H - 1u);  let ly = sy - f32(y0);',
-    '  let x0 = min(u32(sx), W - 1u);  let x1 = x0 + select(0u, 1u, x0 < W - 1u);  let lx = sx - f32(x0);',
-    `  let base = (${io.plane(0, 'plane / C', 'plane % C')}) * H * W;`,
-    '  let top = (1.0 - lx) * x[base + y0 * W + x0] + lx * x[base + y0 * W + x1];',
-    '  let bottom = (1.0 - lx) * x[base + y1 * W + x0] + lx * x[base + y1 * W + x1];',
-    `  ${io.store('gid', '(1.0 - ly) * top + ly * bottom')}`,
-  ].join('\n');
+  ];
+  let body: string;
+  let items: number;
+  let what: string;
+  if (cols === undefined) {
+    body = [
+      '  let ox = gid % WO;',
+      '  let oy = (gid / WO) % HO;',
+      '  let plane = gid / (WO * HO); // n * C + c',
+      ...rowTaps,
+      `  let sx = ${src('ox', 'SCALE_X')};`,
+      '  let x0 = min(u32(sx), W - 1u);  let x1 = x0 + select(0u, 1u, x0 < W - 1u);  let lx = sx - f32(x0);',
+      `  let base = (${io.plane(0, 'plane / C', 'plane % C')}) * H * W;`,
+      '  let top = (1.0 - lx) * x[base + y0 * W + x0] + lx * x[base + y0 * W + x1];',
+      '  let bottom = (1.0 - lx) * x[base + y1 * W + x0] + lx * x[base + y1 * W + x1];',
+      `  ${io.store('gid', '(1.0 - ly) * top + ly * bottom')}`,
+    ].join('\n');
+    items = numel(ctx.out);
+    what = 'one output per invocation';
+  } else {
+    // 4 adjacent outputs of a row per invocation: the COLS source columns from the first output's first tap are
+    // loaded once per source row, and each output picks its two taps among them (4 loads a row instead of 8).
+    const L = [
+      `const COLS = ${u(cols)}; // source columns 4 adjacent outputs read`,
+      '  let ox0 = (gid % (WO / 4u)) * 4u;',
+      '  let oy = (gid / (WO / 4u)) % HO;',
+      '  let plane = gid / ((WO / 4u) * HO); // n * C + c',
+      ...rowTaps,
+      `  let base = (${io.plane(0, 'plane / C', 'plane % C')}) * H * W;`,
+      `  let c0 = min(u32(${src('ox0', 'SCALE_X')}), W - 1u); // first output's first tap`,
+    ];
+    const k = Array.from({ length: cols }, (_, j) => j);
+    for (const j of k) L.push(`  let col${j} = min(c0 + ${u(j)}, W - 1u);`);
+    for (const [r, y] of [
+      ['t', 'y0'],
+      ['b', 'y1'],
+    ] as const)
+      for (const j of k) L.push(`  let ${r}${j} = x[base + ${y} * W + col${j}];`);
+    // Column k among the loaded ones, by a select chain (its index is at most COLS − 1 by the bound above).
+    const pick = (r: string, i: string): string =>
+      k.slice(1).reduce((acc, j) => `select(${acc}, ${r}${j}, ${i} == ${u(j)})`, `${r}0`);
+    const lanes: string[] = [];
+    for (const j of [0, 1, 2, 3]) {
+      L.push(`  let sx${j} = ${src(`ox0 + ${u(j)}`, 'SCALE_X')};`);
+      L.push(
+        `  let x0_${j} = min(u32(sx${j}), W - 1u);  let lx${j} = sx${j} - f32(x0_${j});  let d${j} = x0_${j} - c0;  let e${j} = d${j} + select(0u, 1u, x0_${j} < W - 1u);`,
+      );
+      L.push(`  let top${j} = (1.0 - lx${j}) * ${pick('t', `d${j}`)} + lx${j} * ${pick('t', `e${j}`)};`);
+      L.push(`  let bottom${j} = (1.0 - lx${j}) * ${pick('b', `d${j}`)} + lx${j} * ${pick('b', `e${j}`)};`);
+      lanes.push(`(1.0 - ly) * top${j} + ly * bottom${j}`);
+    }
+    L.push(`  ${io.store4('gid', `vec4f(${lanes.join(', ')})`)}`);
+    consts.push(L[0]!);
+    body = L.slice(1).join('\n');
+    items = numel(ctx.out) / 4;
+    what = `4 adjacent outputs of a row per invocation, from ${cols} source columns loaded once per source row`;
+  }
   return kernelSpec(
-    `resize_bilinear_${a.align_corners ? 'ac' : 'hp'}_${ho}x${wo}`,
-    `resize_bilinear align_corners ${a.align_corners}${a.scale !== undefined ? ` scale ${a.scale}` : ''}: [${ctx.inputs[0]!.join(', ')}] → [${ctx.out.join(', ')}]; one output per invocation`,
+    `resize_bilinear_${a.align_corners ? 'ac' : 'hp'}_${ho}x${wo}${cols === undefined ? '' : '_v4'}`,
+    `resize_bilinear align_corners ${a.align_corners}${a.scale !== undefined ? ` scale ${a.scale}` : ''}: [${ctx.inputs[0]!.join(', ')}] → [${ctx.out.join(', ')}]; ${what}`,
     bufs,
-    consts,
-    linearMain(numel(ctx.out), WG, ctx.opts),
+    consts.join('\n'),
+    linearMain(items, WG, ctx.opts),
     body,
     WG,
     {},
