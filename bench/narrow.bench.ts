@@ -7,7 +7,7 @@
 //   one row    the large defaults before 2026-11-29 evening: row-vectorised 32×32 / 16×16 / 8×16 by row width (one
 //              output row per invocation), 1×1 GEMMs 32×32 where that leaves 4 workgroups of 64, else 16×16;
 //              64 invocations per workgroup
-//   rows       several output rows per invocation: 16×32 × 4 rows / 32×16 × 4 rows / 16×8 × 8 rows (GEMMs as
+//   rows       several output rows per invocation: 16×32 × 2 rows / 16×16 × 4 rows / 16×8 × 8 rows (GEMMs as
 //              before); 64 invocations per workgroup
 //   now        and workgroups halved (down to 8 invocations) until a dispatch has 4 (`conv2d.min_workgroups`),
 //              which also lets the GEMMs of 16×16 and 8×8 maps take 32×32 tiles: what llvmpipe runs now
@@ -103,7 +103,10 @@ ${lines.join('\n')}
 | **weighted total** (ms) | | | | ${(flops / 1e9).toFixed(2)} | ${totals.map((v) => v.toFixed(0)).join(' | ')} | ${x(totals[0]!, totals[2]!)} |
 ${[...byWidth.entries()]
   .sort((a, b) => parseInt(a[0]) - parseInt(b[0]))
-  .map(([k, v]) => `| total: outputs ${k} | | | | | ${v.map((t) => t.toFixed(0)).join(' | ')} | ${x(v[0]!, v[2]!)} |`)
+  .map(
+    ([k, v]) =>
+      `| total: outputs ${k} | | | | | ${v.map((t) => t.toFixed(0)).join(' | ')} | ${x(v[0]!, v[2]!)} |`,
+  )
   .join('\n')}
 `);
   summary.push(
@@ -123,8 +126,8 @@ problem. The JPU networks run layer3 and layer4 on 16×16 and 8×8 maps (at 256�
 - **one row**: the large defaults before this change — row-vectorised 32×32, 16×16 or 8×16 (channels × pixels) by
   output row width, one output row per invocation; 1×1 GEMMs 32×32 where that leaves 4 workgroups of 64, else
   16×16; 64 invocations per workgroup;
-- **rows**: several output rows per invocation (\`conv2d.row_rows\`): 16×32 × 4 rows, 32×16 × 4 rows on rows ≤ 16
-  wide, 16×8 × 8 rows on rows ≤ 8 wide — a weight vec4 now serves 4–8 rows of FMAs, and on 8-wide rows no lanes
+- **rows**: several output rows per invocation (\`conv2d.row_rows\`): 16×32 × 2 rows, 16×16 × 4 rows on rows ≤ 16
+  wide, 16×8 × 8 rows on rows ≤ 8 wide — a weight vec4 now serves 2–8 rows of FMAs, and on 8-wide rows no lanes
   are spent on pixels past the row;
 - **now**: and workgroups halved (down to 8 invocations) until a dispatch has at least 4
   (\`conv2d.min_workgroups\`): llvmpipe runs a workgroup on one thread, and the large tiles of a narrow map are

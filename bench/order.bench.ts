@@ -7,7 +7,9 @@
 //              convs row-vectorised with the small tiles, FMAs interleaved
 //   blocks     the same with the blocked work order (a workgroup = channel tiles × pixel tiles; rows unchanged)
 //   per-acc    and loads first, then each accumulator once with all its terms
-//   large      and the large tiles (`conv2d.large`: 1×1 GEMMs 32×32 or 16×16, rows 32×32 / 16×16 / 8×16 by width)
+//   large      and the large tiles (`conv2d.large`: 1×1 GEMMs 32×32 or 16×16, rows 32×32 / 16×16 / 8×16 by width when
+//              this bench was written; the large defaults now take several rows per invocation and sized workgroups,
+//              which bench/narrow.bench.ts measures)
 //
 //   npm run bench:order   → bench/results/order-<adapter>.md   (env SPEC, SIZE: another network or size, printed
 //   or written to OUT)
