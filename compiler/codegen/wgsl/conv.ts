@@ -344,25 +344,17 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   ].join('\n');
 
   const L: string[] = [];
-  if (rr === 1) {
-    L.push(
-      '  // Work item → (sample, group, output-channel tile, output row, row tile); row tiles vary fastest.',
-    );
-    L.push('  let rt = gid % ROW_TILES;');
-    L.push('  let oy = (gid / ROW_TILES) % HO;');
-    L.push('  let ct = (gid / (ROW_TILES * HO)) % CO_TILES;');
-    L.push('  let grp = (gid / (ROW_TILES * HO * CO_TILES)) % GROUPS;');
-    L.push('  let n = gid / (ROW_TILES * HO * CO_TILES * GROUPS);');
-  } else {
-    L.push(
-      '  // Work item → (sample, group, output-channel tile, group of RR output rows, row tile); row tiles vary fastest.',
-    );
-    L.push('  let rt = gid % ROW_TILES;');
-    L.push('  let oy0 = ((gid / ROW_TILES) % ROW_GROUPS) * RR;');
-    L.push('  let ct = (gid / (ROW_TILES * ROW_GROUPS)) % CO_TILES;');
-    L.push('  let grp = (gid / (ROW_TILES * ROW_GROUPS * CO_TILES)) % GROUPS;');
-    L.push('  let n = gid / (ROW_TILES * ROW_GROUPS * CO_TILES * GROUPS);');
-  }
+  // Rows of the plane in groups of RR (one row: the row itself, as the single-row kernel always named it).
+  const [rows, what, rowOf] =
+    rr === 1
+      ? ['HO', 'output row', 'let oy = (gid / ROW_TILES) % HO;']
+      : ['ROW_GROUPS', 'group of RR output rows', 'let oy0 = ((gid / ROW_TILES) % ROW_GROUPS) * RR;'];
+  L.push(`  // Work item → (sample, group, output-channel tile, ${what}, row tile); row tiles vary fastest.`);
+  L.push('  let rt = gid % ROW_TILES;');
+  L.push(`  ${rowOf}`);
+  L.push(`  let ct = (gid / (ROW_TILES * ${rows})) % CO_TILES;`);
+  L.push(`  let grp = (gid / (ROW_TILES * ${rows} * CO_TILES)) % GROUPS;`);
+  L.push(`  let n = gid / (ROW_TILES * ${rows} * CO_TILES * GROUPS);`);
   L.push('  let co0 = ct * TM;');
   L.push('  let ox0 = rt * TN;');
   L.push(`  let xbase = (${io.plane(0, 'n', 'grp * CIN_G')}) * PLANE;`);
