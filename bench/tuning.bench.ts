@@ -5,7 +5,8 @@
 //      `conv2d.interleave` 1 — byte-identical WGSL),
 //   A  the same with today's register-blocked kernel (blocked work order, per-accumulator FMAs),
 //   B  fused (the inference pipeline), the same fixed tiling,
-//   C  fused, kernels tuned by measurement (runtime/tune.ts, mode full, into a fresh cache folder).
+//   C  fused, kernels tuned by measurement (runtime/tune.ts, mode full, into a fresh cache folder),
+//   D  fused, the adapter's fixed defaults (`--tune off`: what C's tuner starts from and must not lose to).
 // Each program is compiled, loaded and warmed up; then ROUNDS rounds each run every program once (A B C A B C …), so a
 // neighbour's load falls on all alike. Reported per program: median and fastest ms/forward (upload, every dispatch,
 // readback); speed-ups are ratios of medians (and of fastest runs beside them); and the tuner's choice per conv problem
@@ -24,7 +25,7 @@ import { openDevice } from '../runtime/device.ts';
 import { Session } from '../runtime/execute.ts';
 import { loadParams } from '../runtime/params.ts';
 import { tuningFor } from '../runtime/tuning.ts';
-import { adapterIdentity, gpuTimer, tuneGraph } from '../runtime/tune.ts';
+import { adapterIdentity, DEFAULT_CANDIDATE, gpuTimer, MIN_GAIN, tuneGraph } from '../runtime/tune.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const [sizeArg = '256', roundsArg = '7', spec = 'specs/enc_jpu_r50.fcn'] = process.argv.slice(2);
@@ -97,6 +98,7 @@ const programs: [string, Program][] = [
   ['A unfused, fixed 16×8', compile(g, { limits: dev.limits, tuning: FIXED, mode: 'none' }).program],
   ['B fused, fixed 16×8', compile(g, { limits: dev.limits, tuning: FIXED }).program],
   ['C fused, tuned', compile(g, { limits: dev.limits, tuning: tuned.tuning }).program],
+  ['D fused, adapter defaults (--tune off)', fused.program],
 ];
 const runs: Run[] = [];
 for (const [label, program] of programs) {
@@ -119,7 +121,7 @@ for (let k = 0; k < ROUNDS; k++)
   }
 for (const run of runs) run.session.destroy();
 
-const [a0, a, b, c] = runs as [Run, Run, Run, Run];
+const [a0, a, b, c, d] = runs as [Run, Run, Run, Run, Run];
 const ratio = (x: Run, y: Run): string =>
   `${(median(x.times) / median(y.times)).toFixed(2)}× (fastest ${(Math.min(...x.times) / Math.min(...y.times)).toFixed(2)}×)`;
 const rows = runs.map(
@@ -128,11 +130,12 @@ const rows = runs.map(
 );
 for (const row of rows) console.log(row);
 const fixedName = 'register 16×8';
+const vs = (t: number | undefined, ms: number): string =>
+  t !== undefined ? `${t.toFixed(2)} (${(t / ms).toFixed(2)}×)` : '—';
 const choiceRows = tuned.problems.map((p) => {
   const ch = tuned.choices[p.key];
-  if (!ch) return `| \`${p.key}\` | ${p.count} | ${(p.flops / 1e9).toFixed(3)} | — | — | — |`;
-  const fixed = ch.times[fixedName];
-  return `| \`${p.key}\` | ${p.count} | ${(p.flops / 1e9).toFixed(3)} | ${ch.name} | ${ch.ms.toFixed(2)} | ${fixed !== undefined ? `${fixed.toFixed(2)} (${(fixed / ch.ms).toFixed(2)}×)` : '—'} |`;
+  if (!ch) return `| \`${p.key}\` | ${p.count} | ${(p.flops / 1e9).toFixed(3)} | — | — | — | — |`;
+  return `| \`${p.key}\` | ${p.count} | ${(p.flops / 1e9).toFixed(3)} | ${ch.name} | ${ch.ms.toFixed(2)} | ${vs(ch.times[DEFAULT_CANDIDATE.name], ch.ms)} | ${vs(ch.times[fixedName], ch.ms)} |`;
 });
 const variants = new Map<string, number>();
 for (const ch of Object.values(tuned.choices)) variants.set(ch.name, (variants.get(ch.name) ?? 0) + 1);
@@ -147,7 +150,9 @@ const md = [
   'interleaved with the loads: `conv2d.cb` 0, `conv2d.interleave` 1, byte-identical WGSL); A: the same tiling with',
   "today's register-blocked kernel (blocked work order, per-accumulator FMAs: bench/results/order-software.md); B: the",
   'inference pipeline (fused) with the tiling of A; C: fused, each conv problem running the',
-  `kernel the tuner measured fastest (\`--tune full\`, ${tuned.timed} problems, ${tuneSeconds.toFixed(0)} s of tuning on this adapter).`,
+  `kernel the tuner measured fastest (\`--tune full\`, ${tuned.timed} problems, ${tuneSeconds.toFixed(0)} s of tuning on this adapter;`,
+  `candidates timed on top of the adapter's defaults, which stay unless a candidate is over ${(100 * MIN_GAIN).toFixed(0)} % faster);`,
+  "D: fused with the adapter's fixed defaults (`--tune off`).",
   '',
   '| program | dispatches | median ms | fastest ms | every run (ms) |',
   '|---|---:|---:|---:|---|',
@@ -156,18 +161,21 @@ const md = [
   `- C vs A0 (tuned + fused vs unfused fixed 16×8, the kernels of the issue): **${ratio(a0, c)}**`,
   `- C vs A (tuned + fused vs unfused fixed 16×8, today's kernel): **${ratio(a, c)}**`,
   `- A0 vs A (the 16×8 kernel's new orders alone, unfused): ${ratio(a0, a)}`,
-  `- C vs B (tuning alone): ${ratio(b, c)}`,
+  `- C vs B (tuning alone, against the fixed 16×8): ${ratio(b, c)}`,
+  `- C vs D (tuned vs the adapter's fixed defaults): ${ratio(d, c)}`,
+  `- D vs A0 (the adapter's fixed defaults + fused vs unfused fixed 16×8, the kernels of the issue): ${ratio(a0, d)}`,
   `- B vs A (fusion alone): ${ratio(a, b)}`,
   '',
   `Choices: ${[...variants].map(([n, k]) => `${n} ×${k}`).join(', ')}.`,
   '',
   `Per conv problem (key: input N×C×H×W - output channels, kernel, stride, padding, dilation, groups): the chosen`,
-  `kernel and its time alone (ms per dispatch, fastest of the tuner's rounds), and the fixed 16×8 tiling's time on the`,
-  'same problem (speed-up in parentheses; a candidate over 2× slower than the best in the calibration runs is not timed',
-  'further, so its time is the better of two single runs). Depthwise problems have their own candidates.',
+  `kernel and its time alone (ms per dispatch, fastest of the tuner's rounds), the adapter default's and the register`,
+  "16×8 tiling's times on the same problem (speed-up in parentheses; — where that kernel is the default itself, or for",
+  'depthwise problems, which have their own candidates; a candidate over 2× slower than the best in the calibration',
+  'runs is not timed further, so its time is the better of two single runs).',
   '',
-  '| problem | convs | GFLOP | chosen | ms | fixed 16×8 ms |',
-  '|---|---:|---:|---|---:|---:|',
+  '| problem | convs | GFLOP | chosen | ms | adapter default ms | register 16×8 ms |',
+  '|---|---:|---:|---|---:|---:|---:|',
   ...choiceRows,
   '',
 ].join('\n');

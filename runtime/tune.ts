@@ -4,6 +4,11 @@
 // (kernel variant and tile shapes, `CANDIDATES`), each candidate's kernel alone in a small harness, and the fastest
 // becomes the problem's choice: per-problem tuning keys `<key>@<problem>` (compiler/codegen/limits.ts `tunedValue`)
 // on top of the adapter's fixed defaults (runtime/tuning.ts `tuningFor`).
+// Candidates are generated and timed on top of those defaults (so what is timed is what the program then runs:
+// e.g. llvmpipe's workgroup sizing applies to every candidate), and the defaults' own kernel for the problem is
+// always a candidate (`DEFAULT_CANDIDATE`, timed first; candidates generating the same WGSL are timed once). Another
+// candidate replaces it only when it is faster by more than `MIN_GAIN`: timing a kernel alone is noisy, and a choice
+// within the noise is no gain, so a tuned program is never slower than the defaults by what the tuner can see.
 //
 // Choices are cached per adapter (vendor, architecture, device, description, driver when Dawn reports one) in
 // `$FCNC_CACHE_DIR`, else `$XDG_CACHE_HOME/fcnc`, else `~/.cache/fcnc`, one JSON file per adapter. The file records
@@ -127,9 +132,31 @@ export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwi
 /** Problems below this many FLOPs keep the defaults: timing them costs more than they can save. */
 export const MIN_TUNED_FLOPS = 1e6;
 
-/** The candidates of a problem that the device can run (workgroup size and memory within its limits). */
-export function candidatesFor(p: Problem, opts: KernelOptions): Candidate[] {
-  if (isDepthwiseConv(p.x, p.attrs)) return [...CANDIDATES.depthwise];
+/** The adapter's fixed defaults for the problem (the base tuning, nothing on top): what `--tune off` runs. */
+export const DEFAULT_CANDIDATE: Candidate = { name: 'adapter default', tuning: {} };
+
+/** Another candidate is chosen over the defaults only when it is faster by more than this fraction. */
+export const MIN_GAIN = 0.03;
+
+/**
+ * The candidates of a problem the device can run (workgroup size and memory within its limits), on top of `base`
+ * (the adapter's fixed defaults): `DEFAULT_CANDIDATE` first, then those of `CANDIDATES` that generate a kernel
+ * other than an earlier one's (on top of the base, a candidate can be the default kernel itself).
+ */
+export function candidatesFor(p: Problem, limits: DeviceLimits, base: Tuning = {}): Candidate[] {
+  const seen = new Set<string>();
+  const out: Candidate[] = [];
+  for (const c of [DEFAULT_CANDIDATE, ...runnable(p, kernelOptions(limits, base))]) {
+    const wgsl = candidateKernel(p, c, limits, base).wgsl;
+    if (seen.has(wgsl)) continue;
+    seen.add(wgsl);
+    out.push(c);
+  }
+  return out;
+}
+
+function runnable(p: Problem, opts: KernelOptions): readonly Candidate[] {
+  if (isDepthwiseConv(p.x, p.attrs)) return CANDIDATES.depthwise;
   return CANDIDATES.conv.filter((c) => {
     if (c.tuning['conv2d.variant'] === 2) return rowKernelApplies(p.x, p.attrs);
     if (c.tuning['conv2d.variant'] !== 1) return true;
@@ -182,14 +209,22 @@ export function problemsOf(g: Graph): Problem[] {
   );
 }
 
-/** The kernel of a problem under a candidate (no epilogue, no views: what the harness times). */
-export function candidateKernel(p: Problem, c: Candidate, limits: DeviceLimits): KernelSpec {
+/**
+ * The kernel of a problem under a candidate on top of `base`, its keys given for the problem as the program gets
+ * them (`tuningRecord`: per-problem keys win over `conv2d.large`'s tiles): no epilogue, no views; what the harness times.
+ */
+export function candidateKernel(
+  p: Problem,
+  c: Candidate,
+  limits: DeviceLimits,
+  base: Tuning = {},
+): KernelSpec {
   return conv2dKernel({
     inputs: [p.x],
     out: p.out,
     attrs: p.attrs,
     params: p.params,
-    opts: kernelOptions(limits, c.tuning),
+    opts: kernelOptions(limits, tuningRecord(base, { [p.key]: c })),
   });
 }
 
@@ -214,12 +249,17 @@ const PROBE_LIMITS: DeviceLimits = {
   maxComputeWorkgroupStorageSize: 32768,
 };
 
-let checksumMemo: string | undefined;
-/** A hash of the candidates and of the WGSL they generate on the probe problems: changes when the kernels do. */
-export function kernelSetChecksum(): string {
-  if (checksumMemo) return checksumMemo;
+const checksumMemo = new Map<string, string>();
+/**
+ * A hash of the candidates and of the WGSL they generate on the probe problems on top of `base` (the adapter's
+ * fixed defaults): changes when the kernels or the defaults do.
+ */
+export function kernelSetChecksum(base: Tuning = {}): string {
+  const memoKey = JSON.stringify(Object.entries(base).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const memo = checksumMemo.get(memoKey);
+  if (memo) return memo;
   const h = createHash('sha256');
-  h.update(`${CACHE_FORMAT} ${CACHE_VERSION}\n${JSON.stringify(CANDIDATES)}\n`);
+  h.update(`${CACHE_FORMAT} ${CACHE_VERSION}\n${JSON.stringify(CANDIDATES)}\n${memoKey}\n`);
   for (const { x, a } of PROBE) {
     const out = [
       x[0]!,
@@ -238,9 +278,11 @@ export function kernelSetChecksum(): string {
       count: 1,
     };
     const cands = isDepthwiseConv(x, a) ? CANDIDATES.depthwise : CANDIDATES.conv;
-    for (const c of cands) h.update(candidateKernel(p, c, PROBE_LIMITS).wgsl);
+    for (const c of [DEFAULT_CANDIDATE, ...cands]) h.update(candidateKernel(p, c, PROBE_LIMITS, base).wgsl);
   }
-  return (checksumMemo = h.digest('hex').slice(0, 32));
+  const sum = h.digest('hex').slice(0, 32);
+  checksumMemo.set(memoKey, sum);
+  return sum;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -405,7 +447,7 @@ export function writeCache(
  * Times the candidates of one problem: ms per run of each, in the order given (Infinity for a candidate that failed
  * to compile; for one given up as clearly slower, its better calibration run).
  */
-export type Timer = (p: Problem, cands: readonly Candidate[]) => Promise<number[]>;
+export type Timer = (p: Problem, cands: readonly Candidate[], base?: Tuning) => Promise<number[]>;
 
 export interface GpuTimerOptions {
   /** Rounds over the candidates after the calibration round. Default 4. */
@@ -453,8 +495,8 @@ export function gpuTimer(
   const numel = (s: Shape) => s.reduce((a, b) => a * b, 1);
 
   /** The pipeline of one candidate, bound to the problem's buffers; undefined (and a warning) if it fails. */
-  async function prepare(p: Problem, c: Candidate, list: readonly GPUBuffer[]) {
-    const spec = candidateKernel(p, c, dev.limits);
+  async function prepare(p: Problem, c: Candidate, list: readonly GPUBuffer[], base: Tuning) {
+    const spec = candidateKernel(p, c, dev.limits, base);
     const byslot: Record<string, GPUBuffer> = { input0: list[0]!, output: list.at(-1)! };
     p.params.forEach((_, k) => (byslot[`param${k}`] = list[1 + k]!));
     device.pushErrorScope('validation');
@@ -481,7 +523,7 @@ export function gpuTimer(
     return { ...made, grid: spec.grid };
   }
 
-  const timer = async (p: Problem, cands: readonly Candidate[]): Promise<number[]> => {
+  const timer = async (p: Problem, cands: readonly Candidate[], base: Tuning = {}): Promise<number[]> => {
     if (bufs?.key !== p.key) {
       release();
       bufs = {
@@ -490,7 +532,7 @@ export function gpuTimer(
       };
     }
     const list = bufs.list;
-    const runs = await Promise.all(cands.map((c) => prepare(p, c, list)));
+    const runs = await Promise.all(cands.map((c) => prepare(p, c, list, base)));
     /** ms per dispatch of one submit of n dispatches of candidate k. */
     const measure = async (k: number, n: number): Promise<number> => {
       const r = runs[k]!;
@@ -591,11 +633,27 @@ export function nearestOfClass(
 }
 
 /** `base` plus the per-problem keys of each choice. */
-export function tuningRecord(base: Tuning, choices: Readonly<Record<string, CacheEntry>>): Tuning {
+export function tuningRecord<E extends { readonly tuning: Tuning }>(
+  base: Tuning,
+  choices: Readonly<Record<string, E>>,
+): Tuning {
   const out: Record<string, number> = { ...base };
   for (const key of Object.keys(choices).sort())
     for (const [k, v] of Object.entries(choices[key]!.tuning)) out[`${k}@${key}`] = v;
   return out;
+}
+
+/**
+ * The choice among timed candidates (`ms` in their order; Infinity for one that failed): the fastest, unless the
+ * defaults' kernel (`DEFAULT_CANDIDATE`, when timed) is within `MIN_GAIN` of it.
+ */
+export function choose(cands: readonly Candidate[], ms: readonly number[]): [Candidate, number] | undefined {
+  let k = -1;
+  for (let j = 0; j < cands.length; j++) if (Number.isFinite(ms[j]!) && (k < 0 || ms[j]! < ms[k]!)) k = j;
+  if (k < 0) return undefined;
+  const d = cands.indexOf(DEFAULT_CANDIDATE);
+  if (d >= 0 && Number.isFinite(ms[d]!) && ms[k]! >= (1 - MIN_GAIN) * ms[d]!) k = d;
+  return [cands[k]!, ms[k]!];
 }
 
 /** Chooses the kernels of a compiled graph (see the header for the modes). */
@@ -612,7 +670,7 @@ export async function tuneGraph(g: Graph, o: TuneOptions): Promise<TuneResult> {
       summary: 'kernel tuning off: fixed defaults',
     };
   const warn = o.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
-  const checksum = kernelSetChecksum();
+  const checksum = kernelSetChecksum(base);
   const file = cacheFile(o.cacheDir ?? cacheDir(), o.adapter);
   const cached = readCache(file, o.adapter, checksum, warn);
   const choices: Record<string, CacheEntry> = {};
@@ -648,28 +706,19 @@ export async function tuneGraph(g: Graph, o: TuneOptions): Promise<TuneResult> {
     };
   }
   if (!o.timer) throw new Error('internal: tuning in mode full needs a timer');
-  const kopts = kernelOptions(o.limits);
-  const work = problems.map((p) => ({ p, cands: candidatesFor(p, kopts) }));
+  const work = problems.map((p) => ({ p, cands: candidatesFor(p, o.limits, base) }));
   const total = work.reduce((a, w) => a + w.cands.length, 0);
   let done = 0;
   const fresh: Record<string, CacheEntry> = {};
   for (const { p, cands } of work) {
     o.onProgress?.(done, total, `${p.key} (${cands.length} kernels)`);
-    const ms = await o.timer(p, cands);
+    const ms = await o.timer(p, cands, base);
     done += cands.length;
     const times: Record<string, number> = {};
-    let best: Candidate | undefined;
-    let bestMs = Infinity;
-    for (let k = 0; k < cands.length; k++) {
-      const t = ms[k]!;
-      if (!Number.isFinite(t)) continue;
-      times[cands[k]!.name] = t;
-      if (t < bestMs) {
-        bestMs = t;
-        best = cands[k];
-      }
-    }
-    if (!best) continue;
+    for (let k = 0; k < cands.length; k++) if (Number.isFinite(ms[k]!)) times[cands[k]!.name] = ms[k]!;
+    const pick = choose(cands, ms);
+    if (!pick) continue;
+    const [best, bestMs] = pick;
     fresh[p.key] = choices[p.key] = {
       name: best.name,
       tuning: best.tuning,

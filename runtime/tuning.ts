@@ -12,6 +12,17 @@ interface Entry {
   readonly source: string;
 }
 
+/** llvmpipe's fixed defaults (see TABLE). */
+export const LLVMPIPE_TUNING: Readonly<Record<string, number>> = {
+  'conv2d.variant': 2,
+  'conv2d.tm': 16,
+  'conv2d.tn': 8,
+  'conv2d.large': 64,
+  'conv2d.min_workgroups': 4,
+  'conv2d_grad_input.large': 64,
+  'conv2d_grad_weight.large': 64,
+};
+
 const TABLE: readonly Entry[] = [
   {
     adapter: /llvmpipe/i,
@@ -23,15 +34,7 @@ const TABLE: readonly Entry[] = [
     // Workgroups shrink (down to 8 invocations) until a dispatch has 4: llvmpipe runs one workgroup per thread.
     // Gradient kernels: larger register tiles (input 32×16, weight 16×32) on layers with at least 64 channels in
     // and out (bench/results/backward-software.md); narrow layers keep 16×8.
-    tuning: {
-      'conv2d.variant': 2,
-      'conv2d.tm': 16,
-      'conv2d.tn': 8,
-      'conv2d.large': 64,
-      'conv2d.min_workgroups': 4,
-      'conv2d_grad_input.large': 64,
-      'conv2d_grad_weight.large': 64,
-    },
+    tuning: LLVMPIPE_TUNING,
     source:
       'bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
   },

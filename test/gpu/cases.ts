@@ -6,6 +6,8 @@ import type { Attrs, Shape } from '../../compiler/ir/types.ts';
 import { windowOut } from '../../compiler/ops/op.ts';
 import { rowKernelApplies } from '../../compiler/codegen/wgsl/conv.ts';
 import type { ConvAttrs } from '../../compiler/ops/conv.ts';
+import { CANDIDATES, DEFAULT_CANDIDATE } from '../../runtime/tune.ts';
+import { LLVMPIPE_TUNING } from '../../runtime/tuning.ts';
 
 export interface Case {
   readonly inputs: readonly Shape[];
@@ -202,8 +204,43 @@ const rowsConv = (tm: number, tn: number, rows = 1, wg?: number): Variant => ({
   applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
 });
 
+/**
+ * The conv cases the tuner's candidates on top of llvmpipe's fixed defaults run on (what `--tune full` times and
+ * picks there: the candidates' tiles with llvmpipe's workgroup sizing): one of each kernel path — scalar weights with
+ * a channel tail, stride 2 on odd sizes with batch 2, 1×1 GEMMs with scalar and vec4 loads, a strided 1×1, groups,
+ * rows a multiple of 4 at stride 1 and 2.
+ */
+const LLVMPIPE_SAMPLE = new Set([
+  '1,3,9,11',
+  '2,8,9,7',
+  '1,6,10,10',
+  '2,16,8,8',
+  '1,8,9,9',
+  '1,8,7,7',
+  '1,8,12,12',
+  '1,8,12,16',
+]);
+const onLlvmpipe = (
+  v: { name: string; tuning: Readonly<Record<string, number>> },
+  applies?: (c: Case) => boolean,
+): Variant => ({
+  name: `${v.name} on llvmpipe defaults`,
+  tuning: { ...LLVMPIPE_TUNING, ...v.tuning },
+  applies: (c) => LLVMPIPE_SAMPLE.has(c.inputs[0]!.join(',')) && (applies?.(c) ?? true),
+});
+
 export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
   conv2d: [
+    // The tuner's candidates as it times them on llvmpipe (on top of the adapter's defaults), the defaults first.
+    onLlvmpipe(DEFAULT_CANDIDATE),
+    ...CANDIDATES.conv.map((c) =>
+      onLlvmpipe(
+        c,
+        c.tuning['conv2d.variant'] === 2
+          ? (k) => rowKernelApplies(k.inputs[0]!, k.attrs as unknown as ConvAttrs)
+          : (k) => !isDepthwise(k),
+      ),
+    ),
     {
       // The small default tiling (12 channels × 32 pixels; 4 channels where rows are at most 16 wide).
       name: 'rows default',

@@ -22,6 +22,9 @@ import {
   CANDIDATES,
   candidateKernel,
   candidatesFor,
+  choose,
+  DEFAULT_CANDIDATE,
+  MIN_GAIN,
   gpuTimer,
   kernelSetChecksum,
   nearestOfClass,
@@ -35,7 +38,7 @@ import {
   type Problem,
   type Timer,
 } from '../../runtime/tune.ts';
-import { tuningFor } from '../../runtime/tuning.ts';
+import { LLVMPIPE_TUNING, tuningFor } from '../../runtime/tuning.ts';
 import { CASES, VARIANTS } from '../gpu/cases.ts';
 import { gpuForTests, oneOpGraph } from '../gpu/harness.ts';
 import { ROOT } from '../helpers.ts';
@@ -56,6 +59,7 @@ const ADAPTER: AdapterIdentity = {
   description: 'a test adapter',
 };
 const BASE = { 'conv2d.tm': 16, 'conv2d.tn': 8 };
+const LLVMPIPE = LLVMPIPE_TUNING;
 
 function narrow(size = 64): Graph {
   const r = buildGraph(join(ROOT, 'specs', 'enc_jpu_r50.fcn'), {
@@ -178,16 +182,14 @@ describe('tuning modes and the cache', () => {
       cacheDir: dir,
       ...quiet,
     });
-    expect(timer.calls).toBe(
-      full.problems.reduce((a, p) => a + candidatesFor(p, kernelOptions(LIMITS, BASE)).length, 0),
-    );
+    expect(timer.calls).toBe(full.problems.reduce((a, p) => a + candidatesFor(p, LIMITS, BASE).length, 0));
     // The row-vectorised candidates are timed exactly where they apply.
     const rowsTimed = full.problems.filter(
       (p) => rowKernelApplies(p.x, p.attrs) && p.attrs.groups !== p.x[1],
     );
     expect(rowsTimed.length).toBeGreaterThan(0);
     for (const p of full.problems)
-      expect(candidatesFor(p, kernelOptions(LIMITS, BASE)).some((c) => c.name.startsWith('rows '))).toBe(
+      expect(candidatesFor(p, LIMITS, BASE).some((c) => c.name.startsWith('rows '))).toBe(
         rowsTimed.includes(p),
       );
     expect(full.timed).toBe(full.problems.length);
@@ -214,7 +216,7 @@ describe('tuning modes and the cache', () => {
     expect(cached.file).toBe(cacheFile(dir, ADAPTER));
 
     // full re-times, even with a valid cache.
-    const third = fakeTimer('register 16×8');
+    const third = fakeTimer('register 16×16');
     const re = await tuneGraph(g, {
       mode: 'full',
       adapter: ADAPTER,
@@ -226,7 +228,7 @@ describe('tuning modes and the cache', () => {
     });
     expect(third.calls).toBe(timer.calls);
     const dense = re.problems.find((p) => p.attrs.groups === 1)!;
-    expect(re.choices[dense.key]!.name).toBe('register 16×8');
+    expect(re.choices[dense.key]!.name).toBe('register 16×16');
   });
 
   it('cached: a problem not in the cache takes the choice of the same conv at the nearest other size', async () => {
@@ -290,7 +292,7 @@ describe('tuning modes and the cache', () => {
     });
     const file = cacheFile(dir, ADAPTER);
     const data = JSON.parse(readFileSync(file, 'utf8'));
-    expect(data.checksum).toBe(kernelSetChecksum());
+    expect(data.checksum).toBe(kernelSetChecksum(BASE));
     expect(Object.keys(data.problems).length).toBeGreaterThan(0);
     writeFileSync(file, JSON.stringify({ ...data, checksum: 'another kernel set' }));
     const warnings: string[] = [];
@@ -577,9 +579,70 @@ describe('defaults and candidates', () => {
     });
   });
 
-  it('the kernel-set checksum is stable and covers the candidates', () => {
+  it('the kernel-set checksum is stable and covers the candidates and the defaults under them', () => {
     expect(kernelSetChecksum()).toMatch(/^[0-9a-f]{32}$/);
     expect(kernelSetChecksum()).toBe(kernelSetChecksum());
+    expect(kernelSetChecksum(BASE)).toBe(kernelSetChecksum({ ...BASE }));
+    expect(kernelSetChecksum(BASE)).not.toBe(kernelSetChecksum());
+    expect(kernelSetChecksum(LLVMPIPE)).not.toBe(kernelSetChecksum(BASE));
+  });
+
+  it('candidates: the defaults first, then each other kernel once, generated on top of the defaults', () => {
+    const g = narrow();
+    const problems = problemsOf(g);
+    for (const base of [{}, BASE, LLVMPIPE]) {
+      for (const p of problems) {
+        const cands = candidatesFor(p, LIMITS, base);
+        expect(cands[0]).toBe(DEFAULT_CANDIDATE);
+        const texts = cands.map((c) => candidateKernel(p, c, LIMITS, base).wgsl);
+        expect(new Set(texts).size).toBe(texts.length);
+        // The default candidate's kernel is what the program compiled with the base alone runs.
+        expect(texts[0]).toBe(candidateKernel(p, { name: 'x', tuning: {} }, LIMITS, base).wgsl);
+      }
+    }
+    // Under BASE (register 16×8), "register 16×8" is the default kernel of a dense conv: timed once, as the default.
+    const dense = problems.find((p) => p.attrs.groups === 1 && p.attrs.kernel === 3)!;
+    const names = candidatesFor(dense, LIMITS, BASE).map((c) => c.name);
+    expect(names).not.toContain('register 16×8');
+    expect(names).toContain('register 16×16');
+    expect(candidatesFor(dense, LIMITS, {}).map((c) => c.name)).toContain('register 16×8');
+    // The base reaches every candidate: llvmpipe's workgroup sizing shrinks the workgroups of a small problem.
+    const small = problems.find((p) => p.attrs.groups === 1 && p.attrs.kernel === 1)!;
+    const rb = CANDIDATES.conv.find((c) => c.name === 'register 32×32')!;
+    const wgOf = (w: string) => /@workgroup_size\((\d+)\)/.exec(w)![1];
+    expect(wgOf(candidateKernel(small, rb, LIMITS, {}).wgsl)).toBe('64');
+    expect(Number(wgOf(candidateKernel(small, rb, LIMITS, LLVMPIPE).wgsl))).toBeLessThan(64);
+  });
+
+  it('choose: the fastest, unless the defaults are within MIN_GAIN of it', () => {
+    const [a, b] = CANDIDATES.conv;
+    const cands = [DEFAULT_CANDIDATE, a!, b!];
+    expect(choose(cands, [10, 9.8, 11])![0]).toBe(DEFAULT_CANDIDATE); // 2 % faster: noise
+    expect(choose(cands, [10, 10 * (1 - MIN_GAIN) + 1e-9, 11])![0]).toBe(DEFAULT_CANDIDATE);
+    expect(choose(cands, [10, 9, 11])).toEqual([a, 9]); // 10 % faster
+    expect(choose(cands, [10, 12, 11])).toEqual([DEFAULT_CANDIDATE, 10]);
+    expect(choose(cands, [Infinity, 12, 11])).toEqual([b, 11]); // the defaults failed to compile
+    expect(choose(cands, [Infinity, Infinity, Infinity])).toBeUndefined();
+    expect(choose([a!, b!], [3, 2])).toEqual([b, 2]); // no default among them: the fastest
+  });
+
+  it('full keeps the defaults where no candidate is clearly faster', async () => {
+    const g = narrow();
+    const t = async (_p: Problem, cands: readonly Candidate[]) =>
+      cands.map((c) => (c === DEFAULT_CANDIDATE ? 1 : c.name === 'register 32×16' ? 0.99 : 1.5));
+    const r = await tuneGraph(g, {
+      mode: 'full',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: BASE,
+      timer: t,
+      cacheDir: tmp(),
+      ...quiet,
+    });
+    expect(r.timed).toBe(r.problems.length);
+    for (const p of r.problems) expect(r.choices[p.key]!.name).toBe('adapter default');
+    // A default choice adds no per-problem keys: the program is the untuned one.
+    expect(r.tuning).toEqual(BASE);
   });
 
   it('every candidate the tuner may pick is a kernel the GPU op tests run', () => {
@@ -592,32 +655,41 @@ describe('defaults and candidates', () => {
     const probe = (a: ConvAttrs, x: number[]) => {
       const g = oneOpGraph('conv2d', [x], a);
       const node = g.nodes.at(-1)!;
-      return (tuning?: Readonly<Record<string, number>>) =>
+      const p = problemsOf(g)[0]!;
+      const tested = (tuning?: Readonly<Record<string, number>>) =>
         conv2dKernel({
           inputs: [x],
           out: node.shape,
           attrs: a,
-          params: g.params.map((p) => p.shape),
+          params: g.params.map((q) => q.shape),
           opts: kernelOptions(LIMITS, tuning),
         }).wgsl;
+      // What the tuner times and the program runs: the candidate's keys for this problem on top of the base.
+      const timed = (c: Candidate, base: Readonly<Record<string, number>>) =>
+        candidateKernel(p, c, LIMITS, base).wgsl;
+      return { tested, timed };
     };
     const base = { stride: 1, padding: 1, dilation: 1, bias: false };
     const dense = probe({ ...base, channels: 20, kernel: 3, groups: 1 }, [1, 12, 9, 9]);
     // Rows a multiple of 4 wide: where the row-vectorised candidates generate their own kernel.
     const rowsWide = probe({ ...base, channels: 20, kernel: 3, groups: 1 }, [1, 12, 8, 12]);
+    const gemm = probe({ ...base, padding: 0, channels: 20, kernel: 1, groups: 1 }, [1, 16, 8, 8]);
     const dw = probe({ ...base, channels: 12, kernel: 3, groups: 12 }, [1, 12, 9, 9]);
-    for (const [kind, list] of [
-      [dense, CANDIDATES.conv],
-      [rowsWide, CANDIDATES.conv],
-      [dw, CANDIDATES.depthwise],
-    ] as const)
-      for (const c of list) {
-        const want = kind(c.tuning);
-        expect(
-          tested.some((t) => kind(t) === want),
-          `candidate ${c.name} is not among the tested conv2d variants`,
-        ).toBe(true);
-      }
+    // Candidates are generated on top of the adapter's defaults: none (the emitters'), and llvmpipe's.
+    for (const b of [{}, LLVMPIPE])
+      for (const [kind, list] of [
+        [dense, CANDIDATES.conv],
+        [rowsWide, CANDIDATES.conv],
+        [gemm, CANDIDATES.conv],
+        [dw, CANDIDATES.depthwise],
+      ] as const)
+        for (const c of [DEFAULT_CANDIDATE, ...list]) {
+          const want = kind.timed(c, b);
+          expect(
+            tested.some((t) => kind.tested(t) === want),
+            `candidate ${c.name} on ${JSON.stringify(b)} is not among the tested conv2d variants`,
+          ).toBe(true);
+        }
   });
 });
 
@@ -652,8 +724,12 @@ describe.skipIf(!dev)(`tuning on the device (${dev?.description ?? reason})`, ()
         cacheDir: tmp(),
       });
       const choice = r.choices[p.key]!;
-      expect(choice.ms).toBe(Math.min(...Object.values(choice.times)));
-      expect(Object.keys(choice.times).length).toBe(CANDIDATES.conv.length);
+      const fastest = Math.min(...Object.values(choice.times));
+      const dflt = choice.times[DEFAULT_CANDIDATE.name]!;
+      if (choice.name === DEFAULT_CANDIDATE.name)
+        expect(fastest).toBeGreaterThanOrEqual((1 - MIN_GAIN) * dflt);
+      else expect(choice.ms).toBe(fastest);
+      expect(Object.keys(choice.times).length).toBe(candidatesFor(p, dev!.limits, tuningFor(dev!)).length);
       const prog = compile(g, { limits: dev!.limits, tuning: r.tuning }).program;
       expect(prog.tuning[`conv2d.variant@${p.key}`]).toBe(choice.tuning['conv2d.variant']);
     } finally {
