@@ -75,13 +75,15 @@ const rb = (tm: number, tn: number): Candidate => ({
   name: `register ${tm}×${tn}`,
   tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn },
 });
+// Every key of a tiling is given (rows too, when 1): on top of the adapter's defaults a missing key would take the
+// default's value (llvmpipe's large row tiling has several rows), and the candidate would not be what it is named.
 const rows = (tm: number, tn: number, n = 1): Candidate => ({
   name: `rows ${tm}×${tn}${n > 1 ? `×${n} rows` : ''}`,
   tuning: {
     'conv2d.variant': 2,
     'conv2d.row_tm': tm,
     'conv2d.row_tn': tn,
-    ...(n > 1 ? { 'conv2d.row_rows': n } : {}),
+    'conv2d.row_rows': n,
   },
 });
 const wg = (t: ConvWgTiling): Candidate => ({
@@ -118,6 +120,9 @@ export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwi
     rows(16, 8, 8),
     rows(16, 16, 4),
     rows(16, 32, 2),
+    // The fastest 3×3 kernel on most problems of enc_jpu_r50 in one run (bench/results/tuning-software.md), but
+    // 2048 accumulators per invocation: tens of seconds of compile each on llvmpipe, so not a default.
+    rows(32, 32, 2),
     wg({ bm: 64, bn: 64, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, vec: 4 }),

@@ -264,6 +264,7 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     rowsConv(16, 8, 8), // several output rows per invocation (the large defaults)
     rowsConv(16, 16, 4),
     rowsConv(16, 32, 2),
+    rowsConv(32, 32, 2),
     rowsConv(4, 8, 3, 8), // 3 rows (tails where the plane's rows are not a multiple), 8 invocations a workgroup
     // The register-blocked variant 0: the tuner's tiles (in its default work order), then other work orders:
     // channel blocks of 1 (a workgroup is 64 pixel tiles) and of 64 (more than most cases have channel tiles).

@@ -614,6 +614,40 @@ describe('defaults and candidates', () => {
     expect(Number(wgOf(candidateKernel(small, rb, LIMITS, LLVMPIPE).wgsl))).toBeLessThan(64);
   });
 
+  it('a candidate is the kernel it is named after, also where the defaults under it have other tiles', () => {
+    // A wide layer llvmpipe's defaults give large tiles (16×32 × 2 rows): a candidate's own tiles and rows win.
+    const a: ConvAttrs = {
+      channels: 128,
+      kernel: 3,
+      stride: 1,
+      padding: 1,
+      dilation: 1,
+      groups: 1,
+      bias: false,
+    };
+    const p = problemsOf(oneOpGraph('conv2d', [[1, 128, 32, 32]], a))[0]!;
+    const header = (c: Candidate) =>
+      candidateKernel(p, c, LIMITS, LLVMPIPE)
+        .wgsl.split('\n')
+        .find((l) => l.includes('each invocation'))!;
+    expect(header(DEFAULT_CANDIDATE)).toContain('16 output channels × 32 pixels of 2 rows');
+    let checked = 0;
+    for (const c of CANDIDATES.conv) {
+      const t = c.tuning;
+      if (t['conv2d.variant'] === 2) {
+        const n = t['conv2d.row_rows']!;
+        expect(header(c)).toContain(
+          `${t['conv2d.row_tm']} output channels × ${t['conv2d.row_tn']} pixels of ${n === 1 ? 'one row' : `${n} rows`}`,
+        );
+        checked++;
+      } else if (t['conv2d.variant'] === 0) {
+        expect(header(c)).toContain(`${t['conv2d.tm']} output channels × ${t['conv2d.tn']} pixels`);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(10);
+  });
+
   it('choose: the fastest, unless the defaults are within MIN_GAIN of it', () => {
     const [a, b] = CANDIDATES.conv;
     const cands = [DEFAULT_CANDIDATE, a!, b!];
