@@ -530,7 +530,7 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     const own = { ...llvmpipe, 'conv2d.wg@conv2d:1x64x8x40-64k3s1p1d1g1': 16 };
     expect(wgOf(kernel([1, 64, 8, 40], conv(64, 3), own))).toBe(16);
   });
-  it('register-blocked 1×1: 32×32 or 16×16 at 64 channels, the global 16×8 below and on strided convs; a key for the problem wins', () => {
+  it('register-blocked 1×1 (strided too): 32×32 or 16×16 at 64 channels, the global 16×8 below and on other strided convs; a key for the problem wins', () => {
     expect(kernel([1, 64, 8, 8], conv(64, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
     // 32×32 where that still makes at least 4 workgroups of tiles: of 64 invocations (16 × 32 tiles here) ...
     expect(kernel([1, 64, 32, 32], conv(512, 1), llvmpipe)).toMatch(/const TM = 32u;[^]*const TN = 32u;/);
@@ -541,8 +541,17 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     const { 'conv2d.min_workgroups': _, ...noMin } = llvmpipe;
     expect(kernel([1, 64, 16, 16], conv(512, 1), noMin)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
     expect(kernel([1, 48, 8, 8], conv(64, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;/);
+    // Strided 1×1 (downsampling): the large tiles too, by the same rule.
     const strided = { ...conv(64, 1), stride: 2 };
-    expect(kernel([1, 64, 8, 8], strided, llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;/); // not a GEMM
+    expect(kernel([1, 64, 8, 8], strided, llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
+    expect(kernel([1, 512, 32, 32], { ...conv(1024, 1), stride: 2 }, llvmpipe)).toMatch(
+      /const TM = 32u;[^]*const TN = 32u;/,
+    );
+    // Other strided register-blocked convs (3 input channels: not row-vectorised) keep the global tiles.
+    const stem = { ...conv(64, 3), stride: 2, padding: 1 };
+    expect(kernel([1, 3, 64, 64], stem, { ...llvmpipe, 'conv2d.large': 1 })).toMatch(
+      /const TM = 16u;[^]*const TN = 8u;/,
+    );
     const own = { ...llvmpipe, 'conv2d.tn@conv2d:1x64x8x8-64k1s1p0d1g1': 4 };
     expect(kernel([1, 64, 8, 8], conv(64, 1), own)).toMatch(/const TM = 16u;[^]*const TN = 4u;/);
   });
@@ -560,6 +569,8 @@ describe('defaults and candidates', () => {
       'conv2d.min_workgroups': 4,
       'conv2d_grad_input.large': 64,
       'conv2d_grad_weight.large': 64,
+      'conv2d_dw.variant': 1,
+      'conv2d_dw.tn': 8,
     });
     expect(tuningFor({ adapterInfo: info('SwiftShader'), kind: 'software' })).toEqual({});
     expect(tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' })['conv2d.variant']).toBe(1);
