@@ -69,14 +69,11 @@ export interface Problem {
 export interface Candidate {
   readonly name: string;
   readonly tuning: Tuning;
-  /** Timed on 1×1 convs only. */
-  readonly pointwise?: true;
 }
 
-const rb = (tm: number, tn: number, pointwise = false): Candidate => ({
+const rb = (tm: number, tn: number): Candidate => ({
   name: `register ${tm}×${tn}`,
   tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn },
-  ...(pointwise ? { pointwise: true as const } : {}),
 });
 // Every key of a tiling is given (rows too, when 1): on top of the adapter's defaults a missing key would take the
 // default's value (llvmpipe's large row tiling has several rows), and the candidate would not be what it is named.
@@ -115,10 +112,6 @@ export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwi
     rb(16, 16),
     rb(32, 16),
     rb(32, 32),
-    // 2048 accumulators per invocation: 1.12–1.14× faster than 32×32 on the large 1×1 GEMMs of enc_jpu_r50, but
-    // ~12 s of compile each on llvmpipe (so not a default) and slower on convs with taps: timed on 1×1 convs only.
-    rb(64, 32, true),
-    rb(32, 64, true),
     // Row-vectorised (stride 1 or 2, kernel > 1, rows a multiple of 4 only): llvmpipe's fastest 3×3 convs; one
     // output row per invocation, or several (the large defaults by row width: bench/results/narrow-software.md).
     rows(4, 32),
@@ -170,7 +163,6 @@ export function candidatesFor(p: Problem, limits: DeviceLimits, base: Tuning = {
 function runnable(p: Problem, opts: KernelOptions): readonly Candidate[] {
   if (isDepthwiseConv(p.x, p.attrs)) return CANDIDATES.depthwise;
   return CANDIDATES.conv.filter((c) => {
-    if (c.pointwise && p.attrs.kernel !== 1) return false;
     if (c.tuning['conv2d.variant'] === 2) return rowKernelApplies(p.x, p.attrs);
     if (c.tuning['conv2d.variant'] !== 1) return true;
     const t = c.tuning;

@@ -210,8 +210,6 @@ const rowsConv = (tm: number, tn: number, rows = 1, wg?: number): Variant => ({
  * a channel tail, stride 2 on odd sizes with batch 2, 1×1 GEMMs with scalar and vec4 loads, a strided 1×1, groups,
  * rows a multiple of 4 at stride 1 and 2.
  */
-/** 1×1 cases (vec4 GEMM, strided) for the tuner's largest register tiles, which compile slowly (~12 s each cold). */
-const POINTWISE_SAMPLE = new Set(['2,16,8,8', '1,8,9,9']);
 const LLVMPIPE_SAMPLE = new Set([
   '1,3,9,11',
   '2,8,9,7',
@@ -238,11 +236,9 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     ...CANDIDATES.conv.map((c) =>
       onLlvmpipe(
         c,
-        c.pointwise
-          ? (k) => POINTWISE_SAMPLE.has(k.inputs[0]!.join(','))
-          : c.tuning['conv2d.variant'] === 2
-            ? (k) => rowKernelApplies(k.inputs[0]!, k.attrs as unknown as ConvAttrs)
-            : (k) => !isDepthwise(k),
+        c.tuning['conv2d.variant'] === 2
+          ? (k) => rowKernelApplies(k.inputs[0]!, k.attrs as unknown as ConvAttrs)
+          : (k) => !isDepthwise(k),
       ),
     ),
     {
@@ -276,8 +272,6 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     regConv(16, 16),
     regConv(32, 16),
     regConv(32, 32),
-    { ...regConv(64, 32), applies: (c) => POINTWISE_SAMPLE.has(c.inputs[0]!.join(',')) },
-    { ...regConv(32, 64), applies: (c) => POINTWISE_SAMPLE.has(c.inputs[0]!.join(',')) },
     regConv(4, 4, 1),
     regConv(4, 4, 64),
     regConv(16, 8, 2),

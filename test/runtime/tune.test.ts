@@ -616,22 +616,6 @@ describe('defaults and candidates', () => {
     const names = candidatesFor(dense, LIMITS, BASE).map((c) => c.name);
     expect(names).not.toContain('register 16×8');
     expect(names).toContain('register 16×16');
-    // The largest register tiles are timed on 1×1 convs only.
-    expect(names).not.toContain('register 64×32');
-    const pointwise = problemsOf(
-      oneOpGraph('conv2d', [[1, 128, 16, 16]], {
-        channels: 128,
-        kernel: 1,
-        stride: 1,
-        padding: 0,
-        dilation: 1,
-        groups: 1,
-        bias: false,
-      }),
-    )[0]!;
-    const pwNames = candidatesFor(pointwise, LIMITS, BASE).map((c) => c.name);
-    expect(pwNames).toContain('register 64×32');
-    expect(pwNames).toContain('register 32×64');
     expect(candidatesFor(dense, LIMITS, {}).map((c) => c.name)).toContain('register 16×8');
     // The base reaches every candidate: llvmpipe's workgroup sizing shrinks the workgroups of a small problem.
     const small = problems.find((p) => p.attrs.groups === 1 && p.attrs.kernel === 1)!;
@@ -745,7 +729,6 @@ describe('defaults and candidates', () => {
         [dw, CANDIDATES.depthwise],
       ] as const)
         for (const c of [DEFAULT_CANDIDATE, ...list]) {
-          if ('pointwise' in c && c.pointwise && kind !== gemm) continue; // never timed on convs with taps
           const want = kind.timed(c, b);
           expect(
             tested.some((t) => kind.tested(t) === want),
