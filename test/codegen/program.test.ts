@@ -50,6 +50,30 @@ function summary(p: Program): string {
 }
 
 describe('kernel emitters', () => {
+  it('encoding assign: the K distances in registers (K ≤ 32, D a multiple of 4), else a loop over codewords', () => {
+    const assign = (x: number[], codewords: number) => {
+      const g = oneOpGraph('encoding', [x], { codewords });
+      const node = g.nodes.at(-1)!;
+      const plan = OPS.get('encoding')!.kernel!({
+        inputs: [x],
+        out: node.shape,
+        attrs: node.attrs,
+        params: g.params.map((p) => p.shape),
+        opts: kernelOptions(LLVMPIPE_LIMITS),
+      } as never) as KernelPlan;
+      return plan.dispatches[0]!.wgsl;
+    };
+    const enc = assign([1, 512, 32, 32], 32); // EncNet's
+    expect(enc).toMatch(/in registers/);
+    expect(enc).toMatch(/var<storage, read> codewords: array<vec4f>/);
+    expect(enc).toMatch(/var dist31 = 0\.0;/);
+    expect(enc).not.toMatch(/for \(var c = 0u/);
+    // One case of the op tests each way (test/gpu/cases.ts): K = 33, D = 6, and the registers.
+    expect(assign([1, 4, 3, 5], 33)).toMatch(/for \(var c = 0u; c < K; c\+\+\)/);
+    expect(assign([2, 6, 3, 5], 3)).toMatch(/for \(var c = 0u; c < K; c\+\+\)/);
+    expect(assign([1, 32, 4, 4], 32)).toMatch(/in registers/);
+  });
+
   it('resize: 4 outputs per invocation where they read at most 4 source columns', () => {
     expect(resizeRunColumns(256, 31 / 255)).toBe(3); // 32 → 256 align_corners: the logits' final upsample
     expect(resizeRunColumns(32, 15 / 31)).toBe(4); // 16 → 32 (JPU)

@@ -832,6 +832,8 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[2, 6, 3, 5]], attrs: { codewords: 3 } },
     { inputs: [[1, 32, 4, 4]], attrs: { codewords: 32 } },
     { inputs: [[2, 8, 13, 13]], attrs: { codewords: 5 }, limits: SPLIT },
+    // Codewords in registers (K ≤ 32, D a multiple of 4: the cases above with D = 8, 32) or in a loop (D = 6; K = 33).
+    { inputs: [[1, 4, 3, 5]], attrs: { codewords: 33 } },
   ],
   // Encoding's gradients: x [N, D, H, W] and dE [N, K, D]. One chunk in all (the reductions store directly), two
   // samples (partial sums, then their sum), HW not a multiple of 4, K and D odd, many chunks with a short last one

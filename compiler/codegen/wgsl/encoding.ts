@@ -7,6 +7,9 @@ import type { KernelCtx, KernelPlan } from '../../ops/op.ts';
 import { kernelSpec, linearMain, u, WG, type Buf } from './common.ts';
 import { KernelIo } from './io.ts';
 
+/** The most codewords whose distances one invocation of the assign pass keeps in registers (EncNet: 32). */
+export const UNROLLED_CODEWORDS = 32;
+
 export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPlan {
   const [batch, dim, h, w] = ctx.inputs[0]! as number[];
   const io = new KernelIo(ctx);
@@ -18,15 +21,40 @@ export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPla
     `const HW = ${u(hw)}; // pixels`,
   ].join('\n');
 
+  // Up to UNROLLED_CODEWORDS codewords and a feature size a multiple of 4: each invocation keeps its pixel's K
+  // distances in registers and reads its pixel once per feature for all of them, 4 features of a codeword per vec4
+  // load (the loop over codewords below reads x K times and every codeword scalar by scalar; on llvmpipe, where a
+  // load costs tens of FMAs, 4–5× more load instructions).
+  const unrolled = k <= UNROLLED_CODEWORDS && dim! % 4 === 0;
   const assignBufs: Buf[] = [
     { slot: 'input0', name: 'x', elem: 'f32' },
-    { slot: 'param0', name: 'codewords', elem: 'f32' },
+    { slot: 'param0', name: 'codewords', elem: unrolled ? 'vec4f' : 'f32' },
     { slot: 'param1', name: 'scale', elem: 'f32' },
     { slot: 'scratch0', name: 'assign', elem: 'f32', write: true },
   ];
+  const cs = Array.from({ length: k }, (_, c) => c);
+  const unrolledBody = [
+    '  let i = gid % HW;',
+    '  let n = gid / HW;',
+    `  let xbase = (${io.plane(0, 'n', '0u')}) * HW + i; // x[n, d, i] = x[xbase + d * HW]`,
+    '  let abase = n * K * HW + i; // A[n, c, i] = assign[abase + c * HW]',
+    ...cs.map((c) => `  var dist${c} = 0.0;`),
+    '  for (var d4 = 0u; d4 < D / 4u; d4++) {',
+    '    let xd = xbase + d4 * 4u * HW;',
+    '    let xv = vec4f(x[xd], x[xd + HW], x[xd + 2u * HW], x[xd + 3u * HW]); // features 4·d4 .. 4·d4+3',
+    ...cs.map(
+      (c) => `    let t${c} = xv - codewords[${u(c)} * (D / 4u) + d4]; dist${c} += dot(t${c}, t${c});`,
+    ),
+    '  }',
+    ...cs.map((c) => `  let l${c} = scale[${u(c)}] * dist${c};`),
+    `  let top = ${cs.reduce((e, c) => (c === 0 ? 'l0' : `max(${e}, l${c})`), '')};`,
+    ...cs.map((c) => `  let e${c} = exp(l${c} - top);`),
+    `  let inv = 1.0 / (${cs.map((c) => `e${c}`).join(' + ')});`,
+    ...cs.map((c) => `  assign[abase + ${u(c)} * HW] = e${c} * inv;`),
+  ].join('\n');
   // The logits go straight to this pixel's slots of the output (no private array: large unrolled private
   // arrays compile very slowly on llvmpipe), then are normalised in place.
-  const assignBody = [
+  const loopBody = [
     '  let i = gid % HW;',
     '  let n = gid / HW;',
     `  let xbase = (${io.plane(0, 'n', '0u')}) * HW + i; // x[n, d, i] = x[xbase + d * HW]`,
@@ -44,9 +72,10 @@ export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPla
     '  let inv = 1.0 / sum;',
     '  for (var c = 0u; c < K; c++) { assign[abase + c * HW] *= inv; }',
   ].join('\n');
+  const assignBody = unrolled ? unrolledBody : loopBody;
   const assign = kernelSpec(
     `encoding_assign_k${k}_d${dim}`,
-    `encoding, pass 1: softmax_k(s_k‖x_ni − c_k‖²) for x [${ctx.inputs[0]!.join(', ')}], K = ${k}; one pixel per invocation`,
+    `encoding, pass 1: softmax_k(s_k‖x_ni − c_k‖²) for x [${ctx.inputs[0]!.join(', ')}], K = ${k}; one pixel per invocation${unrolled ? ', its K distances in registers, codewords read as vec4s' : ''}`,
     assignBufs,
     consts,
     linearMain(batch! * hw, WG, ctx.opts),

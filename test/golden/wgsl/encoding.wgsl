@@ -1,8 +1,8 @@
 // ===== kernel encoding_assign_k8_d16
-// encoding, pass 1: softmax_k(s_k‖x_ni − c_k‖²) for x [1, 16, 8, 8], K = 8; one pixel per invocation
+// encoding, pass 1: softmax_k(s_k‖x_ni − c_k‖²) for x [1, 16, 8, 8], K = 8; one pixel per invocation, its K distances in registers, codewords read as vec4s
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> codewords: array<f32>;
+@group(0) @binding(1) var<storage, read> codewords: array<vec4f>;
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
 @group(0) @binding(3) var<storage, read_write> assign: array<f32>;
 
@@ -23,18 +23,52 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let n = gid / HW;
   let xbase = ((n) * 16u + 0u) * HW + i; // x[n, d, i] = x[xbase + d * HW]
   let abase = n * K * HW + i; // A[n, c, i] = assign[abase + c * HW]
-  var top = -3.0e38;
-  for (var c = 0u; c < K; c++) {
-    var dist = 0.0;
-    for (var d = 0u; d < D; d++) { let t = x[xbase + d * HW] - codewords[c * D + d]; dist += t * t; }
-    let logit = scale[c] * dist;
-    assign[abase + c * HW] = logit;
-    top = max(top, logit);
+  var dist0 = 0.0;
+  var dist1 = 0.0;
+  var dist2 = 0.0;
+  var dist3 = 0.0;
+  var dist4 = 0.0;
+  var dist5 = 0.0;
+  var dist6 = 0.0;
+  var dist7 = 0.0;
+  for (var d4 = 0u; d4 < D / 4u; d4++) {
+    let xd = xbase + d4 * 4u * HW;
+    let xv = vec4f(x[xd], x[xd + HW], x[xd + 2u * HW], x[xd + 3u * HW]); // features 4·d4 .. 4·d4+3
+    let t0 = xv - codewords[0u * (D / 4u) + d4]; dist0 += dot(t0, t0);
+    let t1 = xv - codewords[1u * (D / 4u) + d4]; dist1 += dot(t1, t1);
+    let t2 = xv - codewords[2u * (D / 4u) + d4]; dist2 += dot(t2, t2);
+    let t3 = xv - codewords[3u * (D / 4u) + d4]; dist3 += dot(t3, t3);
+    let t4 = xv - codewords[4u * (D / 4u) + d4]; dist4 += dot(t4, t4);
+    let t5 = xv - codewords[5u * (D / 4u) + d4]; dist5 += dot(t5, t5);
+    let t6 = xv - codewords[6u * (D / 4u) + d4]; dist6 += dot(t6, t6);
+    let t7 = xv - codewords[7u * (D / 4u) + d4]; dist7 += dot(t7, t7);
   }
-  var sum = 0.0;
-  for (var c = 0u; c < K; c++) { let e = exp(assign[abase + c * HW] - top); assign[abase + c * HW] = e; sum += e; }
-  let inv = 1.0 / sum;
-  for (var c = 0u; c < K; c++) { assign[abase + c * HW] *= inv; }
+  let l0 = scale[0u] * dist0;
+  let l1 = scale[1u] * dist1;
+  let l2 = scale[2u] * dist2;
+  let l3 = scale[3u] * dist3;
+  let l4 = scale[4u] * dist4;
+  let l5 = scale[5u] * dist5;
+  let l6 = scale[6u] * dist6;
+  let l7 = scale[7u] * dist7;
+  let top = max(max(max(max(max(max(max(l0, l1), l2), l3), l4), l5), l6), l7);
+  let e0 = exp(l0 - top);
+  let e1 = exp(l1 - top);
+  let e2 = exp(l2 - top);
+  let e3 = exp(l3 - top);
+  let e4 = exp(l4 - top);
+  let e5 = exp(l5 - top);
+  let e6 = exp(l6 - top);
+  let e7 = exp(l7 - top);
+  let inv = 1.0 / (e0 + e1 + e2 + e3 + e4 + e5 + e6 + e7);
+  assign[abase + 0u * HW] = e0 * inv;
+  assign[abase + 1u * HW] = e1 * inv;
+  assign[abase + 2u * HW] = e2 * inv;
+  assign[abase + 3u * HW] = e3 * inv;
+  assign[abase + 4u * HW] = e4 * inv;
+  assign[abase + 5u * HW] = e5 * inv;
+  assign[abase + 6u * HW] = e6 * inv;
+  assign[abase + 7u * HW] = e7 * inv;
 }
 
 // ===== kernel encoding_aggregate_k8_d16
