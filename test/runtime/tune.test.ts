@@ -61,6 +61,19 @@ const ADAPTER: AdapterIdentity = {
 const BASE = { 'conv2d.tm': 16, 'conv2d.tn': 8 };
 const LLVMPIPE = LLVMPIPE_TUNING;
 
+/** A dense conv's attributes: stride 1, "same" padding, no bias. */
+const conv = (channels: number, kernel: number): ConvAttrs => ({
+  channels,
+  kernel,
+  stride: 1,
+  padding: kernel >> 1,
+  dilation: 1,
+  groups: 1,
+  bias: false,
+});
+/** Invocations per workgroup of a conv kernel. */
+const wgOf = (wgsl: string) => Number(/const WORKGROUP = (\d+)u;/.exec(wgsl)![1]);
+
 function narrow(size = 64): Graph {
   const r = buildGraph(join(ROOT, 'specs', 'enc_jpu_r50.fcn'), {
     height: size,
@@ -478,15 +491,6 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
       opts: kernelOptions(LIMITS, tuning),
     }).wgsl;
   };
-  const conv = (channels: number, kernel: number): ConvAttrs => ({
-    channels,
-    kernel,
-    stride: 1,
-    padding: kernel >> 1,
-    dilation: 1,
-    groups: 1,
-    bias: false,
-  });
   const llvmpipe = {
     'conv2d.variant': 2,
     'conv2d.tm': 16,
@@ -494,7 +498,6 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     'conv2d.large': 64,
     'conv2d.min_workgroups': 4,
   };
-  const wgOf = (wgsl: string) => Number(/const WORKGROUP = (\d+)u;/.exec(wgsl)![1]);
   it('row-vectorised 3×3: 16×32 × 2 rows on wide rows, 16×16 × 4 rows on 16-wide, 16×8 × 8 rows on 8-wide; small tiles below 64 channels', () => {
     const wide = kernel([1, 64, 8, 40], conv(64, 3), llvmpipe);
     expect(wide).toMatch(/const TM = 16u;[^]*const TN = 32u;[^]*const RR = 2u;/);
@@ -620,23 +623,13 @@ describe('defaults and candidates', () => {
     // The base reaches every candidate: llvmpipe's workgroup sizing shrinks the workgroups of a small problem.
     const small = problems.find((p) => p.attrs.groups === 1 && p.attrs.kernel === 1)!;
     const rb = CANDIDATES.conv.find((c) => c.name === 'register 32×32')!;
-    const wgOf = (w: string) => /@workgroup_size\((\d+)\)/.exec(w)![1];
-    expect(wgOf(candidateKernel(small, rb, LIMITS, {}).wgsl)).toBe('64');
-    expect(Number(wgOf(candidateKernel(small, rb, LIMITS, LLVMPIPE).wgsl))).toBeLessThan(64);
+    expect(wgOf(candidateKernel(small, rb, LIMITS, {}).wgsl)).toBe(64);
+    expect(wgOf(candidateKernel(small, rb, LIMITS, LLVMPIPE).wgsl)).toBeLessThan(64);
   });
 
   it('a candidate is the kernel it is named after, also where the defaults under it have other tiles', () => {
     // A wide layer llvmpipe's defaults give large tiles (16×32 × 2 rows): a candidate's own tiles and rows win.
-    const a: ConvAttrs = {
-      channels: 128,
-      kernel: 3,
-      stride: 1,
-      padding: 1,
-      dilation: 1,
-      groups: 1,
-      bias: false,
-    };
-    const p = problemsOf(oneOpGraph('conv2d', [[1, 128, 32, 32]], a))[0]!;
+    const p = problemsOf(oneOpGraph('conv2d', [[1, 128, 32, 32]], conv(128, 3)))[0]!;
     const header = (c: Candidate) =>
       candidateKernel(p, c, LIMITS, LLVMPIPE)
         .wgsl.split('\n')
