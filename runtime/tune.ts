@@ -1,6 +1,7 @@
 // Kernel choices by measurement. For a compiled graph (after the passes), the distinct problems of its heavy kernels
-// — today every conv2d, plain or the anchor of a fused kernel, keyed by `convProblem` (input shape, output channels,
-// kernel, stride, padding, dilation, groups) — are timed on the adapter at hand under each candidate configuration
+// — every conv2d, plain or the anchor of a fused kernel, keyed by `convProblem` (input shape, output channels,
+// kernel, stride, padding, dilation, groups), and in a training program every conv's input and weight gradient
+// (conv2d_grad_input / conv2d_grad_weight, keyed by `convGradProblem`: the op and the conv it differentiates) — are timed on the adapter at hand under each candidate configuration
 // (kernel variant and tile shapes, `CANDIDATES`), each candidate's kernel alone in a small harness, and the fastest
 // becomes the problem's choice: per-problem tuning keys `<key>@<problem>` (compiler/codegen/limits.ts `tunedValue`)
 // on top of the adapter's fixed defaults (runtime/tuning.ts `tuningFor`).
@@ -28,8 +29,14 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Graph, Shape } from '../compiler/ir/types.ts';
-import type { KernelOptions, KernelSpec } from '../compiler/ops/op.ts';
+import type { KernelOptions, KernelPlan, KernelSpec } from '../compiler/ops/op.ts';
 import type { ConvAttrs } from '../compiler/ops/conv.ts';
+import {
+  conv2dGradInputKernel,
+  conv2dGradWeightKernel,
+  convGradProblem,
+  type ConvGradOp,
+} from '../compiler/codegen/wgsl/conv_grad.ts';
 import { kernelOptions, type DeviceLimits } from '../compiler/codegen/limits.ts';
 import {
   conv2dKernel,
@@ -49,15 +56,22 @@ export const TUNE_MODES: readonly TuneMode[] = ['off', 'cached', 'full'];
 export const CACHE_VERSION = 1;
 const CACHE_FORMAT = 'fcnc-tuning-cache';
 
-/** One kernel problem of a program: what a candidate is timed on. */
+export type ProblemOp = 'conv2d' | ConvGradOp;
+
+/**
+ * One kernel problem of a program: what a candidate is timed on. A conv's forward, or one of its gradients: `x`,
+ * `attrs`, `out` and `params` are always the forward conv's (the gradient kernels' shapes follow from them).
+ */
 export interface Problem {
-  /** `convProblem(x, attrs)`: the suffix of its per-problem tuning keys. */
+  /** `convProblem(x, attrs)` (`convGradProblem(op, x, attrs)`): the suffix of its per-problem tuning keys. */
   readonly key: string;
-  readonly op: 'conv2d';
+  readonly op: ProblemOp;
+  /** The conv's input (a gradient's dX has its shape). */
   readonly x: Shape;
   readonly attrs: ConvAttrs;
+  /** The conv's output (a gradient's dy has its shape). */
   readonly out: Shape;
-  /** Parameter shapes: the weight (OIHW), and the bias when there is one. */
+  /** The conv's parameter shapes: the weight (OIHW), and the bias when there is one. */
   readonly params: readonly Shape[];
   /** Floating-point operations of one run (2 per multiply-add). */
   readonly flops: number;
@@ -99,11 +113,21 @@ const wg = (t: ConvWgTiling): Candidate => ({
   },
 });
 
+const grad = (op: ConvGradOp, tm: number, tn: number): Candidate => ({
+  name: `register ${tm}×${tn}`,
+  tuning: { [`${op}.tm`]: tm, [`${op}.tn`]: tn },
+});
+
 /**
  * The candidates of each problem kind. Every one must be exercised by the GPU op tests (test/gpu/cases.ts, its
  * cases and VARIANTS; test/runtime/tune.test.ts checks that it is).
  */
-export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwise: readonly Candidate[] } = {
+export const CANDIDATES: {
+  readonly conv: readonly Candidate[];
+  readonly depthwise: readonly Candidate[];
+  readonly gradInput: readonly Candidate[];
+  readonly gradWeight: readonly Candidate[];
+} = {
   conv: [
     // Register-blocked: what llvmpipe runs 1×1 GEMMs and strided convs with (32×32 the fastest on most GEMMs of
     // enc_jpu_r50, bench/results/tuning-software.md). Larger tiles (rows 32×64) were faster on a few problems by
@@ -132,6 +156,26 @@ export const CANDIDATES: { readonly conv: readonly Candidate[]; readonly depthwi
     { name: 'depthwise rows 4', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 4 } },
     { name: 'depthwise rows 8', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 8 } },
   ],
+  // The gradients' register-blocked kernels (compiler/codegen/wgsl/conv_grad.ts; depthwise gradients have one kernel
+  // each and are not tuned): input channels × input pixels per invocation for dX, output × input channels for dW
+  // (its K split follows from the tile count). Small tiles for GPUs (more invocations), llvmpipe's defaults
+  // (16×8, and 32×16 / 16×32 on wide layers) and their neighbours.
+  gradInput: [
+    grad('conv2d_grad_input', 4, 4),
+    grad('conv2d_grad_input', 8, 8),
+    grad('conv2d_grad_input', 16, 8),
+    grad('conv2d_grad_input', 16, 16),
+    grad('conv2d_grad_input', 32, 8),
+    grad('conv2d_grad_input', 32, 16),
+  ],
+  gradWeight: [
+    grad('conv2d_grad_weight', 4, 4),
+    grad('conv2d_grad_weight', 8, 8),
+    grad('conv2d_grad_weight', 16, 8),
+    grad('conv2d_grad_weight', 16, 16),
+    grad('conv2d_grad_weight', 32, 16),
+    grad('conv2d_grad_weight', 16, 32),
+  ],
 };
 
 /** Problems below this many FLOPs keep the defaults: timing them costs more than they can save. */
@@ -152,7 +196,7 @@ export function candidatesFor(p: Problem, limits: DeviceLimits, base: Tuning = {
   const seen = new Set<string>();
   const out: Candidate[] = [];
   for (const c of [DEFAULT_CANDIDATE, ...runnable(p, kernelOptions(limits, base))]) {
-    const wgsl = candidateKernel(p, c, limits, base).wgsl;
+    const wgsl = planWgsl(candidatePlan(p, c, limits, base));
     if (seen.has(wgsl)) continue;
     seen.add(wgsl);
     out.push(c);
@@ -160,8 +204,16 @@ export function candidatesFor(p: Problem, limits: DeviceLimits, base: Tuning = {
   return out;
 }
 
+/** The candidates of a problem's kind (none: a depthwise conv's gradients, one kernel each). */
+export function candidatesOfKind(p: Pick<Problem, 'op' | 'x' | 'attrs'>): readonly Candidate[] {
+  const dw = isDepthwiseConv(p.x, p.attrs);
+  if (p.op === 'conv2d_grad_input') return dw ? [] : CANDIDATES.gradInput;
+  if (p.op === 'conv2d_grad_weight') return dw ? [] : CANDIDATES.gradWeight;
+  return dw ? CANDIDATES.depthwise : CANDIDATES.conv;
+}
+
 function runnable(p: Problem, opts: KernelOptions): readonly Candidate[] {
-  if (isDepthwiseConv(p.x, p.attrs)) return CANDIDATES.depthwise;
+  if (p.op !== 'conv2d' || isDepthwiseConv(p.x, p.attrs)) return candidatesOfKind(p);
   return CANDIDATES.conv.filter((c) => {
     if (c.tuning['conv2d.variant'] === 2) return rowKernelApplies(p.x, p.attrs);
     if (c.tuning['conv2d.variant'] !== 1) return true;
@@ -180,24 +232,43 @@ function runnable(p: Problem, opts: KernelOptions): readonly Candidate[] {
   });
 }
 
-/** The conv problems of a graph after its passes (conv2d nodes and fused nodes anchored on a conv2d), largest first. */
+const PROBLEM_OPS: readonly string[] = ['conv2d', 'conv2d_grad_input', 'conv2d_grad_weight'];
+
+/**
+ * The conv problems of a graph after its passes (conv2d, conv2d_grad_input and conv2d_grad_weight nodes, plain or
+ * the anchor of a fused node), largest first.
+ */
 export function problemsOf(g: Graph): Problem[] {
   const found = new Map<string, Problem>();
   for (const node of g.nodes) {
-    let x: Shape, attrs: ConvAttrs, out: Shape;
-    if (node.op === 'conv2d') {
-      x = g.nodes[node.inputs[0]!]!.shape;
-      attrs = node.attrs as ConvAttrs;
-      out = node.shape;
-    } else if (node.op === 'fused' && node.body?.[0]?.op === 'conv2d') {
-      const anchor = node.body[0];
-      const r = anchor.inputs[0]!;
-      if (r.kind !== 'in') continue;
-      x = g.nodes[node.inputs[r.index]!]!.shape;
-      attrs = anchor.attrs as ConvAttrs;
-      out = anchor.shape;
+    // The op, its attributes, its input shapes and its own shape (the anchor's, for a fused node).
+    let op: string, a: ConvAttrs, ins: Shape[], shape: Shape;
+    if (PROBLEM_OPS.includes(node.op)) {
+      op = node.op;
+      a = node.attrs as ConvAttrs;
+      ins = node.inputs.map((i) => g.nodes[i]!.shape);
+      shape = node.shape;
+    } else if (node.op === 'fused' && PROBLEM_OPS.includes(node.body?.[0]?.op ?? '')) {
+      const anchor = node.body![0]!;
+      if (anchor.inputs.some((r) => r.kind !== 'in')) continue;
+      op = anchor.op;
+      a = anchor.attrs as ConvAttrs;
+      ins = anchor.inputs.map((r) => g.nodes[node.inputs[(r as { index: number }).index]!]!.shape);
+      shape = anchor.shape;
     } else continue;
-    const key = convProblem(x, attrs);
+    // The forward conv's attributes, input and output.
+    const attrs: ConvAttrs = {
+      channels: a.channels,
+      kernel: a.kernel,
+      stride: a.stride,
+      padding: a.padding,
+      dilation: a.dilation,
+      groups: a.groups,
+      bias: a.bias,
+    };
+    const [x, out] =
+      op === 'conv2d' ? [ins[0]!, shape] : op === 'conv2d_grad_input' ? [shape, ins[0]!] : [ins[0]!, ins[1]!];
+    const key = op === 'conv2d' ? convProblem(x, attrs) : convGradProblem(op as ConvGradOp, x, attrs);
     const prev = found.get(key);
     if (prev) {
       found.set(key, { ...prev, count: prev.count + 1 });
@@ -207,30 +278,57 @@ export function problemsOf(g: Graph): Problem[] {
     const flops = 2 * out.reduce((a, b) => a * b, 1) * cinG * attrs.kernel * attrs.kernel;
     const params: Shape[] = [[attrs.channels, cinG, attrs.kernel, attrs.kernel]];
     if (attrs.bias) params.push([attrs.channels]);
-    found.set(key, { key, op: 'conv2d', x, attrs, out, params, flops, count: 1 });
+    found.set(key, { key, op: op as ProblemOp, x, attrs, out, params, flops, count: 1 });
   }
   return [...found.values()].sort(
     (a, b) => b.flops * b.count - a.flops * a.count || (a.key < b.key ? -1 : 1),
   );
 }
 
+/** A problem's kernel's operands: input, parameter and output shapes (its dispatches bind these and scratch). */
+export function problemOperands(p: Problem): { inputs: Shape[]; params: Shape[]; out: Shape } {
+  if (p.op === 'conv2d_grad_input') return { inputs: [p.out], params: [p.params[0]!], out: p.x };
+  if (p.op === 'conv2d_grad_weight') return { inputs: [p.x, p.out], params: [], out: p.params[0]! };
+  return { inputs: [p.x], params: [...p.params], out: p.out };
+}
+
 /**
  * The kernel of a problem under a candidate on top of `base`, its keys given for the problem as the program gets
- * them (`tuningRecord`: per-problem keys win over `conv2d.large`'s tiles): no epilogue, no views; what the harness times.
+ * them (`tuningRecord`: per-problem keys win over `conv2d.large`'s tiles): no epilogue, no views; what the harness
+ * times. One dispatch, or several with scratch (a weight gradient split along K).
  */
+export function candidatePlan(p: Problem, c: Candidate, limits: DeviceLimits, base: Tuning = {}): KernelPlan {
+  const { inputs, params, out } = problemOperands(p);
+  const opts = kernelOptions(limits, tuningRecord(base, { [p.key]: c }));
+  const made =
+    p.op === 'conv2d_grad_input'
+      ? conv2dGradInputKernel({
+          inputs,
+          out,
+          params,
+          attrs: { ...p.attrs, in_c: p.x[1]!, in_h: p.x[2]!, in_w: p.x[3]! },
+          opts,
+        })
+      : p.op === 'conv2d_grad_weight'
+        ? conv2dGradWeightKernel({ inputs, out, params, attrs: p.attrs, opts })
+        : conv2dKernel({ inputs, out, attrs: p.attrs, params, opts });
+  return 'wgsl' in made ? { scratch: [], dispatches: [made] } : made;
+}
+
+/** The WGSL of every dispatch of a plan, in order. */
+export const planWgsl = (plan: KernelPlan): string => plan.dispatches.map((d) => d.wgsl).join('\n');
+
+/** `candidatePlan` of a problem whose kernel is one dispatch (a forward conv). */
 export function candidateKernel(
   p: Problem,
   c: Candidate,
   limits: DeviceLimits,
   base: Tuning = {},
 ): KernelSpec {
-  return conv2dKernel({
-    inputs: [p.x],
-    out: p.out,
-    attrs: p.attrs,
-    params: p.params,
-    opts: kernelOptions(limits, tuningRecord(base, { [p.key]: c })),
-  });
+  const plan = candidatePlan(p, c, limits, base);
+  if (plan.dispatches.length !== 1)
+    throw new Error(`internal: ${p.key} has ${plan.dispatches.length} dispatches`);
+  return plan.dispatches[0]!;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -272,18 +370,20 @@ export function kernelSetChecksum(base: Tuning = {}): string {
       Math.floor((x[2]! + 2 * a.padding - a.dilation * (a.kernel - 1) - 1) / a.stride) + 1,
       Math.floor((x[3]! + 2 * a.padding - a.dilation * (a.kernel - 1) - 1) / a.stride) + 1,
     ];
-    const p: Problem = {
-      key: convProblem(x, a),
-      op: 'conv2d',
-      x,
-      attrs: a,
-      out,
-      params: [[a.channels, x[1]! / a.groups, a.kernel, a.kernel], ...(a.bias ? [[a.channels]] : [])],
-      flops: 0,
-      count: 1,
-    };
-    const cands = isDepthwiseConv(x, a) ? CANDIDATES.depthwise : CANDIDATES.conv;
-    for (const c of [DEFAULT_CANDIDATE, ...cands]) h.update(candidateKernel(p, c, PROBE_LIMITS, base).wgsl);
+    for (const op of PROBLEM_OPS as readonly ProblemOp[]) {
+      const p: Problem = {
+        key: op === 'conv2d' ? convProblem(x, a) : convGradProblem(op, x, a),
+        op,
+        x,
+        attrs: a,
+        out,
+        params: [[a.channels, x[1]! / a.groups, a.kernel, a.kernel], ...(a.bias ? [[a.channels]] : [])],
+        flops: 0,
+        count: 1,
+      };
+      for (const c of [DEFAULT_CANDIDATE, ...candidatesOfKind(p)])
+        h.update(planWgsl(candidatePlan(p, c, PROBE_LIMITS, base)));
+    }
   }
   const sum = h.digest('hex').slice(0, 32);
   checksumMemo.set(memoKey, sum);
@@ -499,54 +599,64 @@ export function gpuTimer(
   };
   const numel = (s: Shape) => s.reduce((a, b) => a * b, 1);
 
-  /** The pipeline of one candidate, bound to the problem's buffers; undefined (and a warning) if it fails. */
-  async function prepare(p: Problem, c: Candidate, list: readonly GPUBuffer[], base: Tuning) {
-    const spec = candidateKernel(p, c, dev.limits, base);
-    const byslot: Record<string, GPUBuffer> = { input0: list[0]!, output: list.at(-1)! };
-    p.params.forEach((_, k) => (byslot[`param${k}`] = list[1 + k]!));
+  /**
+   * The pipelines of one candidate's dispatches, bound to the problem's buffers (and scratch of its own, added to
+   * `list` to be released with them); undefined (and a warning) if one fails.
+   */
+  async function prepare(p: Problem, c: Candidate, list: GPUBuffer[], base: Tuning) {
+    const plan = candidatePlan(p, c, dev.limits, base);
+    const { inputs, params } = problemOperands(p);
+    const byslot: Record<string, GPUBuffer> = { output: list.at(-1)! };
+    inputs.forEach((_, k) => (byslot[`input${k}`] = list[k]!));
+    params.forEach((_, k) => (byslot[`param${k}`] = list[inputs.length + k]!));
+    plan.scratch.forEach((n, k) => list.push((byslot[`scratch${k}`] = buffer(n))));
     device.pushErrorScope('validation');
     let failure: string | undefined;
-    let made: { pipe: GPUComputePipeline; group: GPUBindGroup } | undefined;
+    const made: { pipe: GPUComputePipeline; group: GPUBindGroup; grid: readonly [number, number, number] }[] =
+      [];
     try {
-      const pipe = await device.createComputePipelineAsync({
-        layout: 'auto',
-        compute: { module: device.createShaderModule({ code: spec.wgsl }), entryPoint: spec.entryPoint },
-      });
-      const group = device.createBindGroup({
-        layout: pipe.getBindGroupLayout(0),
-        entries: spec.bindings.map((slot, binding) => ({ binding, resource: { buffer: byslot[slot]! } })),
-      });
-      made = { pipe, group };
+      for (const spec of plan.dispatches) {
+        const pipe = await device.createComputePipelineAsync({
+          layout: 'auto',
+          compute: { module: device.createShaderModule({ code: spec.wgsl }), entryPoint: spec.entryPoint },
+        });
+        const group = device.createBindGroup({
+          layout: pipe.getBindGroupLayout(0),
+          entries: spec.bindings.map((slot, binding) => ({ binding, resource: { buffer: byslot[slot]! } })),
+        });
+        made.push({ pipe, group, grid: spec.grid });
+      }
     } catch (e) {
       failure = (e as Error).message;
     }
     const err = await device.popErrorScope();
-    if (err || failure || !made) {
+    if (err || failure || made.length !== plan.dispatches.length) {
       o.warn?.(`kernel tuning: ${c.name} failed on ${p.key} and is skipped: ${err?.message ?? failure}`);
       return undefined;
     }
-    return { ...made, grid: spec.grid };
+    return made;
   }
 
   const timer = async (p: Problem, cands: readonly Candidate[], base: Tuning = {}): Promise<number[]> => {
     if (bufs?.key !== p.key) {
       release();
-      bufs = {
-        key: p.key,
-        list: [buffer(numel(p.x)), ...p.params.map((s) => buffer(numel(s))), buffer(numel(p.out))],
-      };
+      const { inputs, params, out } = problemOperands(p);
+      bufs = { key: p.key, list: [...inputs, ...params, out].map((s) => buffer(numel(s))) };
     }
     const list = bufs.list;
     const runs = await Promise.all(cands.map((c) => prepare(p, c, list, base)));
-    /** ms per dispatch of one submit of n dispatches of candidate k. */
+    /** ms per run (all its dispatches) of one submit of n runs of candidate k. */
     const measure = async (k: number, n: number): Promise<number> => {
       const r = runs[k]!;
       const t0 = performance.now();
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      pass.setPipeline(r.pipe);
-      pass.setBindGroup(0, r.group);
-      for (let j = 0; j < n; j++) pass.dispatchWorkgroups(...r.grid);
+      for (let j = 0; j < n; j++)
+        for (const d of r) {
+          pass.setPipeline(d.pipe);
+          pass.setBindGroup(0, d.group);
+          pass.dispatchWorkgroups(...d.grid);
+        }
       pass.end();
       device.queue.submit([enc.finish()]);
       await device.queue.onSubmittedWorkDone();
@@ -609,11 +719,11 @@ export interface TuneResult {
   readonly summary: string;
 }
 
-/** A problem key's class (the conv without its batch and spatial size) and its pixel count N·H·W. */
+/** A problem key's class (the op and conv without its batch and spatial size) and its pixel count N·H·W. */
 export function problemClass(key: string): { cls: string; pixels: number } | undefined {
-  const m = /^conv2d:(\d+)x(\d+)x(\d+)x(\d+)-(.+)$/.exec(key);
+  const m = /^(conv2d(?:_grad_input|_grad_weight)?):(\d+)x(\d+)x(\d+)x(\d+)-(.+)$/.exec(key);
   if (!m) return undefined;
-  return { cls: `conv2d:${m[2]}-${m[5]}`, pixels: Number(m[1]) * Number(m[3]) * Number(m[4]) };
+  return { cls: `${m[1]}:${m[3]}-${m[6]}`, pixels: Number(m[2]) * Number(m[4]) * Number(m[5]) };
 }
 
 /**
@@ -664,7 +774,8 @@ export function choose(cands: readonly Candidate[], ms: readonly number[]): [Can
 /** Chooses the kernels of a compiled graph (see the header for the modes). */
 export async function tuneGraph(g: Graph, o: TuneOptions): Promise<TuneResult> {
   const base = o.base ?? {};
-  const problems = problemsOf(g).filter((p) => p.flops >= MIN_TUNED_FLOPS);
+  // Problems with kernels to choose from, heavy enough to repay their timing.
+  const problems = problemsOf(g).filter((p) => p.flops >= MIN_TUNED_FLOPS && candidatesOfKind(p).length > 0);
   if (o.mode === 'off')
     return {
       tuning: base,

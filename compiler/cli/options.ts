@@ -97,7 +97,7 @@ export function adapterOption(): Option {
 
 /**
  * `--tune off|cached|full` (env FCNC_TUNE; default cached), for the commands that compile for a device: how conv
- * kernels are chosen (runtime/tune.ts): off — the adapter's fixed defaults; cached — choices measured earlier on
+ * kernels (and in a training step their gradients' kernels) are chosen (runtime/tune.ts): off — the adapter's fixed defaults; cached — choices measured earlier on
  * this adapter (the tuning cache), defaults for the rest; full — measure every conv problem now and cache it.
  */
 export function tuneOption(): Option {

@@ -68,27 +68,26 @@ export function compileFor(g: Graph, dev: OpenedDevice, opts: CompileOptions = {
 }
 
 /**
- * `compileFor` with kernels chosen as `--tune` says (runtime/tune.ts): compiles with the adapter's defaults, finds the
- * conv problems of the result, and unless the choices are the defaults compiles again with them. Logs one line on
- * what was used; a progress bar while timing.
+ * The kernels of a compiled graph (after its passes: an inference graph, or a training step's with its gradients)
+ * chosen as `--tune` says (runtime/tune.ts) on top of the adapter's defaults `base`: the tuning record to compile
+ * again with, or undefined when that is `base` itself (mode off, or nothing chosen). Logs one line on what was used;
+ * a progress bar while timing.
  */
-export async function compileTuned(
-  g: Graph,
+export async function chooseKernels(
+  graph: Graph,
   dev: OpenedDevice,
-  tune: TuneMode = 'cached',
+  tune: TuneMode,
+  base: Readonly<Record<string, number>>,
   log: Log,
-  opts: CompileOptions & { io?: Io } = {},
-): Promise<Compiled> {
-  const { io = defaultIo, ...copts } = opts;
-  const base = tuningFor(dev);
-  const first = compileFor(g, dev, { ...copts, tuning: base });
-  if (tune === 'off') return first;
+  io: Io = defaultIo,
+): Promise<Readonly<Record<string, number>> | undefined> {
+  if (tune === 'off') return undefined;
   const bar = tuningProgress(io);
   let timer: ReturnType<typeof gpuTimer> | undefined;
   try {
     const t = performance.now();
     timer = tune === 'full' ? gpuTimer(dev, { warn: (m) => io.err(`warning: ${m}\n`) }) : undefined;
-    const r = await tuneGraph(first.graph, {
+    const r = await tuneGraph(graph, {
       mode: tune,
       adapter: adapterIdentity(dev),
       limits: dev.limits,
@@ -100,9 +99,27 @@ export async function compileTuned(
     bar.stop();
     log.info(r.summary);
     debugStage(1, 'tuning', t);
-    return Object.keys(r.choices).length ? compileFor(g, dev, { ...copts, tuning: r.tuning }) : first;
+    return Object.keys(r.choices).length ? r.tuning : undefined;
   } finally {
     bar.stop();
     timer?.release();
   }
+}
+
+/**
+ * `compileFor` with kernels chosen as `--tune` says (`chooseKernels`): compiles with the adapter's defaults, finds
+ * the conv problems of the result, and unless the choices are the defaults compiles again with them.
+ */
+export async function compileTuned(
+  g: Graph,
+  dev: OpenedDevice,
+  tune: TuneMode = 'cached',
+  log: Log,
+  opts: CompileOptions & { io?: Io } = {},
+): Promise<Compiled> {
+  const { io = defaultIo, ...copts } = opts;
+  const base = tuningFor(dev);
+  const first = compileFor(g, dev, { ...copts, tuning: base });
+  const tuning = await chooseKernels(first.graph, dev, tune, base, log, io);
+  return tuning ? compileFor(g, dev, { ...copts, tuning }) : first;
 }

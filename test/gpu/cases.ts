@@ -229,7 +229,36 @@ const onLlvmpipe = (
   applies: (c) => LLVMPIPE_SAMPLE.has(c.inputs[0]!.join(',')) && (applies?.(c) ?? true),
 });
 
+/**
+ * The gradient cases the tuner's gradient candidates on top of llvmpipe's defaults run on, by the forward conv's
+ * input: scalar weights with channel tails, stride 2 on odd sizes with batch 2, stride with dilation, 1×1 GEMMs with
+ * scalar and vec4 loads, a strided 1×1, groups, K split across samples.
+ */
+const LLVMPIPE_GRAD_SAMPLE = new Set([
+  '1,3,9,11',
+  '2,8,9,7',
+  '1,5,11,9',
+  '1,6,10,10',
+  '2,16,8,8',
+  '1,8,9,9',
+  '1,8,7,7',
+  '2,8,16,16',
+]);
+/** The forward conv's input of a gradient case: dX's shape (grad_input), x (grad_weight). */
+const forwardX = (c: Case): Shape =>
+  c.attrs.in_c === undefined
+    ? c.inputs[0]!
+    : [c.inputs[0]![0]!, c.attrs.in_c as number, c.attrs.in_h as number, c.attrs.in_w as number];
+const gradOnLlvmpipe = (v: { name: string; tuning: Readonly<Record<string, number>> }): Variant => ({
+  name: `${v.name} on llvmpipe defaults`,
+  tuning: { ...LLVMPIPE_TUNING, ...v.tuning },
+  applies: (c) => LLVMPIPE_GRAD_SAMPLE.has(forwardX(c).join(',')),
+});
+
 export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
+  // The tuner's gradient candidates as it times them on llvmpipe, the defaults first (runtime/tune.ts).
+  conv2d_grad_input: [DEFAULT_CANDIDATE, ...CANDIDATES.gradInput].map(gradOnLlvmpipe),
+  conv2d_grad_weight: [DEFAULT_CANDIDATE, ...CANDIDATES.gradWeight].map(gradOnLlvmpipe),
   conv2d: [
     // The tuner's candidates as it times them on llvmpipe (on top of the adapter's defaults), the defaults first.
     onLlvmpipe(DEFAULT_CANDIDATE),

@@ -9,10 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
-import { compile } from '../../compiler/compile.ts';
+import { compile, compileTraining } from '../../compiler/compile.ts';
 import { kernelOptions, tunedValue } from '../../compiler/codegen/limits.ts';
 import { conv2dKernel, convProblem, rowKernelApplies } from '../../compiler/codegen/wgsl/conv.ts';
-import { conv2dGradWeightKernel } from '../../compiler/codegen/wgsl/conv_grad.ts';
+import {
+  conv2dGradInputKernel,
+  conv2dGradWeightKernel,
+  convGradProblem,
+  type ConvGradOp,
+} from '../../compiler/codegen/wgsl/conv_grad.ts';
 import type { ConvAttrs } from '../../compiler/ops/conv.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import {
@@ -21,13 +26,17 @@ import {
   cacheFile,
   CANDIDATES,
   candidateKernel,
+  candidatePlan,
   candidatesFor,
+  candidatesOfKind,
   choose,
   DEFAULT_CANDIDATE,
   MIN_GAIN,
   gpuTimer,
   kernelSetChecksum,
   nearestOfClass,
+  planWgsl,
+  problemClass,
   problemsOf,
   readCache,
   tuneGraph,
@@ -731,6 +740,226 @@ describe('defaults and candidates', () => {
   });
 });
 
+describe("a training step's gradient kernels", () => {
+  // A narrow network's training step at batch 2: every conv's forward, and its input and weight gradients.
+  const r = buildGraph(join(ROOT, 'specs', 'enc_jpu_r50.fcn'), {
+    height: 64,
+    width: 64,
+    batch: 2,
+    settings: { width: 8, classes: 5 },
+  });
+  if (!r.graph) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+  const train = compileTraining(r.graph, { limits: LIMITS, tuning: LLVMPIPE, dropout: true, verify: false });
+  const g = train.graph;
+  const problems = problemsOf(g);
+  const grads = problems.filter((p) => p.op !== 'conv2d');
+
+  it('finds each conv gradient of the step once, keyed by the op and the conv it differentiates', () => {
+    for (const op of ['conv2d_grad_input', 'conv2d_grad_weight'] as const) {
+      let nodes = 0;
+      for (const n of g.nodes) if (n.op === op || (n.op === 'fused' && n.body?.[0]?.op === op)) nodes++;
+      expect(nodes).toBeGreaterThan(50);
+      const mine = grads.filter((p) => p.op === op);
+      expect(mine.reduce((a, p) => a + p.count, 0)).toBe(nodes);
+      for (const p of mine) {
+        expect(p.key).toBe(convGradProblem(op, p.x, p.attrs));
+        expect(p.key.startsWith(`${op}:${p.x.join('x')}-`)).toBe(true);
+        // The forward conv's shapes: dy has the conv's output shape, the weight is OIHW.
+        expect(p.out[1]).toBe(p.attrs.channels);
+        expect(p.params[0]).toEqual([
+          p.attrs.channels,
+          p.x[1]! / p.attrs.groups,
+          p.attrs.kernel,
+          p.attrs.kernel,
+        ]);
+      }
+    }
+    // The same conv's forward and gradients are three problems; keys never collide, classes neither.
+    expect(new Set(problems.map((p) => p.key)).size).toBe(problems.length);
+    const fwd = problems.find((p) => p.op === 'conv2d' && p.attrs.kernel === 3 && p.attrs.groups === 1)!;
+    const gi = convGradProblem('conv2d_grad_input', fwd.x, fwd.attrs);
+    expect(problems.map((p) => p.key)).toContain(gi);
+    expect(problemClass(gi)!.cls).toBe(
+      `conv2d_grad_input:${fwd.x[1]}-${fwd.key.split('-').slice(1).join('-')}`,
+    );
+    expect(problemClass(gi)!.cls).not.toBe(problemClass(fwd.key)!.cls);
+    expect(problemClass(gi)!.pixels).toBe(problemClass(fwd.key)!.pixels);
+  });
+
+  it('depthwise gradients have one kernel each and are not candidates for timing', () => {
+    const dw = grads.filter((p) => p.attrs.groups > 1 && p.attrs.groups === p.x[1]);
+    expect(dw.length).toBeGreaterThan(0); // the JPU's separable convs
+    for (const p of dw) expect(candidatesOfKind(p)).toEqual([]);
+    for (const p of grads.filter((q) => !dw.includes(q)))
+      expect(candidatesOfKind(p)).toBe(
+        p.op === 'conv2d_grad_input' ? CANDIDATES.gradInput : CANDIDATES.gradWeight,
+      );
+  });
+
+  it('a gradient candidate is the kernel it is named after, on top of the defaults', () => {
+    // 64 channels in and out: llvmpipe's defaults give these the large tiles (32×16, 16×32); a candidate's own win.
+    const x = [2, 64, 16, 16];
+    const a = { ...conv(64, 3) };
+    const tiles = (w: string) =>
+      [/const TM = (\d+)u/.exec(w)![1], /const TN = (\d+)u/.exec(w)![1]].map(Number);
+    for (const [op, list, dflt] of [
+      ['conv2d_grad_input', CANDIDATES.gradInput, [32, 16]],
+      ['conv2d_grad_weight', CANDIDATES.gradWeight, [16, 32]],
+    ] as const) {
+      const p: Problem = {
+        key: convGradProblem(op, x, a),
+        op,
+        x,
+        attrs: a,
+        out: [2, 64, 16, 16],
+        params: [[64, 64, 3, 3]],
+        flops: 1,
+        count: 1,
+      };
+      expect(tiles(planWgsl(candidatePlan(p, DEFAULT_CANDIDATE, LIMITS, LLVMPIPE)))).toEqual(dflt);
+      for (const c of list)
+        expect(tiles(planWgsl(candidatePlan(p, c, LIMITS, LLVMPIPE)))).toEqual([
+          c.tuning[`${op}.tm`],
+          c.tuning[`${op}.tn`],
+        ]);
+      // Timed once each: no two candidates generate the same kernels.
+      const texts = candidatesFor(p, LIMITS, LLVMPIPE).map((c) =>
+        planWgsl(candidatePlan(p, c, LIMITS, LLVMPIPE)),
+      );
+      expect(new Set(texts).size).toBe(texts.length);
+      expect(texts.length).toBe(list.length); // the default (32×16 / 16×32) is one of the candidates
+    }
+  });
+
+  it("a per-problem gradient key changes exactly that problem's kernels in the training program", () => {
+    const p = grads.find(
+      (q) => q.op === 'conv2d_grad_weight' && q.attrs.groups === 1 && q.attrs.kernel === 3,
+    )!;
+    const record = tuningRecord(LLVMPIPE, {
+      [p.key]: {
+        name: 'x',
+        tuning: { 'conv2d_grad_weight.tm': 4, 'conv2d_grad_weight.tn': 4 },
+        ms: 1,
+        times: {},
+        date: '',
+      },
+    });
+    const tuned = compileTraining(r.graph!, { limits: LIMITS, tuning: record, dropout: true, verify: false });
+    const texts = (prog: typeof tuned.program) =>
+      prog.entries
+        .train_step!.steps.filter((st) => st.kernel) // not the copies
+        .map((st) => prog.kernels.find((k) => k.name === st.kernel)!.wgsl);
+    const before = texts(train.program);
+    const after = texts(tuned.program);
+    expect(after.length).toBe(before.length);
+    const changed = after.filter((w, k) => w !== before[k]);
+    // Each node of the problem: its pass 1 (and pass 2 when its K split changed with the tiles).
+    expect(changed.length).toBeGreaterThanOrEqual(p.count);
+    const header = `conv2d_grad_weight, conv ${p.attrs.kernel}×${p.attrs.kernel} stride ${p.attrs.stride} padding ${p.attrs.padding} dilation ${p.attrs.dilation} groups ${p.attrs.groups}: x [${p.x.join(', ')}]`;
+    for (const w of changed) expect(w).toContain(header);
+    for (const w of changed.filter((w) => w.includes('const TM')))
+      expect(w).toMatch(/const TM = 4u[^]*const TN = 4u/);
+    expect(tuned.program.tuning[`conv2d_grad_weight.tm@${p.key}`]).toBe(4);
+  });
+
+  it('tune full times the gradient problems with their candidates; cached reuses them', async () => {
+    const dir = tmp();
+    const timer = fakeTimer('register 8×8');
+    const full = await tuneGraph(g, {
+      mode: 'full',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: LLVMPIPE,
+      timer,
+      cacheDir: dir,
+      ...quiet,
+    });
+    const tunedGrads = full.problems.filter((p) => p.op !== 'conv2d');
+    expect(tunedGrads.length).toBeGreaterThan(10);
+    expect(tunedGrads.every((p) => candidatesOfKind(p).length > 0)).toBe(true); // no depthwise gradient
+    let picked = 0;
+    for (const p of tunedGrads) {
+      // The fake timer's winner, unless it generates the default's kernel on this problem (then timed as that).
+      const offered = candidatesFor(p, LIMITS, LLVMPIPE).some((c) => c.name === 'register 8×8');
+      expect(full.choices[p.key]!.name).toBe(offered ? 'register 8×8' : 'adapter default');
+      if (offered) {
+        expect(full.tuning[`${p.op as ConvGradOp}.tm@${p.key}`]).toBe(8);
+        picked++;
+      }
+    }
+    expect(picked).toBeGreaterThan(5);
+    expect(timer.calls).toBe(
+      full.problems.reduce((a, p) => a + candidatesFor(p, LIMITS, LLVMPIPE).length, 0),
+    );
+    const again = fakeTimer();
+    const cached = await tuneGraph(g, {
+      mode: 'cached',
+      adapter: ADAPTER,
+      limits: LIMITS,
+      base: LLVMPIPE,
+      cacheDir: dir,
+      timer: again,
+      ...quiet,
+    });
+    expect(again.calls).toBe(0);
+    expect(cached.tuning).toEqual(full.tuning);
+  });
+
+  it('every gradient candidate the tuner may pick is a kernel the GPU op tests run', () => {
+    const base = { stride: 1, padding: 1, dilation: 1, bias: false };
+    for (const [op, list] of [
+      ['conv2d_grad_input', CANDIDATES.gradInput],
+      ['conv2d_grad_weight', CANDIDATES.gradWeight],
+    ] as const) {
+      // The tunings the op tests run the gradient under: none, each case's own, each variant's.
+      const tested = [
+        undefined,
+        ...(CASES[op] ?? []).flatMap((c) => (c.tuning ? [c.tuning] : [])),
+        ...(VARIANTS[op] ?? []).map((v) => v.tuning),
+      ];
+      for (const [x, a] of [
+        [[2, 8, 9, 7], { ...base, channels: 12, kernel: 3, stride: 2, groups: 1 }],
+        [[2, 16, 8, 8], { ...base, padding: 0, channels: 20, kernel: 1, groups: 1 }],
+      ] as const) {
+        const xs = [...x];
+        const out = [x[0], a.channels, Math.floor((x[2] + 2 * a.padding - 3) / a.stride) + 1, 0];
+        out[2] = a.kernel === 1 ? x[2] : out[2]!;
+        out[3] = a.kernel === 1 ? x[3] : Math.floor((x[3] + 2 * a.padding - 3) / a.stride) + 1;
+        const p: Problem = {
+          key: convGradProblem(op, xs, a),
+          op,
+          x: xs,
+          attrs: a,
+          out,
+          params: [[a.channels, x[1], a.kernel, a.kernel]],
+          flops: 1,
+          count: 1,
+        };
+        const kernelUnder = (tuning?: Readonly<Record<string, number>>) => {
+          const opts = kernelOptions(LIMITS, tuning);
+          const made =
+            op === 'conv2d_grad_input'
+              ? conv2dGradInputKernel({
+                  inputs: [out],
+                  out: xs,
+                  params: [p.params[0]!],
+                  attrs: { ...a, in_c: x[1], in_h: x[2], in_w: x[3] },
+                  opts,
+                })
+              : conv2dGradWeightKernel({ inputs: [xs, out], out: p.params[0]!, params: [], attrs: a, opts });
+          return planWgsl('wgsl' in made ? { scratch: [], dispatches: [made] } : made);
+        };
+        const testedTexts = new Set(tested.map(kernelUnder));
+        for (const c of [DEFAULT_CANDIDATE, ...list])
+          expect(
+            testedTexts.has(planWgsl(candidatePlan(p, c, LIMITS, LLVMPIPE))),
+            `${op} candidate ${c.name} on llvmpipe's defaults is not among the tested variants`,
+          ).toBe(true);
+      }
+    }
+  });
+});
+
 const { dev, reason } = await gpuForTests();
 describe.skipIf(!dev)(`tuning on the device (${dev?.description ?? reason})`, () => {
   it('times real candidates, picks the fastest, and compiles with the choice', async () => {
@@ -770,6 +999,37 @@ describe.skipIf(!dev)(`tuning on the device (${dev?.description ?? reason})`, ()
       expect(Object.keys(choice.times).length).toBe(candidatesFor(p, dev!.limits, tuningFor(dev!)).length);
       const prog = compile(g, { limits: dev!.limits, tuning: r.tuning }).program;
       expect(prog.tuning[`conv2d.variant@${p.key}`]).toBe(choice.tuning['conv2d.variant']);
+    } finally {
+      timer.release();
+    }
+  });
+
+  it("times gradient kernels, a weight gradient's two passes and scratch included", async () => {
+    const a: ConvAttrs = { ...conv(32, 3), bias: true };
+    const x = [2, 16, 23, 23];
+    const warnings: string[] = [];
+    const timer = gpuTimer(dev!, { rounds: 1, warn: (m) => warnings.push(m) });
+    try {
+      for (const op of ['conv2d_grad_weight', 'conv2d_grad_input'] as const) {
+        const p: Problem = {
+          key: convGradProblem(op, x, a),
+          op,
+          x,
+          attrs: a,
+          out: [2, 32, 23, 23],
+          params: [[32, 16, 3, 3], [32]],
+          flops: 1,
+          count: 1,
+        };
+        const cands = candidatesFor(p, dev!.limits, tuningFor(dev!));
+        expect(cands.length).toBeGreaterThan(3);
+        if (op === 'conv2d_grad_weight')
+          expect(candidatePlan(p, DEFAULT_CANDIDATE, dev!.limits, tuningFor(dev!)).dispatches.length).toBe(2);
+        const ms = await timer(p, cands, tuningFor(dev!));
+        expect(warnings).toEqual([]);
+        expect(ms.length).toBe(cands.length);
+        expect(ms.every((t) => t > 0 && Number.isFinite(t))).toBe(true);
+      }
     } finally {
       timer.release();
     }

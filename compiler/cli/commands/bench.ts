@@ -43,7 +43,7 @@ import {
   type GraphOptions,
 } from '../options.ts';
 import { CommandError, compileTuned, outputWriter, paramSpecs, type Log } from '../shared.ts';
-import { compileTrainingFor } from './train.ts';
+import { compileTrainingTuned } from './train.ts';
 
 export interface BenchOptions {
   /** Train steps instead of forwards. */
@@ -105,7 +105,7 @@ async function prepare(
   if (o.train) {
     let compiled;
     try {
-      compiled = compileTrainingFor(g, dev, { dropout: true });
+      compiled = await compileTrainingTuned(g, dev, { dropout: true, tune: o.tune ?? 'cached' }, log);
     } catch (e) {
       // compileTrainingFor's advice names `fcnc train`'s options; say it in bench's terms.
       if (e instanceof CommandError || e instanceof LoweringError)

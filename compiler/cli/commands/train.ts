@@ -34,11 +34,13 @@ import {
   parseNonNegativeInt,
   parseSetting,
   report,
+  tuneOption,
   UsageError,
   type CommandContext,
   type Io,
 } from '../options.ts';
-import { CommandError, open, paramSpecs } from '../shared.ts';
+import { chooseKernels, CommandError, open, paramSpecs, type Log } from '../shared.ts';
+import type { TuneMode } from '../../../runtime/tune.ts';
 
 /** Base learning rates of the official table for a batch of 16 (reference §5.2); scaled by batch/16. */
 const BASE_LR: Readonly<Record<string, number>> = { pcontext: 0.001, ade20k: 0.01, folder: 0.01 };
@@ -68,6 +70,8 @@ export interface TrainOptions {
   workers?: number;
   skipBad?: boolean;
   dropout: 'on' | 'off';
+  /** How kernels are chosen (`--tune`; default cached): the forward convs and their gradients. */
+  tune?: TuneMode;
   adapter?: AdapterChoice;
   set?: Record<string, number | boolean | string | number[]>;
   model?: string;
@@ -169,6 +173,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       new Option('--dropout <mode>', 'dropout as in training, or off').choices(['on', 'off']).default('on'),
     )
     .addOption(adapterOption())
+    .addOption(tuneOption())
     .addOption(
       new Option('--set <name=value>', 'set a model parameter (repeatable), e.g. --set width=16').argParser(
         parseSetting,
@@ -288,10 +293,13 @@ export async function train(spec: string, o: TrainOptions, io: Io = defaultIo): 
       });
     }
 
-    const { compiled, micro } = compileTrainingFor(g, dev, {
-      maxBatch: o.maxBatch,
-      dropout: o.dropout === 'on',
-    });
+    const { compiled, micro } = await compileTrainingTuned(
+      g,
+      dev,
+      { maxBatch: o.maxBatch, dropout: o.dropout === 'on', tune: o.tune ?? 'cached' },
+      { info: say },
+      io,
+    );
     say(
       `${g.model}: ${classes} classes (${trainSet.format}, ${trainSet.samples.length} training images${valSet ? `, ${valSet.samples.length} val` : ''}), ` +
         `batch ${o.batch}${micro < o.batch ? ` as ${o.batch / micro} micro-batches of ${micro} (gradient accumulation)` : ''}, crop ${o.crop}, ` +
@@ -478,12 +486,13 @@ const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
 
 /**
  * The training program for this device: the whole batch in one step when it fits, else micro-batches (the largest
- * divisor of the batch that fits, or at most --max-batch) with gradient accumulation.
+ * divisor of the batch that fits, or at most --max-batch) with gradient accumulation. Kernels: `o.tuning`, else the
+ * adapter's fixed defaults.
  */
 export function compileTrainingFor(
   g: Graph,
   dev: Pick<OpenedDevice, 'limits' | 'adapterInfo'>,
-  o: { maxBatch?: number; dropout: boolean },
+  o: { maxBatch?: number; dropout: boolean; tuning?: Readonly<Record<string, number>> },
 ): { compiled: TrainCompiled; micro: number } {
   const batch = g.nodes[g.inputs[0]!.node]!.shape[0]!;
   const divisors = [...Array(batch).keys()]
@@ -494,7 +503,7 @@ export function compileTrainingFor(
     try {
       const compiled = compileTraining(g, {
         limits: dev.limits,
-        tuning: tuningFor(dev),
+        tuning: o.tuning ?? tuningFor(dev),
         dropout: o.dropout,
         ...(micro < batch ? { microBatch: micro } : {}),
       });
@@ -508,6 +517,24 @@ export function compileTrainingFor(
   throw new CommandError(
     `${(firstError as Error).message} — even one image per step does not fit this device: use a smaller --crop`,
   );
+}
+
+/**
+ * `compileTrainingFor` with kernels chosen as `--tune` says (`chooseKernels` on the training step's graph: its
+ * forward convs and their input and weight gradients): compiled with the adapter's defaults, then, unless the
+ * choices are the defaults, again with them at the micro-batch the first found.
+ */
+export async function compileTrainingTuned(
+  g: Graph,
+  dev: OpenedDevice,
+  o: { maxBatch?: number; dropout: boolean; tune: TuneMode },
+  log: Log,
+  io: Io = defaultIo,
+): Promise<{ compiled: TrainCompiled; micro: number }> {
+  const base = tuningFor(dev);
+  const first = compileTrainingFor(g, dev, { ...o, tuning: base });
+  const tuning = await chooseKernels(first.compiled.graph, dev, o.tune, base, log, io);
+  return tuning ? compileTrainingFor(g, dev, { ...o, maxBatch: first.micro, tuning }) : first;
 }
 
 async function createTrainer(

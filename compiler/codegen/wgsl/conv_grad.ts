@@ -31,6 +31,8 @@
 //  Both gradient kernels: `<op>.large` = C gives convs with at least C input and output channels per group the
 //  larger default tiles GRAD_*_LARGE (what llvmpipe's wide layers want; narrow ones keep the small tiles, which
 //  compile faster).
+//  Every key can also be given for one problem, `<op>.<key>@<problem>` (`convGradProblem`): what `--tune full`
+//  chooses by timing (runtime/tune.ts, CANDIDATES.gradInput / gradWeight).
 //
 // conv2d_grad_bias — db[o] = Σ dy[n, o, …]: one workgroup per channel, each invocation a strided sum in a fixed
 // order (vec4 when a plane is a multiple of 4), then a tree sum in workgroup memory. Deterministic.
@@ -40,7 +42,9 @@ import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
 import type { ConvAttrs } from '../../ops/conv.ts';
 import type { ConvGradInputAttrs } from '../../ops/conv_grad.ts';
 import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
+import { convProblem } from './conv.ts';
 import { KernelIo } from './io.ts';
+import { tunedValue } from '../limits.ts';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
 const lanes = ['x', 'y', 'z', 'w'];
@@ -55,9 +59,33 @@ export const MAX_SPLITS = 64;
 /** Largest scratch buffer of partial sums (f32 elements). */
 export const SCRATCH_FLOATS = 8 * 1024 * 1024;
 
-/** A tuning value (`<op>.<key>`), checked, else the default. */
-function tuned(ctx: KernelCtx, op: string, key: string, dflt: number, mult = 1): number {
-  const v = ctx.opts.tuning?.[`${op}.${key}`] ?? dflt;
+export type ConvGradOp = 'conv2d_grad_input' | 'conv2d_grad_weight';
+
+/**
+ * The problem key of a conv's gradient kernel: the op and the forward conv it differentiates (its input x and
+ * attributes, as `convProblem`), e.g. `conv2d_grad_input:2x64x32x32-64k3s1p1d1g1`. Per-problem tuning keys
+ * (`conv2d_grad_input.tm@<key>`, what the tuner chooses: runtime/tune.ts) win over the global ones.
+ */
+export function convGradProblem(op: ConvGradOp, x: readonly number[], a: ConvAttrs): string {
+  return `${op}:${convProblem(x, a).slice('conv2d:'.length)}`;
+}
+
+/** The forward conv's input shape of a gradient kernel: dX's shape (grad_input), x itself (grad_weight). */
+const forwardInput = (ctx: KernelCtx, op: ConvGradOp): readonly number[] =>
+  op === 'conv2d_grad_input' ? ctx.out : ctx.inputs[0]!;
+
+/** A tuning key's value for this kernel's problem (`<op>.<key>@<problem>`, else `<op>.<key>`), if set. */
+function asked(ctx: KernelCtx, op: ConvGradOp, key: string): number | undefined {
+  return tunedValue(
+    ctx.opts.tuning,
+    `${op}.${key}`,
+    convGradProblem(op, forwardInput(ctx, op), ctx.attrs as ConvAttrs),
+  );
+}
+
+/** A tuning value (`<op>.<key>`, per problem or global), checked, else the default. */
+function tuned(ctx: KernelCtx, op: ConvGradOp, key: string, dflt: number, mult = 1): number {
+  const v = asked(ctx, op, key) ?? dflt;
   if (!(Number.isInteger(v) && v >= 1 && v % mult === 0))
     throw new Error(`bad ${op} tuning: ${key} ${v}${mult > 1 ? ` (a multiple of ${mult})` : ''}`);
   return v;
@@ -94,13 +122,13 @@ export const GRAD_WEIGHT_LARGE = { tm: 16, tn: 32 };
  */
 function gradDefault(
   ctx: KernelCtx,
-  op: string,
+  op: ConvGradOp,
   cinG: number,
   coutG: number,
   small: { tm: number; tn: number },
   large: { tm: number; tn: number },
 ): { tm: number; tn: number } {
-  const from = ctx.opts.tuning?.[`${op}.large`];
+  const from = asked(ctx, op, 'large');
   return from !== undefined && cinG >= from && coutG >= from ? large : small;
 }
 
@@ -118,7 +146,7 @@ export function conv2dGradInputKernel(ctx: KernelCtx<ConvGradInputAttrs>): Kerne
   const tm = tuned(ctx, 'conv2d_grad_input', 'tm', dflt.tm);
   let tn = tuned(ctx, 'conv2d_grad_input', 'tn', dflt.tn, 4);
   // Few input channels per group (a stem's 3): twice the pixels per invocation, unless tn was asked for.
-  if (ctx.opts.tuning?.['conv2d_grad_input.tn'] === undefined && 2 * cinG <= tm) tn = Math.min(2 * tn, 16);
+  if (asked(ctx, 'conv2d_grad_input', 'tn') === undefined && 2 * cinG <= tm) tn = Math.min(2 * tn, 16);
   return gradInputGemm(ctx, tm, tn);
 }
 
@@ -489,7 +517,7 @@ function gradWeightGemm(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
   const tnMax = tuned(ctx, 'conv2d_grad_weight', 'tn', dflt.tn);
   let tmMax = tuned(ctx, 'conv2d_grad_weight', 'tm', dflt.tm);
   // Few input channels per group (a stem's 3): twice the output channels per invocation, unless tm was asked for.
-  if (ctx.opts.tuning?.['conv2d_grad_weight.tm'] === undefined && 2 * cinG <= tnMax)
+  if (asked(ctx, 'conv2d_grad_weight', 'tm') === undefined && 2 * cinG <= tnMax)
     tmMax = Math.min(2 * tmMax, 32);
   const co = tiles(coutG, tmMax);
   const ci = tiles(cinG, tnMax);
@@ -503,7 +531,7 @@ function gradWeightGemm(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
   const rows = batch! * ho!;
   const p4 = (ho! * wo!) / 4;
   const items1 = g * co.count * taps * ci.count;
-  const forced = ctx.opts.tuning?.['conv2d_grad_weight.splits'];
+  const forced = asked(ctx, 'conv2d_grad_weight', 'splits');
   const { splits, chunk } = gemm
     ? splitsFor(items1, batch! * p4, 4, nw, forced)
     : splitsFor(items1, rows, wo!, nw, forced);
@@ -651,7 +679,7 @@ function gradWeightDepthwise(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan
   const nw = ch! * taps;
   const rows = batch! * ho!;
   const items1 = ch! * tt.count;
-  const forced = ctx.opts.tuning?.['conv2d_grad_weight.splits'];
+  const forced = asked(ctx, 'conv2d_grad_weight', 'splits');
   const { splits, chunk } = splitsFor(items1, rows, wo!, nw, forced);
   const name = `conv2d_grad_weight_dw${kindOf({ ...a, groups: 1 })}_c${ch}`;
   const io = new KernelIo(ctx);
