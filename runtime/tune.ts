@@ -1,8 +1,9 @@
 // Kernel choices by measurement. For a compiled graph (after the passes), the distinct problems of its heavy kernels
 // — every conv2d, plain or the anchor of a fused kernel, keyed by `convProblem` (input shape, output channels,
 // kernel, stride, padding, dilation, groups), and in a training program every conv's input and weight gradient
-// (conv2d_grad_input / conv2d_grad_weight, keyed by `convGradProblem`: the op and the conv it differentiates) — are timed on the adapter at hand under each candidate configuration
-// (kernel variant and tile shapes, `CANDIDATES`), each candidate's kernel alone in a small harness, and the fastest
+// (conv2d_grad_input / conv2d_grad_weight, keyed by `convGradProblem`: the op and the conv it differentiates) — are
+// timed on the adapter at hand under each candidate configuration (kernel variant and tile shapes, `CANDIDATES`),
+// each candidate's kernel (all its dispatches) alone in a small harness, and the fastest
 // becomes the problem's choice: per-problem tuning keys `<key>@<problem>` (compiler/codegen/limits.ts `tunedValue`)
 // on top of the adapter's fixed defaults (runtime/tuning.ts `tuningFor`).
 // Candidates are generated and timed on top of those defaults (so what is timed is what the program then runs:
@@ -568,12 +569,13 @@ export interface GpuTimerOptions {
 }
 
 /**
- * A timer running each candidate's kernel alone on the device, on buffers of the problem's shapes (random values):
+ * A timer running each candidate's kernel alone on the device (every dispatch of its plan, with scratch buffers of
+ * its own), on buffers of the problem's shapes (random values):
  * every candidate's pipeline is created and warmed up, two calibration runs each fix how many dispatches one
  * measurement submits (so that it lasts about `targetMs`: a GPU dispatch can be far shorter than a queue round trip)
  * and drops the clearly slower ones, then up to `rounds` rounds (fewer when runs are long) measure every remaining
  * candidate once each, in turn (a neighbour's load falls on all alike). A measurement is one submit and a queue sync; a candidate's time is its
- * fastest measurement per dispatch (load on a shared machine only ever adds time).
+ * fastest measurement per run (load on a shared machine only ever adds time).
  */
 export function gpuTimer(
   dev: Pick<OpenedDevice, 'device' | 'limits'>,

@@ -8,12 +8,17 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../../runtime/weights/checkpoint.ts';
+import { readCheckpoint, writeCheckpoint } from '../../runtime/weights/checkpoint.ts';
+import { buildGraph } from '../../compiler/index.ts';
+import { compileTraining } from '../../compiler/compile.ts';
+import { problemsOf } from '../../runtime/tune.ts';
+import { tuningFor } from '../../runtime/tuning.ts';
 import { readLog } from '../../runtime/train/log.ts';
 import { gpuForTests } from '../gpu/harness.ts';
 import { ROOT, runCli } from '../helpers.ts';
 
 const gpu = await gpuForTests();
+const base = gpu.dev ? tuningFor(gpu.dev) : {};
 gpu.dev?.destroy();
 
 const dir = mkdtempSync(join(tmpdir(), 'fcnc-train-'));
@@ -133,6 +138,35 @@ describe.skipIf(!gpu.dev)('fcnc train', () => {
       }[];
     expect(steps(killed).map((s) => s.iteration)).toEqual([...Array(12).keys()].map((k) => k + 1));
     expect(steps(killed).map((s) => s.losses)).toEqual(steps(whole).map((s) => s.losses));
+  });
+
+  it('--resume compiles with the kernels the run started with, whatever --tune would choose now', async () => {
+    const out = join(dir, 'kernels');
+    const args = [...BASE, '--iterations', '4', '--eval-every', '0', '--data', data, '--checkpoint-dir', out];
+    const first = await runCli('train', SPEC, ...args, '--stop-after', '2', '--tune', 'off');
+    expect(first.code, first.err).toBe(0);
+    const path = join(out, 'checkpoint.pth.tar');
+    const c = await readCheckpoint(path);
+    expect(c.iteration).toBe(2);
+    // --tune off: the adapter's defaults, recorded as the run's kernels.
+    expect(JSON.parse(c.extra.kernels as string)).toEqual(base);
+    // As if the run had started with a tuned weight-gradient kernel for one conv of its backbone.
+    const g = buildGraph(SPEC, { height: 32, width: 32, batch: 2, settings: { width: 4 } }).graph!;
+    const p = problemsOf(compileTraining(g, { limits: {}, tuning: base, verify: false }).graph).find(
+      (q) => q.op === 'conv2d_grad_weight' && q.attrs.kernel === 3 && q.attrs.groups === 1,
+    )!;
+    const kernels = {
+      ...base,
+      [`conv2d_grad_weight.tm@${p.key}`]: 4,
+      [`conv2d_grad_weight.tn@${p.key}`]: 4,
+    };
+    await writeCheckpoint(path, { ...c, extra: { ...c.extra, kernels: JSON.stringify(kernels) } });
+    const resumed = await runCli('train', SPEC, ...args, '--resume', '--tune', 'off');
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.err).toContain('kernels: as the run started (1 tuned problems)');
+    const after = await readCheckpoint(path);
+    expect(after.iteration).toBe(4);
+    expect(JSON.parse(after.extra.kernels as string)).toEqual(kernels);
   });
 
   it('Ctrl-C finishes the step, writes a checkpoint and exits', async () => {

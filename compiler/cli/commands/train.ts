@@ -293,13 +293,19 @@ export async function train(spec: string, o: TrainOptions, io: Io = defaultIo): 
       });
     }
 
-    const { compiled, micro } = await compileTrainingTuned(
-      g,
-      dev,
-      { maxBatch: o.maxBatch, dropout: o.dropout === 'on', tune: o.tune ?? 'cached' },
-      { info: say },
-      io,
-    );
+    // Kernels: on --resume exactly those the run started with (recorded in its checkpoints), so that it continues
+    // bit for bit whatever the tuning cache learnt meanwhile; else as --tune says.
+    const started = ckpt ? kernelsOf(ckpt) : undefined;
+    if (started) say(`kernels: as the run started (${tunedProblems(started)} tuned problems)`);
+    const { compiled, micro } = started
+      ? compileTrainingFor(g, dev, { maxBatch: o.maxBatch, dropout: o.dropout === 'on', tuning: started })
+      : await compileTrainingTuned(
+          g,
+          dev,
+          { maxBatch: o.maxBatch, dropout: o.dropout === 'on', tune: o.tune ?? 'cached' },
+          { info: say },
+          io,
+        );
     say(
       `${g.model}: ${classes} classes (${trainSet.format}, ${trainSet.samples.length} training images${valSet ? `, ${valSet.samples.length} val` : ''}), ` +
         `batch ${o.batch}${micro < o.batch ? ` as ${o.batch / micro} micro-batches of ${micro} (gradient accumulation)` : ''}, crop ${o.crop}, ` +
@@ -356,6 +362,8 @@ export async function train(spec: string, o: TrainOptions, io: Io = defaultIo): 
           best_miou: best.mIoU,
           best_pixacc: best.pixAcc,
           skipped: loader.skipped.length,
+          // The kernel choices of the program (its tuning record): what --resume compiles with.
+          kernels: JSON.stringify(compiled.program.tuning),
         },
       });
       await writeCheckpoint(path, t);
@@ -598,6 +606,27 @@ async function toCheckpoint(
     extra: o.extra,
   };
 }
+
+/** The kernel choices a run's checkpoint records (`kernels`), if it records any that parse. */
+function kernelsOf(c: TrainingCheckpoint): Readonly<Record<string, number>> | undefined {
+  if (typeof c.extra.kernels !== 'string') return undefined;
+  try {
+    const t: unknown = JSON.parse(c.extra.kernels);
+    if (
+      typeof t === 'object' &&
+      t !== null &&
+      !Array.isArray(t) &&
+      Object.values(t).every((v) => typeof v === 'number' && Number.isFinite(v))
+    )
+      return t as Record<string, number>;
+  } catch {
+    // Not JSON: chosen again as --tune says.
+  }
+  return undefined;
+}
+
+const tunedProblems = (t: Readonly<Record<string, number>>): number =>
+  new Set(Object.keys(t).flatMap((k) => (k.includes('@') ? [k.slice(k.indexOf('@') + 1)] : []))).size;
 
 /** A checkpoint must continue the same run: same spec, batch, crop, seed, schedule and classes. */
 function checkResumable(
