@@ -29,7 +29,7 @@ import {
   type CommandContext,
   type GraphOptions,
 } from '../options.ts';
-import { CommandError, compileTuned, outputWriter, paramSpecs, type Log } from '../shared.ts';
+import { chooseKernels, CommandError, compileTuned, outputWriter, paramSpecs, type Log } from '../shared.ts';
 import type { TuneMode } from '../../../runtime/tune.ts';
 
 /** Dawn rounds timestamps to ~65 µs unless this toggle is given (per-kernel times need better). */
@@ -96,7 +96,11 @@ export async function profileGraph(g: Graph, o: ProfileSpecOptions, log: Log): P
     let graph: Graph;
     let chunk = g.nodes[g.inputs[0]!.node]!.shape[0]!;
     if (entry === 'train_step') {
-      const t = compileTraining(g, { limits: dev.limits, tuning: tuningFor(dev) });
+      // Kernels as --tune says, for the step's forward convs and their gradients.
+      const base = tuningFor(dev);
+      let t = compileTraining(g, { limits: dev.limits, tuning: base });
+      const tuning = await chooseKernels(t.graph, dev, o.tune ?? 'cached', base, log);
+      if (tuning) t = compileTraining(g, { limits: dev.limits, tuning });
       ({ program, graph } = t);
     } else {
       const c = await compileTuned(g, dev, o.tune, log);
