@@ -156,6 +156,8 @@ export const CANDIDATES: {
     { name: 'depthwise taps 4', tuning: { 'conv2d_dw.variant': 0 } },
     { name: 'depthwise rows 4', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 4 } },
     { name: 'depthwise rows 8', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 8 } },
+    { name: 'depthwise rows 16', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 16 } },
+    { name: 'depthwise rows 32', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 32 } },
   ],
   // The gradients' register-blocked kernels (compiler/codegen/wgsl/conv_grad.ts; depthwise gradients have one kernel
   // each and are not tuned): input channels × input pixels per invocation for dX, output × input channels for dW

@@ -22,7 +22,7 @@ export const LLVMPIPE_TUNING: Readonly<Record<string, number>> = {
   'conv2d_grad_input.large': 64,
   'conv2d_grad_weight.large': 64,
   'conv2d_dw.variant': 1,
-  'conv2d_dw.tn': 8,
+  'conv2d_dw.tn': 32,
 };
 
 const TABLE: readonly Entry[] = [
@@ -32,15 +32,16 @@ const TABLE: readonly Entry[] = [
     // other strided convs): register-blocked. Layers with at least 64 channels in and out take the large tiles
     // (row-vectorised 16×32 × 2 rows, 16×16 × 4 rows on rows ≤ 16 wide, 16×8 × 8 rows on rows ≤ 8; 1×1 convs,
     // strided too, 32×32 where that leaves 4 workgroups of tiles, else 16×16: bench/results/order-software.md,
-    // narrow-software.md, tuning-software.md); depthwise convs 8 outputs of a row per invocation (tuning-software.md:
-    // 1.06–1.58× faster than 4 gathered taps on the JPU's);
+    // narrow-software.md, tuning-software.md); depthwise convs 32 outputs of a row per invocation (at most the row),
+    // read as vec4 rows where they can be (bench/results/depthwise-software.md: 1.8–3.9× faster than the scalar
+    // loads of 4 or 8 outputs on the JPU's at 32×32, 1.5–2.4× at 64×64);
     // narrow layers keep the small ones (rows 12×32 or 4×32, register 16×8), which compile in half the time.
     // Workgroups shrink (down to 8 invocations) until a dispatch has 4: llvmpipe runs one workgroup per thread.
     // Gradient kernels: larger register tiles (input 32×16, weight 16×32) on layers with at least 64 channels in
     // and out (bench/results/backward-software.md); narrow layers keep 16×8.
     tuning: LLVMPIPE_TUNING,
     source:
-      'bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1 and depthwise), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
+      'bench/results/depthwise-software.md (depthwise row tiles and vec4 row loads), bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
   },
 ];
 

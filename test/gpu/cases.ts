@@ -331,6 +331,8 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     dwRows(4),
     dwRows(8),
     dwRows(12),
+    dwRows(16),
+    dwRows(32),
   ],
 };
 
@@ -352,6 +354,14 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 8, 11, 9]], attrs: conv(8, 3, { padding: 2, dilation: 2, groups: 8 }) },
     { inputs: [[1, 6, 17, 15]], attrs: conv(6, 3, { padding: 4, dilation: 4, groups: 6, bias: true }) },
     { inputs: [[2, 5, 19, 19]], attrs: conv(5, 3, { padding: 8, dilation: 8, groups: 5 }) },
+    // Depthwise on rows a multiple of 4 wide at stride 1: vec4 row loads, the first tap 3, 2, 1 or 0 columns
+    // into its vec4 (padding 1, 2, 3 or 4/8), taps reaching past both ends of the row, tiles wider than the row.
+    { inputs: [[1, 8, 12, 16]], attrs: conv(8, 3, { padding: 1, groups: 8 }) },
+    { inputs: [[1, 6, 10, 12]], attrs: conv(6, 3, { padding: 2, dilation: 2, groups: 6, bias: true }) },
+    { inputs: [[2, 5, 9, 8]], attrs: conv(5, 3, { padding: 4, dilation: 4, groups: 5 }) },
+    { inputs: [[1, 4, 20, 32]], attrs: conv(4, 3, { padding: 8, dilation: 8, groups: 4 }) },
+    { inputs: [[1, 3, 8, 4]], attrs: conv(3, 7, { padding: 3, groups: 3 }) },
+    { inputs: [[1, 4, 7, 12]], attrs: conv(4, 5, { padding: 1, groups: 4 }) }, // no "same" padding: 10 outputs a row
     { inputs: [[1, 4, 9, 11]], attrs: conv(4, 3, { stride: 2, padding: 1, groups: 4 }) },
     { inputs: [[1, 8, 7, 7]], attrs: conv(6, 3, { padding: 1, groups: 2 }) }, // grouped
     { inputs: [[1, 16, 6, 5]], attrs: conv(8, 3, { padding: 1, groups: 4 }) }, // grouped, 4 input channels per group

@@ -84,6 +84,7 @@ export const CONV_KEYS = {
   minWorkgroups: 'conv2d.min_workgroups',
   dwVariant: 'conv2d_dw.variant',
   dwTn: 'conv2d_dw.tn',
+  dwVec: 'conv2d_dw.vec',
 } as const;
 
 /**
@@ -1079,20 +1080,32 @@ function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec
 }
 
 /**
- * Depthwise conv, variant 1: TN adjacent output pixels of one row of one channel per invocation. For each kernel
+ * Depthwise conv, variant 1: TN adjacent output pixels of one row of one channel per invocation (`conv2d_dw.tn`, at
+ * most the row's width rounded up to 4). For each kernel
  * row the distinct input columns the taps need ({j·STRIDE + kx·DILATION}) are loaded once (zero outside the
- * image) and every tap reads them from registers.
+ * image) and every tap reads them from registers. At stride 1 on rows a multiple of 4 wide they are loaded as the
+ * aligned vec4s that cover them (each wholly inside the row or wholly padding): the first column's offset from
+ * its vec4 is −PAD mod 4 for every tile, so which lane holds which tap is known when the kernel is generated. A
+ * dilated conv's taps are far apart (8 columns at dilation 8), which makes wide tiles pay: 16 outputs at dilation
+ * 8 need 8 vec4 loads per kernel row where 4 outputs need 3.
  */
-function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tn: number): KernelSpec {
+function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tnMax: number): KernelSpec {
   const [batch, ch, h, w] = ctx.inputs[0]! as number[];
   const [, , ho, wo] = ctx.out as number[];
+  const tn = Math.min(tnMax, Math.ceil(wo! / 4) * 4); // no wider than the row
   const { kernel: k, stride: s, padding: p, dilation: d, bias } = ctx.attrs;
   const nv = tn / 4;
   const rowTiles = Math.ceil(wo! / tn);
   const io = new KernelIo(ctx);
   const vecY = wo! % 4 === 0 && io.outVecOk;
+  // `conv2d_dw.vec` 0: scalar loads everywhere (the kernel before vec4 rows, for bench/depthwise.bench.ts).
+  const vecX =
+    s === 1 &&
+    w! % 4 === 0 &&
+    io.inVecOk(0) &&
+    tunedInt(ctx, CONV_KEYS.dwVec, 1, (v) => v === 0 || v === 1) === 1;
   const bufs: Buf[] = [
-    { slot: 'input0', name: 'x', elem: 'f32' },
+    { slot: 'input0', name: 'x', elem: vecX ? 'vec4f' : 'f32' },
     { slot: 'param0', name: 'wt', elem: 'f32' },
     ...(bias ? [{ slot: 'param1', name: 'bias', elem: 'f32' } as const] : []),
     ...io.outBufs(vecY),
@@ -1107,6 +1120,20 @@ function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tn: number): KernelSpec 
     `const TN = ${u(tn)}; // adjacent output pixels of one row per invocation`,
     `const ROW_TILES = ${u(rowTiles)};`,
   ].join('\n');
+  // vec4 loads: the first tap column ix0 = ox0 − PAD lies `lead` columns into the vec4 q0 = ⌊ix0 / 4⌋; offset o is
+  // lane (lead + o) mod 4 of vec4 q0 + ⌊(lead + o) / 4⌋.
+  const lead = ((-p % 4) + 4) % 4;
+  const quads = vecX
+    ? [...new Set(offsets.map((o) => Math.floor((lead + o) / 4)))].sort((a, b) => a - b)
+    : [];
+  const tap = (o: number): string =>
+    vecX ? `v${Math.floor((lead + o) / 4)}.${lanes[(lead + o) % 4]}` : `r${o}`;
+  /** The 4 inputs of output pixels 4v..4v+3 at tap column offset `kx·DILATION`. */
+  const four = (v: number, kx: number): string => {
+    const os = range(4).map((l) => (4 * v + l) * s + kx * d);
+    if (vecX && (lead + os[0]!) % 4 === 0) return `v${(lead + os[0]!) / 4}`; // one whole vec4
+    return `vec4f(${os.map(tap).join(', ')})`;
+  };
   const L: string[] = [];
   L.push('  let tile = gid % ROW_TILES;');
   L.push('  let oy = (gid / ROW_TILES) % HO;');
@@ -1117,28 +1144,35 @@ function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tn: number): KernelSpec 
   L.push('  let wbase = c * KSIZE * KSIZE;');
   L.push('  let iy0 = i32(oy) * STRIDE - PAD;');
   L.push("  let ix0 = i32(ox0) * STRIDE - PAD; // input column of the first pixel's first tap");
+  const kp = Math.ceil(p / 4) + 1;
+  if (vecX) L.push(`  let q0 = (ix0 + ${i(4 * kp)}) / 4i - ${i(kp)}; // its vec4 (⌊ix0 / 4⌋)`);
   for (const v of range(nv)) L.push(`  var acc${v} = vec4f(0.0); // pixels ox0 + ${4 * v} ..`);
   L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
   L.push('    let iy = iy0 + i32(ky) * DILATION;');
   L.push('    if (iy < 0i || iy >= i32(H)) { continue; } // the whole row is zero padding');
   L.push('    let row = xbase + u32(iy) * W;');
-  L.push(
-    `    // The ${offsets.length} distinct input columns of this row's taps (ix0 + offset), zero outside the image.`,
-  );
-  for (const o of offsets) {
-    L.push(`    let t${o} = ix0 + ${i(o)};`);
+  if (vecX) {
     L.push(
-      `    let r${o} = select(0.0, x[row + select(0u, u32(t${o}), t${o} >= 0i && t${o} < i32(W))], t${o} >= 0i && t${o} < i32(W));`,
+      `    // The ${quads.length} vec4s holding the ${offsets.length} distinct input columns of this row's taps, zero outside the image.`,
     );
+    for (const q of quads) {
+      L.push(`    let c${q} = q0 + ${i(q)};  let in${q} = c${q} >= 0i && c${q} < i32(W / 4u);`);
+      L.push(`    let v${q} = select(vec4f(0.0), x[row / 4u + select(0u, u32(c${q}), in${q})], in${q});`);
+    }
+  } else {
+    L.push(
+      `    // The ${offsets.length} distinct input columns of this row's taps (ix0 + offset), zero outside the image.`,
+    );
+    for (const o of offsets) {
+      L.push(`    let t${o} = ix0 + ${i(o)};`);
+      L.push(
+        `    let r${o} = select(0.0, x[row + select(0u, u32(t${o}), t${o} >= 0i && t${o} < i32(W))], t${o} >= 0i && t${o} < i32(W));`,
+      );
+    }
   }
   for (const kx of range(k)) {
     L.push(`    let w${kx} = wt[wbase + ky * KSIZE + ${u(kx)}];`);
-    for (const v of range(nv))
-      L.push(
-        `    acc${v} += w${kx} * vec4f(${range(4)
-          .map((l) => `r${(4 * v + l) * s + kx * d}`)
-          .join(', ')});`,
-      );
+    for (const v of range(nv)) L.push(`    acc${v} += w${kx} * ${four(v, kx)};`);
   }
   L.push('  }');
   L.push('  let ybase = ((n * CHANNELS + c) * HO + oy) * WO;');
@@ -1155,7 +1189,7 @@ function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tn: number): KernelSpec 
   const items = batch! * ch! * ho! * rowTiles;
   return kernelSpec(
     `conv2d_dw${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}_c${ch}_r${tn}`,
-    `depthwise conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}\neach invocation: ${tn} adjacent output pixels of one row; each kernel row's ${offsets.length} distinct inputs loaded once`,
+    `depthwise conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}\neach invocation: ${tn} adjacent output pixels of one row; each kernel row's ${offsets.length} distinct inputs loaded once${vecX ? ` (as ${quads.length} vec4s)` : ''}`,
     bufs,
     consts,
     linearMain(items, WG, ctx.opts),
