@@ -873,6 +873,9 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[2, 8, 13, 13]], attrs: { codewords: 5 }, limits: SPLIT },
     // Codewords in registers (K ≤ 32, D a multiple of 4: the cases above with D = 8, 32) or in a loop (D = 6; K = 33).
     { inputs: [[1, 4, 3, 5]], attrs: { codewords: 33 } },
+    // The aggregate pass 4 codewords × 4 channels per invocation (K and D multiples of 4: [1, 8, 5, 5] with scalar
+    // rows, [1, 32, 4, 4] with vec4 rows above), with two samples on a split grid; one output each otherwise.
+    { inputs: [[2, 144, 3, 4]], attrs: { codewords: 16 }, limits: SPLIT },
   ],
   // Encoding's gradients: x [N, D, H, W] and dE [N, K, D]. One chunk in all (the reductions store directly), two
   // samples (partial sums, then their sum), HW not a multiple of 4, K and D odd, many chunks with a short last one

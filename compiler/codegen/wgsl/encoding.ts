@@ -1,11 +1,16 @@
 // The Encoding layer in two dispatches, never materialising the N×HW×K×D residuals:
 //  1. assign: per pixel i of sample n, the scaled squared distances s_k‖x_ni − c_k‖² to the K codewords and
 //     their softmax over k, written as A[n, k, i] (a scratch buffer of N·K·HW floats);
-//  2. aggregate: E[n, k, d] = Σ_i A[n, k, i] · (x[n, d, i] − c[k, d]), one output per invocation, reading
-//     A and X contiguously along i (vec4 when HW is a multiple of 4).
+//  2. aggregate: E[n, k, d] = Σ_i A[n, k, i] · (x[n, d, i] − c[k, d]), 4 codewords × 4 feature channels per
+//     invocation when K and D are multiples of 4 (else one output), reading A and X contiguously along i (vec4
+//     when HW is a multiple of 4).
 import type { KernelCtx, KernelPlan } from '../../ops/op.ts';
 import { kernelSpec, linearMain, u, WG, type Buf } from './common.ts';
 import { KernelIo } from './io.ts';
+
+/** Codewords × feature channels per invocation of the aggregate pass, when both divide (4 × 4). */
+export const AGG_BLOCK = 4;
+const range = (n: number): number[] => Array.from({ length: n }, (_, j) => j);
 
 /** The most codewords whose distances one invocation of the assign pass keeps in registers (EncNet: 32). */
 export const UNROLLED_CODEWORDS = 32;
@@ -92,23 +97,50 @@ export function encodingKernel(ctx: KernelCtx<{ codewords: number }>): KernelPla
     ...io.outBufs(),
   ];
   const q = vec ? ' / 4u' : '';
-  const aggBody = [
-    '  let d = gid % D;',
-    '  let c = (gid / D) % K;',
-    '  let n = gid / (D * K);',
-    '  let cw = codewords[c * D + d];',
-    `  let xrow = (${io.plane(0, 'n', 'd')}) * HW${q};`,
-    `  let arow = (n * K + c) * HW${q};`,
-    `  var s = ${elem}(0.0);`,
-    `  for (var i = 0u; i < HW${q}; i++) { s += assign[arow + i] * (x[xrow + i] - cw); }`,
-    `  ${io.store('gid', vec ? 's.x + s.y + s.z + s.w' : 's')}`,
-  ].join('\n');
+  // Blocked (K and D multiples of 4): each invocation 4 codewords × 4 feature channels, so one step over i loads
+  // 4 rows of A and 4 of X for 16 products instead of one of each for one.
+  const blocked = k % AGG_BLOCK === 0 && dim! % AGG_BLOCK === 0;
+  const B = AGG_BLOCK;
+  const sum = (v: string) => (vec ? `${v}.x + ${v}.y + ${v}.z + ${v}.w` : v);
+  const aggBody = blocked
+    ? [
+        '  let d0 = (gid % (D / 4u)) * 4u;',
+        '  let c0 = ((gid / (D / 4u)) % (K / 4u)) * 4u;',
+        '  let n = gid / ((D / 4u) * (K / 4u));',
+        ...range(B).map((l) => `  let xrow${l} = (${io.plane(0, 'n', `d0 + ${u(l)}`)}) * HW${q};`),
+        ...range(B).map((j) => `  let arow${j} = (n * K + c0 + ${u(j)}) * HW${q};`),
+        ...range(B).flatMap((j) =>
+          range(B).map((l) => `  let cw${j}_${l} = codewords[(c0 + ${u(j)}) * D + d0 + ${u(l)}];`),
+        ),
+        ...range(B).flatMap((j) => range(B).map((l) => `  var s${j}_${l} = ${elem}(0.0);`)),
+        `  for (var i = 0u; i < HW${q}; i++) {`,
+        ...range(B).map((j) => `    let a${j} = assign[arow${j} + i];`),
+        ...range(B).map((l) => `    let x${l} = x[xrow${l} + i];`),
+        ...range(B).flatMap((j) => range(B).map((l) => `    s${j}_${l} += a${j} * (x${l} - cw${j}_${l});`)),
+        '  }',
+        ...range(B).flatMap((j) =>
+          range(B).map(
+            (l) => `  ${io.store(`(n * K + c0 + ${u(j)}) * D + d0 + ${u(l)}`, sum(`s${j}_${l}`))}`,
+          ),
+        ),
+      ].join('\n')
+    : [
+        '  let d = gid % D;',
+        '  let c = (gid / D) % K;',
+        '  let n = gid / (D * K);',
+        '  let cw = codewords[c * D + d];',
+        `  let xrow = (${io.plane(0, 'n', 'd')}) * HW${q};`,
+        `  let arow = (n * K + c) * HW${q};`,
+        `  var s = ${elem}(0.0);`,
+        `  for (var i = 0u; i < HW${q}; i++) { s += assign[arow + i] * (x[xrow + i] - cw); }`,
+        `  ${io.store('gid', sum('s'))}`,
+      ].join('\n');
   const aggregate = kernelSpec(
     `encoding_aggregate_k${k}_d${dim}`,
-    `encoding, pass 2: E[n, k, d] = Σ_i A[n, k, i] · (x[n, d, i] − c[k, d]) → [${ctx.out.join(', ')}]; one output per invocation`,
+    `encoding, pass 2: E[n, k, d] = Σ_i A[n, k, i] · (x[n, d, i] − c[k, d]) → [${ctx.out.join(', ')}]; ${blocked ? `${B} codewords × ${B} feature channels` : 'one output'} per invocation`,
     aggBufs,
     consts,
-    linearMain(batch! * k * dim!, WG, ctx.opts),
+    linearMain((batch! * k * dim!) / (blocked ? B * B : 1), WG, ctx.opts),
     aggBody,
     WG,
     {},
