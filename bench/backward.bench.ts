@@ -1,7 +1,8 @@
 // Backward conv kernels on the adapter at hand: GFLOP/s of the forward conv, conv2d_grad_input and
 // conv2d_grad_weight (both passes of its split-K) on the FastFCN layer shapes of bench/conv.bench.ts, and the
 // ratio of each gradient kernel's speed to the forward's (target: ≥ 0.5 on the software adapter). Every kernel
-// gets the adapter's tuning (runtime/tuning.ts). FLOPs are the forward's 2·N·Cout·Ho·Wo·Cin/G·k² for all three.
+// gets the adapter's tuning (runtime/tuning.ts); the input gradient also runs as the register-blocked variant 0
+// (`conv2d_grad_input.variant` 0), beside the adapter's choice (the row-vectorised variant 2 where it applies). FLOPs are the forward's 2·N·Cout·Ho·Wo·Cin/G·k² for all three.
 // Run: npm run bench:backward   (writes bench/results/backward-<adapter>.md; commit it)
 // Env: FCNC_ADAPTER=gpu|software, REPEATS (default 3), QUICK=1 for a short list, TINY=1 for two tiny shapes
 // (a smoke test: neither writes the results file), OUT=<file> to write the table elsewhere, TUNING='{…}' to put
@@ -144,9 +145,17 @@ for (const l of layers) {
   const gwCtx: KernelCtx<ConvAttrs> = { inputs: [l.x, out], out: wshape, attrs: a, params: [], opts };
   const fwd = asPlan(conv2dKernel(fwdCtx));
   const gi = asPlan(conv2dGradInputKernel(giCtx));
+  const gi0 = asPlan(
+    conv2dGradInputKernel({
+      ...giCtx,
+      opts: kernelOptions(dev.limits, { ...tuning, 'conv2d_grad_input.variant': 0 }),
+    }),
+  );
+  const giRows = gi.dispatches[0]!.wgsl.includes('conv2d_grad_input as the conv of dy');
   const gw = asPlan(conv2dGradWeightKernel(gwCtx));
   const tf = await time(fwd, { input0: x, param0: wt, output: y });
   const ti = await time(gi, { input0: y, param0: wt, output: dx });
+  const ti0 = giRows ? await time(gi0, { input0: y, param0: wt, output: dx }) : ti;
   const tw = await time(gw, { input0: x, input1: y, output: dw });
   const gf = (ms: number): number => flops / ms / 1e6;
   const splits = gw.dispatches.length > 1 ? `${gw.scratch[0]! / numel(wshape)} splits` : '1 split';
@@ -155,7 +164,7 @@ for (const l of layers) {
   );
   const cell = (ms: number): string => `${ms.toFixed(1)} ms (${gf(ms).toFixed(1)})`;
   rows.push(
-    `| ${l.name} | [${l.x.join(', ')}] → [${out.join(', ')}] | ${(flops / 1e9).toFixed(2)} | ${cell(tf)} | ${cell(ti)} | ${(tf / ti).toFixed(2)} | ${cell(tw)} | ${(tf / tw).toFixed(2)} | ${splits} |`,
+    `| ${l.name} | [${l.x.join(', ')}] → [${out.join(', ')}] | ${(flops / 1e9).toFixed(2)} | ${cell(tf)} | ${cell(ti)}${giRows ? ' rows' : ''} | ${(tf / ti).toFixed(2)} | ${giRows ? `${cell(ti0)} (${(ti0 / ti).toFixed(2)}×)` : '—'} | ${cell(tw)} | ${(tf / tw).toFixed(2)} | ${splits} |`,
   );
   for (const b of [x, wt, y, dx, dw]) b.destroy();
 }
@@ -168,8 +177,11 @@ const md = [
   `Tuning: ${JSON.stringify(tuning)}. Ratios are gradient GFLOP/s ÷ forward GFLOP/s (target ≥ 0.5).`,
   'grad_weight is both passes of its split-K (pass 1 partial sums per K chunk, pass 2 their sum in slot order).',
   '',
-  '| layer | shape | GFLOP | forward | grad_input | ratio | grad_weight | ratio | K splits |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  'grad_input variant 0: the register-blocked kernel on the same layer, where the adapter runs the row-vectorised one',
+  '(rows; in parentheses how many times slower variant 0 is).',
+  '',
+  '| layer | shape | GFLOP | forward | grad_input | ratio | grad_input variant 0 | grad_weight | ratio | K splits |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows,
   '',
 ].join('\n');

@@ -36,6 +36,7 @@ import {
   conv2dGradInputKernel,
   conv2dGradWeightKernel,
   convGradProblem,
+  gradInputRowsApply,
   type ConvGradOp,
 } from '../compiler/codegen/wgsl/conv_grad.ts';
 import { kernelOptions, type DeviceLimits } from '../compiler/codegen/limits.ts';
@@ -116,7 +117,21 @@ const wg = (t: ConvWgTiling): Candidate => ({
 
 const grad = (op: ConvGradOp, tm: number, tn: number): Candidate => ({
   name: `register ${tm}×${tn}`,
-  tuning: { [`${op}.tm`]: tm, [`${op}.tn`]: tn },
+  tuning: {
+    ...(op === 'conv2d_grad_input' ? { 'conv2d_grad_input.variant': 0 } : {}),
+    [`${op}.tm`]: tm,
+    [`${op}.tn`]: tn,
+  },
+});
+/** The input gradient as the row-vectorised conv of dy (conv_grad.ts `gradInputAsRows`; stride 1, groups 1). */
+const gradRows = (tm: number, tn: number, rows: number): Candidate => ({
+  name: `rows ${tm}×${tn}${rows > 1 ? `×${rows} rows` : ''}`,
+  tuning: {
+    'conv2d_grad_input.variant': 2,
+    'conv2d_grad_input.row_tm': tm,
+    'conv2d_grad_input.row_tn': tn,
+    'conv2d_grad_input.row_rows': rows,
+  },
 });
 
 /**
@@ -170,6 +185,11 @@ export const CANDIDATES: {
     grad('conv2d_grad_input', 16, 16),
     grad('conv2d_grad_input', 32, 8),
     grad('conv2d_grad_input', 32, 16),
+    // Row-vectorised (where it applies): llvmpipe's defaults by row width, and 32×32 × 2 rows.
+    gradRows(16, 8, 8),
+    gradRows(16, 16, 4),
+    gradRows(16, 32, 2),
+    gradRows(32, 32, 2),
   ],
   gradWeight: [
     grad('conv2d_grad_weight', 4, 4),
@@ -216,6 +236,10 @@ export function candidatesOfKind(p: Pick<Problem, 'op' | 'x' | 'attrs'>): readon
 }
 
 function runnable(p: Problem, opts: KernelOptions): readonly Candidate[] {
+  if (p.op === 'conv2d_grad_input')
+    return CANDIDATES.gradInput.filter(
+      (c) => c.tuning['conv2d_grad_input.variant'] !== 2 || gradInputRowsApply(p.x, p.attrs),
+    );
   if (p.op !== 'conv2d' || isDepthwiseConv(p.x, p.attrs)) return candidatesOfKind(p);
   return CANDIDATES.conv.filter((c) => {
     if (c.tuning['conv2d.variant'] === 2) return rowKernelApplies(p.x, p.attrs);

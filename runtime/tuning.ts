@@ -20,6 +20,7 @@ export const LLVMPIPE_TUNING: Readonly<Record<string, number>> = {
   'conv2d.large': 64,
   'conv2d.min_workgroups': 4,
   'conv2d_grad_input.large': 64,
+  'conv2d_grad_input.variant': 2,
   'conv2d_grad_weight.large': 64,
   'conv2d_dw.variant': 1,
   'conv2d_dw.tn': 32,
@@ -38,7 +39,10 @@ const TABLE: readonly Entry[] = [
     // narrow layers keep the small ones (rows 12×32 or 4×32, register 16×8), which compile in half the time.
     // Workgroups shrink (down to 8 invocations) until a dispatch has 4: llvmpipe runs one workgroup per thread.
     // Gradient kernels: larger register tiles (input 32×16, weight 16×32) on layers with at least 64 channels in
-    // and out (bench/results/backward-software.md); narrow layers keep 16×8.
+    // and out (bench/results/backward-software.md); narrow layers keep 16×8. Input gradients of stride-1 convs
+    // with a kernel wider than 1: the row-vectorised kernel on the transposed weight, with the forward's row tiles
+    // (bench/results/backward-software.md: 1.7× and 2.0× faster on the 256- and 2048-channel 3×3 layers, on par on
+    // layer1's 64-channel one).
     tuning: LLVMPIPE_TUNING,
     source:
       'bench/results/depthwise-software.md (depthwise row tiles and vec4 row loads), bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',

@@ -110,6 +110,27 @@ const convGradWeight = (x: Shape, a: Attrs, extra: Partial<Case> = {}): Case => 
   attrs: a,
   ...extra,
 });
+/** Forward convs whose input gradient the row kernel (conv2d_grad_input.variant 2) can compute. */
+const GRAD_ROWS: readonly (readonly [Shape, Attrs])[] = [
+  [[1, 8, 8, 12], conv(12, 3, { padding: 1 })],
+  [[2, 12, 6, 8], conv(8, 3, { padding: 2, dilation: 2 })],
+  [[1, 4, 9, 18], conv(4, 3)], // no padding: the transposed conv pads by 2
+  [[1, 8, 5, 8], conv(8, 5, { padding: 2, bias: true })],
+  [[1, 20, 7, 16], conv(36, 3, { padding: 1 })], // channel tails past one tile
+];
+const gradRowsApplies = (c: Case): boolean =>
+  c.attrs.stride === 1 &&
+  c.attrs.groups === 1 &&
+  (c.attrs.kernel as number) > 1 &&
+  c.inputs[0]![3]! % 4 === 0 &&
+  c.inputs[0]![1]! % 4 === 0 &&
+  (c.attrs.in_c as number) % 4 === 0;
+const gradRows = (name: string, tuning: Record<string, number>): Variant => ({
+  name: `rows ${name}`,
+  tuning: { 'conv2d_grad_input.variant': 2, ...tuning },
+  applies: gradRowsApplies,
+});
+
 /** The forward convs whose gradients are tested: every path of the gradient kernels. */
 const CONV_GRAD: readonly (readonly [Shape, Attrs])[] = [
   [[1, 3, 9, 11], conv(5, 3, { padding: 1 })], // Cin 3: scalar weights, channel tails
@@ -243,6 +264,7 @@ const LLVMPIPE_GRAD_SAMPLE = new Set([
   '1,8,9,9',
   '1,8,7,7',
   '2,8,16,16',
+  '1,8,8,12', // the input gradient's row kernel applies
 ]);
 /** The forward conv's input of a gradient case: dX's shape (grad_input), x (grad_weight). */
 const forwardX = (c: Case): Shape =>
@@ -257,7 +279,23 @@ const gradOnLlvmpipe = (v: { name: string; tuning: Readonly<Record<string, numbe
 
 export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
   // The tuner's gradient candidates as it times them on llvmpipe, the defaults first (runtime/tune.ts).
-  conv2d_grad_input: [DEFAULT_CANDIDATE, ...CANDIDATES.gradInput].map(gradOnLlvmpipe),
+  conv2d_grad_input: [
+    ...[DEFAULT_CANDIDATE, ...CANDIDATES.gradInput].map(gradOnLlvmpipe),
+    gradRows('default', {}), // 12 channels × 32 pixels (4 on rows ≤ 16 wide)
+    gradRows('large', { 'conv2d_grad_input.large': 1 }), // the large row tiles by width
+    gradRows('4×32', { 'conv2d_grad_input.row_tm': 4, 'conv2d_grad_input.row_tn': 32 }),
+    gradRows('16×16 × 4 rows', {
+      'conv2d_grad_input.row_tm': 16,
+      'conv2d_grad_input.row_tn': 16,
+      'conv2d_grad_input.row_rows': 4,
+    }),
+    gradRows('8×8 × 3 rows, 8 invocations', {
+      'conv2d_grad_input.row_tm': 8,
+      'conv2d_grad_input.row_tn': 8,
+      'conv2d_grad_input.row_rows': 3,
+      'conv2d.min_workgroups': 64,
+    }),
+  ],
   conv2d_grad_weight: [DEFAULT_CANDIDATE, ...CANDIDATES.gradWeight].map(gradOnLlvmpipe),
   conv2d: [
     // The tuner's candidates as it times them on llvmpipe (on top of the adapter's defaults), the defaults first.
@@ -418,6 +456,9 @@ export const CASES: Record<string, readonly Case[]> = {
   ],
   conv2d_grad_input: [
     ...CONV_GRAD.map(([x, a]) => convGradInput(x, a)),
+    // Where variant 2 (the row kernel on the transposed weight) applies: stride 1, groups 1, dy rows and both
+    // channel counts multiples of 4 — "same" and valid padding, dilation, a 5×5 kernel, channel tails, batch 2.
+    ...GRAD_ROWS.map(([x, a]) => convGradInput(x, a)),
     convGradInput([2, 32, 23, 23], conv(12, 3, { padding: 1 }), { limits: SPLIT }),
     convGradInput([1, 8, 11, 9], conv(8, 3, { padding: 1, groups: 8 }), { limits: SPLIT }),
     // Register-blocking variants (input channels × pixels per invocation).

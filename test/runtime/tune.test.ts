@@ -580,6 +580,7 @@ describe('defaults and candidates', () => {
       'conv2d.large': 64,
       'conv2d.min_workgroups': 4,
       'conv2d_grad_input.large': 64,
+      'conv2d_grad_input.variant': 2,
       'conv2d_grad_weight.large': 64,
       'conv2d_dw.variant': 1,
       'conv2d_dw.tn': 32,
@@ -797,14 +798,19 @@ describe("a training step's gradient kernels", () => {
   });
 
   it('a gradient candidate is the kernel it is named after, on top of the defaults', () => {
-    // 64 channels in and out: llvmpipe's defaults give these the large tiles (32×16, 16×32); a candidate's own win.
+    // 64 channels in and out: llvmpipe's defaults give these the large tiles (the input gradient as rows 16×16 × 4
+    // rows on 16-wide rows, the weight gradient 16×32); a candidate's own tiles and variant win.
     const x = [2, 64, 16, 16];
     const a = { ...conv(64, 3) };
-    const tiles = (w: string) =>
-      [/const TM = (\d+)u/.exec(w)![1], /const TN = (\d+)u/.exec(w)![1]].map(Number);
+    const tiles = (w: string) => [
+      Number(/const TM = (\d+)u/.exec(w)![1]),
+      Number(/const TN = (\d+)u/.exec(w)![1]),
+      Number(/const RR = (\d+)u/.exec(w)?.[1] ?? 1),
+      w.includes('conv2d_grad_input as the conv of dy') ? 'rows' : 'register',
+    ];
     for (const [op, list, dflt] of [
-      ['conv2d_grad_input', CANDIDATES.gradInput, [32, 16]],
-      ['conv2d_grad_weight', CANDIDATES.gradWeight, [16, 32]],
+      ['conv2d_grad_input', CANDIDATES.gradInput, [16, 16, 4, 'rows']],
+      ['conv2d_grad_weight', CANDIDATES.gradWeight, [16, 32, 1, 'register']],
     ] as const) {
       const p: Problem = {
         key: convGradProblem(op, x, a),
@@ -817,18 +823,37 @@ describe("a training step's gradient kernels", () => {
         count: 1,
       };
       expect(tiles(planWgsl(candidatePlan(p, DEFAULT_CANDIDATE, LIMITS, LLVMPIPE)))).toEqual(dflt);
-      for (const c of list)
-        expect(tiles(planWgsl(candidatePlan(p, c, LIMITS, LLVMPIPE)))).toEqual([
-          c.tuning[`${op}.tm`],
-          c.tuning[`${op}.tn`],
-        ]);
+      for (const c of list) {
+        const t = c.tuning;
+        const rows = t[`${op}.variant`] === 2;
+        expect(tiles(planWgsl(candidatePlan(p, c, LIMITS, LLVMPIPE))), c.name).toEqual(
+          rows
+            ? [t[`${op}.row_tm`], t[`${op}.row_tn`], t[`${op}.row_rows`], 'rows']
+            : [t[`${op}.tm`], t[`${op}.tn`], 1, 'register'],
+        );
+      }
       // Timed once each: no two candidates generate the same kernels.
       const texts = candidatesFor(p, LIMITS, LLVMPIPE).map((c) =>
         planWgsl(candidatePlan(p, c, LIMITS, LLVMPIPE)),
       );
       expect(new Set(texts).size).toBe(texts.length);
-      expect(texts.length).toBe(list.length); // the default (32×16 / 16×32) is one of the candidates
+      expect(texts.length).toBe(list.length); // the default is one of the candidates
     }
+    // Where the row kernel does not apply (stride 2), its candidates are not timed.
+    const s2 = { ...a, stride: 2 };
+    const p2: Problem = {
+      key: convGradProblem('conv2d_grad_input', x, s2),
+      op: 'conv2d_grad_input',
+      x,
+      attrs: s2,
+      out: [2, 64, 8, 8],
+      params: [[64, 64, 3, 3]],
+      flops: 1,
+      count: 1,
+    };
+    const names = candidatesFor(p2, LIMITS, LLVMPIPE).map((c) => c.name);
+    expect(names.some((n) => n.startsWith('rows'))).toBe(false);
+    expect(names.length).toBeGreaterThan(3);
   });
 
   it("a per-problem gradient key changes exactly that problem's kernels in the training program", () => {
@@ -920,6 +945,7 @@ describe("a training step's gradient kernels", () => {
       for (const [x, a] of [
         [[2, 8, 9, 7], { ...base, channels: 12, kernel: 3, stride: 2, groups: 1 }],
         [[2, 16, 8, 8], { ...base, padding: 0, channels: 20, kernel: 1, groups: 1 }],
+        [[1, 8, 8, 12], { ...base, channels: 12, kernel: 3, stride: 1, groups: 1 }], // rows apply
       ] as const) {
         const xs = [...x];
         const out = [x[0], a.channels, Math.floor((x[2] + 2 * a.padding - 3) / a.stride) + 1, 0];

@@ -256,7 +256,7 @@ export const DEFAULT_ROW_TILING: readonly { maxWidth: number; tm: number; tn: nu
   { maxWidth: 16, tm: 16, tn: 16, rows: 4 },
   { maxWidth: Infinity, tm: 16, tn: 32, rows: 2 },
 ];
-function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
+export function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
   const wo = ctx.out[3]!;
   const large = DEFAULT_ROW_TILING.find((e) => wo <= e.maxWidth)!;
   const small = SMALL_ROW_TILING;
@@ -302,15 +302,25 @@ export function rowKernelApplies(x: readonly number[], a: ConvAttrs): boolean {
  * against TN·KSIZE scalar gathers per channel for variant 0 — on llvmpipe, where the count of load instructions
  * bounds a conv (bench/results/loads-software.md), that is what pays. Columns outside the input (the padding)
  * are whole vec4s, since rows are a multiple of 4: their loads are masked to zero.
+ *
+ * `transposed`: the conv is the input gradient of a stride-1 conv (groups 1) whose OHWI weight W[o][u][v][c] the
+ * weight binding holds — dX = conv(dy, w') with w'[c][o][u][v] = W[o][k−1−u][k−1−v][c] and padding (k−1)·d − p
+ * (compiler/codegen/wgsl/conv_grad.ts). A vec4 of W runs along c, this conv's output channels: per input channel
+ * (o) and tap it holds 4 output channels' weights, so a step loads TM/4 vec4s per input-channel lane and tap — TM
+ * per tap for 4 input channels, as many as the forward kernel — and TM is rounded up to a multiple of 4.
  */
-function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
+export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transposed = false): KernelSpec {
   const [batch, cin, h, w] = ctx.inputs[0]! as number[];
   const [, cout, ho, wo] = ctx.out as number[];
   const { kernel: k, stride: s, padding: p, dilation: d, groups: g, bias } = ctx.attrs;
   const cinG = cin! / g;
   const coutG = cout! / g;
+  if (transposed && (g !== 1 || s !== 1 || coutG % 4 !== 0))
+    throw new Error(
+      'internal: a transposed row kernel needs groups 1, stride 1 and output channels in fours',
+    );
   const coTiles = Math.ceil(coutG / tiling.tm);
-  const tm = Math.ceil(coutG / coTiles);
+  const tm = transposed ? Math.ceil(coutG / coTiles / 4) * 4 : Math.ceil(coutG / coTiles);
   const tn = 4 * tiling.vecs;
   const nq = tiling.vecs; // output vec4s per invocation and row
   const rr = tiling.rows ?? 1; // output rows per invocation
@@ -342,7 +352,9 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
         ]
       : []),
     `const NV = ${u(nv)}; // vec4s of input row segment per tap row (first needed column at lane ${r})`,
-    `const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)`,
+    transposed
+      ? `const CQ = COUT_G / 4u; // vec4s of W per (input channel, tap): W is the forward conv's OHWI weight [CIN][KSIZE][KSIZE][COUT]`
+      : `const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)`,
   ].join('\n');
 
   const L: string[] = [];
@@ -360,7 +372,14 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   L.push('  let co0 = ct * TM;');
   L.push('  let ox0 = rt * TN;');
   L.push(`  let xbase = (${io.plane(0, 'n', 'grp * CIN_G')}) * PLANE;`);
-  for (const m of range(tm)) L.push(`  let w${m} = (grp * COUT_G + min(co0 + ${u(m)}, COUT_G - 1u)) * WROW;`);
+  if (!transposed)
+    for (const m of range(tm))
+      L.push(`  let w${m} = (grp * COUT_G + min(co0 + ${u(m)}, COUT_G - 1u)) * WROW;`);
+  else
+    for (const mq of range(tm / 4))
+      L.push(
+        `  let wq${mq} = min(co0 / 4u + ${u(mq)}, CQ - 1u); // output channels co0+${4 * mq}.. (tails re-read)`,
+      );
   L.push(
     `  // Input columns of the row segment: c0 + 4v .. c0 + 4v + 3 (c0 = ox0·STRIDE − PAD − ${r}, a multiple of 4).`,
   );
@@ -386,11 +405,25 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
     for (const v of range(nv))
       L.push(`    let mk${o}${rr > 1 ? '_' : ''}${v} = select(0.0, 1.0, rin${o} && cin${v});`);
   }
-  L.push('    let tap0 = ky * KSIZE * (CIN_G / 4u);');
-  L.push('    for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
-  for (const kx of range(k))
-    for (const m of range(tm))
-      L.push(`      let wv${m}_${kx} = wt[w${m} + tap0 + ${u(kx)} * (CIN_G / 4u) + c4];`);
+  if (transposed) {
+    L.push('    let tapf = (KSIZE - 1u - ky) * KSIZE; // the flipped kernel row');
+    L.push('    for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
+    for (const l of range(4))
+      for (const kx of range(k))
+        for (const mq of range(tm / 4))
+          L.push(
+            `      let wv${mq}_${kx}_${l} = wt[((c4 * 4u + ${u(l)}) * KSIZE * KSIZE + tapf + ${u(k - 1 - kx)}) * CQ + wq${mq}];`,
+          );
+  } else {
+    L.push('    let tap0 = ky * KSIZE * (CIN_G / 4u);');
+    L.push('    for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
+    for (const kx of range(k))
+      for (const m of range(tm))
+        L.push(`      let wv${m}_${kx} = wt[w${m} + tap0 + ${u(kx)} * (CIN_G / 4u) + c4];`);
+  }
+  /** The weight of output channel m, input-channel lane l, tap column kx. */
+  const wOf = (m: number, l: number, kx: number): string =>
+    transposed ? `wv${m >> 2}_${kx}_${l}.${lanes[m & 3]}` : `wv${m}_${kx}.${lanes[l]}`;
   // Row t's names carry a `t` prefix when the tile has several rows (one row: the names of the single-row kernel).
   const tp = (t: number): string => (rr > 1 ? `${t}_` : '');
   // Element e of row t's segment, of input channel lane l; the 4 elements e, e + STRIDE, … 4 output pixels read.
@@ -418,8 +451,7 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
           for (const q of range(nq)) {
             const name = `s${tp(t)}${l}_${kx}_${q}`;
             L.push(`      let ${name} = ${seg(t, l, r + s * 4 * q + kx * d)};`);
-            for (const m of range(tm))
-              L.push(`      acc${m}[${t * nq + q}] += wv${m}_${kx}.${lanes[l]} * ${name};`);
+            for (const m of range(tm)) L.push(`      acc${m}[${t * nq + q}] += ${wOf(m, l, kx)} * ${name};`);
           }
   }
   if (!interleaved(ctx)) {
@@ -431,9 +463,7 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
     accumulate(L, '      ', tm, rr * nq, (m, tq) => {
       const t = Math.floor(tq / nq);
       const q = tq % nq;
-      return range(4).flatMap((l) =>
-        range(k).map((kx) => `wv${m}_${kx}.${lanes[l]} * s${tp(t)}${l}_${kx}_${q}`),
-      );
+      return range(4).flatMap((l) => range(k).map((kx) => `${wOf(m, l, kx)} * s${tp(t)}${l}_${kx}_${q}`));
     });
   }
   L.push('    }');
@@ -455,11 +485,15 @@ function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): KernelSpec {
   const items = batch! * g * coTiles * rowGroups * rowTiles;
   const kind = `${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}_rows`;
   return kernelSpec(
-    `conv2d_${kind}_k${cout}`,
+    transposed ? `conv2d_grad_input_${kind}_c${cout}` : `conv2d_${kind}_k${cout}`,
     [
-      `conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
+      transposed
+        ? `conv2d_grad_input as the conv of dy with the forward weight transposed and flipped: ${k}×${k} padding ${p} dilation ${d}: dy ${shapeText(ctx.inputs[0]!)} → dx ${shapeText(ctx.out)}`
+        : `conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
       `implicit GEMM over vec4 input rows; each invocation: ${tm} output channels × ${tn} pixels of ${rr === 1 ? 'one row' : `${rr} rows`} (${nv} vec4 input loads per channel${rr === 1 ? ' and kernel row' : ', kernel row and output row'})`,
-      'weights are OHWI (converted from OIHW at load)',
+      transposed
+        ? 'weights: the forward OHWI weight, read as vec4s along its input channels'
+        : 'weights are OHWI (converted from OIHW at load)',
     ].join('\n'),
     bufs,
     consts,

@@ -12,8 +12,10 @@
 //    dX[c, p] = Σ_o W[o, c] · dy[o, p], with vec4 dy loads when a plane is a multiple of 4 pixels.
 //  - depthwise (groups = Cin = Cout): a direct kernel, 4 pixels of one row of one phase per invocation, the taps
 //    that reach the row's phase in a loop.
+//  - variant 2 (`conv2d_grad_input.variant` 2, stride 1, groups 1): the forward's row-vectorised kernel as the conv
+//    of dy with the weight transposed and flipped, read in place (`gradInputAsRows`).
 //  Tuning keys: `conv2d_grad_input.tm` (input channels per invocation), `conv2d_grad_input.tn` (input pixels, a
-//  multiple of 4).
+//  multiple of 4); for variant 2 `conv2d_grad_input.row_tm`, `.row_tn`, `.row_rows`.
 //
 // conv2d_grad_weight — dW[o,c,u,v] = Σ_{n,oh,ow} dy[n,o,oh,ow] · x[n, g·Cg + c, oh·s − p + u·d, ow·s − p + v·d]:
 //  - implicit GEMM over K = N·Ho·Wo, register-blocked: each invocation computes TM output channels × TN input
@@ -42,7 +44,7 @@ import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
 import type { ConvAttrs } from '../../ops/conv.ts';
 import type { ConvGradInputAttrs } from '../../ops/conv_grad.ts';
 import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
-import { convProblem } from './conv.ts';
+import { convProblem, rowKernel, rowKernelApplies, rowTilingOf } from './conv.ts';
 import { KernelIo } from './io.ts';
 import { tunedValue } from '../limits.ts';
 
@@ -134,6 +136,12 @@ function gradDefault(
 
 export function conv2dGradInputKernel(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec {
   if (isDepthwise(ctx.attrs, ctx.out[1]!)) return gradInputDepthwise(ctx);
+  const variant = asked(ctx, 'conv2d_grad_input', 'variant') ?? 0;
+  if (variant !== 0 && variant !== 2) throw new Error(`bad conv2d_grad_input tuning: variant ${variant}`);
+  if (variant === 2) {
+    const rows = gradInputAsRows(ctx);
+    if (rows) return rows;
+  }
   const cinG = ctx.out[1]! / ctx.attrs.groups;
   const dflt = gradDefault(
     ctx,
@@ -148,6 +156,56 @@ export function conv2dGradInputKernel(ctx: KernelCtx<ConvGradInputAttrs>): Kerne
   // Few input channels per group (a stem's 3): twice the pixels per invocation, unless tn was asked for.
   if (asked(ctx, 'conv2d_grad_input', 'tn') === undefined && 2 * cinG <= tm) tn = Math.min(2 * tn, 16);
   return gradInputGemm(ctx, tm, tn);
+}
+
+/** The conv of dy that gives a stride-1 groups-1 conv's input gradient (of input shape x), if there is one. */
+function transposedConv(x: readonly number[], a: ConvAttrs): ConvAttrs | undefined {
+  const padding = (a.kernel - 1) * a.dilation - a.padding;
+  if (a.stride !== 1 || a.groups !== 1 || padding < 0 || x[1]! % 4 !== 0) return undefined;
+  return {
+    channels: x[1]!,
+    kernel: a.kernel,
+    stride: 1,
+    padding,
+    dilation: a.dilation,
+    groups: 1,
+    bias: false,
+  };
+}
+
+/** Whether variant 2 of the input gradient applies to the conv of x with attributes a (else variant 0 runs). */
+export function gradInputRowsApply(x: readonly number[], a: ConvAttrs): boolean {
+  const t = transposedConv(x, a);
+  if (!t) return false;
+  const ho = x[2]! + 2 * a.padding - a.dilation * (a.kernel - 1);
+  const wo = x[3]! + 2 * a.padding - a.dilation * (a.kernel - 1);
+  return rowKernelApplies([x[0]!, a.channels, ho, wo], t);
+}
+
+/**
+ * Variant 2 of the input gradient, where it applies (stride 1, groups 1, a kernel wider than 1, dy rows and both
+ * channel counts multiples of 4, padding at most (k−1)·d): the forward's row-vectorised kernel
+ * (conv.ts `rowKernel`) run as the conv of dy with the weight transposed and flipped, padding (k−1)·d − p — read
+ * in place from the forward's OHWI weight. Its tiles come from this problem's own keys (`conv2d_grad_input.row_tm`,
+ * `.row_tn`, `.row_rows`; `conv2d_grad_input.large` for the large row tiles by width), never from a forward conv's
+ * choices, though the transposed conv may have a forward conv's shape.
+ */
+function gradInputAsRows(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec | undefined {
+  const dy = ctx.inputs[0]!;
+  const attrs = transposedConv(ctx.out, ctx.attrs);
+  if (!attrs || !rowKernelApplies(dy, attrs)) return undefined;
+  const key = convProblem(dy, attrs);
+  const t = ctx.opts.tuning ?? {};
+  const tuning: Record<string, number> = {};
+  const large = asked(ctx, 'conv2d_grad_input', 'large');
+  if (large !== undefined) tuning['conv2d.large'] = large;
+  if (t['conv2d.min_workgroups'] !== undefined) tuning['conv2d.min_workgroups'] = t['conv2d.min_workgroups'];
+  for (const k of ['row_tm', 'row_tn', 'row_rows']) {
+    const v = asked(ctx, 'conv2d_grad_input', k);
+    if (v !== undefined) tuning[`conv2d.${k}@${key}`] = v;
+  }
+  const rctx = { ...ctx, attrs, opts: { ...ctx.opts, tuning } };
+  return rowKernel(rctx, rowTilingOf(rctx), true);
 }
 
 function gradInputGemm(ctx: KernelCtx<ConvGradInputAttrs>, tmMax: number, tn: number): KernelSpec {
