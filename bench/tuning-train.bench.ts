@@ -19,6 +19,7 @@ import { openDevice } from '../runtime/device.ts';
 import { Session } from '../runtime/execute.ts';
 import { loadParams } from '../runtime/params.ts';
 import { tuningFor } from '../runtime/tuning.ts';
+import { roundStats } from '../runtime/bench.ts';
 import {
   adapterIdentity,
   DEFAULT_CANDIDATE,
@@ -35,11 +36,7 @@ const ROUNDS = Number(roundsArg);
 const BATCH = 2;
 const width = process.env.WIDTH ? Number(process.env.WIDTH) : undefined;
 const standard = size === 128 && width === undefined;
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+const median = (xs: readonly number[]): number => roundStats(xs).median;
 
 const dev = await openDevice();
 console.log(dev.description);
