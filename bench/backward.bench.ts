@@ -151,7 +151,8 @@ for (const l of layers) {
       opts: kernelOptions(dev.limits, { ...tuning, 'conv2d_grad_input.variant': 0 }),
     }),
   );
-  const giRows = gi.dispatches[0]!.wgsl.includes('conv2d_grad_input as the conv of dy');
+  // The adapter runs another kernel than variant 0 here (the row kernel, or the flipped depthwise row kernel).
+  const giRows = gi.dispatches[0]!.wgsl !== gi0.dispatches[0]!.wgsl;
   const gw = asPlan(conv2dGradWeightKernel(gwCtx));
   const tf = await time(fwd, { input0: x, param0: wt, output: y });
   const ti = await time(gi, { input0: y, param0: wt, output: dx });
@@ -177,8 +178,9 @@ const md = [
   `Tuning: ${JSON.stringify(tuning)}. Ratios are gradient GFLOP/s ÷ forward GFLOP/s (target ≥ 0.5).`,
   'grad_weight is both passes of its split-K (pass 1 partial sums per K chunk, pass 2 their sum in slot order).',
   '',
-  'grad_input variant 0: the register-blocked kernel on the same layer, where the adapter runs the row-vectorised one',
-  '(rows; in parentheses how many times slower variant 0 is).',
+  'grad_input variant 0: the register-blocked kernel (depthwise: the direct kernel) on the same layer, where the',
+  "adapter runs variant 2 (rows: the forward's row-vectorised kernel on the transposed weight, or its depthwise row",
+  'kernel with the kernel flipped); in parentheses how many times slower variant 0 is.',
   '',
   '| layer | shape | GFLOP | forward | grad_input | ratio | grad_input variant 0 | grad_weight | ratio | K splits |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

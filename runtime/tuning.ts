@@ -41,8 +41,8 @@ const TABLE: readonly Entry[] = [
     // Gradient kernels: larger register tiles (input 32×16, weight 16×32) on layers with at least 64 channels in
     // and out (bench/results/backward-software.md); narrow layers keep 16×8. Input gradients of stride-1 convs
     // with a kernel wider than 1: the row-vectorised kernel on the transposed weight, with the forward's row tiles
-    // (bench/results/backward-software.md: 1.7× and 2.0× faster on the 256- and 2048-channel 3×3 layers, on par on
-    // layer1's 64-channel one).
+    // (bench/results/backward-software.md: 1.8–1.9× faster on the 3×3 layers); of stride-1 depthwise convs, the
+    // forward's depthwise row kernel with the kernel flipped (7× on the JPU's there).
     tuning: LLVMPIPE_TUNING,
     source:
       'bench/results/depthwise-software.md (depthwise row tiles and vec4 row loads), bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',

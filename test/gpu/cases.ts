@@ -117,6 +117,8 @@ const GRAD_ROWS: readonly (readonly [Shape, Attrs])[] = [
   [[1, 4, 9, 18], conv(4, 3)], // no padding: the transposed conv pads by 2
   [[1, 8, 5, 8], conv(8, 5, { padding: 2, bias: true })],
   [[1, 20, 7, 16], conv(36, 3, { padding: 1 })], // channel tails past one tile
+  [[1, 4, 20, 32], conv(4, 3, { padding: 8, dilation: 8, groups: 4 })], // depthwise: the flipped depthwise rows
+  [[2, 8, 12, 16], conv(8, 3, { padding: 1, groups: 8 })],
 ];
 const gradRowsApplies = (c: Case): boolean =>
   c.attrs.stride === 1 &&
@@ -125,6 +127,8 @@ const gradRowsApplies = (c: Case): boolean =>
   c.inputs[0]![3]! % 4 === 0 &&
   c.inputs[0]![1]! % 4 === 0 &&
   (c.attrs.in_c as number) % 4 === 0;
+/** Depthwise at stride 1: variant 2 is the forward's depthwise row kernel with the kernel flipped. */
+const gradRowsDw = (c: Case): boolean => c.attrs.stride === 1 && isDepthwise(c);
 const gradRows = (name: string, tuning: Record<string, number>): Variant => ({
   name: `rows ${name}`,
   tuning: { 'conv2d_grad_input.variant': 2, ...tuning },
@@ -289,6 +293,21 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
       'conv2d_grad_input.row_tn': 16,
       'conv2d_grad_input.row_rows': 4,
     }),
+    {
+      name: 'depthwise rows (flipped kernel)',
+      tuning: { 'conv2d_grad_input.variant': 2 },
+      applies: gradRowsDw,
+    },
+    {
+      name: 'depthwise rows 4, scalar loads',
+      tuning: { 'conv2d_grad_input.variant': 2, 'conv2d_grad_input.dw_tn': 4, 'conv2d_dw.vec': 0 },
+      applies: gradRowsDw,
+    },
+    {
+      name: 'depthwise rows 32',
+      tuning: { 'conv2d_grad_input.variant': 2, 'conv2d_grad_input.dw_tn': 32 },
+      applies: gradRowsDw,
+    },
     gradRows('8×8 × 3 rows, 8 invocations', {
       'conv2d_grad_input.row_tm': 8,
       'conv2d_grad_input.row_tn': 8,

@@ -1114,6 +1114,9 @@ function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec
 }
 
 /**
+ * `flipped`: the conv is the input gradient of a stride-1 depthwise conv, the conv of dy with the kernel flipped
+ * and padding (k−1)·d − p (compiler/codegen/wgsl/conv_grad.ts).
+ *
  * Depthwise conv, variant 1: TN adjacent output pixels of one row of one channel per invocation (`conv2d_dw.tn`, at
  * most the row's width rounded up to 4). For each kernel
  * row the distinct input columns the taps need ({j·STRIDE + kx·DILATION}) are loaded once (zero outside the
@@ -1123,7 +1126,7 @@ function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec
  * dilated conv's taps are far apart (8 columns at dilation 8), which makes wide tiles pay: 16 outputs at dilation
  * 8 need 8 vec4 loads per kernel row where 4 outputs need 3.
  */
-function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tnMax: number): KernelSpec {
+export function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tnMax: number, flipped = false): KernelSpec {
   const [batch, ch, h, w] = ctx.inputs[0]! as number[];
   const [, , ho, wo] = ctx.out as number[];
   const tn = Math.min(tnMax, Math.ceil(wo! / 4) * 4); // no wider than the row
@@ -1205,7 +1208,11 @@ function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tnMax: number): KernelSp
     }
   }
   for (const kx of range(k)) {
-    L.push(`    let w${kx} = wt[wbase + ky * KSIZE + ${u(kx)}];`);
+    L.push(
+      flipped
+        ? `    let w${kx} = wt[wbase + (KSIZE - 1u - ky) * KSIZE + ${u(k - 1 - kx)}]; // the kernel flipped`
+        : `    let w${kx} = wt[wbase + ky * KSIZE + ${u(kx)}];`,
+    );
     for (const v of range(nv)) L.push(`    acc${v} += w${kx} * ${four(v, kx)};`);
   }
   L.push('  }');
@@ -1222,8 +1229,8 @@ function depthwiseRowsKernel(ctx: KernelCtx<ConvAttrs>, tnMax: number): KernelSp
   }
   const items = batch! * ch! * ho! * rowTiles;
   return kernelSpec(
-    `conv2d_dw${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}_c${ch}_r${tn}`,
-    `depthwise conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}\neach invocation: ${tn} adjacent output pixels of one row; each kernel row's ${offsets.length} distinct inputs loaded once${vecX ? ` (as ${quads.length} vec4s)` : ''}`,
+    `${flipped ? 'conv2d_grad_input_dw' : 'conv2d_dw'}${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}_c${ch}_r${tn}`,
+    `${flipped ? 'conv2d_grad_input of a depthwise conv, as the depthwise conv of dy with the kernel flipped: ' : ''}depthwise conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}\neach invocation: ${tn} adjacent output pixels of one row; each kernel row's ${offsets.length} distinct inputs loaded once${vecX ? ` (as ${quads.length} vec4s)` : ''}`,
     bufs,
     consts,
     linearMain(items, WG, ctx.opts),

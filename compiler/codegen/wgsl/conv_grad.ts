@@ -13,7 +13,8 @@
 //  - depthwise (groups = Cin = Cout): a direct kernel, 4 pixels of one row of one phase per invocation, the taps
 //    that reach the row's phase in a loop.
 //  - variant 2 (`conv2d_grad_input.variant` 2, stride 1, groups 1): the forward's row-vectorised kernel as the conv
-//    of dy with the weight transposed and flipped, read in place (`gradInputAsRows`).
+//    of dy with the weight transposed and flipped, read in place (`gradInputAsRows`); for a depthwise conv at
+//    stride 1 the forward's depthwise row kernel with the kernel flipped (`conv2d_grad_input.dw_tn` outputs a row).
 //  Tuning keys: `conv2d_grad_input.tm` (input channels per invocation), `conv2d_grad_input.tn` (input pixels, a
 //  multiple of 4); for variant 2 `conv2d_grad_input.row_tm`, `.row_tn`, `.row_rows`.
 //
@@ -44,7 +45,7 @@ import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
 import type { ConvAttrs } from '../../ops/conv.ts';
 import type { ConvGradInputAttrs } from '../../ops/conv_grad.ts';
 import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
-import { convProblem, rowKernel, rowKernelApplies, rowTilingOf } from './conv.ts';
+import { convProblem, depthwiseRowsKernel, rowKernel, rowKernelApplies, rowTilingOf } from './conv.ts';
 import { KernelIo } from './io.ts';
 import { tunedValue } from '../limits.ts';
 
@@ -135,9 +136,21 @@ function gradDefault(
 }
 
 export function conv2dGradInputKernel(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec {
-  if (isDepthwise(ctx.attrs, ctx.out[1]!)) return gradInputDepthwise(ctx);
   const variant = asked(ctx, 'conv2d_grad_input', 'variant') ?? 0;
   if (variant !== 0 && variant !== 2) throw new Error(`bad conv2d_grad_input tuning: variant ${variant}`);
+  if (isDepthwise(ctx.attrs, ctx.out[1]!)) {
+    const a = ctx.attrs;
+    const padding = (a.kernel - 1) * a.dilation - a.padding;
+    // Variant 2 at stride 1: the forward's depthwise row kernel on dy with the kernel flipped (vec4 rows where dy's
+    // rows are a multiple of 4 wide), `conv2d_grad_input.dw_tn` outputs a row (else the forward's `conv2d_dw.tn`).
+    if (variant === 2 && a.stride === 1 && padding >= 0)
+      return depthwiseRowsKernel(
+        { ...ctx, attrs: { ...a, padding, stride: 1, bias: false } },
+        tuned(ctx, 'conv2d_grad_input', 'dw_tn', ctx.opts.tuning?.['conv2d_dw.tn'] ?? 8, 4),
+        true,
+      );
+    return gradInputDepthwise(ctx);
+  }
   if (variant === 2) {
     const rows = gradInputAsRows(ctx);
     if (rows) return rows;
