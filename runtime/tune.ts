@@ -174,10 +174,10 @@ export const CANDIDATES: {
     { name: 'depthwise rows 16', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 16 } },
     { name: 'depthwise rows 32', tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': 32 } },
   ],
-  // The gradients' register-blocked kernels (compiler/codegen/wgsl/conv_grad.ts; depthwise gradients have one kernel
-  // each and are not tuned): input channels × input pixels per invocation for dX, output × input channels for dW
-  // (its K split follows from the tile count). Small tiles for GPUs (more invocations), llvmpipe's defaults
-  // (16×8, and 32×16 / 16×32 on wide layers) and their neighbours.
+  // The gradients' kernels (compiler/codegen/wgsl/conv_grad.ts; depthwise gradients are not tuned): register tiles
+  // of input channels × input pixels per invocation for dX, output × input channels for dW (its K split follows from
+  // the tile count) — small tiles for GPUs (more invocations), the emitters' 16×8 and large 32×16 / 16×32 and their
+  // neighbours — and for dX the row kernel on the transposed weight (variant 2, llvmpipe's default where it applies).
   gradInput: [
     grad('conv2d_grad_input', 4, 4),
     grad('conv2d_grad_input', 8, 8),
