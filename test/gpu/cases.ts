@@ -129,6 +129,35 @@ const gradRowsApplies = (c: Case): boolean =>
   (c.attrs.in_c as number) % 4 === 0;
 /** Depthwise at stride 1: variant 2 is the forward's depthwise row kernel with the kernel flipped. */
 const gradRowsDw = (c: Case): boolean => c.attrs.stride === 1 && isDepthwise(c);
+/** The workgroup-tiled input gradient (conv2d_grad_input.variant 1: stride 1, groups 1, input channels in fours). */
+const gradTiledApplies = (c: Case): boolean =>
+  c.attrs.stride === 1 &&
+  c.attrs.groups === 1 &&
+  (c.attrs.in_c as number) % 4 === 0 &&
+  (c.attrs.padding as number) <= ((c.attrs.kernel as number) - 1) * (c.attrs.dilation as number);
+const gradTiled = (
+  op: 'conv2d_grad_input' | 'conv2d_grad_weight',
+  bm: number,
+  bn: number,
+  bk: number,
+  tm: number,
+  tn: number,
+  vec: 1 | 4,
+): Variant => ({
+  name: `tiled ${bm}×${bn} k${bk} ${tm}×${tn} vec${vec}`,
+  tuning: {
+    [`${op}.variant`]: 1,
+    [`${op}.wg_bm`]: bm,
+    [`${op}.wg_bn`]: bn,
+    [`${op}.wg_bk`]: bk,
+    [`${op}.wg_tm`]: tm,
+    [`${op}.wg_tn`]: tn,
+    [`${op}.wg_vec`]: vec,
+  },
+  // Small tiles make too many workgroups for the tiny grid limit of the grid-splitting cases.
+  applies: (c) =>
+    (op === 'conv2d_grad_input' ? gradTiledApplies(c) : !isDepthwise(c)) && (bm * bn >= 1024 || !c.limits),
+});
 const gradRows = (name: string, tuning: Record<string, number>): Variant => ({
   name: `rows ${name}`,
   tuning: { 'conv2d_grad_input.variant': 2, ...tuning },
@@ -285,6 +314,10 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
   // The tuner's gradient candidates as it times them on llvmpipe, the defaults first (runtime/tune.ts).
   conv2d_grad_input: [
     ...[DEFAULT_CANDIDATE, ...CANDIDATES.gradInput].map(gradOnLlvmpipe),
+    gradTiled('conv2d_grad_input', 64, 64, 8, 4, 4, 4), // the forward's default tiling
+    gradTiled('conv2d_grad_input', 32, 32, 8, 4, 4, 4),
+    gradTiled('conv2d_grad_input', 16, 16, 12, 4, 8, 4), // partial passes of both tile loads
+    gradTiled('conv2d_grad_input', 64, 32, 4, 8, 4, 1), // scalar weight loads
     gradRows('default', {}), // 12 channels × 32 pixels (4 on rows ≤ 16 wide)
     gradRows('large', { 'conv2d_grad_input.large': 1 }), // the large row tiles by width
     gradRows('4×32', { 'conv2d_grad_input.row_tm': 4, 'conv2d_grad_input.row_tn': 32 }),

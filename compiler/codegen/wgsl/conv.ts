@@ -907,10 +907,12 @@ function depthwiseKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec {
  * kk-major, 4 channels per vec4) and B's BK × BN block (4 pixels per vec4) in workgroup memory, zeros past the
  * ends of K, of the channels and of the pixels and in the padding; then each invocation adds its TM × TN block.
  */
-function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec {
+export function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling, transposed = false): KernelSpec {
   const [batch, cin, h, w] = ctx.inputs[0]! as number[];
   const [, cout, ho, wo] = ctx.out as number[];
   const { kernel: k, stride: s, padding: p, dilation: d, groups: g, bias } = ctx.attrs;
+  if (transposed && (g !== 1 || s !== 1))
+    throw new Error('internal: a transposed tiled conv needs groups 1 and stride 1');
   const cinG = cin! / g;
   const coutG = cout! / g;
   const pixels = ho! * wo!;
@@ -918,7 +920,9 @@ function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec
   const ktot = k * k * cinG;
   const wgSize = (t.bm / t.tm) * (t.bn / t.tn);
   const gemm = k === 1 && s === 1 && p === 0;
-  const vecW = t.vec === 4 && cinG % 4 === 0; // then K is a multiple of 4 and every OHWI row starts aligned
+  // Transposed (the input gradient of a stride-1 conv, its OHWI weight W[o][u][v][c] read in place): A[c][(tap, o)]
+  // = W[o][flipped tap][c] runs along A's channels, so a vec4 holds 4 channels of one kk (no transpose).
+  const vecW = transposed ? t.vec === 4 && coutG % 4 === 0 : t.vec === 4 && cinG % 4 === 0; // then K is a multiple of 4 and every OHWI row starts aligned
   const vecX = t.vec === 4 && gemm && plane % 4 === 0;
   const coTiles = Math.ceil(coutG / t.bm);
   const pixTiles = Math.ceil(pixels / t.bn);
@@ -933,7 +937,7 @@ function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec
   // Work items of the tile loads: A as (BM/4 channel quads) × (BK/4 kk quads) with vec4 weight loads (a 4×4
   // transpose in registers) or × BK single kk; B as (BN/4 pixel quads) × BK rows, BN/4 dividing the workgroup
   // so that each invocation keeps one pixel quad (its coordinates computed once) and walks rows.
-  const aCount = (t.bm / 4) * (vecW ? t.bk / 4 : t.bk);
+  const aCount = (t.bm / 4) * (vecW && !transposed ? t.bk / 4 : t.bk);
   const aIters = Math.ceil(aCount / wgSize);
   const bRows = wgSize / (t.bn / 4);
   const bIters = Math.ceil(t.bk / bRows);
@@ -947,7 +951,12 @@ function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec
     `const TM = ${u(t.tm)};  const TN = ${u(t.tn)}; // per invocation`,
     `const CO_TILES = ${u(coTiles)}; // per group`,
     `const PIX_TILES = ${u(pixTiles)}; // per sample`,
-    ...(vecW ? ['const WROW4 = KTOT / 4u; // weight vec4s per output channel (OHWI)'] : []),
+    ...(vecW && !transposed ? ['const WROW4 = KTOT / 4u; // weight vec4s per output channel (OHWI)'] : []),
+    ...(transposed
+      ? [
+          `const TAPS = KSIZE * KSIZE; // the weight is the forward conv's OHWI [CIN][KSIZE][KSIZE][COUT]${vecW ? ', read as vec4s along COUT' : ''}`,
+        ]
+      : []),
     `const A_COUNT = ${u(aCount)}; // work items of one A-tile load`,
     `const B_ROWS = ${u(bRows)}; // B-tile rows loaded per pass of the workgroup`,
     '// A slice, kk-major: As[kk · BM/4 + m/4] holds channels m..m+3 of row kk; B slice: Bs[kk · BN/4 + p/4].',
@@ -991,7 +1000,27 @@ function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec
     L.push(`      let ta = lid + ${u(r * wgSize)};`);
     if (guard) L.push('      if (ta < A_COUNT) {');
     L.push(`${ind}let am = (ta % (BM / 4u)) * 4u; // first of 4 channels`);
-    if (vecW) {
+    if (transposed) {
+      // Row kk = (tap, o) of the transposed, flipped weight: W[o][TAPS − 1 − tap][co0 + am ..].
+      L.push(`${ind}let ak = ta / (BM / 4u);`);
+      L.push(`${ind}let kk = k0 + ak;`);
+      L.push(`${ind}let kin = kk < KTOT;`);
+      L.push(`${ind}let kc = min(kk, KTOT - 1u);`);
+      L.push(`${ind}let wr = (kc % CIN_G) * TAPS + TAPS - 1u - kc / CIN_G; // (o, flipped tap)`);
+      if (vecW)
+        L.push(
+          `${ind}As[ak * (BM / 4u) + am / 4u] = select(vec4f(0.0), wt[wr * (COUT_G / 4u) + min(co0 + am, COUT_G - 4u) / 4u], kin && co0 + am < COUT_G);`,
+        );
+      else {
+        for (const j of range(4)) {
+          L.push(`${ind}let ac${j} = co0 + am + ${u(j)};`);
+          L.push(
+            `${ind}let a${j} = select(0.0, wt[wr * COUT_G + min(ac${j}, COUT_G - 1u)], kin && ac${j} < COUT_G);`,
+          );
+        }
+        L.push(`${ind}As[ak * (BM / 4u) + am / 4u] = vec4f(a0, a1, a2, a3);`);
+      }
+    } else if (vecW) {
       L.push(`${ind}let ak = (ta / (BM / 4u)) * 4u; // first of 4 kk`);
       L.push(`${ind}let kq = (k0 + ak) / 4u;`);
       L.push(`${ind}let kin = k0 + ak < KTOT;`);
@@ -1097,11 +1126,17 @@ function tiledGemmKernel(ctx: KernelCtx<ConvAttrs>, t: ConvWgTiling): KernelSpec
     ? 'gemm'
     : `${k}x${k}${s > 1 ? `_s${s}` : ''}${d > 1 ? `_d${d}` : ''}${g > 1 ? `_g${g}` : ''}`;
   return kernelSpec(
-    `conv2d_${kind}_k${cout}_wg${t.bm}x${t.bn}`,
+    transposed
+      ? `conv2d_grad_input_${kind}_c${cout}_wg${t.bm}x${t.bn}`
+      : `conv2d_${kind}_k${cout}_wg${t.bm}x${t.bn}`,
     [
-      `conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
+      transposed
+        ? `conv2d_grad_input as the conv of dy with the forward weight transposed and flipped: ${k}×${k} padding ${p} dilation ${d}: dy ${shapeText(ctx.inputs[0]!)} → dx ${shapeText(ctx.out)}`
+        : `conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
       `workgroup-tiled implicit GEMM${gemm ? ' (1×1: a plain GEMM)' : ''}: ${t.bm} output channels × ${t.bn} pixels per workgroup of ${wgSize}, K slices of ${t.bk} in workgroup memory; each invocation: ${t.tm} channels × ${t.tn} pixels (${vecW ? 'vec4' : 'scalar'} weight loads, ${vecX ? 'vec4' : 'scalar'} input loads)`,
-      'weights are OHWI (converted from OIHW at load)',
+      transposed
+        ? 'weights: the forward OHWI weight, read in place'
+        : 'weights are OHWI (converted from OIHW at load)',
     ].join('\n'),
     bufs,
     consts,

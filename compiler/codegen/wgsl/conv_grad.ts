@@ -45,7 +45,15 @@ import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
 import type { ConvAttrs } from '../../ops/conv.ts';
 import type { ConvGradInputAttrs } from '../../ops/conv_grad.ts';
 import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
-import { convProblem, depthwiseRowsKernel, rowKernel, rowKernelApplies, rowTilingOf } from './conv.ts';
+import {
+  convProblem,
+  depthwiseRowsKernel,
+  rowKernel,
+  rowKernelApplies,
+  rowTilingOf,
+  tiledGemmKernel,
+  wgTilingOf,
+} from './conv.ts';
 import { KernelIo } from './io.ts';
 import { tunedValue } from '../limits.ts';
 
@@ -137,7 +145,8 @@ function gradDefault(
 
 export function conv2dGradInputKernel(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec {
   const variant = asked(ctx, 'conv2d_grad_input', 'variant') ?? 0;
-  if (variant !== 0 && variant !== 2) throw new Error(`bad conv2d_grad_input tuning: variant ${variant}`);
+  if (variant !== 0 && variant !== 1 && variant !== 2)
+    throw new Error(`bad conv2d_grad_input tuning: variant ${variant}`);
   if (isDepthwise(ctx.attrs, ctx.out[1]!)) {
     const a = ctx.attrs;
     const padding = (a.kernel - 1) * a.dilation - a.padding;
@@ -154,6 +163,10 @@ export function conv2dGradInputKernel(ctx: KernelCtx<ConvGradInputAttrs>): Kerne
   if (variant === 2) {
     const rows = gradInputAsRows(ctx);
     if (rows) return rows;
+  }
+  if (variant === 1) {
+    const tiled = gradInputTiled(ctx);
+    if (tiled) return tiled;
   }
   const cinG = ctx.out[1]! / ctx.attrs.groups;
   const dflt = gradDefault(
@@ -219,6 +232,32 @@ function gradInputAsRows(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec | undef
   }
   const rctx = { ...ctx, attrs, opts: { ...ctx.opts, tuning } };
   return rowKernel(rctx, rowTilingOf(rctx), true);
+}
+
+/** Whether variant 1 of the input gradient (workgroup-tiled) applies to the conv of x with attributes a. */
+export function gradInputTiledApplies(x: readonly number[], a: ConvAttrs): boolean {
+  return transposedConv(x, a) !== undefined;
+}
+
+/** The tuning keys of the workgroup tiles, shared by the forward conv and its gradients (`<op>.wg_bm`, …). */
+export const WG_TILE_KEYS = ['wg_bm', 'wg_bn', 'wg_bk', 'wg_tm', 'wg_tn', 'wg_vec'] as const;
+
+/**
+ * Variant 1 of the input gradient, where it applies (stride 1, groups 1, input channels a multiple of 4, padding at
+ * most (k−1)·d): the forward's workgroup-tiled implicit GEMM (conv.ts `tiledGemmKernel`, what GPUs want) run as the
+ * conv of dy with the weight transposed and flipped, read in place; its tiles from this problem's
+ * `conv2d_grad_input.wg_*` keys, else the forward kernel's defaults.
+ */
+function gradInputTiled(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec | undefined {
+  const attrs = transposedConv(ctx.out, ctx.attrs);
+  if (!attrs) return undefined;
+  const tuning: Record<string, number> = {};
+  for (const k of WG_TILE_KEYS) {
+    const v = asked(ctx, 'conv2d_grad_input', k);
+    if (v !== undefined) tuning[`conv2d.${k}`] = v;
+  }
+  const rctx = { ...ctx, attrs, opts: { ...ctx.opts, tuning } };
+  return tiledGemmKernel(rctx, wgTilingOf(rctx), true);
 }
 
 function gradInputGemm(ctx: KernelCtx<ConvGradInputAttrs>, tmMax: number, tn: number): KernelSpec {
