@@ -348,7 +348,23 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
       'conv2d.min_workgroups': 64,
     }),
   ],
-  conv2d_grad_weight: [DEFAULT_CANDIDATE, ...CANDIDATES.gradWeight].map(gradOnLlvmpipe),
+  conv2d_grad_weight: [
+    ...[DEFAULT_CANDIDATE, ...CANDIDATES.gradWeight].map(gradOnLlvmpipe),
+    gradTiled('conv2d_grad_weight', 64, 64, 8, 4, 4, 4), // the forward's default tiling
+    gradTiled('conv2d_grad_weight', 32, 32, 8, 4, 4, 4),
+    gradTiled('conv2d_grad_weight', 16, 16, 12, 4, 8, 4), // partial passes of both tile loads
+    gradTiled('conv2d_grad_weight', 64, 32, 4, 8, 4, 1), // scalar stores
+    {
+      name: 'tiled 32×32, K in 3 chunks',
+      tuning: {
+        'conv2d_grad_weight.variant': 1,
+        'conv2d_grad_weight.wg_bm': 32,
+        'conv2d_grad_weight.wg_bn': 32,
+        'conv2d_grad_weight.splits': 3,
+      },
+      applies: (c) => !isDepthwise(c) && !c.limits,
+    },
+  ],
   conv2d: [
     // The tuner's candidates as it times them on llvmpipe (on top of the adapter's defaults), the defaults first.
     onLlvmpipe(DEFAULT_CANDIDATE),

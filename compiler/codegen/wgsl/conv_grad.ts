@@ -579,7 +579,181 @@ export function splitsFor(
 }
 
 export function conv2dGradWeightKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
-  return isDepthwise(ctx.attrs, ctx.inputs[0]![1]!) ? gradWeightDepthwise(ctx) : gradWeightGemm(ctx);
+  if (isDepthwise(ctx.attrs, ctx.inputs[0]![1]!)) return gradWeightDepthwise(ctx);
+  const variant = asked(ctx, 'conv2d_grad_weight', 'variant') ?? 0;
+  if (variant !== 0 && variant !== 1) throw new Error(`bad conv2d_grad_weight tuning: variant ${variant}`);
+  return variant === 1 ? gradWeightTiled(ctx) : gradWeightGemm(ctx);
+}
+
+/**
+ * Variant 1 of the weight gradient: a workgroup-tiled GEMM (what GPUs want), dW[o][kk] = Σ_q dy[o][q] · X[kk][q]
+ * with kk = (tap, c) — the OHWI order of the result — and q the N·Ho·Wo output pixels. One workgroup per BM output
+ * channels × BN columns kk; for each BK pixels of its K range it stores dy's BM × BK block and the implicit im2col
+ * block X (BN × BK, gathered with the padding masked) in workgroup memory, then each invocation adds its TM × TN
+ * block. K is split as variant 0 splits it (`splitsFor`: enough invocations, the same scratch and pass 2). Tiles:
+ * `conv2d_grad_weight.wg_bm`, `.wg_bn`, `.wg_bk`, `.wg_tm`, `.wg_tn` (per problem or global), else the forward's
+ * defaults; `.wg_vec` 4 stores vec4s where the result allows.
+ */
+function gradWeightTiled(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
+  const [batch, cin, h, w] = ctx.inputs[0]! as number[];
+  const [, cout, ho, wo] = ctx.inputs[1]! as number[];
+  const a = ctx.attrs;
+  const { kernel: k, stride: s, padding: p, dilation: d, groups: g } = a;
+  const cinG = cin! / g;
+  const coutG = cout! / g;
+  const ktot = k * k * cinG;
+  const nw = cout! * ktot;
+  const tuning: Record<string, number> = {};
+  for (const key of WG_TILE_KEYS) {
+    const v = asked(ctx, 'conv2d_grad_weight', key);
+    if (v !== undefined) tuning[`conv2d.${key}`] = v;
+  }
+  const t = wgTilingOf({ ...ctx, opts: { ...ctx.opts, tuning } });
+  const wgSize = (t.bm / t.tm) * (t.bn / t.tn);
+  const kpix = batch! * ho! * wo!;
+  const mTiles = Math.ceil(coutG / t.bm);
+  const nTiles = Math.ceil(ktot / t.bn);
+  const slices = Math.ceil(kpix / t.bk);
+  const forced = asked(ctx, 'conv2d_grad_weight', 'splits');
+  const { splits, chunk } = splitsFor(g * mTiles * nTiles * wgSize, slices, t.bk, nw, forced);
+  const direct = splits === 1;
+  const io = new KernelIo(ctx);
+  const vecOut = direct && t.vec === 4 && ktot % 4 === 0 && io.outVecOk;
+  const name = `conv2d_grad_weight_${kindOf(a)}_c${cin}_k${cout}_wg${t.bm}x${t.bn}`;
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'x', elem: 'f32' },
+    { slot: 'input1', name: 'dy', elem: 'f32' },
+    ...(direct
+      ? io.outBufs(vecOut)
+      : [{ slot: 'scratch0', name: 'part', elem: 'f32', write: true } as const]),
+  ];
+  const aCount = (t.bm / 4) * t.bk;
+  const bCount = (t.bn / 4) * t.bk;
+  const consts = [
+    `const CIN = ${u(cin!)};  const H = ${u(h!)};  const W = ${u(w!)};  const PLANE = H * W;`,
+    `const COUT = ${u(cout!)};  const HO = ${u(ho!)};  const WO = ${u(wo!)};  const OPLANE = HO * WO;`,
+    `const KSIZE = ${u(k)};  const STRIDE = ${i(s)};  const PAD = ${i(p)};  const DILATION = ${i(d)};`,
+    `const GROUPS = ${u(g)};  const CIN_G = ${u(cinG)};  const COUT_G = ${u(coutG)};`,
+    `const KTOT = ${u(ktot)}; // columns of dW per output channel: taps × input channels (OHWI)`,
+    `const KPIX = ${u(kpix)}; // the GEMM's depth: N · HO · WO pixels`,
+    `const BM = ${u(t.bm)};  const BN = ${u(t.bn)};  const BK = ${u(t.bk)}; // workgroup tile and K slice`,
+    `const TM = ${u(t.tm)};  const TN = ${u(t.tn)}; // per invocation`,
+    `const M_TILES = ${u(mTiles)};  const N_TILES = ${u(nTiles)}; // per group`,
+    `const SLICES = ${u(slices)};  const CHUNK = ${u(chunk)}; // K slices, and per split`,
+    ...(direct ? [] : [`const NW = ${u(nw)}; // weights: one slot of the scratch buffer`]),
+    '// Slices, pixel-major: As[q · BM/4 + m/4] holds output channels m..m+3 of pixel q, Bs[q · BN/4 + j/4] columns j..j+3.',
+    `var<workgroup> As: array<vec4f, ${u(aCount)}>;`,
+    `var<workgroup> Bs: array<vec4f, ${u(bCount)}>;`,
+  ].join('\n');
+  /** Loads of a tile slice: `count` work items over the workgroup, `body` given the item `ti`. */
+  const passes = (L: string[], count: number, body: (ind: string) => void): void => {
+    for (const r of range(Math.ceil(count / wgSize))) {
+      const guard = count % wgSize !== 0 && r === Math.ceil(count / wgSize) - 1;
+      L.push('    {');
+      L.push(`      let ti = lid + ${u(r * wgSize)};`);
+      if (guard) L.push(`      if (ti < ${u(count)}) {`);
+      body(guard ? '        ' : '      ');
+      if (guard) L.push('      }');
+      L.push('    }');
+    }
+  };
+  const L: string[] = [];
+  L.push('  // Workgroup → (split, group, output-channel tile, column tile); column tiles vary fastest.');
+  L.push('  let nt = item % N_TILES;');
+  L.push('  let mt = (item / N_TILES) % M_TILES;');
+  L.push('  let grp = (item / (N_TILES * M_TILES)) % GROUPS;');
+  L.push('  let sp = item / (N_TILES * M_TILES * GROUPS);');
+  L.push('  let o0 = mt * BM;  let kk0 = nt * BN;');
+  L.push('  let tx = lid % (BN / TN);  let ty = lid / (BN / TN);');
+  for (const m of range(t.tm))
+    for (const v of range(t.tn / 4))
+      L.push(`  var acc${m}_${v} = vec4f(0.0); // output channel ty·TM+${m}, columns tx·TN+${4 * v}..`);
+  L.push('  let s1 = min(sp * CHUNK + CHUNK, SLICES);');
+  L.push('  for (var sl = sp * CHUNK; sl < s1; sl++) {');
+  L.push('    let q0 = sl * BK;');
+  L.push("    // dy's slice into As (zero past the pixels and the group's channels).");
+  passes(L, aCount, (ind) => {
+    L.push(`${ind}let am = (ti % (BM / 4u)) * 4u;  let aq = ti / (BM / 4u);`);
+    L.push(`${ind}let q = q0 + aq;  let qin = q < KPIX;  let qc = min(q, KPIX - 1u);`);
+    L.push(`${ind}let n = qc / OPLANE;  let op = qc % OPLANE;`);
+    for (const j of range(4)) {
+      L.push(`${ind}let oc${j} = o0 + am + ${u(j)};`);
+      L.push(
+        `${ind}let a${j} = select(0.0, dy[(${io.plane(1, 'n', `grp * COUT_G + min(oc${j}, COUT_G - 1u)`)}) * OPLANE + op], qin && oc${j} < COUT_G);`,
+      );
+    }
+    L.push(`${ind}As[aq * (BM / 4u) + am / 4u] = vec4f(a0, a1, a2, a3);`);
+  });
+  L.push('    // The implicit im2col slice into Bs (zero past the pixels, past KTOT and in the padding).');
+  passes(L, bCount, (ind) => {
+    L.push(`${ind}let bj = (ti % (BN / 4u)) * 4u;  let bq = ti / (BN / 4u);`);
+    L.push(`${ind}let q = q0 + bq;  let qin = q < KPIX;  let qc = min(q, KPIX - 1u);`);
+    L.push(`${ind}let n = qc / OPLANE;  let op = qc % OPLANE;`);
+    L.push(`${ind}let py = i32(op / WO) * STRIDE - PAD;  let px = i32(op % WO) * STRIDE - PAD;`);
+    for (const j of range(4)) {
+      L.push(`${ind}let col${j} = kk0 + bj + ${u(j)};  let kc${j} = min(col${j}, KTOT - 1u);`);
+      L.push(`${ind}let tap${j} = kc${j} / CIN_G;  let c${j} = kc${j} % CIN_G;`);
+      L.push(
+        `${ind}let iy${j} = py + i32(tap${j} / KSIZE) * DILATION;  let ix${j} = px + i32(tap${j} % KSIZE) * DILATION;`,
+      );
+      L.push(
+        `${ind}let in${j} = qin && col${j} < KTOT && iy${j} >= 0i && iy${j} < i32(H) && ix${j} >= 0i && ix${j} < i32(W);`,
+      );
+      L.push(
+        `${ind}let b${j} = select(0.0, x[(${io.plane(0, 'n', `grp * CIN_G + c${j}`)}) * PLANE + select(0u, u32(iy${j}) * W + u32(ix${j}), in${j})], in${j});`,
+      );
+    }
+    L.push(`${ind}Bs[bq * (BN / 4u) + bj / 4u] = vec4f(b0, b1, b2, b3);`);
+  });
+  L.push('    workgroupBarrier();');
+  L.push('    for (var q = 0u; q < BK; q++) {');
+  for (const j of range(t.tm / 4)) L.push(`      let a${j} = As[q * (BM / 4u) + ty * (TM / 4u) + ${u(j)}];`);
+  for (const v of range(t.tn / 4)) L.push(`      let b${v} = Bs[q * (BN / 4u) + tx * (TN / 4u) + ${u(v)}];`);
+  for (const m of range(t.tm))
+    for (const v of range(t.tn / 4)) L.push(`      acc${m}_${v} += a${m >> 2}.${lanes[m & 3]} * b${v};`);
+  L.push('    }');
+  L.push('    workgroupBarrier();');
+  L.push('  }');
+  L.push(
+    '  // Store the block (OHWI: row o, column kk = tap · CIN_G + c), skipping tail channels and columns.',
+  );
+  L.push('  let kb = kk0 + tx * TN;');
+  for (const m of range(t.tm)) {
+    L.push(`  if (o0 + ty * TM + ${u(m)} < COUT_G) {`);
+    L.push(`    let wb = (grp * COUT_G + o0 + ty * TM + ${u(m)}) * KTOT + kb;`);
+    for (const v of range(t.tn / 4)) {
+      if (vecOut)
+        L.push(`    if (kb + ${u(4 * v)} < KTOT) { ${io.store4(`wb / 4u + ${u(v)}`, `acc${m}_${v}`)} }`);
+      else
+        for (const l of range(4)) {
+          const at = `wb + ${u(4 * v + l)}`;
+          const val = `acc${m}_${v}.${lanes[l]}`;
+          L.push(
+            `    if (kb + ${u(4 * v + l)} < KTOT) { ${direct ? io.store(at, val) : `part[sp * NW + ${at}] = ${val};`} }`,
+          );
+        }
+    }
+    L.push('  }');
+  }
+  const pass1 = kernelSpec(
+    direct ? name : `${name}_part${splits}`,
+    [
+      `conv2d_grad_weight, conv ${describe(a)}: x ${shapeText(ctx.inputs[0]!)}, dy ${shapeText(ctx.inputs[1]!)} → dw ${shapeText(ctx.out)} stored OHWI`,
+      `workgroup-tiled GEMM over K = N·Ho·Wo: ${t.bm} output channels × ${t.bn} columns (tap, input channel) per workgroup of ${wgSize}, K slices of ${t.bk} pixels in workgroup memory; each invocation: ${t.tm} × ${t.tn}`,
+      direct
+        ? 'one K chunk: the result is stored directly'
+        : `split-K, pass 1: ${splits} chunks of ${chunk} slices, each into its own slot of the scratch buffer`,
+    ].join('\n'),
+    bufs,
+    consts,
+    workgroupMain(splits * g * mTiles * nTiles, wgSize, ctx.opts),
+    L.join('\n'),
+    wgSize,
+    {},
+    direct ? io.helpers() : '',
+  );
+  if (direct) return { ...pass1, outputLayout: [...OHWI] };
+  return { scratch: [splits * nw], dispatches: [pass1, sumSplits(ctx, name, nw, splits)] };
 }
 
 /**
