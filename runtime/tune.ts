@@ -37,6 +37,7 @@ import {
   conv2dGradWeightKernel,
   convGradProblem,
   gradInputRowsApply,
+  gradInputTiledApplies,
   type ConvGradOp,
 } from '../compiler/codegen/wgsl/conv_grad.ts';
 import { kernelOptions, type DeviceLimits } from '../compiler/codegen/limits.ts';
@@ -102,23 +103,24 @@ const rows = (tm: number, tn: number, n = 1): Candidate => ({
     'conv2d.row_rows': n,
   },
 });
-const wg = (t: ConvWgTiling): Candidate => ({
+/** The workgroup-tiled kernel (variant 1) of a conv or of a conv's gradient, with tiling t. */
+const wg = (t: ConvWgTiling, op: 'conv2d' | ConvGradOp = 'conv2d'): Candidate => ({
   name: `tiled ${t.bm}×${t.bn} k${t.bk} ${t.tm}×${t.tn}${t.vec === 1 ? ' scalar' : ''}`,
   tuning: {
-    'conv2d.variant': 1,
-    'conv2d.wg_bm': t.bm,
-    'conv2d.wg_bn': t.bn,
-    'conv2d.wg_bk': t.bk,
-    'conv2d.wg_tm': t.tm,
-    'conv2d.wg_tn': t.tn,
-    'conv2d.wg_vec': t.vec,
+    [`${op}.variant`]: 1,
+    [`${op}.wg_bm`]: t.bm,
+    [`${op}.wg_bn`]: t.bn,
+    [`${op}.wg_bk`]: t.bk,
+    [`${op}.wg_tm`]: t.tm,
+    [`${op}.wg_tn`]: t.tn,
+    [`${op}.wg_vec`]: t.vec,
   },
 });
 
 const grad = (op: ConvGradOp, tm: number, tn: number): Candidate => ({
   name: `register ${tm}×${tn}`,
   tuning: {
-    ...(op === 'conv2d_grad_input' ? { 'conv2d_grad_input.variant': 0 } : {}),
+    [`${op}.variant`]: 0,
     [`${op}.tm`]: tm,
     [`${op}.tn`]: tn,
   },
@@ -190,6 +192,9 @@ export const CANDIDATES: {
     gradRows(16, 16, 4),
     gradRows(16, 32, 2),
     gradRows(32, 32, 2),
+    // Workgroup-tiled (stride 1, groups 1): what GPUs want, the forward's tiles.
+    wg({ bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, vec: 4 }, 'conv2d_grad_input'),
+    wg({ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, vec: 4 }, 'conv2d_grad_input'),
   ],
   gradWeight: [
     grad('conv2d_grad_weight', 4, 4),
@@ -198,6 +203,8 @@ export const CANDIDATES: {
     grad('conv2d_grad_weight', 16, 16),
     grad('conv2d_grad_weight', 32, 16),
     grad('conv2d_grad_weight', 16, 32),
+    wg({ bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, vec: 4 }, 'conv2d_grad_weight'),
+    wg({ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, vec: 4 }, 'conv2d_grad_weight'),
   ],
 };
 
@@ -236,26 +243,38 @@ export function candidatesOfKind(p: Pick<Problem, 'op' | 'x' | 'attrs'>): readon
 }
 
 function runnable(p: Problem, opts: KernelOptions): readonly Candidate[] {
-  if (p.op === 'conv2d_grad_input')
-    return CANDIDATES.gradInput.filter(
-      (c) => c.tuning['conv2d_grad_input.variant'] !== 2 || gradInputRowsApply(p.x, p.attrs),
-    );
-  if (p.op !== 'conv2d' || isDepthwiseConv(p.x, p.attrs)) return candidatesOfKind(p);
-  return CANDIDATES.conv.filter((c) => {
-    if (c.tuning['conv2d.variant'] === 2) return rowKernelApplies(p.x, p.attrs);
-    if (c.tuning['conv2d.variant'] !== 1) return true;
+  /** Whether a workgroup-tiled candidate's tiles fit the device. */
+  const fits = (c: Candidate, op: string): boolean => {
     const t = c.tuning;
     return !wgTilingProblem(
       {
-        bm: t['conv2d.wg_bm']!,
-        bn: t['conv2d.wg_bn']!,
-        bk: t['conv2d.wg_bk']!,
-        tm: t['conv2d.wg_tm']!,
-        tn: t['conv2d.wg_tn']!,
-        vec: t['conv2d.wg_vec'] as 1 | 4,
+        bm: t[`${op}.wg_bm`]!,
+        bn: t[`${op}.wg_bn`]!,
+        bk: t[`${op}.wg_bk`]!,
+        tm: t[`${op}.wg_tm`]!,
+        tn: t[`${op}.wg_tn`]!,
+        vec: t[`${op}.wg_vec`] as 1 | 4,
       },
       opts,
     );
+  };
+  if (p.op === 'conv2d_grad_input') {
+    if (isDepthwiseConv(p.x, p.attrs)) return [];
+    return CANDIDATES.gradInput.filter((c) => {
+      const v = c.tuning['conv2d_grad_input.variant'];
+      if (v === 2) return gradInputRowsApply(p.x, p.attrs);
+      if (v === 1) return gradInputTiledApplies(p.x, p.attrs) && fits(c, p.op);
+      return true;
+    });
+  }
+  if (p.op === 'conv2d_grad_weight') {
+    if (isDepthwiseConv(p.x, p.attrs)) return [];
+    return CANDIDATES.gradWeight.filter((c) => c.tuning['conv2d_grad_weight.variant'] !== 1 || fits(c, p.op));
+  }
+  if (isDepthwiseConv(p.x, p.attrs)) return candidatesOfKind(p);
+  return CANDIDATES.conv.filter((c) => {
+    if (c.tuning['conv2d.variant'] === 2) return rowKernelApplies(p.x, p.attrs);
+    return c.tuning['conv2d.variant'] !== 1 || fits(c, 'conv2d');
   });
 }
 

@@ -1,7 +1,7 @@
 // The fixed kernel choices per adapter (KernelOptions.tuning): what a program is compiled with when kernels are not
 // chosen by measurement (`--tune off`), and the base under per-problem choices (runtime/tune.ts). Pass the result to
 // compile(graph, { tuning }). Software adapters not listed get the emitters' defaults (8×8 register-blocked conv);
-// other GPUs the workgroup-tiled conv with the tile the anchors settle on.
+// other GPUs the workgroup-tiled conv (and gradients) with the tile the anchors settle on.
 import type { OpenedDevice } from './device.ts';
 
 interface Entry {
@@ -60,9 +60,22 @@ const GPU_DEFAULT: Entry = {
     'conv2d.wg_tm': 4,
     'conv2d.wg_tn': 4,
     'conv2d.wg_vec': 4,
+    // The gradients likewise (where the tiled kernels apply: input gradients of stride-1 groups-1 convs, every
+    // weight gradient but depthwise; elsewhere their register-blocked kernels).
+    ...Object.fromEntries(
+      (['conv2d_grad_input', 'conv2d_grad_weight'] as const).flatMap((op) => [
+        [`${op}.variant`, 1],
+        [`${op}.wg_bm`, 32],
+        [`${op}.wg_bn`, 32],
+        [`${op}.wg_bk`, 8],
+        [`${op}.wg_tm`, 4],
+        [`${op}.wg_tn`, 4],
+        [`${op}.wg_vec`, 4],
+      ]),
+    ),
   },
   source:
-    'not measured here: the 32×32 output tile, 64 invocations and 4×4 per invocation tfjs, ORT and TVM settle on (shared/reference/webgpu-ml-anchors.md); --tune full measures',
+    'not measured here: the 32×32 output tile, 64 invocations and 4×4 per invocation tfjs, ORT and TVM settle on (shared/reference/webgpu-ml-anchors.md), for the convs and their gradients; --tune full measures',
 };
 
 /** The fixed tuning of an adapter: its table entry, else for a GPU the tiled default, else the emitters' defaults. */

@@ -38,6 +38,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
 import { compileTraining, type TrainCompiled } from '../../compiler/compile.ts';
+import { tuningFor } from '../../runtime/tuning.ts';
 import { gradients, runPipeline } from '../../compiler/pipeline.ts';
 import { lowerEntries } from '../../compiler/codegen/lower.ts';
 import { rewrite } from '../../compiler/ir/builder.ts';
@@ -280,6 +281,7 @@ function decisionPrograms(
   variant: string,
   width: number,
   limits: Readonly<Record<string, number>>,
+  tuning?: Readonly<Record<string, number>>,
 ): { program: TrainCompiled['program']; exposed: Graph; replay: Graph; decisions: Map<number, string> } {
   const passes = gradients({ dropout: false });
   const split = passes.findIndex((p) => p.name === 'expose_gradients') + 1;
@@ -301,7 +303,7 @@ function decisionPrograms(
   const rest = runPipeline(exposed, passes.slice(split), { limits }, { verify: true }).graph;
   const { updates: _v, ...lowered } = rest;
   void _v;
-  const program = lowerEntries([{ name: 'train_step', graph: lowered }], limits, {});
+  const program = lowerEntries([{ name: 'train_step', graph: lowered }], limits, tuning ? { tuning } : {});
   const added = new Map<number, { name: string; node: number; stride: number }>();
   const replay = rewrite(exposed, (n, b, map) => {
     if (n.op !== 'relu_grad' && n.op !== 'maxpool2d_grad') return undefined;
@@ -328,86 +330,104 @@ describe.skipIf(!gpu.dev)(
   `training parity on the WebGPU adapter (float32): within ${FACTOR32}× PyTorch float32's own error`,
   () => {
     for (const { variant, width } of FAMILIES)
-      it(`${variant} (width ${width}): losses, every gradient and running statistic`, async () => {
-        const f = fixture(variant);
-        const dev = gpu.dev!;
-        const { program, exposed, replay, decisions } = decisionPrograms(variant, width, dev.limits);
-        const got = await runProgram(dev, program, paramsF64(f), f.inputs, 'train_step');
-        // float64 with the GPU's decisions (its forward values are float64's own: the flips are counted there).
-        const inputs = new Map<string, HostData>(f.inputs);
-        for (const name of decisions.values()) inputs.set(`gpu.${name}`, got.get(name)!);
-        const ref = interpret(replay, f.weights, inputs);
-        // Every flip is a near-tie: the element is within FLIP_TOL of the tensor's largest value of zero on both
-        // sides (a forward bug that moved values across zero would not be).
-        let flips = 0; // ReLU elements
-        const farFlips: string[] = [];
-        for (const [id, name] of decisions) {
-          if (exposed.nodes[id]!.op !== 'relu') continue;
-          const a = got.get(name)!;
-          const b = ref.get(name)!.data;
-          const near = FLIP_TOL * maxAbs(b);
-          for (let i = 0; i < a.length; i++)
-            if (a[i]! > 0 !== b[i]! > 0) {
-              flips++;
-              if (Math.max(Math.abs(a[i]!), Math.abs(b[i]!)) > near)
-                farFlips.push(`${name}[${i}]: ours ${a[i]}, float64 ${b[i]}`);
-            }
-        }
-        expect(farFlips, `${variant}: ReLU decisions that differ from float64 by more than rounding`).toEqual(
-          [],
-        );
-        const refOut = new Map([...ref].map(([k, v]) => [k, v.data]));
-        const torchFlips = JSON.parse(f.metadata.float32_flips!) as { relu: number };
-        const selfCheck = JSON.parse(f.metadata.float32_self_check!) as {
-          native_above_2x_default: number;
-          worst: string;
-          ratio: number;
-        };
-
-        const rows: (Row & { bound: number; torch32: number })[] = [];
-        let literal = 0; // tensors past 2× PyTorch's default float32 run alone (for the log)
-        let raw = { name: '', rel: 0 };
-        for (const [name, t] of f.torch64) {
-          const o = oursFor(name, got);
-          expect(o, `no output for ${name}`).toBeDefined();
-          const plain = row(name, o!, t, f.floor);
-          if (name.endsWith('.count')) {
-            expect(plain.rel, name).toBe(0);
-            continue;
-          }
-          if (plain.rel > raw.rel) raw = plain;
-          const r = { ...plain, rel: maxDiff(o!, oursFor(name, refOut)!) / plain.scale };
-          const eps = (EPS32 * f.floor) / r.scale;
-          const e = f.err32.get(name)!;
-          const torch32 = e.level / r.scale;
-          if (r.rel > FACTOR32 * Math.max(e.single / r.scale, eps)) literal++;
-          rows.push({ ...r, bound: FACTOR32 * Math.max(torch32, eps), torch32 });
-        }
-        const largest = rows.reduce((a, r) => (r.rel > a.rel ? r : a));
-        const torchWorst = rows.reduce((a, r) => (r.torch32 > a.torch32 ? r : a));
-        const nearest = rows.reduce((a, r) => (r.rel / r.bound > a.rel / a.bound ? r : a));
-        const torchRaw = Math.max(...rows.map((r) => f.err32.get(r.name)!.plain / r.scale));
-        console.log(
-          `${variant} float32 (${dev.description}): ${rows.length} tensors, floor ${f.floor.toPrecision(3)}\n` +
-            `  worst: ours ${describeRow(largest)}, torch32 ${torchWorst.name} ${torchWorst.torch32.toExponential(2)}; ` +
-            `nearest its bound ${describeRow(nearest)}, ${(nearest.rel / nearest.bound).toFixed(2)} of ` +
-            `${nearest.bound.toExponential(2)} (torch32 ${nearest.torch32.toExponential(2)})\n` +
-            `  ReLU decisions flipped vs float64: ours ${flips}, torch32 ${torchFlips.relu}; measured against plain ` +
-            `float64 (flips included): ours ${describeRow(raw as Row)}, torch32 ${torchRaw.toExponential(2)}\n` +
-            `  against 2× PyTorch's default float32 run alone: ours past it on ${literal} tensors; PyTorch's ` +
-            `native float32 path past it on ${selfCheck.native_above_2x_default} (worst ${selfCheck.worst}, ` +
-            `${selfCheck.ratio.toFixed(1)}×)`,
-        );
-        const bad = rows.filter((r) => !(r.rel <= r.bound));
-        expect(
-          bad.map(
-            (r) => `${describeRow(r)} > ${r.bound.toExponential(2)} (torch32 ${r.torch32.toExponential(2)})`,
-          ),
-          `${variant} float32: tensors past ${FACTOR32}× PyTorch float32's error`,
-        ).toEqual([]);
+      it(`${variant} (width ${width}): losses, every gradient and running statistic`, () =>
+        checkFloat32(variant, width));
+    it("enc_jpu_r50 (width 4) with a real GPU's default kernels: workgroup-tiled convs and conv gradients", async () => {
+      const tuning = tuningFor({
+        adapterInfo: {
+          vendor: 'nvidia',
+          architecture: '',
+          device: 'NVIDIA H200',
+          description: '',
+        } as GPUAdapterInfo,
+        kind: 'gpu',
       });
+      const { program } = decisionPrograms('enc_jpu_r50', 4, gpu.dev!.limits, tuning);
+      const names = program.kernels.map((k) => k.name);
+      // Tiled wherever the kernels apply: input gradients of stride-1 groups-1 convs, weight gradients but depthwise.
+      expect(names.filter((n) => /^conv2d_grad_input_.*_wg32x32$/.test(n)).length).toBeGreaterThan(10);
+      expect(names.filter((n) => /^conv2d_grad_weight_.*_wg32x32/.test(n)).length).toBeGreaterThan(20);
+      expect(names.filter((n) => /^conv2d_grad_weight_\d/.test(n) && !/_wg32x32/.test(n))).toEqual([]);
+      await checkFloat32('enc_jpu_r50', 4, tuning);
+    });
   },
 );
+
+/** One family's float32 training step on the adapter against float64 (see the describe above). */
+async function checkFloat32(variant: string, width: number, tuning?: Readonly<Record<string, number>>) {
+  const f = fixture(variant);
+  const dev = gpu.dev!;
+  const { program, exposed, replay, decisions } = decisionPrograms(variant, width, dev.limits, tuning);
+  const got = await runProgram(dev, program, paramsF64(f), f.inputs, 'train_step');
+  // float64 with the GPU's decisions (its forward values are float64's own: the flips are counted there).
+  const inputs = new Map<string, HostData>(f.inputs);
+  for (const name of decisions.values()) inputs.set(`gpu.${name}`, got.get(name)!);
+  const ref = interpret(replay, f.weights, inputs);
+  // Every flip is a near-tie: the element is within FLIP_TOL of the tensor's largest value of zero on both
+  // sides (a forward bug that moved values across zero would not be).
+  let flips = 0; // ReLU elements
+  const farFlips: string[] = [];
+  for (const [id, name] of decisions) {
+    if (exposed.nodes[id]!.op !== 'relu') continue;
+    const a = got.get(name)!;
+    const b = ref.get(name)!.data;
+    const near = FLIP_TOL * maxAbs(b);
+    for (let i = 0; i < a.length; i++)
+      if (a[i]! > 0 !== b[i]! > 0) {
+        flips++;
+        if (Math.max(Math.abs(a[i]!), Math.abs(b[i]!)) > near)
+          farFlips.push(`${name}[${i}]: ours ${a[i]}, float64 ${b[i]}`);
+      }
+  }
+  expect(farFlips, `${variant}: ReLU decisions that differ from float64 by more than rounding`).toEqual([]);
+  const refOut = new Map([...ref].map(([k, v]) => [k, v.data]));
+  const torchFlips = JSON.parse(f.metadata.float32_flips!) as { relu: number };
+  const selfCheck = JSON.parse(f.metadata.float32_self_check!) as {
+    native_above_2x_default: number;
+    worst: string;
+    ratio: number;
+  };
+
+  const rows: (Row & { bound: number; torch32: number })[] = [];
+  let literal = 0; // tensors past 2× PyTorch's default float32 run alone (for the log)
+  let raw = { name: '', rel: 0 };
+  for (const [name, t] of f.torch64) {
+    const o = oursFor(name, got);
+    expect(o, `no output for ${name}`).toBeDefined();
+    const plain = row(name, o!, t, f.floor);
+    if (name.endsWith('.count')) {
+      expect(plain.rel, name).toBe(0);
+      continue;
+    }
+    if (plain.rel > raw.rel) raw = plain;
+    const r = { ...plain, rel: maxDiff(o!, oursFor(name, refOut)!) / plain.scale };
+    const eps = (EPS32 * f.floor) / r.scale;
+    const e = f.err32.get(name)!;
+    const torch32 = e.level / r.scale;
+    if (r.rel > FACTOR32 * Math.max(e.single / r.scale, eps)) literal++;
+    rows.push({ ...r, bound: FACTOR32 * Math.max(torch32, eps), torch32 });
+  }
+  const largest = rows.reduce((a, r) => (r.rel > a.rel ? r : a));
+  const torchWorst = rows.reduce((a, r) => (r.torch32 > a.torch32 ? r : a));
+  const nearest = rows.reduce((a, r) => (r.rel / r.bound > a.rel / a.bound ? r : a));
+  const torchRaw = Math.max(...rows.map((r) => f.err32.get(r.name)!.plain / r.scale));
+  console.log(
+    `${variant} float32 (${dev.description}): ${rows.length} tensors, floor ${f.floor.toPrecision(3)}\n` +
+      `  worst: ours ${describeRow(largest)}, torch32 ${torchWorst.name} ${torchWorst.torch32.toExponential(2)}; ` +
+      `nearest its bound ${describeRow(nearest)}, ${(nearest.rel / nearest.bound).toFixed(2)} of ` +
+      `${nearest.bound.toExponential(2)} (torch32 ${nearest.torch32.toExponential(2)})\n` +
+      `  ReLU decisions flipped vs float64: ours ${flips}, torch32 ${torchFlips.relu}; measured against plain ` +
+      `float64 (flips included): ours ${describeRow(raw as Row)}, torch32 ${torchRaw.toExponential(2)}\n` +
+      `  against 2× PyTorch's default float32 run alone: ours past it on ${literal} tensors; PyTorch's ` +
+      `native float32 path past it on ${selfCheck.native_above_2x_default} (worst ${selfCheck.worst}, ` +
+      `${selfCheck.ratio.toFixed(1)}×)`,
+  );
+  const bad = rows.filter((r) => !(r.rel <= r.bound));
+  expect(
+    bad.map((r) => `${describeRow(r)} > ${r.bound.toExponential(2)} (torch32 ${r.torch32.toExponential(2)})`),
+    `${variant} float32: tensors past ${FACTOR32}× PyTorch float32's error`,
+  ).toEqual([]);
+}
 
 describe.skipIf(!gpu.dev)("the program measured above is compileTraining's", () => {
   it('enc_jpu_r50: compileTraining(gradientsOnly) computes bit for bit what the program with decisions does', async () => {

@@ -802,12 +802,15 @@ describe("a training step's gradient kernels", () => {
     // rows on 16-wide rows, the weight gradient 16×32); a candidate's own tiles and variant win.
     const x = [2, 64, 16, 16];
     const a = { ...conv(64, 3) };
-    const tiles = (w: string) => [
-      Number(/const TM = (\d+)u/.exec(w)![1]),
-      Number(/const TN = (\d+)u/.exec(w)![1]),
-      Number(/const RR = (\d+)u/.exec(w)?.[1] ?? 1),
-      w.includes('conv2d_grad_input as the conv of dy') ? 'rows' : 'register',
-    ];
+    const tiles = (w: string) =>
+      w.includes('workgroup-tiled')
+        ? [Number(/const BM = (\d+)u/.exec(w)![1]), Number(/const BN = (\d+)u/.exec(w)![1]), 1, 'tiled']
+        : [
+            Number(/const TM = (\d+)u/.exec(w)![1]),
+            Number(/const TN = (\d+)u/.exec(w)![1]),
+            Number(/const RR = (\d+)u/.exec(w)?.[1] ?? 1),
+            w.includes('conv2d_grad_input as the conv of dy') ? 'rows' : 'register',
+          ];
     for (const [op, list, dflt] of [
       ['conv2d_grad_input', CANDIDATES.gradInput, [16, 16, 4, 'rows']],
       ['conv2d_grad_weight', CANDIDATES.gradWeight, [16, 32, 1, 'register']],
@@ -825,11 +828,13 @@ describe("a training step's gradient kernels", () => {
       expect(tiles(planWgsl(candidatePlan(p, DEFAULT_CANDIDATE, LIMITS, LLVMPIPE)))).toEqual(dflt);
       for (const c of list) {
         const t = c.tuning;
-        const rows = t[`${op}.variant`] === 2;
+        const v = t[`${op}.variant`];
         expect(tiles(planWgsl(candidatePlan(p, c, LIMITS, LLVMPIPE))), c.name).toEqual(
-          rows
+          v === 2
             ? [t[`${op}.row_tm`], t[`${op}.row_tn`], t[`${op}.row_rows`], 'rows']
-            : [t[`${op}.tm`], t[`${op}.tn`], 1, 'register'],
+            : v === 1
+              ? [t[`${op}.wg_bm`], t[`${op}.wg_bn`], 1, 'tiled']
+              : [t[`${op}.tm`], t[`${op}.tn`], 1, 'register'],
         );
       }
       // Timed once each: no two candidates generate the same kernels.
@@ -839,7 +844,7 @@ describe("a training step's gradient kernels", () => {
       expect(new Set(texts).size).toBe(texts.length);
       expect(texts.length).toBe(list.length); // the default is one of the candidates
     }
-    // Where the row kernel does not apply (stride 2), its candidates are not timed.
+    // Where the row kernel does not apply (stride 2), its candidates are not timed …
     const s2 = { ...a, stride: 2 };
     const p2: Problem = {
       key: convGradProblem('conv2d_grad_input', x, s2),
@@ -852,7 +857,8 @@ describe("a training step's gradient kernels", () => {
       count: 1,
     };
     const names = candidatesFor(p2, LIMITS, LLVMPIPE).map((c) => c.name);
-    expect(names.some((n) => n.startsWith('rows'))).toBe(false);
+    // … nor the workgroup-tiled ones (stride 1, groups 1 only).
+    expect(names.some((n) => n.startsWith('rows') || n.startsWith('tiled'))).toBe(false);
     expect(names.length).toBeGreaterThan(3);
   });
 
