@@ -15,8 +15,11 @@
 //  - variant 2 (`conv2d_grad_input.variant` 2, stride 1, groups 1): the forward's row-vectorised kernel as the conv
 //    of dy with the weight transposed and flipped, read in place (`gradInputAsRows`); for a depthwise conv at
 //    stride 1 the forward's depthwise row kernel with the kernel flipped (`conv2d_grad_input.dw_tn` outputs a row).
+//  - variant 1 (`conv2d_grad_input.variant` 1, stride 1, groups 1): the forward's workgroup-tiled implicit GEMM
+//    (conv.ts `tiledGemmKernel`, what GPUs want) as the same transposed, flipped conv of dy (`gradInputTiled`).
 //  Tuning keys: `conv2d_grad_input.tm` (input channels per invocation), `conv2d_grad_input.tn` (input pixels, a
-//  multiple of 4); for variant 2 `conv2d_grad_input.row_tm`, `.row_tn`, `.row_rows`.
+//  multiple of 4); for variant 2 `conv2d_grad_input.row_tm`, `.row_tn`, `.row_rows`; for variant 1
+//  `conv2d_grad_input.wg_bm`, `.wg_bn`, `.wg_bk`, `.wg_tm`, `.wg_tn`, `.wg_vec` (the forward's `conv2d.wg_*`).
 //
 // conv2d_grad_weight — dW[o,c,u,v] = Σ_{n,oh,ow} dy[n,o,oh,ow] · x[n, g·Cg + c, oh·s − p + u·d, ow·s − p + v·d]:
 //  - implicit GEMM over K = N·Ho·Wo, register-blocked: each invocation computes TM output channels × TN input
@@ -26,6 +29,9 @@
 //    pass 2 sums the slots in index order. No atomics: the result does not depend on scheduling. SPLITS is
 //    chosen from the sizes alone (enough work items; at least MIN_SPLIT_PIXELS pixels per chunk; at most
 //    MAX_SPLITS; scratch within SCRATCH_FLOATS); with one split pass 1 stores the result itself.
+//  - variant 1 (`conv2d_grad_weight.variant` 1): a workgroup-tiled GEMM (`gradWeightTiled`, what GPUs want): a
+//    workgroup computes BM output channels × BN columns (tap, input channel), staging dy's and the implicit
+//    im2col's slices of BK pixels in workgroup memory; K split and summed as above. Keys `conv2d_grad_weight.wg_*`.
 //  - depthwise (groups = Cin = Cout): one invocation per (split, channel, up to 16 taps), the taps' sums in
 //    registers (dy read once per pixel for all taps), the same two passes: one dispatch for every channel.
 //  The result is stored OHWI (outputLayout [0, 2, 3, 1]), the layout the weight has on the device.
