@@ -42,7 +42,7 @@ import {
 } from '../compiler/codegen/wgsl/conv_grad.ts';
 import { kernelOptions, type DeviceLimits } from '../compiler/codegen/limits.ts';
 import {
-  conv2dKernel,
+  conv2dPlan,
   convProblem,
   isDepthwiseConv,
   rowKernelApplies,
@@ -357,14 +357,14 @@ export function candidatePlan(p: Problem, c: Candidate, limits: DeviceLimits, ba
         })
       : p.op === 'conv2d_grad_weight'
         ? conv2dGradWeightKernel({ inputs, out, params, attrs: p.attrs, opts })
-        : conv2dKernel({ inputs, out, attrs: p.attrs, params, opts });
+        : conv2dPlan({ inputs, out, attrs: p.attrs, params, opts });
   return 'wgsl' in made ? { scratch: [], dispatches: [made] } : made;
 }
 
 /** The WGSL of every dispatch of a plan, in order. */
 export const planWgsl = (plan: KernelPlan): string => plan.dispatches.map((d) => d.wgsl).join('\n');
 
-/** `candidatePlan` of a problem whose kernel is one dispatch (a forward conv). */
+/** `candidatePlan` of a problem whose kernel is one dispatch (a forward conv but a subsampled strided 1×1). */
 export function candidateKernel(
   p: Problem,
   c: Candidate,

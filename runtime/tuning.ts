@@ -19,6 +19,7 @@ export const LLVMPIPE_TUNING: Readonly<Record<string, number>> = {
   'conv2d.tn': 8,
   'conv2d.large': 64,
   'conv2d.min_workgroups': 4,
+  'conv2d.sub': 1,
   'conv2d_grad_input.large': 64,
   'conv2d_grad_input.variant': 2,
   'conv2d_grad_weight.large': 64,
@@ -37,6 +38,8 @@ const TABLE: readonly Entry[] = [
     // read as vec4 rows where they can be (bench/results/depthwise-software.md: 1.8–3.9× faster than the scalar
     // loads of 4 or 8 outputs on the JPU's at 32×32, 1.5–2.4× at 64×64);
     // narrow layers keep the small ones (rows 12×32 or 4×32, register 16×8), which compile in half the time.
+    // Strided 1×1 convs (ResNet's downsampling shortcuts): the input subsampled into a dense copy, then the GEMM
+    // (bench/results/subsample-software.md: 1.2–1.55× faster than gathering every other column).
     // Workgroups shrink (down to 8 invocations) until a dispatch has 4: llvmpipe runs one workgroup per thread.
     // Gradient kernels: larger register tiles (input 32×16, weight 16×32) on layers with at least 64 channels in
     // and out (bench/results/backward-software.md); narrow layers keep 16×8. Input gradients of stride-1 convs
@@ -45,7 +48,7 @@ const TABLE: readonly Entry[] = [
     // forward's depthwise row kernel with the kernel flipped (7× on the JPU's there).
     tuning: LLVMPIPE_TUNING,
     source:
-      'bench/results/depthwise-software.md (depthwise row tiles and vec4 row loads), bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
+      'bench/results/subsample-software.md (strided 1×1 convs), bench/results/depthwise-software.md (depthwise row tiles and vec4 row loads), bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
   },
 ];
 

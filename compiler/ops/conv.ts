@@ -2,7 +2,7 @@
 // optional bias. Convolutions in FastFCN have no bias unless stated, so `bias` defaults to false.
 import { defineLayer, defineOp, expectRank, ShapeError, windowOut, type TensorArg } from './op.ts';
 import { refTensor } from './ref.ts';
-import { conv2dKernel } from '../codegen/wgsl/conv.ts';
+import { conv2dPlan } from '../codegen/wgsl/conv.ts';
 
 export type ConvAttrs = {
   channels: number;
@@ -49,7 +49,7 @@ export const conv2d = defineOp<ConvAttrs>({
   macs([x], out, a) {
     return out[0]! * out[1]! * out[2]! * out[3]! * (x![1]! / a.groups) * a.kernel * a.kernel;
   },
-  kernel: (ctx) => conv2dKernel(ctx),
+  kernel: (ctx) => conv2dPlan(ctx),
   backward(ctx) {
     // dX, dW (and db): ops of their own (compiler/ops/conv_grad.ts). dX reads the forward's weight node.
     const a = ctx.attrs;

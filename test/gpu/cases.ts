@@ -429,6 +429,16 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
       tuning: { 'conv2d.variant': 2, 'conv2d.row_tm': 12, 'conv2d.row_tn': 32, 'conv2d.interleave': 1 },
       applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
     },
+    {
+      name: 'subsampled, then the GEMM',
+      tuning: { 'conv2d.sub': 1 },
+      applies: (c) => c.attrs.kernel === 1 && (c.attrs.stride as number) > 1 && c.attrs.padding === 0,
+    },
+    {
+      name: 'subsampled, then the GEMM 32×32 on llvmpipe defaults',
+      tuning: { ...LLVMPIPE_TUNING, 'conv2d.sub': 1, 'conv2d.tm': 32, 'conv2d.tn': 32 },
+      applies: (c) => c.attrs.kernel === 1 && (c.attrs.stride as number) > 1 && c.attrs.padding === 0,
+    },
     wgConv(64, 64, 8, 4, 4, 4), // the default tiling: 256 invocations
     wgConv(32, 32, 8, 4, 4, 4), // 64 invocations, B tile in one pass
     wgConv(64, 64, 16, 8, 8, 4), // 8×8 blocks
@@ -456,6 +466,11 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 8, 5, 5]], attrs: conv(4, 1, { bias: true }) }, // 1×1 GEMM: scalar pixels (25), vec4 weights
     { inputs: [[2, 16, 8, 8]], attrs: conv(20, 1) }, // 1×1 GEMM: vec4 both
     { inputs: [[1, 8, 9, 9]], attrs: conv(8, 1, { stride: 2 }) }, // strided 1×1 (downsample)
+    // Strided 1×1 convs subsampled into a dense copy first (conv2d.sub): vec4 loads and stores (rows of 16 → 8),
+    // scalar loads of stride 3, rows of 8 at batch 2 with a channel tail past one tile.
+    { inputs: [[1, 8, 16, 16]], attrs: conv(12, 1, { stride: 2, bias: true }) },
+    { inputs: [[1, 4, 12, 14]], attrs: conv(8, 1, { stride: 3 }) },
+    { inputs: [[2, 20, 8, 8]], attrs: conv(36, 1, { stride: 2 }) },
     { inputs: [[1, 8, 11, 9]], attrs: conv(8, 3, { padding: 1, groups: 8 }) }, // depthwise
     { inputs: [[1, 8, 11, 9]], attrs: conv(8, 3, { padding: 2, dilation: 2, groups: 8 }) },
     { inputs: [[1, 6, 17, 15]], attrs: conv(6, 3, { padding: 4, dilation: 4, groups: 6, bias: true }) },

@@ -11,6 +11,7 @@ import { compile } from '../../compiler/compile.ts';
 import { numel, type Graph } from '../../compiler/ir/types.ts';
 import { gpuForTests, randomInputs, relError, roundToF32, runProgram } from './harness.ts';
 import { ROOT } from '../helpers.ts';
+import { tuningFor } from '../../runtime/tuning.ts';
 
 const TOL = 1e-4;
 const FUSED_VS_UNFUSED = 1e-5;
@@ -71,6 +72,22 @@ describe.skipIf(!dev)(`narrow networks on the GPU vs interpret (${dev?.descripti
       params,
       inputs,
     );
+    for (const o of g.outputs)
+      expect(relError(a.get(o.name)!, want.get(o.name)!), o.name).toBeLessThanOrEqual(TOL);
+  });
+
+  it("batch 2 under the adapter's fixed kernel choices (tuningFor): fused = reference", async () => {
+    // The e2e tests above compile with the emitters' defaults; the CLI compiles with the adapter's table
+    // (llvmpipe: row-vectorised 3×3 convs, subsampled strided 1×1 convs, depthwise rows …), with fused epilogues
+    // and concat views on every kernel.
+    const g = graphOf('specs/enc_jpu_r50.fcn', 4, 64, 2);
+    const params = roundToF32(seededParams(g, 5));
+    const inputs = roundToF32(randomInputs(g, 6));
+    const want = interpret(g, params, inputs);
+    const { program } = compile(g, { limits: dev!.limits, tuning: { ...tuningFor(dev!) }, verify: true });
+    if (/llvmpipe/i.test(dev!.description))
+      expect(program.kernels.some((k) => k.name.startsWith('conv2d_subsample_s2'))).toBe(true);
+    const a = await runProgram(dev!, program, params, inputs);
     for (const o of g.outputs)
       expect(relError(a.get(o.name)!, want.get(o.name)!), o.name).toBeLessThanOrEqual(TOL);
   });

@@ -579,6 +579,7 @@ describe('defaults and candidates', () => {
       'conv2d.tn': 8,
       'conv2d.large': 64,
       'conv2d.min_workgroups': 4,
+      'conv2d.sub': 1,
       'conv2d_grad_input.large': 64,
       'conv2d_grad_input.variant': 2,
       'conv2d_grad_weight.large': 64,
@@ -618,10 +619,10 @@ describe('defaults and candidates', () => {
       for (const p of problems) {
         const cands = candidatesFor(p, LIMITS, base);
         expect(cands[0]).toBe(DEFAULT_CANDIDATE);
-        const texts = cands.map((c) => candidateKernel(p, c, LIMITS, base).wgsl);
+        const texts = cands.map((c) => planWgsl(candidatePlan(p, c, LIMITS, base)));
         expect(new Set(texts).size).toBe(texts.length);
         // The default candidate's kernel is what the program compiled with the base alone runs.
-        expect(texts[0]).toBe(candidateKernel(p, { name: 'x', tuning: {} }, LIMITS, base).wgsl);
+        expect(texts[0]).toBe(planWgsl(candidatePlan(p, { name: 'x', tuning: {} }, LIMITS, base)));
       }
     }
     // Under BASE (register 16×8), "register 16×8" is the default kernel of a dense conv: timed once, as the default.

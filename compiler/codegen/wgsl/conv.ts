@@ -28,7 +28,7 @@
 //    kernel row loaded once into registers and shared by the taps that read it (with stride 1 and dilation d a
 //    row of TN outputs reads TN + 2d inputs instead of 3·TN).
 // Output-channel and pixel tails are handled by clamping loads (or loading zeros) and masking stores.
-import type { KernelCtx, KernelSpec } from '../../ops/op.ts';
+import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
 import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
 import { KernelIo } from './io.ts';
 import { tunedValue } from '../limits.ts';
@@ -85,6 +85,7 @@ export const CONV_KEYS = {
   dwVariant: 'conv2d_dw.variant',
   dwTn: 'conv2d_dw.tn',
   dwVec: 'conv2d_dw.vec',
+  sub: 'conv2d.sub',
 } as const;
 
 /**
@@ -240,6 +241,111 @@ export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling?: ConvTiling): Ke
   if (variant === 1) return tiledGemmKernel(ctx, wgTilingOf(ctx));
   if (variant === 2 && rowKernelApplies(x, ctx.attrs)) return rowKernel(ctx, rowTilingOf(ctx));
   return implicitGemmKernel(ctx, tilingOf(ctx));
+}
+
+/**
+ * The conv op's kernels: `conv2dKernel`'s one dispatch, or for a strided 1×1 unpadded conv under `conv2d.sub` = 1
+ * (variants 0 and 2) two: the input subsampled into a scratch buffer, then the plain GEMM on it
+ * (`subsampledGemm`).
+ */
+export function conv2dPlan(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
+  const a = ctx.attrs;
+  if (
+    a.kernel === 1 &&
+    a.stride > 1 &&
+    a.padding === 0 &&
+    tunedInt(ctx, CONV_KEYS.variant, 0, (v) => v === 0 || v === 1 || v === 2) !== 1 &&
+    tunedInt(ctx, CONV_KEYS.sub, 0, (v) => v === 0 || v === 1) === 1
+  )
+    return subsampledGemm(ctx);
+  return conv2dKernel(ctx);
+}
+
+/**
+ * A strided 1×1 unpadded conv (ResNet's downsampling shortcuts) as two dispatches: pass 1 copies every STRIDE-th
+ * row and column of the input into a dense scratch buffer [N, C, Ho, Wo] (at stride 2 on rows a multiple of 8, two
+ * vec4 loads per 4 outputs); pass 2 is the register-blocked GEMM of a 1×1 stride-1 conv on it, with the tiles,
+ * workgroup and per-problem keys of this conv's own problem. The GEMM reads its pixels as vec4s where the strided
+ * kernel gathers one column in `stride`: on llvmpipe, bound by load instructions, 1.3–1.5× faster for the copy's
+ * cost (bench/results/subsample-software.md).
+ */
+function subsampledGemm(ctx: KernelCtx<ConvAttrs>): KernelPlan {
+  const [batch, cin, h, w] = ctx.inputs[0]! as number[];
+  const [, , ho, wo] = ctx.out as number[];
+  const s = ctx.attrs.stride;
+  const sub = [batch!, cin!, ho!, wo!];
+  const a1 = { ...ctx.attrs, stride: 1 };
+  // This conv's per-problem keys, under the problem of the GEMM on the subsampled input.
+  const k1 = `@${convProblem(ctx.inputs[0]!, ctx.attrs)}`;
+  const k2 = `@${convProblem(sub, a1)}`;
+  const t = ctx.opts.tuning ?? {};
+  const tuning: Record<string, number> = {};
+  for (const [k, v] of Object.entries(t)) if (!k.endsWith(k2)) tuning[k] = v;
+  for (const [k, v] of Object.entries(t)) if (k.endsWith(k1)) tuning[k.slice(0, -k1.length) + k2] = v;
+  const gctx: KernelCtx<ConvAttrs> = {
+    ...ctx,
+    inputs: [sub],
+    attrs: a1,
+    opts: { ...ctx.opts, tuning },
+    ...(ctx.views?.output ? { views: { output: ctx.views.output } } : { views: {} }),
+  };
+  const gemm = implicitGemmKernel(gctx, tilingOf(ctx));
+  const pass2: KernelSpec = {
+    ...gemm,
+    name: (gemm.name ?? 'conv2d_gemm_').replace('conv2d_gemm_', `conv2d_1x1_s${s}_gemm_`),
+    wgsl: gemm.wgsl.replace(
+      /^\/\/ conv2d 1×1 stride 1 padding 0/m,
+      `// pass 2 of conv2d 1×1 stride ${s}: the GEMM on the subsampled input — conv2d 1×1 stride 1 padding 0`,
+    ),
+    bindings: gemm.bindings.map((b) => (b === 'input0' ? 'scratch0' : b)),
+  };
+
+  // Pass 1: 4 outputs of a row per invocation.
+  const io = new KernelIo({ ...ctx, epilogue: undefined, views: { inputs: ctx.views?.inputs ?? [] } });
+  const quads = Math.ceil(wo! / 4);
+  const vecIn = s === 2 && w! % 8 === 0 && io.inVecOk(0);
+  const vecOut = wo! % 4 === 0;
+  const bufs: Buf[] = [
+    { slot: 'input0', name: 'x', elem: vecIn ? 'vec4f' : 'f32' },
+    { slot: 'scratch0', name: 'xs', elem: vecOut ? 'vec4f' : 'f32', write: true },
+  ];
+  const consts = [
+    `const C = ${u(cin!)};  const H = ${u(h!)};  const W = ${u(w!)};  const STRIDE = ${u(s)};`,
+    `const HO = ${u(ho!)};  const WO = ${u(wo!)};  const QUADS = ${u(quads)}; // 4 outputs of a row each`,
+  ].join('\n');
+  const L: string[] = [];
+  L.push('  let q = gid % QUADS;');
+  L.push('  let oy = (gid / QUADS) % HO;');
+  L.push('  let c = (gid / (QUADS * HO)) % C;');
+  L.push('  let n = gid / (QUADS * HO * C);');
+  L.push(`  let row = (${io.plane(0, 'n', 'c')}) * H * W + oy * STRIDE * W; // input row oy·STRIDE`);
+  if (vecIn) {
+    L.push(
+      '  let a = x[row / 4u + 2u * q]; // input columns 8q .. 8q + 7: outputs 4q .. 4q + 3 at .x and .z',
+    );
+    L.push('  let b = x[row / 4u + 2u * q + 1u];');
+    L.push('  let v = vec4f(a.x, a.z, b.x, b.z);');
+  } else
+    L.push(
+      `  let v = vec4f(${range(4)
+        .map((j) => `x[row + min(4u * q + ${u(j)}, WO - 1u) * STRIDE]`)
+        .join(', ')});`,
+    );
+  L.push('  let o = ((n * C + c) * HO + oy) * WO + 4u * q;');
+  if (vecOut) L.push('  xs[o / 4u] = v;');
+  else for (const j of range(4)) L.push(`  if (4u * q + ${u(j)} < WO) { xs[o + ${u(j)}] = v.${lanes[j]}; }`);
+  const pass1 = kernelSpec(
+    `conv2d_subsample_s${s}_c${cin}`,
+    `pass 1 of conv2d 1×1 stride ${s}: every ${s}th row and column of x ${shapeText(ctx.inputs[0]!)} → [${sub.join(', ')}] (scratch)${vecIn ? ', two vec4 loads per 4 outputs' : ''}`,
+    bufs,
+    consts,
+    linearMain(batch! * cin! * ho! * quads, WG, ctx.opts),
+    L.join('\n'),
+    WG,
+    {},
+    '', // reads through `plane` only, stores to the scratch buffer
+  );
+  return { scratch: [batch! * cin! * ho! * wo!], dispatches: [pass1, pass2] };
 }
 
 /**
