@@ -95,7 +95,10 @@ export function stepCosts(graph: Graph, program: Program, entry = 'forward'): St
     if (dispatches.get(s.node) === 1)
       return { flops: 2 * macs, bytes: nodeBytes(graph, node), bytesFrom: 'tensors' };
     // Several dispatches of one node (a plan: encoding's assign and aggregate passes, a split-K GEMM's two
-    // passes): the first carries the node's MACs.
+    // passes): the first carries the node's MACs — but a strided 1×1 conv's subsampling copy (pass 1 of
+    // conv.ts `subsampledGemm`, kernel `conv2d_subsample_…`) leaves them to its GEMM.
+    if (s.kernel.startsWith('conv2d_subsample_'))
+      return { flops: 0, bytes: bindingBytes(program, s), bytesFrom: 'bindings' };
     const first = !charged.has(s.node);
     charged.add(s.node);
     return { flops: first ? 2 * macs : 0, bytes: bindingBytes(program, s), bytesFrom: 'bindings' };

@@ -57,6 +57,19 @@ describe('step costs (no device)', () => {
     expect(costs[at('pretrained.maxpool')]!.flops).toBe(0);
   });
 
+  it("a strided 1×1 conv's subsampling copy carries no FLOPs: its GEMM carries the conv's", () => {
+    const sub = compile(graph, { tuning: { 'conv2d.sub': 1 } });
+    const c = stepCosts(sub.graph, sub.program);
+    const st = sub.program.entries.forward.steps;
+    const i = st.findIndex((s) => s.kernel.startsWith('conv2d_subsample_'));
+    expect(i).toBeGreaterThanOrEqual(0);
+    expect(st[i + 1]!.node).toBe(st[i]!.node);
+    expect(c[i]!.flops).toBe(0);
+    // layer2.0's shortcut: 1×1 stride 2 from layer1's 16 channels (16²) to 32 planes of 8².
+    expect(st[i]!.node).toBe('pretrained.layer2.0.downsample.0');
+    expect(c[i + 1]!.flops).toBe(2 * (32 * 8 * 8 * 16));
+  });
+
   it('adds up to twice the MACs fcnc info counts', async () => {
     const { makeReport } = await import('../../compiler/report.ts');
     const total = costs.reduce((a, c) => a + c.flops, 0);
