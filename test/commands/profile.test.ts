@@ -60,7 +60,9 @@ describe.skipIf(!gpu.dev)('fcnc profile', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/using (software adapter|GPU)/);
     expect(r.err).toMatch(/peak: [\d.]+ GFLOP\/s, [\d.]+ GB\/s/);
-    expect(r.out).toMatch(/top 5 of 82 steps by time:/);
+    // 82 kernels; on llvmpipe the three strided 1×1 convs are two dispatches each (conv2d.sub: subsampled, then a GEMM).
+    const steps = /llvmpipe/i.test(gpu.dev!.description) ? 85 : 82;
+    expect(r.out).toContain(`top 5 of ${steps} steps by time:`);
     expect(r.out).toMatch(/^method: (sync|timestamps) — /m);
     expect(r.out).toMatch(/^adapter: /m);
     expect(r.out).toMatch(/sum of steps [\d.]+ ms vs whole 'forward' [\d.]+ ms \(median of 2 calls/);
@@ -77,7 +79,7 @@ describe.skipIf(!gpu.dev)('fcnc profile', () => {
     expect(p.model).toBe('enc_jpu_r50');
     expect(p.entry).toBe('forward');
     expect(p.runs).toBe(2);
-    expect(p.rows).toHaveLength(82);
+    expect(p.rows).toHaveLength(steps);
     expect(p.inputs).toEqual([{ name: 'image', shape: [1, 3, 64, 64] }]);
     expect(p.method).toBe(timestamps ? 'timestamps' : 'sync');
     expect(p.peak!.gflops).toBeGreaterThan(0);
