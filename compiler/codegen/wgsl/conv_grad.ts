@@ -248,6 +248,16 @@ export function gradInputTiledApplies(x: readonly number[], a: ConvAttrs): boole
 /** The tuning keys of the workgroup tiles, shared by the forward conv and its gradients (`<op>.wg_bm`, …). */
 export const WG_TILE_KEYS = ['wg_bm', 'wg_bn', 'wg_bk', 'wg_tm', 'wg_tn', 'wg_vec'] as const;
 
+/** A gradient kernel's workgroup tiles asked for (`<op>.wg_*`, its problem's or global) as the forward's keys. */
+function wgTuning(ctx: KernelCtx, op: ConvGradOp): Record<string, number> {
+  const tuning: Record<string, number> = {};
+  for (const k of WG_TILE_KEYS) {
+    const v = asked(ctx, op, k);
+    if (v !== undefined) tuning[`conv2d.${k}`] = v;
+  }
+  return tuning;
+}
+
 /**
  * Variant 1 of the input gradient, where it applies (stride 1, groups 1, input channels a multiple of 4, padding at
  * most (k−1)·d): the forward's workgroup-tiled implicit GEMM (conv.ts `tiledGemmKernel`, what GPUs want) run as the
@@ -257,12 +267,7 @@ export const WG_TILE_KEYS = ['wg_bm', 'wg_bn', 'wg_bk', 'wg_tm', 'wg_tn', 'wg_ve
 function gradInputTiled(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec | undefined {
   const attrs = transposedConv(ctx.out, ctx.attrs);
   if (!attrs) return undefined;
-  const tuning: Record<string, number> = {};
-  for (const k of WG_TILE_KEYS) {
-    const v = asked(ctx, 'conv2d_grad_input', k);
-    if (v !== undefined) tuning[`conv2d.${k}`] = v;
-  }
-  const rctx = { ...ctx, attrs, opts: { ...ctx.opts, tuning } };
+  const rctx = { ...ctx, attrs, opts: { ...ctx.opts, tuning: wgTuning(ctx, 'conv2d_grad_input') } };
   return tiledGemmKernel(rctx, wgTilingOf(rctx), true);
 }
 
@@ -609,12 +614,7 @@ function gradWeightTiled(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
   const coutG = cout! / g;
   const ktot = k * k * cinG;
   const nw = cout! * ktot;
-  const tuning: Record<string, number> = {};
-  for (const key of WG_TILE_KEYS) {
-    const v = asked(ctx, 'conv2d_grad_weight', key);
-    if (v !== undefined) tuning[`conv2d.${key}`] = v;
-  }
-  const t = wgTilingOf({ ...ctx, opts: { ...ctx.opts, tuning } });
+  const t = wgTilingOf({ ...ctx, opts: { ...ctx.opts, tuning: wgTuning(ctx, 'conv2d_grad_weight') } });
   const wgSize = (t.bm / t.tm) * (t.bn / t.tn);
   const kpix = batch! * ho! * wo!;
   const mTiles = Math.ceil(coutG / t.bm);
