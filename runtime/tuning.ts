@@ -39,7 +39,7 @@ const TABLE: readonly Entry[] = [
     // loads of 4 or 8 outputs on the JPU's at 32×32, 1.5–2.4× at 64×64);
     // narrow layers keep the small ones (rows 12×32 or 4×32, register 16×8), which compile in half the time.
     // Strided 1×1 convs (ResNet's downsampling shortcuts): the input subsampled into a dense copy, then the GEMM
-    // (bench/results/subsample-software.md: 1.2–1.55× faster than gathering every other column).
+    // (bench/results/subsample-software.md: 1.2–1.35× faster than gathering every other column, up to 1.55× in other runs).
     // Workgroups shrink (down to 8 invocations) until a dispatch has 4: llvmpipe runs one workgroup per thread.
     // Gradient kernels: larger register tiles (input 32×16, weight 16×32) on layers with at least 64 channels in
     // and out (bench/results/backward-software.md); narrow layers keep 16×8. Input gradients of stride-1 convs

@@ -466,6 +466,11 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 8, 5, 5]], attrs: conv(4, 1, { bias: true }) }, // 1×1 GEMM: scalar pixels (25), vec4 weights
     { inputs: [[2, 16, 8, 8]], attrs: conv(20, 1) }, // 1×1 GEMM: vec4 both
     { inputs: [[1, 8, 9, 9]], attrs: conv(8, 1, { stride: 2 }) }, // strided 1×1 (downsample)
+    // Rows a multiple of 4 wide with input channels not in fours: the row kernel steps one channel at a time with
+    // scalar weights (a stem's 3 channels at stride 2, 6 channels with a bias, 2 channels per group).
+    { inputs: [[1, 3, 16, 16]], attrs: conv(8, 3, { stride: 2, padding: 1, bias: true }) },
+    { inputs: [[2, 6, 8, 12]], attrs: conv(10, 3, { padding: 1 }) },
+    { inputs: [[1, 4, 6, 8]], attrs: conv(6, 3, { padding: 1, groups: 2 }) },
     // Strided 1×1 convs subsampled into a dense copy first (conv2d.sub): vec4 loads and stores (rows of 16 → 8),
     // scalar loads of stride 3, rows of 8 at batch 2 with a channel tail past one tile.
     { inputs: [[1, 8, 16, 16]], attrs: conv(12, 1, { stride: 2, bias: true }) },

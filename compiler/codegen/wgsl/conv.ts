@@ -266,8 +266,8 @@ export function conv2dPlan(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
  * row and column of the input into a dense scratch buffer [N, C, Ho, Wo] (at stride 2 on rows a multiple of 8, two
  * vec4 loads per 4 outputs); pass 2 is the register-blocked GEMM of a 1×1 stride-1 conv on it, with the tiles,
  * workgroup and per-problem keys of this conv's own problem. The GEMM reads its pixels as vec4s where the strided
- * kernel gathers one column in `stride`: on llvmpipe, bound by load instructions, 1.3–1.5× faster for the copy's
- * cost (bench/results/subsample-software.md).
+ * kernel gathers one column in `stride`: on llvmpipe, bound by load instructions, 1.2–1.35× faster, the copy included
+ * (bench/results/subsample-software.md).
  */
 function subsampledGemm(ctx: KernelCtx<ConvAttrs>): KernelPlan {
   const [batch, cin, h, w] = ctx.inputs[0]! as number[];
@@ -388,15 +388,13 @@ export function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
 
 /**
  * Whether the row-vectorised variant (2) can run this conv: stride 1 or 2, a kernel wider than 1, input rows a multiple
- * of 4 floats (so every row starts on a vec4), input channels per group a multiple of 4 (vec4 weights). Elsewhere
- * variant 2 falls back to the register-blocked variant 0 (its own keys `conv2d.tm`, `conv2d.tn`).
+ * of 4 floats (so every row starts on a vec4). Input channels per group a multiple of 4 step 4 channels at a time
+ * with vec4 weights; others (a stem's 3) one at a time with scalar weights. Elsewhere variant 2 falls back to the
+ * register-blocked variant 0 (its own keys `conv2d.tm`, `conv2d.tn`).
  */
 export function rowKernelApplies(x: readonly number[], a: ConvAttrs): boolean {
-  // 1×1 convs are GEMMs (stride 1) or read one column in two (stride 2: the register-blocked kernel was as fast;
-  // bench/results/order-software.md).
-  return (
-    (a.stride === 1 || a.stride === 2) && a.kernel > 1 && x[3]! % 4 === 0 && (x[1]! / a.groups) % 4 === 0
-  );
+  // 1×1 convs are GEMMs (stride 1) or read one column in two (stride 2: subsampled first, `conv2dPlan`).
+  return (a.stride === 1 || a.stride === 2) && a.kernel > 1 && x[3]! % 4 === 0;
 }
 
 /**
@@ -421,10 +419,10 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
   const { kernel: k, stride: s, padding: p, dilation: d, groups: g, bias } = ctx.attrs;
   const cinG = cin! / g;
   const coutG = cout! / g;
-  if (transposed && (g !== 1 || s !== 1 || coutG % 4 !== 0))
-    throw new Error(
-      'internal: a transposed row kernel needs groups 1, stride 1 and output channels in fours',
-    );
+  if (transposed && (g !== 1 || s !== 1 || coutG % 4 !== 0 || cinG % 4 !== 0))
+    throw new Error('internal: a transposed row kernel needs groups 1, stride 1 and channels in fours');
+  // Input channels per step: 4 (vec4 weights along them) where they divide, else 1 (scalar weights).
+  const cl = cinG % 4 === 0 ? 4 : 1;
   const coTiles = Math.ceil(coutG / tiling.tm);
   const tm = transposed ? Math.ceil(coutG / coTiles / 4) * 4 : Math.ceil(coutG / coTiles);
   const tn = 4 * tiling.vecs;
@@ -438,7 +436,7 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
   const vecY = wo! % 4 === 0 && io.outVecOk;
   const bufs: Buf[] = [
     { slot: 'input0', name: 'x', elem: 'vec4f' },
-    { slot: 'param0', name: 'wt', elem: 'vec4f' },
+    { slot: 'param0', name: 'wt', elem: cl === 4 ? 'vec4f' : 'f32' },
     ...(bias ? [{ slot: 'param1', name: 'bias', elem: 'f32' } as const] : []),
     ...io.outBufs(vecY),
   ];
@@ -460,7 +458,9 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
     `const NV = ${u(nv)}; // vec4s of input row segment per tap row (first needed column at lane ${r})`,
     transposed
       ? `const CQ = COUT_G / 4u; // vec4s of W per (input channel, tap): W is the forward conv's OHWI weight [CIN][KSIZE][KSIZE][COUT]`
-      : `const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)`,
+      : cl === 4
+        ? `const WROW = KSIZE * KSIZE * CIN_G / 4u; // weight vec4s per output channel (OHWI)`
+        : `const WROW = KSIZE * KSIZE * CIN_G; // weight floats per output channel (OHWI): channels one at a time`,
   ].join('\n');
 
   const L: string[] = [];
@@ -521,15 +521,20 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
             `      let wv${mq}_${kx}_${l} = wt[((c4 * 4u + ${u(l)}) * KSIZE * KSIZE + tapf + ${u(k - 1 - kx)}) * CQ + wq${mq}];`,
           );
   } else {
-    L.push('    let tap0 = ky * KSIZE * (CIN_G / 4u);');
-    L.push('    for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
+    const q = cl === 4 ? ' / 4u' : '';
+    L.push(`    let tap0 = ky * KSIZE * (CIN_G${q});`);
+    L.push(`    for (var c4 = 0u; c4 < CIN_G${q}; c4++) {${cl === 4 ? '' : ' // one input channel a step'}`);
     for (const kx of range(k))
       for (const m of range(tm))
-        L.push(`      let wv${m}_${kx} = wt[w${m} + tap0 + ${u(kx)} * (CIN_G / 4u) + c4];`);
+        L.push(`      let wv${m}_${kx} = wt[w${m} + tap0 + ${u(kx)} * (CIN_G${q}) + c4];`);
   }
   /** The weight of output channel m, input-channel lane l, tap column kx. */
   const wOf = (m: number, l: number, kx: number): string =>
-    transposed ? `wv${m >> 2}_${kx}_${l}.${lanes[m & 3]}` : `wv${m}_${kx}.${lanes[l]}`;
+    transposed
+      ? `wv${m >> 2}_${kx}_${l}.${lanes[m & 3]}`
+      : cl === 4
+        ? `wv${m}_${kx}.${lanes[l]}`
+        : `wv${m}_${kx}`;
   // Row t's names carry a `t` prefix when the tile has several rows (one row: the names of the single-row kernel).
   const tp = (t: number): string => (rr > 1 ? `${t}_` : '');
   // Element e of row t's segment, of input channel lane l; the 4 elements e, e + STRIDE, … 4 output pixels read.
@@ -541,9 +546,10 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
           .map((j) => el(t, l, e + s * j))
           .join(', ')})`;
   // The step's row segments first, then each accumulator once with all its terms (see `interleaved`).
-  for (const l of range(4)) {
-    if (rr === 1) L.push(`      let xb${l} = (xbase + (c4 * 4u + ${u(l)}) * PLANE) / 4u + roff;`);
-    else L.push(`      let xb${l} = (xbase + (c4 * 4u + ${u(l)}) * PLANE) / 4u;`);
+  for (const l of range(cl)) {
+    const ch = cl === 4 ? `c4 * 4u + ${u(l)}` : 'c4';
+    if (rr === 1) L.push(`      let xb${l} = (xbase + (${ch}) * PLANE) / 4u + roff;`);
+    else L.push(`      let xb${l} = (xbase + (${ch}) * PLANE) / 4u;`);
     for (const t of range(rr))
       for (const v of range(nv))
         L.push(
@@ -562,14 +568,14 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
   }
   if (!interleaved(ctx)) {
     for (const t of range(rr))
-      for (const l of range(4))
+      for (const l of range(cl))
         for (const kx of range(k))
           for (const q of range(nq))
             L.push(`      let s${tp(t)}${l}_${kx}_${q} = ${seg(t, l, r + s * 4 * q + kx * d)};`);
     accumulate(L, '      ', tm, rr * nq, (m, tq) => {
       const t = Math.floor(tq / nq);
       const q = tq % nq;
-      return range(4).flatMap((l) => range(k).map((kx) => `${wOf(m, l, kx)} * s${tp(t)}${l}_${kx}_${q}`));
+      return range(cl).flatMap((l) => range(k).map((kx) => `${wOf(m, l, kx)} * s${tp(t)}${l}_${kx}_${q}`));
     });
   }
   L.push('    }');

@@ -211,7 +211,8 @@ export function gradInputRowsApply(x: readonly number[], a: ConvAttrs): boolean 
   if (!t) return false;
   const ho = x[2]! + 2 * a.padding - a.dilation * (a.kernel - 1);
   const wo = x[3]! + 2 * a.padding - a.dilation * (a.kernel - 1);
-  return rowKernelApplies([x[0]!, a.channels, ho, wo], t);
+  // dy's channels step 4 at a time through the transposed weight: they must come in fours too.
+  return a.channels % 4 === 0 && rowKernelApplies([x[0]!, a.channels, ho, wo], t);
 }
 
 /**
@@ -225,7 +226,7 @@ export function gradInputRowsApply(x: readonly number[], a: ConvAttrs): boolean 
 function gradInputAsRows(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec | undefined {
   const dy = ctx.inputs[0]!;
   const attrs = transposedConv(ctx.out, ctx.attrs);
-  if (!attrs || !rowKernelApplies(dy, attrs)) return undefined;
+  if (!attrs || dy[1]! % 4 !== 0 || !rowKernelApplies(dy, attrs)) return undefined;
   const key = convProblem(dy, attrs);
   const t = ctx.opts.tuning ?? {};
   const tuning: Record<string, number> = {};
