@@ -258,23 +258,16 @@ function runnable(p: Problem, opts: KernelOptions): readonly Candidate[] {
       opts,
     );
   };
-  if (p.op === 'conv2d_grad_input') {
-    if (isDepthwiseConv(p.x, p.attrs)) return [];
-    return CANDIDATES.gradInput.filter((c) => {
-      const v = c.tuning['conv2d_grad_input.variant'];
-      if (v === 2) return gradInputRowsApply(p.x, p.attrs);
-      if (v === 1) return gradInputTiledApplies(p.x, p.attrs) && fits(c, p.op);
-      return true;
-    });
-  }
-  if (p.op === 'conv2d_grad_weight') {
-    if (isDepthwiseConv(p.x, p.attrs)) return [];
-    return CANDIDATES.gradWeight.filter((c) => c.tuning['conv2d_grad_weight.variant'] !== 1 || fits(c, p.op));
-  }
-  if (isDepthwiseConv(p.x, p.attrs)) return candidatesOfKind(p);
-  return CANDIDATES.conv.filter((c) => {
-    if (c.tuning['conv2d.variant'] === 2) return rowKernelApplies(p.x, p.attrs);
-    return c.tuning['conv2d.variant'] !== 1 || fits(c, 'conv2d');
+  // The kind's candidates (none for depthwise gradients), less the variants that do not apply to this problem.
+  return candidatesOfKind(p).filter((c) => {
+    const v = c.tuning[`${p.op}.variant`];
+    if (v === 1) {
+      if (p.op === 'conv2d_grad_input' && !gradInputTiledApplies(p.x, p.attrs)) return false;
+      return fits(c, p.op);
+    }
+    if (v === 2)
+      return p.op === 'conv2d_grad_input' ? gradInputRowsApply(p.x, p.attrs) : rowKernelApplies(p.x, p.attrs);
+    return true;
   });
 }
 

@@ -247,7 +247,7 @@ export function gradInputTiledApplies(x: readonly number[], a: ConvAttrs): boole
 }
 
 /** The tuning keys of the workgroup tiles, shared by the forward conv and its gradients (`<op>.wg_bm`, …). */
-export const WG_TILE_KEYS = ['wg_bm', 'wg_bn', 'wg_bk', 'wg_tm', 'wg_tn', 'wg_vec'] as const;
+const WG_TILE_KEYS = ['wg_bm', 'wg_bn', 'wg_bk', 'wg_tm', 'wg_tn', 'wg_vec'] as const;
 
 /** A gradient kernel's workgroup tiles asked for (`<op>.wg_*`, its problem's or global) as the forward's keys. */
 function wgTuning(ctx: KernelCtx, op: ConvGradOp): Record<string, number> {
