@@ -92,6 +92,32 @@ describe.skipIf(!dev)(`narrow networks on the GPU vs interpret (${dev?.descripti
       expect(relError(a.get(o.name)!, want.get(o.name)!), o.name).toBeLessThanOrEqual(TOL);
   });
 
+  it("batch 2 under a real GPU's fixed kernel choices (workgroup-tiled convs): fused = reference", async () => {
+    // What `fcnc bench` / `fcnc infer` compile on a GPU with no tuning cache (bench/device.sh): the tiled conv
+    // kernels with fused epilogues (BN, ReLU, residual adds) and concat views, strided and grouped convs included.
+    const gpu = tuningFor({
+      adapterInfo: {
+        vendor: 'nvidia',
+        architecture: '',
+        device: 'NVIDIA H200',
+        description: '',
+      } as GPUAdapterInfo,
+      kind: 'gpu',
+    });
+    const g = graphOf('specs/enc_jpu_r50.fcn', 4, 32, 2);
+    const params = roundToF32(seededParams(g, 8));
+    const inputs = roundToF32(randomInputs(g, 9));
+    const want = interpret(g, params, inputs);
+    const { program } = compile(g, { limits: dev!.limits, tuning: { ...gpu }, verify: true });
+    const convs = program.kernels.filter((k) => /^conv2d_/.test(k.name) && !/^conv2d_dw/.test(k.name));
+    expect(convs.length).toBeGreaterThan(40);
+    // Every conv but the depthwise ones is the tiled kernel.
+    expect(convs.filter((k) => !/_wg32x32/.test(k.name)).map((k) => k.name)).toEqual([]);
+    const a = await runProgram(dev!, program, params, inputs);
+    for (const o of g.outputs)
+      expect(relError(a.get(o.name)!, want.get(o.name)!), o.name).toBeLessThanOrEqual(TOL);
+  });
+
   it('computes argmax labels on the GPU', async () => {
     const g = graphOf('specs/enc_jpu_r50.fcn', 4);
     const params = roundToF32(seededParams(g, 2));

@@ -9,16 +9,25 @@ import { openDevice, type OpenedDevice } from '../../runtime/device.ts';
 import { Session } from '../../runtime/execute.ts';
 import type { Program } from '../../runtime/program.ts';
 
-/** Opens the test device once per test file; `reason` says why there is none (the suite skips and prints it). */
+/**
+ * Opens the test device once per test file; `reason` says why there is none (the suite skips and prints it).
+ * With FCNC_TEST_ADAPTER=<regex> (test/lavapipe.sh sets it) the adapter must exist and its description match:
+ * a run meant for one adapter fails rather than skips or passes on another.
+ */
 export async function gpuForTests(): Promise<{ dev?: OpenedDevice; reason?: string }> {
+  const required = process.env.FCNC_TEST_ADAPTER;
+  let dev: OpenedDevice;
   try {
-    const dev = await openDevice();
-    return { dev };
+    dev = await openDevice();
   } catch (e) {
     const reason = (e as Error).message;
+    if (required) throw new Error(`FCNC_TEST_ADAPTER=${required}: no adapter (${reason})`);
     console.warn(`GPU tests skipped: ${reason}`);
     return { reason };
   }
+  if (required && !new RegExp(required, 'i').test(dev.description))
+    throw new Error(`FCNC_TEST_ADAPTER=${required}: the adapter is ${dev.description}`);
+  return { dev };
 }
 
 /** Deterministic uniform numbers in [lo, hi) (mulberry32). */

@@ -1,0 +1,120 @@
+// Would Winograd pay for the 3×3 convs on the adapter at hand? A lower bound, measured without building it.
+//
+// Winograd F(m×m, 3×3) turns a stride-1 3×3 conv over an H×W map into (m+2)² independent GEMMs of the weights,
+// transformed (Cout × Cin), with the input, transformed (Cin × T tiles, T = ⌈H/m⌉·⌈W/m⌉), plus an input and an
+// output transform: 2.25× fewer multiplications for m = 2, 4× for m = 4. Its time is at least that of its GEMMs.
+// This bench times exactly those GEMMs with fcnc's own 1×1 GEMM kernel (the adapter's default tiles) as a 1×1
+// conv of batch (m+2)² — in both orientations, channels × tiles and tiles × channels, keeping the faster — and
+// sets them against the direct kernel the adapter runs the 3×3 conv with today. The GEMM stand-in shares one
+// weight matrix across the batch, which only flatters it (the real one reads (m+2)² matrices), and the transforms
+// are left out: so where the GEMMs alone are no faster than the direct conv, Winograd cannot pay.
+// The shapes: every stride-1 non-dilated 3×3 conv of EncNet+JPU R101 at 256² (the dilated baselines' dilated convs
+// would need a space-to-batch split first).
+// Run: npm run bench:winograd [-- ROUNDS]   (default 5) → bench/results/winograd-<gpu|software>.md
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { convProblem } from '../compiler/codegen/wgsl/conv.ts';
+import type { ConvAttrs } from '../compiler/ops/conv.ts';
+import { openDevice } from '../runtime/device.ts';
+import { gpuTimer, type Problem } from '../runtime/tune.ts';
+import { tuningFor } from '../runtime/tuning.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const ROUNDS = Number(process.argv[2] ?? 5);
+const dev = await openDevice();
+console.log(dev.description);
+const base = { ...tuningFor(dev) };
+
+const conv = (x: number[], cout: number, k: number, flops: number): Problem => {
+  const attrs: ConvAttrs = {
+    channels: cout,
+    kernel: k,
+    stride: 1,
+    padding: (k - 1) / 2,
+    dilation: 1,
+    groups: 1,
+    bias: false,
+  };
+  return {
+    key: convProblem(x, attrs),
+    op: 'conv2d',
+    x,
+    attrs,
+    out: [x[0]!, cout, x[2]!, x[3]!],
+    params: [[cout, x[1]!, k, k]],
+    flops,
+    count: 1,
+  };
+};
+
+/** Where the 3×3 convs are: [what, in channels, map size, out channels, how many in the network]. */
+const SHAPES: [string, number, number, number, number][] = [
+  ['stem conv1.3', 64, 128, 64, 1],
+  ['stem conv1.6', 64, 128, 128, 1],
+  ['layer1 conv2', 64, 64, 64, 3],
+  ['layer2 conv2', 128, 32, 128, 3],
+  ['layer3 conv2', 256, 16, 256, 22],
+  ['layer4 conv2', 512, 8, 512, 2],
+  ['jpu.conv3', 512, 32, 512, 1],
+  ['jpu.conv4', 1024, 16, 512, 1],
+  ['jpu.conv5', 2048, 8, 512, 1],
+  ['auxlayer.conv5', 1024, 16, 256, 1],
+];
+
+const timer = gpuTimer(dev, { rounds: ROUNDS, giveUp: 100, budgetMs: 30000 });
+const time = async (p: Problem): Promise<number> =>
+  (await timer(p, [{ name: 'default', tuning: {} }], base))[0]!;
+const rows: string[] = [];
+const total = { direct: 0, f2: 0, f4: 0 };
+for (const [what, cin, size, cout, count] of SHAPES) {
+  const flops = 2 * cin * cout * size * size * 9;
+  const direct = await time(conv([1, cin, size, size], cout, 3, flops));
+  const gemms: Record<number, number> = {};
+  for (const m of [2, 4]) {
+    const batch = (m + 2) ** 2;
+    const tiles = Math.ceil(size / m) ** 2;
+    const gflops = 2 * batch * cin * cout * tiles;
+    // Channels × tiles: out channels = Cout over a plane of T tiles; tiles × channels: out channels = T over Cout.
+    const a = await time(conv([batch, cin, 1, tiles], cout, 1, gflops));
+    const b = await time(conv([batch, cin, 1, cout], tiles, 1, gflops));
+    gemms[m] = Math.min(a, b);
+  }
+  total.direct += count * direct;
+  total.f2 += count * gemms[2]!;
+  total.f4 += count * gemms[4]!;
+  const gf = (ms: number) => (flops / ms / 1e6).toFixed(1);
+  const row =
+    `| ${what} | ${cin}→${cout} at ${size}² | ${count} | ${direct.toFixed(2)} | ${gf(direct)} | ` +
+    `${gemms[2]!.toFixed(2)} | ${(direct / gemms[2]!).toFixed(2)}× | ${gemms[4]!.toFixed(2)} | ${(direct / gemms[4]!).toFixed(2)}× |`;
+  console.log(row);
+  rows.push(row);
+}
+timer.release();
+const md = [
+  `# Would Winograd pay for the 3×3 convs? — ${dev.description}`,
+  '',
+  `Date ${new Date().toISOString().slice(0, 10)}; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}. Produced by`,
+  "`npm run bench:winograd` (bench/winograd.bench.ts). Batch 1, the adapter's fixed kernel choices; each dispatch",
+  `alone, the fastest of its ${ROUNDS} rounds (the tuner's timer).`,
+  '',
+  "Direct: the kernel the adapter runs the 3×3 conv with today (GFLOP/s of the conv's own FLOPs). F(2×2,3×3) and",
+  "F(4×4,3×3): the time of Winograd's batched GEMMs alone — 16 or 36 GEMMs of the transformed weights with the",
+  'transformed input, run by the 1×1 GEMM kernel as a conv of that batch in the faster of its two orientations — and',
+  'the speed-up over the direct conv that this lower bound allows (the input and output transforms, and reading',
+  'a distinct weight matrix per GEMM, would only add to it).',
+  '',
+  '| conv | shape | in the network | direct ms | GFLOP/s | F(2,3) GEMMs ms | at most | F(4,3) GEMMs ms | at most |',
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows,
+  '',
+  `Over the stride-1 non-dilated 3×3 convs of EncNet+JPU R101 at 256² (weighted by how many there are): direct ` +
+    `${total.direct.toFixed(1)} ms; F(2,3) GEMMs alone ${total.f2.toFixed(1)} ms (at most ${(total.direct / total.f2).toFixed(2)}×), ` +
+    `F(4,3) GEMMs alone ${total.f4.toFixed(1)} ms (at most ${(total.direct / total.f4).toFixed(2)}×).`,
+  '',
+].join('\n');
+const out = join(ROOT, 'bench', 'results', `winograd-${dev.kind}.md`);
+writeFileSync(out, md);
+console.log(`wrote ${out}`);
+dev.destroy();
+process.exit(0);
