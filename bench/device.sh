@@ -19,7 +19,8 @@
 #                          (narrow networks, 64², a short protocol); leaves / alone. OUT defaults to out/device.
 #
 # Env (pack): DEVICE_PNG=0 packs without the PNG charts (resvg and fonts, ~2.3 MB; pack does so by itself when the
-# working tree leaves no room for them).
+# working tree leaves no room for them). Then `node bin/run-ts.js bench/device/charts.ts DIR` draws them here from
+# the JSON the run brought back (DIR: the folder with table2/ and profile/).
 # Env (run): SIZE (Table 2, default 256), PROFILE_SIZE (default 512), WARMUP/RUNS/FORWARDS (default 10/10/10, the
 # paper's), PROFILE_RUNS (5), TUNE (cached: the adapter's defaults on a fresh machine; full measures every conv first),
 # TABLE2_TIMEOUT (300 s), PROFILE_TIMEOUT (120 s), FCNC_ADAPTER (gpu; auto in a smoke run).
@@ -197,7 +198,7 @@ run_logged() {
   if [ -d "$pkg/node_modules/@resvg/resvg-js" ]; then
     png=(--png "$OUT/table2/bench.png") ppng=(--png "$OUT/profile/profile.png")
   else
-    echo '[device.sh] packed without PNG charts (DEVICE_PNG=0, or no room left): markdown and JSON only'
+    echo '[device.sh] packed without PNG charts (DEVICE_PNG=0, or no room left): markdown and JSON only; draw the charts back home with: node bin/run-ts.js bench/device/charts.ts <the returned folder>'
   fi
   limited "${TABLE2_TIMEOUT:-300}" "$OUT/table2/bench.txt" "${fcnc[@]}" bench "${specs[@]}" --size "$size" --batch 1 --warmup "$warmup" \
     --runs "$runs" --forwards "$forwards" --tune "$tune" "${narrow[@]}" --md "$OUT/table2/bench.md" \

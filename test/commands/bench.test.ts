@@ -2,7 +2,8 @@
 // FPS > 0, memory equal to the program's plan, params and GMACs equal to `fcnc info`'s, the speed-up the ratio of
 // the FPS, the paper's ratio of the pair, the JSON against compiler/schemas/bench.schema.json, the PNG chart, the
 // markdown; training steps; and the errors (usage, a spec with errors, a size too large, no adapter).
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -262,6 +263,18 @@ describe.skipIf(!gpu.dev)('fcnc bench', () => {
       if (Math.max(R, G, B) - Math.min(R, G, B) > 60) coloured++;
     }
     expect(coloured).toBeGreaterThan(1000);
+
+    // A device run packed without the chart renderer brings back JSON only (bench/device.sh): its charts are drawn
+    // here from that JSON, the same PNG bytes as `--png` wrote.
+    const back = join(out, 'device');
+    mkdirSync(join(back, 'table2'), { recursive: true });
+    copyFileSync(json, join(back, 'table2', 'bench.json'));
+    execFileSync(process.execPath, [
+      join(ROOT, 'bin', 'run-ts.js'),
+      join(ROOT, 'bench', 'device', 'charts.ts'),
+      back,
+    ]);
+    expect(readFileSync(join(back, 'table2', 'bench.png')).equals(readFileSync(png))).toBe(true);
   });
 
   it(

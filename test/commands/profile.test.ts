@@ -1,6 +1,7 @@
 // `fcnc profile` end to end on the adapter (the software one here): the table, the JSON (checked against
 // compiler/schemas/profile.schema.json), the PNG chart, -o, a training step, and usage errors.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -114,6 +115,19 @@ describe.skipIf(!gpu.dev)('fcnc profile', () => {
     expect(p.peak).toBeNull();
     expect(p.rows.every((x) => x.pctPeakFlops === null && x.pctPeakBandwidth === null)).toBe(true);
     expect(readFileSync(join(out, 'profile.txt'), 'utf8')).toBe(r.out);
+    // bench/device/charts.ts draws the chart from the JSON alone (a device run packed without the renderer): the
+    // same bytes.
+    const back = join(out, '..', 'device');
+    mkdirSync(join(back, 'profile'), { recursive: true });
+    copyFileSync(join(out, 'profile.json'), join(back, 'profile', 'profile.json'));
+    execFileSync(process.execPath, [
+      join(ROOT, 'bin', 'run-ts.js'),
+      join(ROOT, 'bench', 'device', 'charts.ts'),
+      back,
+    ]);
+    expect(
+      readFileSync(join(back, 'profile', 'profile.png')).equals(readFileSync(join(out, 'profile.png'))),
+    ).toBe(true);
   });
 
   it.skipIf(timestamps)('says so when timestamps are required and the adapter has none', async () => {
