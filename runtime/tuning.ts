@@ -52,31 +52,34 @@ const TABLE: readonly Entry[] = [
   },
 ];
 
+/** What a GPU not in the table compiles with (see GPU_DEFAULT). */
+export const GPU_TUNING: Readonly<Record<string, number>> = {
+  'conv2d.variant': 1,
+  'conv2d.wg_bm': 32,
+  'conv2d.wg_bn': 32,
+  'conv2d.wg_bk': 8,
+  'conv2d.wg_tm': 4,
+  'conv2d.wg_tn': 4,
+  'conv2d.wg_vec': 4,
+  // The gradients likewise (where the tiled kernels apply: input gradients of stride-1 groups-1 convs, every
+  // weight gradient but depthwise; elsewhere their register-blocked kernels).
+  ...Object.fromEntries(
+    (['conv2d_grad_input', 'conv2d_grad_weight'] as const).flatMap((op) => [
+      [`${op}.variant`, 1],
+      [`${op}.wg_bm`, 32],
+      [`${op}.wg_bn`, 32],
+      [`${op}.wg_bk`, 8],
+      [`${op}.wg_tm`, 4],
+      [`${op}.wg_tn`, 4],
+      [`${op}.wg_vec`, 4],
+    ]),
+  ),
+};
+
 /** A GPU not in the table. */
 const GPU_DEFAULT: Entry = {
   adapter: /.*/,
-  tuning: {
-    'conv2d.variant': 1,
-    'conv2d.wg_bm': 32,
-    'conv2d.wg_bn': 32,
-    'conv2d.wg_bk': 8,
-    'conv2d.wg_tm': 4,
-    'conv2d.wg_tn': 4,
-    'conv2d.wg_vec': 4,
-    // The gradients likewise (where the tiled kernels apply: input gradients of stride-1 groups-1 convs, every
-    // weight gradient but depthwise; elsewhere their register-blocked kernels).
-    ...Object.fromEntries(
-      (['conv2d_grad_input', 'conv2d_grad_weight'] as const).flatMap((op) => [
-        [`${op}.variant`, 1],
-        [`${op}.wg_bm`, 32],
-        [`${op}.wg_bn`, 32],
-        [`${op}.wg_bk`, 8],
-        [`${op}.wg_tm`, 4],
-        [`${op}.wg_tn`, 4],
-        [`${op}.wg_vec`, 4],
-      ]),
-    ),
-  },
+  tuning: GPU_TUNING,
   source:
     'not measured here: the 32×32 output tile, 64 invocations and 4×4 per invocation tfjs, ORT and TVM settle on (shared/reference/webgpu-ml-anchors.md), for the convs and their gradients; --tune full measures',
 };

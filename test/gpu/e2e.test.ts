@@ -11,7 +11,7 @@ import { compile } from '../../compiler/compile.ts';
 import { numel, type Graph } from '../../compiler/ir/types.ts';
 import { gpuForTests, randomInputs, relError, roundToF32, runProgram } from './harness.ts';
 import { ROOT } from '../helpers.ts';
-import { tuningFor } from '../../runtime/tuning.ts';
+import { GPU_TUNING, tuningFor } from '../../runtime/tuning.ts';
 
 const TOL = 1e-4;
 const FUSED_VS_UNFUSED = 1e-5;
@@ -95,20 +95,11 @@ describe.skipIf(!dev)(`narrow networks on the GPU vs interpret (${dev?.descripti
   it("batch 2 under a real GPU's fixed kernel choices (workgroup-tiled convs): fused = reference", async () => {
     // What `fcnc bench` / `fcnc infer` compile on a GPU with no tuning cache (bench/device.sh): the tiled conv
     // kernels with fused epilogues (BN, ReLU, residual adds) and concat views, strided and grouped convs included.
-    const gpu = tuningFor({
-      adapterInfo: {
-        vendor: 'nvidia',
-        architecture: '',
-        device: 'NVIDIA H200',
-        description: '',
-      } as GPUAdapterInfo,
-      kind: 'gpu',
-    });
     const g = graphOf('specs/enc_jpu_r50.fcn', 4, 32, 2);
     const params = roundToF32(seededParams(g, 8));
     const inputs = roundToF32(randomInputs(g, 9));
     const want = interpret(g, params, inputs);
-    const { program } = compile(g, { limits: dev!.limits, tuning: { ...gpu }, verify: true });
+    const { program } = compile(g, { limits: dev!.limits, tuning: { ...GPU_TUNING }, verify: true });
     const convs = program.kernels.filter((k) => /^conv2d_/.test(k.name) && !/^conv2d_dw/.test(k.name));
     expect(convs.length).toBeGreaterThan(40);
     // Every conv but the depthwise ones is the tiled kernel.

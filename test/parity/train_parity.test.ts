@@ -38,7 +38,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
 import { compileTraining, type TrainCompiled } from '../../compiler/compile.ts';
-import { tuningFor } from '../../runtime/tuning.ts';
+import { GPU_TUNING } from '../../runtime/tuning.ts';
 import { gradients, runPipeline } from '../../compiler/pipeline.ts';
 import { lowerEntries } from '../../compiler/codegen/lower.ts';
 import { rewrite } from '../../compiler/ir/builder.ts';
@@ -333,15 +333,7 @@ describe.skipIf(!gpu.dev)(
       it(`${variant} (width ${width}): losses, every gradient and running statistic`, () =>
         checkFloat32(variant, width));
     it("enc_jpu_r50 (width 4) with a real GPU's default kernels: workgroup-tiled convs and conv gradients", async () => {
-      const tuning = tuningFor({
-        adapterInfo: {
-          vendor: 'nvidia',
-          architecture: '',
-          device: 'NVIDIA H200',
-          description: '',
-        } as GPUAdapterInfo,
-        kind: 'gpu',
-      });
+      const tuning = GPU_TUNING;
       const { program } = decisionPrograms('enc_jpu_r50', 4, gpu.dev!.limits, tuning);
       const names = program.kernels.map((k) => k.name);
       // Tiled wherever the kernels apply: input gradients of stride-1 groups-1 convs, weight gradients but depthwise.

@@ -47,7 +47,7 @@ import {
   type Problem,
   type Timer,
 } from '../../runtime/tune.ts';
-import { LLVMPIPE_TUNING, tuningFor } from '../../runtime/tuning.ts';
+import { GPU_TUNING, LLVMPIPE_TUNING, tuningFor } from '../../runtime/tuning.ts';
 import { CASES, VARIANTS } from '../gpu/cases.ts';
 import { gpuForTests, oneOpGraph } from '../gpu/harness.ts';
 import { ROOT } from '../helpers.ts';
@@ -590,9 +590,12 @@ describe('defaults and candidates', () => {
     });
     expect(tuningFor({ adapterInfo: info('SwiftShader'), kind: 'software' })).toEqual({});
     expect(tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' })['conv2d.variant']).toBe(1);
-    expect(tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' })).toEqual(
-      tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' }),
-    );
+    // A GPU not in the table: the tiled kernels for the convs and both their gradients.
+    expect(tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' })).toBe(GPU_TUNING);
+    for (const op of ['conv2d', 'conv2d_grad_input', 'conv2d_grad_weight'])
+      expect([GPU_TUNING[`${op}.variant`], GPU_TUNING[`${op}.wg_bm`], GPU_TUNING[`${op}.wg_bn`]]).toEqual([
+        1, 32, 32,
+      ]);
     const g = narrow(32);
     const a = compile(g, { limits: LIMITS, tuning: BASE, verify: false }).program;
     const b = compile(g, { limits: LIMITS, tuning: BASE, verify: false }).program;
