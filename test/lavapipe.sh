@@ -5,10 +5,11 @@
 # unpacked into $LVP_DIR (default /tmp/lvp) and the Vulkan loader is pointed at them for one command.
 #
 #   bash test/lavapipe.sh setup         download and unpack mesa-vulkan-drivers (bookworm-backports) and libvulkan1
-#   bash test/lavapipe.sh gpu-kernels   the checks of a real GPU's default kernels (runtime/tuning.ts GPU_DEFAULT:
+#   bash test/lavapipe.sh gpu-kernels   the checks of a real GPU's default kernels (runtime/tuning.ts GPU_TUNING:
 #                                       workgroup-tiled convs and conv gradients) on that adapter: every op test of
 #                                       a tiled variant, EncNet+JPU's forward against the float64 interpreter and
-#                                       the training-parity test of its step, both compiled with the GPU defaults (`npm run test:vulkan` runs setup if need be, then this)
+#                                       the training-parity test of its step, both compiled with the GPU defaults
+#                                       (`npm run test:vulkan` runs setup if need be, then this)
 #   bash test/lavapipe.sh CMD ARGS…     any command with the software adapter from Dawn's Vulkan backend, e.g.
 #                                       bash test/lavapipe.sh npx fcnc profile specs/enc_jpu_r50.fcn --set width=4 --size 64
 #
@@ -58,6 +59,6 @@ case "${1:-}" in
     with_lavapipe npx vitest run --project fast test/gpu/e2e.test.ts -t "real GPU's fixed kernel choices"
     with_lavapipe npx vitest run --project fast test/parity/train_parity.test.ts -t "real GPU's default kernels"
     ;;
-  '' | -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
+  '' | -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) with_lavapipe "$@" ;;
 esac
