@@ -597,6 +597,15 @@ export function conv2dGradWeightKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec | 
   return variant === 1 ? gradWeightTiled(ctx) : gradWeightGemm(ctx);
 }
 
+/** The shapes and attributes both weight-gradient kernels start from: x's, dy's, and the channels per group. */
+function gradWeightShape(ctx: KernelCtx<ConvAttrs>) {
+  const [batch, cin, h, w] = ctx.inputs[0]! as [number, number, number, number];
+  const [, cout, ho, wo] = ctx.inputs[1]! as [number, number, number, number];
+  const a = ctx.attrs;
+  const { kernel: k, stride: s, padding: p, dilation: d, groups: g } = a;
+  return { batch, cin, h, w, cout, ho, wo, a, k, s, p, d, g, cinG: cin / g, coutG: cout / g };
+}
+
 /**
  * Variant 1 of the weight gradient: a workgroup-tiled GEMM (what GPUs want), dW[o][kk] = Σ_q dy[o][q] · X[kk][q]
  * with kk = (tap, c) — the OHWI order of the result — and q the N·Ho·Wo output pixels. One workgroup per BM output
@@ -607,12 +616,7 @@ export function conv2dGradWeightKernel(ctx: KernelCtx<ConvAttrs>): KernelSpec | 
  * defaults; `.wg_vec` 4 stores vec4s where the result allows.
  */
 function gradWeightTiled(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
-  const [batch, cin, h, w] = ctx.inputs[0]! as number[];
-  const [, cout, ho, wo] = ctx.inputs[1]! as number[];
-  const a = ctx.attrs;
-  const { kernel: k, stride: s, padding: p, dilation: d, groups: g } = a;
-  const cinG = cin! / g;
-  const coutG = cout! / g;
+  const { batch, cin, h, w, cout, ho, wo, a, k, s, p, d, g, cinG, coutG } = gradWeightShape(ctx);
   const ktot = k * k * cinG;
   const nw = cout! * ktot;
   const t = wgTilingOf({ ...ctx, opts: { ...ctx.opts, tuning: wgTuning(ctx, 'conv2d_grad_weight') } });
@@ -798,12 +802,7 @@ function sumSplits(ctx: KernelCtx<ConvAttrs>, name: string, nw: number, splits: 
 }
 
 function gradWeightGemm(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
-  const [batch, cin, h, w] = ctx.inputs[0]! as number[];
-  const [, cout, ho, wo] = ctx.inputs[1]! as number[];
-  const a = ctx.attrs;
-  const { kernel: k, stride: s, padding: p, dilation: d, groups: g } = a;
-  const cinG = cin! / g;
-  const coutG = cout! / g;
+  const { batch, cin, h, w, cout, ho, wo, a, k, s, p, d, g, cinG, coutG } = gradWeightShape(ctx);
   const dflt = gradDefault(ctx, 'conv2d_grad_weight', cinG, coutG, GRAD_WEIGHT_DEFAULT, GRAD_WEIGHT_LARGE);
   const tnMax = tuned(ctx, 'conv2d_grad_weight', 'tn', dflt.tn);
   let tmMax = tuned(ctx, 'conv2d_grad_weight', 'tm', dflt.tm);
