@@ -35,6 +35,22 @@ const SPECS = readdirSync(join(ROOT, 'specs'))
   // float32 rounding alone moves some logits by ~1e-5 of their scale in either program.
   .map((f): [string, number] => [`specs/${f}`, f.includes('jpux') ? 16 : 8]);
 
+/**
+ * EncNet+JPU R50 at width 4, batch 2, size²: compiled fused under `tuning`, run on the adapter, every output within
+ * TOL of the float64 interpreter (parameters from `seed`, inputs from seed + 1). Returns the program.
+ */
+async function encJpuBatch2Under(tuning: Readonly<Record<string, number>>, size: number, seed: number) {
+  const g = graphOf('specs/enc_jpu_r50.fcn', 4, size, 2);
+  const params = roundToF32(seededParams(g, seed));
+  const inputs = roundToF32(randomInputs(g, seed + 1));
+  const want = interpret(g, params, inputs);
+  const { program } = compile(g, { limits: dev!.limits, tuning: { ...tuning }, verify: true });
+  const a = await runProgram(dev!, program, params, inputs);
+  for (const o of g.outputs)
+    expect(relError(a.get(o.name)!, want.get(o.name)!), o.name).toBeLessThanOrEqual(TOL);
+  return program;
+}
+
 describe.skipIf(!dev)(`narrow networks on the GPU vs interpret (${dev?.description ?? reason})`, () => {
   it.each(SPECS)('%s at width %d, 64×64: fused = unfused = reference', async (spec, width) => {
     const g = graphOf(spec, width);
@@ -80,33 +96,19 @@ describe.skipIf(!dev)(`narrow networks on the GPU vs interpret (${dev?.descripti
     // The e2e tests above compile with the emitters' defaults; the CLI compiles with the adapter's table
     // (llvmpipe: row-vectorised 3×3 convs, subsampled strided 1×1 convs, depthwise rows …), with fused epilogues
     // and concat views on every kernel.
-    const g = graphOf('specs/enc_jpu_r50.fcn', 4, 64, 2);
-    const params = roundToF32(seededParams(g, 5));
-    const inputs = roundToF32(randomInputs(g, 6));
-    const want = interpret(g, params, inputs);
-    const { program } = compile(g, { limits: dev!.limits, tuning: { ...tuningFor(dev!) }, verify: true });
+    const program = await encJpuBatch2Under(tuningFor(dev!), 64, 5);
     if (/llvmpipe/i.test(dev!.description))
       expect(program.kernels.some((k) => k.name.startsWith('conv2d_subsample_s2'))).toBe(true);
-    const a = await runProgram(dev!, program, params, inputs);
-    for (const o of g.outputs)
-      expect(relError(a.get(o.name)!, want.get(o.name)!), o.name).toBeLessThanOrEqual(TOL);
   });
 
   it("batch 2 under a real GPU's fixed kernel choices (workgroup-tiled convs): fused = reference", async () => {
     // What `fcnc bench` / `fcnc infer` compile on a GPU with no tuning cache (bench/device.sh): the tiled conv
     // kernels with fused epilogues (BN, ReLU, residual adds) and concat views, strided and grouped convs included.
-    const g = graphOf('specs/enc_jpu_r50.fcn', 4, 32, 2);
-    const params = roundToF32(seededParams(g, 8));
-    const inputs = roundToF32(randomInputs(g, 9));
-    const want = interpret(g, params, inputs);
-    const { program } = compile(g, { limits: dev!.limits, tuning: { ...GPU_TUNING }, verify: true });
+    const program = await encJpuBatch2Under(GPU_TUNING, 32, 8);
     const convs = program.kernels.filter((k) => /^conv2d_/.test(k.name) && !/^conv2d_dw/.test(k.name));
     expect(convs.length).toBeGreaterThan(40);
     // Every conv but the depthwise ones is the tiled kernel.
     expect(convs.filter((k) => !/_wg32x32/.test(k.name)).map((k) => k.name)).toEqual([]);
-    const a = await runProgram(dev!, program, params, inputs);
-    for (const o of g.outputs)
-      expect(relError(a.get(o.name)!, want.get(o.name)!), o.name).toBeLessThanOrEqual(TOL);
   });
 
   it('computes argmax labels on the GPU', async () => {
