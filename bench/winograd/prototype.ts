@@ -1,0 +1,264 @@
+// A prototype of Winograd F(2×2, 3×3) for bench/winograd.bench.ts — not part of the compiler: the four
+// dispatches it would take (weight transform, input transform, the 16 GEMMs as one grouped 1×1 conv with fcnc's own
+// GEMM kernel, output transform), written for stride 1, padding 1, no bias or epilogue, batch 1, maps whose side is
+// a multiple of 8 and channels in fours. It runs them next to the adapter's direct kernel on the same random input
+// and weights, checks that both agree, and times each dispatch alone (fastest of `rounds`).
+import type { OpenedDevice } from '../../runtime/device.ts';
+import { candidateKernel, type Problem } from '../../runtime/tune.ts';
+import { convProblem } from '../../compiler/codegen/wgsl/conv.ts';
+
+export interface F23Times {
+  /** The adapter's direct kernel, ms. */
+  readonly direct: number;
+  /** The four passes of F(2×2, 3×3), ms. */
+  readonly weights: number;
+  readonly input: number;
+  readonly gemm: number;
+  readonly output: number;
+  /** max |winograd − direct| / max |direct| over the output. */
+  readonly relError: number;
+}
+
+export async function winogradF23(
+  dev: OpenedDevice,
+  base: Readonly<Record<string, number>>,
+  cin: number,
+  size: number,
+  cout: number,
+  rounds: number,
+): Promise<F23Times> {
+  if (size % 8 || cin % 4) throw new Error(`prototype: size ${size} must be a multiple of 8, channels of 4`);
+  const d = dev.device;
+  const convP = (x: number[], cout: number, k: number, groups = 1): Problem => {
+    const attrs = {
+      channels: cout,
+      kernel: k,
+      stride: 1,
+      padding: (k - 1) / 2,
+      dilation: 1,
+      groups,
+      bias: false,
+    };
+    return {
+      key: convProblem(x, attrs),
+      op: 'conv2d',
+      x,
+      attrs,
+      out: [x[0]!, cout, x[2]!, x[3]!],
+      params: [[cout, x[1]! / groups, k, k]],
+      flops: 0,
+      count: 1,
+    };
+  };
+  const U = GPUBufferUsage;
+  const mkbuf = (n: number, data?: Float32Array) => {
+    const b = d.createBuffer({ size: Math.max(16, n * 4), usage: U.STORAGE | U.COPY_DST | U.COPY_SRC });
+    if (data) d.queue.writeBuffer(b, 0, data);
+    return b;
+  };
+  async function read(b: GPUBuffer, n: number): Promise<Float32Array> {
+    const r = d.createBuffer({ size: n * 4, usage: U.MAP_READ | U.COPY_DST });
+    const e = d.createCommandEncoder();
+    e.copyBufferToBuffer(b, 0, r, 0, n * 4);
+    d.queue.submit([e.finish()]);
+    await r.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(r.getMappedRange().slice(0));
+    r.unmap();
+    return out;
+  }
+  type Disp = () => Promise<number>;
+  async function prep(
+    code: string,
+    entry: string,
+    grid: [number, number, number],
+    bufs: GPUBuffer[],
+  ): Promise<Disp> {
+    const pipe = await d.createComputePipelineAsync({
+      layout: 'auto',
+      compute: { module: d.createShaderModule({ code }), entryPoint: entry },
+    });
+    const group = d.createBindGroup({
+      layout: pipe.getBindGroupLayout(0),
+      entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    return async () => {
+      const t0 = performance.now();
+      const e = d.createCommandEncoder();
+      const ps = e.beginComputePass();
+      ps.setPipeline(pipe);
+      ps.setBindGroup(0, group);
+      ps.dispatchWorkgroups(...grid);
+      ps.end();
+      d.queue.submit([e.finish()]);
+      await d.queue.onSubmittedWorkDone();
+      return performance.now() - t0;
+    };
+  }
+  async function prepSpec(spec: any, byslot: Record<string, GPUBuffer>): Promise<Disp> {
+    return prep(
+      spec.wgsl,
+      spec.entryPoint,
+      spec.grid,
+      spec.bindings.map((s: string) => byslot[s]!),
+    );
+  }
+  const WG = 64;
+  const grid1 = (n: number): [number, number, number] => {
+    const w = Math.ceil(n / WG);
+    return w <= 65535 ? [w, 1, 1] : [65535, Math.ceil(w / 65535), 1];
+  };
+  const idx = `let gid = id.x + id.y * 65535u * ${WG}u;`;
+  const H = size,
+    W = size,
+    TH = H / 2,
+    TW = W / 2,
+    T = TH * TW;
+  let seed = 12345;
+  const rnd = (n: number) =>
+    new Float32Array(n).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);
+  const x = mkbuf(cin * H * W, rnd(cin * H * W));
+  const wOHWI = rnd(cout * 9 * cin);
+  const w = mkbuf(cout * 9 * cin, wOHWI);
+  const yDirect = mkbuf(cout * H * W);
+  const Ub = mkbuf(16 * cout * cin),
+    Vb = mkbuf(16 * cin * T),
+    Mb = mkbuf(16 * cout * T),
+    yW = mkbuf(cout * H * W);
+
+  // Direct conv (the adapter's default kernel).
+  const direct = await prepSpec(
+    candidateKernel(convP([1, cin, H, W], cout, 3), { name: 'd', tuning: {} }, dev.limits, base),
+    { input0: x, param0: w, output: yDirect },
+  );
+
+  // 1. Weight transform: U[xi][co][ci] = (G g G^T)[i][j], one invocation per (co, 4 input channels).
+  const wt = `
+@group(0) @binding(0) var<storage, read> w: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> u: array<vec4f>;
+const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
+  ${idx}
+  if (gid >= COUT * CIN4) { return; }
+  let c4 = gid % CIN4; let co = gid / CIN4;
+  var g: array<vec4f, 9>;
+  for (var t = 0u; t < 9u; t++) { g[t] = w[(co * 9u + t) * CIN4 + c4]; }
+  // Rows: Gg (4 x 3)
+  var a: array<vec4f, 12>;
+  for (var c = 0u; c < 3u; c++) {
+    let g0 = g[c]; let g1 = g[3u + c]; let g2 = g[6u + c];
+    a[c] = g0; a[3u + c] = 0.5 * (g0 + g1 + g2); a[6u + c] = 0.5 * (g0 - g1 + g2); a[9u + c] = g2;
+  }
+  for (var r = 0u; r < 4u; r++) {
+    let g0 = a[r * 3u]; let g1 = a[r * 3u + 1u]; let g2 = a[r * 3u + 2u];
+    let o = r * 4u;
+    u[((o + 0u) * COUT + co) * CIN4 + c4] = g0;
+    u[((o + 1u) * COUT + co) * CIN4 + c4] = 0.5 * (g0 + g1 + g2);
+    u[((o + 2u) * COUT + co) * CIN4 + c4] = 0.5 * (g0 - g1 + g2);
+    u[((o + 3u) * COUT + co) * CIN4 + c4] = g2;
+  }
+}`;
+  const wtD = await prep(wt, 'main', grid1((cout * cin) / 4), [w, Ub]);
+
+  // 2. Input transform: V[xi][ci][t], one invocation per (ci, tile row, 4 tiles of it).
+  const it = `
+@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> v: array<vec4f>;
+const CIN = ${cin}u; const H = ${H}i; const W4 = ${W / 4}i; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u;
+fn ld(c: u32, r: i32, q: i32) -> vec4f {
+  if (r < 0i || r >= H || q < 0i || q >= W4) { return vec4f(0.0); }
+  return x[(c * u32(H) + u32(r)) * u32(W4) + u32(q)];
+}
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
+  ${idx}
+  if (gid >= CIN * TH * TW4) { return; }
+  let q4 = gid % TW4; let ty = (gid / TW4) % TH; let c = gid / (TW4 * TH);
+  // Tiles tx0..tx0+3 (tx0 = 4 q4): input columns 2 tx0 - 1 .. 2 tx0 + 8, i.e. vec4s 2 q4 - 1 .. 2 q4 + 2.
+  var dd: array<vec4f, 16>; // dd[i*4+cc]: row i, column 2k+cc of tile k, over k
+  for (var i = 0u; i < 4u; i++) {
+    let r = i32(2u * ty + i) - 1i;
+    let a = ld(c, r, 2i * i32(q4) - 1i); let b = ld(c, r, 2i * i32(q4)); let e = ld(c, r, 2i * i32(q4) + 1i); let f = ld(c, r, 2i * i32(q4) + 2i);
+    // window col j (0..9) = col 2tx0-1+j: j=0 a.w; j=1..4 b; j=5..8 e; j=9 f.x
+    dd[i * 4u + 0u] = vec4f(a.w, b.y, b.w, e.y);
+    dd[i * 4u + 1u] = vec4f(b.x, b.z, e.x, e.z);
+    dd[i * 4u + 2u] = vec4f(b.y, b.w, e.y, e.w);
+    dd[i * 4u + 3u] = vec4f(b.z, e.x, e.z, f.x);
+  }
+  var bt: array<vec4f, 16>;
+  for (var cc = 0u; cc < 4u; cc++) {
+    let d0 = dd[cc]; let d1 = dd[4u + cc]; let d2 = dd[8u + cc]; let d3 = dd[12u + cc];
+    bt[cc] = d0 - d2; bt[4u + cc] = d1 + d2; bt[8u + cc] = d2 - d1; bt[12u + cc] = d1 - d3;
+  }
+  let t4 = ty * TW4 + q4;
+  for (var i = 0u; i < 4u; i++) {
+    let d0 = bt[i * 4u]; let d1 = bt[i * 4u + 1u]; let d2 = bt[i * 4u + 2u]; let d3 = bt[i * 4u + 3u];
+    v[((i * 4u + 0u) * CIN + c) * T4 + t4] = d0 - d2;
+    v[((i * 4u + 1u) * CIN + c) * T4 + t4] = d1 + d2;
+    v[((i * 4u + 2u) * CIN + c) * T4 + t4] = d2 - d1;
+    v[((i * 4u + 3u) * CIN + c) * T4 + t4] = d1 - d3;
+  }
+}`;
+  const itD = await prep(it, 'main', grid1((cin * TH * TW) / 4), [x, Vb]);
+
+  // 3. Grouped GEMM: 16 groups, [Cout x Cin] x [Cin x T].
+  const gemmP = convP([1, 16 * cin, 1, T], 16 * cout, 1, 16);
+  const gemmD = await prepSpec(candidateKernel(gemmP, { name: 'g', tuning: {} }, dev.limits, base), {
+    input0: Vb,
+    param0: Ub,
+    output: Mb,
+  });
+
+  // 4. Output transform: y = A^T m A, one invocation per (co, tile row, 4 tiles).
+  const ot = `
+@group(0) @binding(0) var<storage, read> m: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4f>;
+const COUT = ${cout}u; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u; const W4 = ${W / 4}u; const H = ${H}u;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
+  ${idx}
+  if (gid >= COUT * TH * TW4) { return; }
+  let q4 = gid % TW4; let ty = (gid / TW4) % TH; let co = gid / (TW4 * TH);
+  let t4 = ty * TW4 + q4;
+  var mm: array<vec4f, 16>;
+  for (var k = 0u; k < 16u; k++) { mm[k] = m[(k * COUT + co) * T4 + t4]; }
+  var r: array<vec4f, 8>; // rows of A^T m: r[a*4+j]
+  for (var j = 0u; j < 4u; j++) {
+    r[j] = mm[j] + mm[4u + j] + mm[8u + j];
+    r[4u + j] = mm[4u + j] - mm[8u + j] - mm[12u + j];
+  }
+  for (var a = 0u; a < 2u; a++) {
+    let y0 = r[a * 4u] + r[a * 4u + 1u] + r[a * 4u + 2u];
+    let y1 = r[a * 4u + 1u] - r[a * 4u + 2u] - r[a * 4u + 3u];
+    let row = (co * H + 2u * ty + a) * W4 + 2u * q4;
+    y[row] = vec4f(y0.x, y1.x, y0.y, y1.y);
+    y[row + 1u] = vec4f(y0.z, y1.z, y0.w, y1.w);
+  }
+}`;
+  const otD = await prep(ot, 'main', grid1((cout * TH * TW) / 4), [Mb, yW]);
+
+  // Correctness: both ways on the same input and weights.
+  await direct();
+  await wtD();
+  await itD();
+  await gemmD();
+  await otD();
+  const [a, b] = [await read(yDirect, cout * H * W), await read(yW, cout * H * W)];
+  let err = 0;
+  let mx = 0;
+  for (let k = 0; k < a.length; k++) {
+    err = Math.max(err, Math.abs(a[k]! - b[k]!));
+    mx = Math.max(mx, Math.abs(a[k]!));
+  }
+  const passes: Disp[] = [direct, wtD, itD, gemmD, otD];
+  const best = passes.map(() => Infinity);
+  for (let r = 0; r < rounds; r++)
+    for (const [k, f] of passes.entries()) best[k] = Math.min(best[k]!, await f());
+  for (const b of [x, w, yDirect, Ub, Vb, Mb, yW]) b.destroy();
+  const [tDirect, tWeights, tInput, tGemm, tOutput] = best as [number, number, number, number, number];
+  return {
+    direct: tDirect,
+    weights: tWeights,
+    input: tInput,
+    gemm: tGemm,
+    output: tOutput,
+    relError: err / mx,
+  };
+}
