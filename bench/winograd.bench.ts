@@ -17,40 +17,16 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { convProblem } from '../compiler/codegen/wgsl/conv.ts';
-import type { ConvAttrs } from '../compiler/ops/conv.ts';
 import { openDevice } from '../runtime/device.ts';
 import { gpuTimer, type Problem } from '../runtime/tune.ts';
 import { tuningFor } from '../runtime/tuning.ts';
-import { winogradF23 } from './winograd/prototype.ts';
+import { stride1Conv, winogradF23 } from './winograd/prototype.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const ROUNDS = Number(process.argv[2] ?? 5);
 const dev = await openDevice();
 console.log(dev.description);
 const base = { ...tuningFor(dev) };
-
-const conv = (x: number[], cout: number, k: number, flops: number): Problem => {
-  const attrs: ConvAttrs = {
-    channels: cout,
-    kernel: k,
-    stride: 1,
-    padding: (k - 1) / 2,
-    dilation: 1,
-    groups: 1,
-    bias: false,
-  };
-  return {
-    key: convProblem(x, attrs),
-    op: 'conv2d',
-    x,
-    attrs,
-    out: [x[0]!, cout, x[2]!, x[3]!],
-    params: [[cout, x[1]!, k, k]],
-    flops,
-    count: 1,
-  };
-};
 
 /** Where the 3×3 convs are: [what, in channels, map size, out channels, how many in the network]. */
 const SHAPES: [string, number, number, number, number][] = [
@@ -74,15 +50,15 @@ const candidates: (typeof SHAPES)[number][] = [];
 const total = { direct: 0, f2: 0, f4: 0 };
 for (const [what, cin, size, cout, count] of SHAPES) {
   const flops = 2 * cin * cout * size * size * 9;
-  const direct = await time(conv([1, cin, size, size], cout, 3, flops));
+  const direct = await time(stride1Conv([1, cin, size, size], cout, 3, flops));
   const gemms: Record<number, number> = {};
   for (const m of [2, 4]) {
     const batch = (m + 2) ** 2;
     const tiles = Math.ceil(size / m) ** 2;
     const gflops = 2 * batch * cin * cout * tiles;
     // Channels × tiles: out channels = Cout over a plane of T tiles; tiles × channels: out channels = T over Cout.
-    const a = await time(conv([batch, cin, 1, tiles], cout, 1, gflops));
-    const b = await time(conv([batch, cin, 1, cout], tiles, 1, gflops));
+    const a = await time(stride1Conv([batch, cin, 1, tiles], cout, 1, gflops));
+    const b = await time(stride1Conv([batch, cin, 1, cout], tiles, 1, gflops));
     gemms[m] = Math.min(a, b);
   }
   total.direct += count * direct;

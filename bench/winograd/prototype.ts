@@ -6,6 +6,30 @@
 import type { OpenedDevice } from '../../runtime/device.ts';
 import { candidateKernel, type Problem } from '../../runtime/tune.ts';
 import { convProblem } from '../../compiler/codegen/wgsl/conv.ts';
+import type { ConvAttrs } from '../../compiler/ops/conv.ts';
+
+/** A stride-1 conv problem for the tuner's timer and kernels: k×k, "same" padding, no bias. */
+export function stride1Conv(x: number[], cout: number, k: number, flops = 0, groups = 1): Problem {
+  const attrs: ConvAttrs = {
+    channels: cout,
+    kernel: k,
+    stride: 1,
+    padding: (k - 1) / 2,
+    dilation: 1,
+    groups,
+    bias: false,
+  };
+  return {
+    key: convProblem(x, attrs),
+    op: 'conv2d',
+    x,
+    attrs,
+    out: [x[0]!, cout, x[2]!, x[3]!],
+    params: [[cout, x[1]! / groups, k, k]],
+    flops,
+    count: 1,
+  };
+}
 
 export interface F23Times {
   /** The adapter's direct kernel, ms. */
@@ -29,27 +53,6 @@ export async function winogradF23(
 ): Promise<F23Times> {
   if (size % 8 || cin % 4) throw new Error(`prototype: size ${size} must be a multiple of 8, channels of 4`);
   const d = dev.device;
-  const convP = (x: number[], cout: number, k: number, groups = 1): Problem => {
-    const attrs = {
-      channels: cout,
-      kernel: k,
-      stride: 1,
-      padding: (k - 1) / 2,
-      dilation: 1,
-      groups,
-      bias: false,
-    };
-    return {
-      key: convProblem(x, attrs),
-      op: 'conv2d',
-      x,
-      attrs,
-      out: [x[0]!, cout, x[2]!, x[3]!],
-      params: [[cout, x[1]! / groups, k, k]],
-      flops: 0,
-      count: 1,
-    };
-  };
   const U = GPUBufferUsage;
   const mkbuf = (n: number, data?: Float32Array) => {
     const b = d.createBuffer({ size: Math.max(16, n * 4), usage: U.STORAGE | U.COPY_DST | U.COPY_SRC });
@@ -127,7 +130,7 @@ export async function winogradF23(
 
   // Direct conv (the adapter's default kernel).
   const direct = await prepSpec(
-    candidateKernel(convP([1, cin, H, W], cout, 3), { name: 'd', tuning: {} }, dev.limits, base),
+    candidateKernel(stride1Conv([1, cin, H, W], cout, 3), { name: 'd', tuning: {} }, dev.limits, base),
     { input0: x, param0: w, output: yDirect },
   );
 
@@ -200,7 +203,7 @@ fn ld(c: u32, r: i32, q: i32) -> vec4f {
   const itD = await prep(it, 'main', grid1((cin * TH * TW) / 4), [x, Vb]);
 
   // 3. Grouped GEMM: 16 groups, [Cout x Cin] x [Cin x T].
-  const gemmP = convP([1, 16 * cin, 1, T], 16 * cout, 1, 16);
+  const gemmP = stride1Conv([1, 16 * cin, 1, T], 16 * cout, 1, 0, 16);
   const gemmD = await prepSpec(candidateKernel(gemmP, { name: 'g', tuning: {} }, dev.limits, base), {
     input0: Vb,
     param0: Ub,
