@@ -128,6 +128,16 @@ export interface BenchVariant extends MeasuredVariant {
   readonly speedup: number | null;
   /** Fastest round over the baseline's fastest round. */
   readonly speedupFastest: number | null;
+  /**
+   * Round k over the baseline's round k, for every k (the variants run in alternation, so a round and its
+   * baseline's are neighbours in time and a machine that slows down for a while slows both): how much the
+   * speed-up itself varies. Absent from runs made before it existed.
+   */
+  readonly pairedSpeedup?: {
+    readonly median: number;
+    readonly slowest: number;
+    readonly fastest: number;
+  } | null;
   /** The baseline's MACs over this variant's. */
   readonly macRatio: number | null;
   /** Table 2's FPS of this variant (inference only). */
@@ -174,6 +184,10 @@ export function compareVariants(measured: readonly MeasuredVariant[], mode: Benc
     const paperBase = mode === 'inference' && baseName ? PAPER_TABLE2[baseName] : undefined;
     const paperSpeedup = paperFps !== null && paperBase !== undefined ? paperFps / paperBase : null;
     const speedup = base ? v.fps.median / base.fps.median : null;
+    const paired =
+      base && base.fps.rounds.length === v.fps.rounds.length
+        ? roundStats(v.fps.rounds.map((r, k) => r / base.fps.rounds[k]!))
+        : null;
     const macRatio = base && v.macs > 0 ? base.macs / v.macs : null;
     const target = paperSpeedup !== null && macRatio !== null ? speedupTarget(paperSpeedup, macRatio) : null;
     return {
@@ -185,6 +199,7 @@ export function compareVariants(measured: readonly MeasuredVariant[], mode: Benc
       baseline: base ? base.model : null,
       speedup,
       speedupFastest: base ? v.fps.fastest / base.fps.fastest : null,
+      pairedSpeedup: paired && { median: paired.median, slowest: paired.slowest, fastest: paired.fastest },
       macRatio,
       paperFps,
       paperSpeedup,
@@ -241,6 +256,7 @@ function columns(b: BenchJson): { head: string[]; right: boolean[]; rows: string
     'GMACs',
     'vs dilated',
     '(fastest)',
+    'paired rounds',
     ...(training ? [] : ['paper', 'paper FPS']),
     'MAC ratio',
     ...(training ? [] : ['target']),
@@ -257,6 +273,9 @@ function columns(b: BenchJson): { head: string[]; right: boolean[]; rows: string
     gmacs(v.macs),
     v.method === 'dilated' ? 'baseline' : ratio(v.speedup),
     v.method === 'dilated' ? '' : ratio(v.speedupFastest),
+    v.pairedSpeedup
+      ? `${ratio(v.pairedSpeedup.median)} (${v.pairedSpeedup.slowest.toFixed(2)}–${v.pairedSpeedup.fastest.toFixed(2)})`
+      : '',
     ...(training
       ? []
       : [
@@ -327,7 +346,8 @@ export function benchMarkdown(b: BenchJson): string {
       'ms/img = 1000 / median; memory = what the program holds on the device while it runs (planned activations ' +
       `with inputs, outputs and scratch, weights${b.mode === 'training' ? ', optimizer state' : ''}); params and GMACs as \`fcnc info\` counts them ` +
       '(trainable parameters; conv and linear MACs of one forward of one image batch); vs dilated = median over the ' +
-      "dilated baseline's median (fastest over fastest beside it)" +
+      "dilated baseline's median (fastest over fastest beside it); paired rounds = the median and range of each round's " +
+      "images per second over the baseline's in the same round of the alternation (how much the speed-up itself varies)" +
       (b.mode === 'inference'
         ? "; paper = Table 2's ratio of the same pair; paper FPS = Table 2's own number (a Titan Xp at 512², for scale, not comparable); " +
           "MAC ratio = the baseline's MACs over the variant's; target = the paper's ratio, or 0.95× the MAC ratio where the paper's exceeds it."

@@ -77,11 +77,14 @@ describe('runtime/bench (tables)', () => {
     );
     expect(jpu!.speedup).toBe(2);
     expect(jpu!.speedupFastest).toBe(2);
+    // Round by round: 3/1, 4/2, 5/2.5.
+    expect(jpu!.pairedSpeedup).toEqual({ median: 2, slowest: 2, fastest: 3 });
     expect(jpu!.macRatio).toBe(1.5);
     expect(jpu!.paperSpeedup).toBeCloseTo(28.48 / 18.08, 12);
     expect(jpu!.target).toBeCloseTo(0.95 * 1.5, 12);
     expect(jpu!.meets).toBe(true);
     expect(dil!.speedup).toBeNull();
+    expect(dil!.pairedSpeedup).toBeNull();
     expect(dil!.paperFps).toBe(18.08);
     expect(other!.baseline).toBeNull();
     expect(other!.head).toBeNull();
@@ -227,6 +230,10 @@ describe.skipIf(!gpu.dev)('fcnc bench', () => {
     expect(jpu.baseline).toBe('enc_dilated_r50');
     expect(jpu.speedup).toBeCloseTo(jpu.fps.median / dil.fps.median, 12);
     expect(jpu.speedupFastest).toBeCloseTo(jpu.fps.fastest / dil.fps.fastest, 12);
+    const paired = jpu.fps.rounds.map((f, k) => f / dil.fps.rounds[k]!).sort((a, b) => a - b);
+    expect(jpu.pairedSpeedup!.slowest).toBeCloseTo(paired[0]!, 12);
+    expect(jpu.pairedSpeedup!.fastest).toBeCloseTo(paired[paired.length - 1]!, 12);
+    expect(jpu.pairedSpeedup!.median).toBeCloseTo(roundStats(paired).median, 12);
     expect(jpu.paperSpeedup).toBeCloseTo(37.56 / 18.77, 12);
     expect(jpu.paperFps).toBe(37.56);
     expect(jpu.macRatio).toBeCloseTo(dil.macs / jpu.macs, 12);
@@ -244,6 +251,9 @@ describe.skipIf(!gpu.dev)('fcnc bench', () => {
     const dilRow = lines.find((l) => l.startsWith('enc_dilated_r50 '))!;
     expect(jpuRow).toContain(`${jpu.speedup!.toFixed(2)}×`);
     expect(jpuRow).toContain('2.00×'); // the paper's 37.56 / 18.77
+    expect(jpuRow).toContain(
+      `${jpu.pairedSpeedup!.median.toFixed(2)}× (${jpu.pairedSpeedup!.slowest.toFixed(2)}–${jpu.pairedSpeedup!.fastest.toFixed(2)})`,
+    );
     expect(jpuRow).toContain(jpu.params.toLocaleString('en-US'));
     expect(jpuRow).toContain((jpu.memory.totalBytes / 2 ** 20).toFixed(1));
     expect(dilRow).toContain('baseline');
