@@ -10,11 +10,10 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { convProblem } from '../compiler/codegen/wgsl/conv.ts';
-import type { ConvAttrs } from '../compiler/ops/conv.ts';
 import { openDevice } from '../runtime/device.ts';
 import { gpuTimer, type Candidate, type Problem } from '../runtime/tune.ts';
 import { tuningFor } from '../runtime/tuning.ts';
+import { convProblemOf } from './conv_problem.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const ROUNDS = Number(process.argv[2] ?? 6);
@@ -23,29 +22,11 @@ console.log(dev.description);
 const base = { ...tuningFor(dev) };
 delete (base as Record<string, number>)['conv2d.sub'];
 
-const problem = (cin: number, size: number, cout: number, k = 1): Problem => {
-  const attrs: ConvAttrs = {
-    channels: cout,
-    kernel: k,
+const problem = (cin: number, size: number, cout: number, k = 1): Problem =>
+  convProblemOf([1, cin, size, size], cout, k, {
     stride: 2,
-    padding: (k - 1) / 2,
-    dilation: 1,
-    groups: 1,
-    bias: false,
-  };
-  const x = [1, cin, size, size];
-  const o = size / 2;
-  return {
-    key: convProblem(x, attrs),
-    op: 'conv2d',
-    x,
-    attrs,
-    out: [1, cout, o, o],
-    params: [[cout, cin, k, k]],
-    flops: 2 * cin * cout * o * o * k * k,
-    count: 1,
-  };
-};
+    flops: 2 * cin * cout * (size / 2) ** 2 * k * k,
+  });
 const PROBLEMS: { what: string; p: Problem }[] = [
   { what: 'layer2.0 at 256²', p: problem(256, 64, 512) },
   { what: 'layer3.0 at 256²', p: problem(512, 32, 1024) },

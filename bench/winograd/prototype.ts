@@ -5,31 +5,11 @@
 // and weights, checks that both agree, and times each dispatch alone (fastest of `rounds`).
 import type { OpenedDevice } from '../../runtime/device.ts';
 import { candidateKernel, type Problem } from '../../runtime/tune.ts';
-import { convProblem } from '../../compiler/codegen/wgsl/conv.ts';
-import type { ConvAttrs } from '../../compiler/ops/conv.ts';
+import { convProblemOf } from '../conv_problem.ts';
 
 /** A stride-1 conv problem for the tuner's timer and kernels: k×k, "same" padding, no bias. */
-export function stride1Conv(x: number[], cout: number, k: number, flops = 0, groups = 1): Problem {
-  const attrs: ConvAttrs = {
-    channels: cout,
-    kernel: k,
-    stride: 1,
-    padding: (k - 1) / 2,
-    dilation: 1,
-    groups,
-    bias: false,
-  };
-  return {
-    key: convProblem(x, attrs),
-    op: 'conv2d',
-    x,
-    attrs,
-    out: [x[0]!, cout, x[2]!, x[3]!],
-    params: [[cout, x[1]! / groups, k, k]],
-    flops,
-    count: 1,
-  };
-}
+export const stride1Conv = (x: number[], cout: number, k: number, flops = 0, groups = 1): Problem =>
+  convProblemOf(x, cout, k, { flops, groups });
 
 export interface F23Times {
   /** The adapter's direct kernel, ms. */
