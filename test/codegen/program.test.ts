@@ -9,7 +9,7 @@ import { LoweringError, lowerToProgram } from '../../compiler/codegen/lower.ts';
 import { kernelOptions } from '../../compiler/codegen/limits.ts';
 import { splitGrid } from '../../compiler/codegen/wgsl/common.ts';
 import { argmaxKernel } from '../../compiler/codegen/wgsl/argmax.ts';
-import { resizeRunColumns } from '../../compiler/codegen/wgsl/resize.ts';
+import { resizeRun } from '../../compiler/codegen/wgsl/resize.ts';
 import type { KernelPlan, KernelSpec } from '../../compiler/ops/op.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import type { Program } from '../../runtime/program.ts';
@@ -74,13 +74,15 @@ describe('kernel emitters', () => {
     expect(assign([1, 32, 4, 4], 32)).toMatch(/in registers/);
   });
 
-  it('resize: 4 outputs per invocation where they read at most 4 source columns', () => {
-    expect(resizeRunColumns(256, 31 / 255)).toBe(3); // 32 → 256 align_corners: the logits' final upsample
-    expect(resizeRunColumns(32, 15 / 31)).toBe(4); // 16 → 32 (JPU)
-    expect(resizeRunColumns(20, 8 / 19)).toBe(4);
-    expect(resizeRunColumns(16, 11 / 16)).toBeUndefined(); // 3·scale ≥ 2: 5 columns, no fewer loads
-    expect(resizeRunColumns(8, 13 / 8)).toBeUndefined(); // downsampling
-    expect(resizeRunColumns(10, 0.1)).toBeUndefined(); // rows not a multiple of 4
+  it('resize: runs of 16, 8 or 4 outputs per invocation where they read at most 8 source columns', () => {
+    expect(resizeRun(256, 31 / 255)).toEqual({ per: 16, cols: 4 }); // 32 → 256 align_corners: the final upsample
+    expect(resizeRun(32, 15 / 31)).toEqual({ per: 8, cols: 6 }); // 16 → 32 (JPU): 16 outputs read 10 columns
+    expect(resizeRun(32, 7 / 31)).toEqual({ per: 16, cols: 6 }); // 8 → 32 (JPU)
+    expect(resizeRun(20, 8 / 19)).toEqual({ per: 4, cols: 4 }); // 20 wide: only runs of 4 divide it
+    expect(resizeRun(16, 11 / 16)).toEqual({ per: 8, cols: 7 });
+    expect(resizeRun(12, 11 / 16)).toBeUndefined(); // 4 outputs would read 5 columns: no fewer loads
+    expect(resizeRun(8, 13 / 8)).toBeUndefined(); // downsampling
+    expect(resizeRun(10, 0.1)).toBeUndefined(); // rows not a multiple of 4
     const at = (x: number[], size: number[], align: boolean) => {
       const g = oneOpGraph('resize_bilinear', [x], { size, align_corners: align });
       const node = g.nodes.at(-1)!;
@@ -93,9 +95,11 @@ describe('kernel emitters', () => {
       } as never);
     };
     const v4 = at([1, 2, 8, 8], [32, 32], true) as KernelSpec;
-    expect(v4.name).toBe('resize_bilinear_ac_32x32_v4');
-    expect(v4.wgsl).toMatch(/const COLS = 3u;/); // 8 → 32: 3 · 7/31 < 1
-    expect(v4.grid[0] * 64).toBeGreaterThanOrEqual((2 * 32 * 32) / 4);
+    expect(v4.name).toBe('resize_bilinear_ac_32x32_r16');
+    expect(v4.wgsl).toMatch(/const PER = 16u;/);
+    expect(v4.wgsl).toMatch(/const COLS = 6u;/); // 8 → 32: 15 · 7/31 < 4
+    expect(v4.grid[0] * 64).toBeGreaterThanOrEqual((2 * 32 * 32) / 16);
+    expect(v4.grid[0] * 64).toBeLessThan((2 * 32 * 32) / 4);
     expect((at([1, 2, 13, 17], [6, 8], false) as KernelSpec).name).toBe('resize_bilinear_hp_6x8');
   });
   const ops = [...OPS.values()].filter((o) => !o.structural);

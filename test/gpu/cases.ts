@@ -311,6 +311,18 @@ const gradOnLlvmpipe = (v: { name: string; tuning: Readonly<Record<string, numbe
 });
 
 export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
+  // Max pooling: the loop kernel, and the unrolled one with 1, 2 or 4 outputs of a row per invocation (the default:
+  // 4 or 2 where the row allows).
+  maxpool2d: [0, 1, 2, 4].map((per) => ({
+    name: per ? `unrolled, ${per} per invocation` : 'loop',
+    tuning: { 'maxpool2d.per': per },
+  })),
+  // Bilinear resize: runs capped at 8 or 4 outputs, or one output per invocation (16: the default).
+  resize_bilinear: [1, 4, 8].map((run) => ({
+    name: run > 1 ? `runs of at most ${run}` : 'one output per invocation',
+    tuning: { 'resize_bilinear.max_run': run },
+    applies: (c: Case) => !c.limits, // more workgroups than the grid-splitting cases' tiny limit holds
+  })),
   // The tuner's gradient candidates as it times them on llvmpipe, the defaults first (runtime/tune.ts).
   conv2d_grad_input: [
     ...[DEFAULT_CANDIDATE, ...CANDIDATES.gradInput].map(gradOnLlvmpipe),
@@ -725,6 +737,9 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 2, 7, 7]], attrs: pool(2, 2, 0, true) },
     { inputs: [[1, 3, 6, 6]], attrs: pool(2, 2) },
     { inputs: [[1, 3, 7, 9]], attrs: pool(3, 1, 1) }, // stride 1: overlapping windows
+    { inputs: [[1, 2, 6, 10]], attrs: pool(3, 1, 1) }, // stride 1, 2 outputs per invocation
+    { inputs: [[2, 3, 9, 14]], attrs: pool(4, 2, 2) }, // even kernel, padding 2: clamped taps on both sides
+    { inputs: [[1, 2, 11, 11]], attrs: pool(5, 2, 2) }, // a window too large to unroll: the loop
   ],
   avgpool2d: [
     { inputs: [[1, 3, 9, 9]], attrs: pool(3, 2, 1, false, true) },
@@ -753,17 +768,19 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 2, 4, 6]], attrs: { size: [1, 1], align_corners: true } },
     { inputs: [[1, 2, 3, 4]], attrs: { size: [24, 32], align_corners: false } }, // ×8 up
     { inputs: [[1, 2, 3, 4]], attrs: { size: [24, 32], align_corners: true } },
-    { inputs: [[1, 2, 8, 8]], attrs: { size: [32, 32], align_corners: true }, limits: SPLIT },
-    // Rows a multiple of 4, upsampling: 4 outputs per invocation from 3 or 4 loaded columns (resizeRunColumns),
-    // scales up to the bound (4 columns: 3·scale < 2), and past it (one output per invocation again).
+    { inputs: [[2, 3, 8, 8]], attrs: { size: [32, 64], align_corners: true }, limits: SPLIT },
+    // Rows a multiple of 4, upsampling: runs of 16, 8 or 4 outputs per invocation from at most 8 loaded columns
+    // (resizeRun), scales up to the bound, and past it (one output per invocation again).
     { inputs: [[1, 3, 7, 9]], attrs: { size: [13, 20], align_corners: true } },
     { inputs: [[1, 3, 7, 9]], attrs: { size: [13, 20], align_corners: false } },
     { inputs: [[2, 2, 16, 16]], attrs: { size: [32, 32], align_corners: false, scale: 2 } },
     { inputs: [[1, 1, 5, 7]], attrs: { size: [8, 12], align_corners: true } },
     { inputs: [[1, 1, 5, 7]], attrs: { size: [8, 12], align_corners: false } },
-    { inputs: [[1, 2, 6, 11]], attrs: { size: [9, 16], align_corners: false } }, // scale 0.6875: one per invocation
+    { inputs: [[1, 2, 6, 11]], attrs: { size: [9, 16], align_corners: false } }, // scale 0.6875: runs of 8, 7 columns
+    { inputs: [[1, 2, 5, 6]], attrs: { size: [10, 24], align_corners: true } }, // 24 wide: runs of 8
+    { inputs: [[1, 2, 7, 9]], attrs: { size: [11, 12], align_corners: false } }, // scale 0.75: one per invocation
     { inputs: [[1, 2, 13, 17]], attrs: { size: [6, 8], align_corners: false } }, // downsampling: one per invocation
-    { inputs: [[1, 2, 3, 4]], attrs: { size: [24, 32], align_corners: true }, limits: SPLIT },
+    { inputs: [[2, 3, 3, 4]], attrs: { size: [24, 32], align_corners: true }, limits: SPLIT },
   ],
   concat: [
     {

@@ -521,6 +521,14 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     expect(narrowIn).toMatch(/const TM = 11u;[^]*const TN = 32u;/); // 12 balanced
     expect(narrowIn).not.toMatch(/const RR/);
     expect(kernel([1, 64, 8, 40], conv(48, 3), llvmpipe)).toMatch(/const TM = 12u;[^]*const TN = 32u;/);
+    // An image's few input channels (the deep stem's first conv) count as wide; 4 or more do not.
+    const stem = { ...conv(64, 3), stride: 2, padding: 1 };
+    expect(kernel([1, 3, 256, 256], stem, llvmpipe)).toMatch(
+      /const TM = 16u;[^]*const TN = 32u;[^]*const RR = 2u;/,
+    );
+    expect(kernel([1, 1, 256, 256], stem, llvmpipe)).toMatch(/const RR = 2u;/);
+    expect(kernel([1, 4, 256, 256], stem, llvmpipe)).not.toMatch(/const RR/);
+    expect(kernel([1, 3, 256, 256], { ...stem, channels: 32 }, llvmpipe)).not.toMatch(/const RR/);
     // A key for the problem wins over the large default.
     const own = { ...llvmpipe, 'conv2d.row_rows@conv2d:1x64x8x40-64k3s1p1d1g1': 3 };
     expect(kernel([1, 64, 8, 40], conv(64, 3), own)).toMatch(/const RR = 3u;/);

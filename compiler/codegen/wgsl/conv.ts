@@ -108,10 +108,10 @@ function tunedInt(ctx: KernelCtx<ConvAttrs>, key: string, dflt: number, ok: (v: 
 }
 
 /**
- * `conv2d.large` = C: convs with at least C input and output channels per group take the large default tiles
- * (CONV_LARGE for 1×1 convs with enough work for it, else 16×16; DEFAULT_ROW_TILING for row-vectorised convs;
- * other strided register-blocked convs keep theirs) in place of the global tile keys and the
- * emitters' small defaults; keys for their problem (`…@<problem>`, what the tuner records) still win. On llvmpipe
+ * `conv2d.large` = C: convs with at least C input channels (or fewer than 4: an image's) and C output channels per
+ * group take the large default tiles (CONV_LARGE for 1×1 convs with enough work for it, else 16×16;
+ * DEFAULT_ROW_TILING for row-vectorised convs; other strided register-blocked convs keep theirs) in place of the
+ * global tile keys and the emitters' small defaults; keys for their problem (`…@<problem>`, what the tuner records) still win. On llvmpipe
  * the large tiles run wide layers up to 2× faster (bench/results/order-software.md) but take about twice as long to
  * compile, which narrow layers (tests, small models) never repay.
  */
@@ -122,7 +122,10 @@ function isLarge(ctx: KernelCtx<ConvAttrs>): boolean {
   const from = ctx.opts.tuning?.[CONV_KEYS.large];
   if (from === undefined) return false;
   const g = ctx.attrs.groups;
-  return ctx.inputs[0]![1]! / g >= from && ctx.attrs.channels / g >= from;
+  const cinG = ctx.inputs[0]![1]! / g;
+  // An image's few channels (the stem's RGB) count as wide: the conv is as heavy per input channel as any, and on
+  // llvmpipe the deep stem's 3→64 stride-2 conv ran 1.3× faster with them (bench/results/pool-resize-software.md).
+  return (cinG >= from || (g === 1 && cinG < 4)) && ctx.attrs.channels / g >= from;
 }
 /**
  * `conv2d.interleave` = 1: the register-blocked and row-vectorised kernels interleave their FMAs with the loads (each

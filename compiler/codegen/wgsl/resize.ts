@@ -14,16 +14,32 @@ function pixelScale(inSize: number, outSize: number, align: boolean, scale?: num
   return scale !== undefined && scale > 0 ? 1 / scale : inSize / outSize;
 }
 
+/** The tuning key that caps `resizeRun`'s run. */
+export const RESIZE_MAX_RUN = 'resize_bilinear.max_run';
+
 /**
- * Source columns that 4 adjacent outputs of an upsampling row read (both taps of each), when that is few enough to
- * pay: the 4 outputs' first taps lie within 3·scale of each other, so they span at most ⌊3·scale⌋ + 1 columns and
- * their second taps one more (the small slack covers float rounding). Undefined where the vec4 path does not apply:
- * output rows not a multiple of 4, or a scale where 4 outputs read more than 4 columns (no fewer loads).
+ * A run of PER adjacent outputs of an upsampling row per invocation, and the COLS source columns they read (both
+ * taps of each), when that is few enough to pay: the outputs' first taps lie within (PER − 1)·scale of each other,
+ * so they span at most ⌊(PER − 1)·scale⌋ + 1 columns and their second taps one more (the small slack covers float
+ * rounding). The longest run of 16, 8 or 4 that divides the row and reads at most PER and at most 8 columns (each
+ * output picks its taps by a select chain over them). On llvmpipe (bench/results/pool-resize-software.md) the
+ * logits' final ×8 upsample (59 channels, 32² → 256²) took 12.1 ms one output per invocation, 4.6 with runs of 4,
+ * 3.0 with 8 and 2.5 with 16; the JPU's 8² → 32² (512 channels) 0.69 ms with runs of 4, 0.45 with 16.
+ * `resize_bilinear.max_run` (16, 8, 4, or 1: one output per invocation) caps the run, to measure against. Undefined
+ * where no run applies: rows not a multiple of 4, or downsampling.
  */
-export function resizeRunColumns(wo: number, scaleX: number): number | undefined {
-  if (wo % 4 !== 0 || !(scaleX >= 0)) return undefined;
-  const n = Math.floor(3 * scaleX + 1e-3) + 3;
-  return n <= 4 ? n : undefined;
+export function resizeRun(
+  wo: number,
+  scaleX: number,
+  maxRun = 16,
+): { per: number; cols: number } | undefined {
+  if (!(scaleX >= 0)) return undefined;
+  for (const per of [16, 8, 4].filter((r) => r <= maxRun)) {
+    if (wo % per !== 0) continue;
+    const cols = Math.floor((per - 1) * scaleX + 1e-3) + 3;
+    if (cols <= Math.min(per, 8)) return { per, cols };
+  }
+  return undefined;
 }
 
 export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
@@ -32,8 +48,10 @@ export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
   const a = ctx.attrs;
   const io = new KernelIo(ctx);
   const scaleX = pixelScale(w!, wo!, a.align_corners, a.scale);
-  const cols = io.outVecOk ? resizeRunColumns(wo!, scaleX) : undefined;
-  const bufs: Buf[] = [{ slot: 'input0', name: 'x', elem: 'f32' }, ...io.outBufs(cols !== undefined)];
+  const maxRun = ctx.opts.tuning?.[RESIZE_MAX_RUN] ?? 16;
+  if (![1, 4, 8, 16].includes(maxRun)) throw new Error(`bad ${RESIZE_MAX_RUN} ${maxRun}: 1, 4, 8 or 16`);
+  const run = io.outVecOk ? resizeRun(wo!, scaleX, maxRun) : undefined;
+  const bufs: Buf[] = [{ slot: 'input0', name: 'x', elem: 'f32' }, ...io.outBufs(run !== undefined)];
   const consts = [
     `const C = ${u(c!)};  const H = ${u(h!)};  const W = ${u(w!)};`,
     `const HO = ${u(ho!)};  const WO = ${u(wo!)};`,
@@ -49,7 +67,7 @@ export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
   let body: string;
   let items: number;
   let what: string;
-  if (cols === undefined) {
+  if (run === undefined) {
     body = [
       '  let ox = gid % WO;',
       '  let oy = (gid / WO) % HO;',
@@ -65,13 +83,15 @@ export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
     items = numel(ctx.out);
     what = 'one output per invocation';
   } else {
-    // 4 adjacent outputs of a row per invocation: the COLS source columns from the first output's first tap are
-    // loaded once per source row, and each output picks its two taps among them (4 loads a row instead of 8).
+    // PER adjacent outputs of a row per invocation: the COLS source columns from the first output's first tap are
+    // loaded once per source row, and each output picks its two taps among them (2·COLS loads for PER outputs
+    // instead of 4·PER).
+    const { per, cols } = run;
     const L = [
-      `const COLS = ${u(cols)}; // source columns 4 adjacent outputs read`,
-      '  let ox0 = (gid % (WO / 4u)) * 4u;',
-      '  let oy = (gid / (WO / 4u)) % HO;',
-      '  let plane = gid / ((WO / 4u) * HO); // n * C + c',
+      `const PER = ${u(per)}; // adjacent outputs of a row per invocation\nconst COLS = ${u(cols)}; // source columns they read`,
+      '  let ox0 = (gid % (WO / PER)) * PER;',
+      '  let oy = (gid / (WO / PER)) % HO;',
+      '  let plane = gid / ((WO / PER) * HO); // n * C + c',
       ...rowTaps,
       `  let base = (${io.plane(0, 'plane / C', 'plane % C')}) * H * W;`,
       `  let c0 = min(u32(${src('ox0', 'SCALE_X')}), W - 1u); // first output's first tap`,
@@ -87,7 +107,7 @@ export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
     const pick = (r: string, i: string): string =>
       k.slice(1).reduce((acc, j) => `select(${acc}, ${r}${j}, ${i} == ${u(j)})`, `${r}0`);
     const lanes: string[] = [];
-    for (const j of [0, 1, 2, 3]) {
+    for (let j = 0; j < per; j++) {
       L.push(`  let sx${j} = ${src(`ox0 + ${u(j)}`, 'SCALE_X')};`);
       L.push(
         `  let x0_${j} = min(u32(sx${j}), W - 1u);  let lx${j} = sx${j} - f32(x0_${j});  let d${j} = x0_${j} - c0;  let e${j} = d${j} + select(0u, 1u, x0_${j} < W - 1u);`,
@@ -96,14 +116,17 @@ export function resizeBilinearKernel(ctx: KernelCtx<ResizeAttrs>): KernelSpec {
       L.push(`  let bottom${j} = (1.0 - lx${j}) * ${pick('b', `d${j}`)} + lx${j} * ${pick('b', `e${j}`)};`);
       lanes.push(`(1.0 - ly) * top${j} + ly * bottom${j}`);
     }
-    L.push(`  ${io.store4('gid', `vec4f(${lanes.join(', ')})`)}`);
+    for (let q = 0; q < per / 4; q++)
+      L.push(
+        `  ${io.store4(`gid * ${u(per / 4)} + ${u(q)}`, `vec4f(${lanes.slice(4 * q, 4 * q + 4).join(', ')})`)}`,
+      );
     consts.push(L[0]!);
     body = L.slice(1).join('\n');
-    items = numel(ctx.out) / 4;
-    what = `4 adjacent outputs of a row per invocation, from ${cols} source columns loaded once per source row`;
+    items = numel(ctx.out) / per;
+    what = `${per} adjacent outputs of a row per invocation, from ${cols} source columns loaded once per source row`;
   }
   return kernelSpec(
-    `resize_bilinear_${a.align_corners ? 'ac' : 'hp'}_${ho}x${wo}${cols === undefined ? '' : '_v4'}`,
+    `resize_bilinear_${a.align_corners ? 'ac' : 'hp'}_${ho}x${wo}${run === undefined ? '' : `_r${run.per}`}`,
     `resize_bilinear align_corners ${a.align_corners}${a.scale !== undefined ? ` scale ${a.scale}` : ''}: [${ctx.inputs[0]!.join(', ')}] → [${ctx.out.join(', ')}]; ${what}`,
     bufs,
     consts.join('\n'),
