@@ -168,7 +168,13 @@ export interface BenchJson {
   readonly settings: Readonly<Record<string, number | boolean | string | number[]>>;
   /** How conv kernels were chosen (--tune) for the forward; training steps use the adapter's defaults. */
   readonly tune: 'off' | 'cached' | 'full';
-  readonly protocol: { readonly warmup: number; readonly rounds: number; readonly forwards: number };
+  readonly protocol: {
+    readonly warmup: number;
+    readonly rounds: number;
+    readonly forwards: number;
+    /** The settling passes after the warm-up (fcnc bench's `settleRunners`); absent: none. */
+    readonly settle?: { readonly maxPasses: number; readonly passes: number; readonly settled: boolean };
+  };
   readonly paper: string;
   readonly variants: readonly BenchVariant[];
 }
@@ -302,10 +308,21 @@ function describeRun(b: BenchJson): string[] {
     `${b.variants.length} variant(s), ${b.size.height}×${b.size.width}, batch ${b.batch}${settings ? `, ${settings}` : ''}: ${what}`,
     `adapter: ${b.adapter}`,
     `machine: ${b.machine.cpus} × ${b.machine.cpu} (${b.machine.platform}), ${b.date.slice(0, 10)}`,
-    `protocol: ${b.protocol.warmup} warm-up ${calls(b.protocol.warmup)} each, then ${b.protocol.rounds} round${b.protocol.rounds === 1 ? '' : 's'} of ${b.protocol.forwards} ${calls(b.protocol.forwards)} per variant, ` +
+    `protocol: ${b.protocol.warmup} warm-up ${calls(b.protocol.warmup)} each, ${settleText(b.protocol.settle)}then ${b.protocol.rounds} round${b.protocol.rounds === 1 ? '' : 's'} of ${b.protocol.forwards} ${calls(b.protocol.forwards)} per variant, ` +
       `the variants in alternation (A B C … A B C …); ${unit(b)} of a round = images / its time; median and fastest of the rounds` +
       (b.mode === 'inference' ? `; kernels: --tune ${b.tune}` : "; kernels: the adapter's defaults"),
   ];
+}
+
+/** A settling pass has settled when every variant's call took within this fraction of its previous pass's. */
+export const SETTLE_TOLERANCE = 0.1;
+
+function settleText(s: BenchJson['protocol']['settle']): string {
+  if (!s) return '';
+  const tol = `${100 * SETTLE_TOLERANCE} %`;
+  return s.settled
+    ? `${s.passes} passes of 1 call each in alternation until settled (within ${tol}), `
+    : `${s.passes} passes of 1 call each in alternation (not settled: still moving by more than ${tol}), `;
 }
 
 function summary(b: BenchJson): string[] {

@@ -11,6 +11,7 @@ import { compile } from '../../compiler/compile.ts';
 import { buildGraph } from '../../compiler/index.ts';
 import { validateBenchJson } from '../../compiler/schemas/validate.ts';
 import { compileTrainingFor } from '../../compiler/cli/commands/train.ts';
+import { settleRunners } from '../../compiler/cli/commands/bench.ts';
 import {
   baselineOf,
   compareVariants,
@@ -92,6 +93,39 @@ describe('runtime/bench (tables)', () => {
     expect(t!.paperSpeedup).toBeNull();
     expect(t!.target).toBeNull();
     expect(t!.speedup).toBe(3);
+  });
+});
+
+describe('settling passes after the warm-up', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /** A runner whose k-th call takes times[k] ms (the last one after that). */
+  const runner = (times: number[]) => {
+    let k = 0;
+    return { call: () => sleep(times[Math.min(k++, times.length - 1)]!) };
+  };
+  const quiet = { info: () => {} };
+  const done = () => Promise.resolve();
+
+  it('stops at the first pass within 10 % of the previous one for every variant', async () => {
+    const lines: string[] = [];
+    const log = { info: (l: string) => lines.push(l) };
+    // The first variant still compiles in pass 1 and is slower in pass 2; both agree from pass 3 on.
+    const got = await settleRunners([runner([240, 120, 60]), runner([60])], 6, done, log);
+    expect(got).toEqual({ maxPasses: 6, passes: 4, settled: true });
+    expect(lines).toEqual([expect.stringMatching(/^settled after 4 passes in alternation \(times within/)]);
+  });
+  it('gives up after its passes, and says by how much the times still move', async () => {
+    const lines: string[] = [];
+    const log = { info: (l: string) => lines.push(l) };
+    const got = await settleRunners([runner([60]), runner([30, 90, 30, 90])], 3, done, log);
+    expect(got).toEqual({ maxPasses: 3, passes: 3, settled: false });
+    expect(lines[0]).toMatch(
+      /^not settled after 3 passes in alternation \(times still moving by up to \d+ %\)/,
+    );
+  });
+  it('none with 0 passes or no variants', async () => {
+    expect(await settleRunners([runner([60])], 0, done, quiet)).toBeUndefined();
+    expect(await settleRunners([], 5, done, quiet)).toBeUndefined();
   });
 });
 
@@ -201,7 +235,14 @@ describe.skipIf(!gpu.dev)('fcnc bench', () => {
     expect(b.size).toEqual({ height: 64, width: 64 });
     expect(b.batch).toBe(1);
     expect(b.settings).toEqual({ width: 4 });
-    expect(b.protocol).toEqual({ warmup: 1, rounds: 2, forwards: 1 });
+    // The settling passes: at least 2, at most the default 5.
+    const { settle, ...counts } = b.protocol;
+    expect(counts).toEqual({ warmup: 1, rounds: 2, forwards: 1 });
+    expect(settle!.maxPasses).toBe(5);
+    expect(settle!.passes).toBeGreaterThanOrEqual(2);
+    expect(settle!.passes).toBeLessThanOrEqual(5);
+    expect(settle!.settled || settle!.passes === 5).toBe(true);
+    expect(r.err).toMatch(/(settled after \d passes|not settled after 5 passes) in alternation/);
     expect(b.variants.map((v) => v.model)).toEqual(['enc_jpu_r50', 'enc_dilated_r50']);
 
     for (const [v, spec] of [

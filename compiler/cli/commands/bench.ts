@@ -19,6 +19,7 @@ import {
   formatBench,
   PAPER_SETTING,
   roundStats,
+  SETTLE_TOLERANCE,
   sig,
   type BenchJson,
   type MeasuredVariant,
@@ -54,6 +55,11 @@ export interface BenchOptions {
   readonly rounds?: number;
   /** Forwards (or steps) per round (default 10). */
   readonly forwards?: number;
+  /**
+   * After the warm-up, at most this many passes of one call per variant in alternation, until every variant's
+   * time is within SETTLE_TOLERANCE of its previous pass (default 5; 0: none, and none without a warm-up).
+   */
+  readonly settle?: number;
   readonly adapter?: AdapterChoice;
   readonly tune?: TuneMode;
   readonly seed?: number;
@@ -183,6 +189,48 @@ async function prepare(
 }
 
 /**
+ * Passes of one call per variant in alternation, as the rounds will run them, until every variant's time is within
+ * SETTLE_TOLERANCE of its previous pass (at least 2 passes, at most `maxPasses`). A warm-up of each variant alone
+ * is not always enough: with a cold shader cache, llvmpipe was seen to compile again once the variants alternate
+ * (a first round of 276–341 s against ~2 s), and that landed in the first timed round.
+ */
+export async function settleRunners(
+  runners: readonly { call: () => Promise<unknown> }[],
+  maxPasses: number,
+  done: () => Promise<unknown>,
+  log: Log,
+): Promise<BenchJson['protocol']['settle']> {
+  if (maxPasses <= 0 || !runners.length) return undefined;
+  let prev: number[] | undefined;
+  let spread = Infinity;
+  for (let pass = 1; pass <= maxPasses; pass++) {
+    const t: number[] = [];
+    for (const r of runners) {
+      const t0 = performance.now();
+      await r.call();
+      await done();
+      t.push(performance.now() - t0);
+    }
+    if (prev) {
+      const p = prev;
+      spread = Math.max(...t.map((x, k) => Math.abs(x - p[k]!) / Math.min(x, p[k]!)));
+      if (spread <= SETTLE_TOLERANCE) {
+        log.info(
+          `settled after ${pass} passes in alternation (times within ${pct(spread)} of the previous pass)`,
+        );
+        return { maxPasses, passes: pass, settled: true };
+      }
+    }
+    prev = t;
+  }
+  log.info(
+    `not settled after ${maxPasses} pass${maxPasses === 1 ? '' : 'es'} in alternation${Number.isFinite(spread) ? ` (times still moving by up to ${pct(spread)})` : ''}; measuring anyway`,
+  );
+  return { maxPasses, passes: maxPasses, settled: false };
+}
+const pct = (x: number): string => `${(100 * x).toFixed(x < 0.1 ? 1 : 0)} %`;
+
+/**
  * Measures every graph on the adapter: compile and load all, warm each up, then rounds in alternation. The graphs
  * must share input size and batch.
  */
@@ -211,6 +259,7 @@ export async function benchGraphs(graphs: readonly Graph[], o: BenchOptions, log
       for (let k = 0; k < warmup; k++) await r.call();
       await done();
     }
+    const settle = await settleRunners(runners, warmup > 0 ? (o.settle ?? 5) : 0, done, log);
     const fps: number[][] = runners.map(() => []);
     const batch = first[0]!;
     for (let round = 0; round < rounds; round++) {
@@ -267,7 +316,7 @@ export async function benchGraphs(graphs: readonly Graph[], o: BenchOptions, log
       batch,
       settings: o.settings ?? {},
       tune: o.tune ?? 'cached',
-      protocol: { warmup, rounds, forwards },
+      protocol: { warmup, rounds, forwards, ...(settle ? { settle } : {}) },
       paper: PAPER_SETTING,
       variants: compareVariants(measured, mode),
     };
@@ -304,6 +353,14 @@ export function register(program: Command, { io, fail }: CommandContext): void {
           .default(10)
           .argParser(parsePositiveInt('--forwards')),
       )
+      .addOption(
+        new Option(
+          '--settle <P>',
+          "after the warm-up, at most P passes of one forward (or step) per variant in alternation, until every variant's time is within 10 % of its previous pass (0: none)",
+        )
+          .default(5)
+          .argParser(parseNonNegativeInt('--settle')),
+      )
       .addOption(adapterOption())
       .addOption(tuneOption())
       .addOption(seedOption())
@@ -319,6 +376,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
         warmup: number;
         runs: number;
         forwards: number;
+        settle: number;
         adapter?: AdapterChoice;
         tune: TuneMode;
         seed: number;
@@ -364,6 +422,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
           warmup: o.warmup,
           rounds: o.runs,
           forwards: o.forwards,
+          settle: o.settle,
           adapter: o.adapter,
           tune: o.tune,
           seed: o.seed,
