@@ -373,7 +373,7 @@ export function candidateKernel(
 // ---------------------------------------------------------------------------------------------------------------
 // Checksum of the kernel set
 
-/** Problems whose candidate WGSL the checksum covers: every path of the emitters (3×3, strided, 1×1, depthwise). */
+/** Problems whose candidate WGSL the checksum covers: every path of the emitters (3×3, strided, 1×1, depthwise, stem). */
 const PROBE: readonly { x: Shape; a: ConvAttrs }[] = [
   { x: [1, 64, 33, 31], a: conv(64, 3, 1, 1, 1, 1, false) },
   { x: [1, 30, 17, 17], a: conv(40, 3, 2, 2, 2, 2, true) },
@@ -382,6 +382,7 @@ const PROBE: readonly { x: Shape; a: ConvAttrs }[] = [
   { x: [1, 32, 20, 20], a: conv(32, 3, 1, 4, 4, 32, false) },
   { x: [1, 16, 12, 16], a: conv(24, 3, 1, 1, 1, 1, true) },
   { x: [1, 16, 12, 16], a: conv(24, 3, 1, 4, 4, 1, false) },
+  { x: [1, 3, 16, 16], a: conv(64, 3, 2, 1, 1, 1, false) }, // an image's channels (the stem: large tiles)
 ];
 function conv(ch: number, k: number, s: number, p: number, d: number, g: number, bias: boolean): ConvAttrs {
   return { channels: ch, kernel: k, stride: s, padding: p, dilation: d, groups: g, bias };
