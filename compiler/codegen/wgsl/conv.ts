@@ -111,9 +111,9 @@ function tunedInt(ctx: KernelCtx<ConvAttrs>, key: string, dflt: number, ok: (v: 
  * `conv2d.large` = C: convs with at least C input channels (or fewer than 4: an image's) and C output channels per
  * group take the large default tiles (CONV_LARGE for 1×1 convs with enough work for it, else 16×16;
  * DEFAULT_ROW_TILING for row-vectorised convs; other strided register-blocked convs keep theirs) in place of the
- * global tile keys and the emitters' small defaults; keys for their problem (`…@<problem>`, what the tuner records) still win. On llvmpipe
- * the large tiles run wide layers up to 2× faster (bench/results/order-software.md) but take about twice as long to
- * compile, which narrow layers (tests, small models) never repay.
+ * global tile keys and the emitters' small defaults; keys for their problem (`…@<problem>`, what the tuner
+ * records) still win. On llvmpipe the large tiles run wide layers up to 2× faster (bench/results/order-software.md)
+ * but take about twice as long to compile, which narrow layers (tests, small models) never repay.
  */
 export const CONV_LARGE = { tm: 32, tn: 32 };
 /** Large 1×1 GEMMs with fewer 32×32 tiles than this many workgroups' worth take 16×16 (parallelism first). */

@@ -45,7 +45,8 @@ export function poolKernel(kind: 'max' | 'avg', ctx: KernelCtx<PoolAttrs>): Kern
   const io = new KernelIo(ctx);
   // Max over windows up to 4×4: unrolled, PER outputs of a row per invocation (`maxpool2d.per`: 1, 2 or 4 where it
   // divides the row, else 1; 0 keeps the loop kernel these replaced, to measure against). Default: 4, or 2, where
-  // the row allows (bench/results/pool-resize-software.md: the stem's pool 2.4× faster than the loop at 256², 1.6× at 512²).
+  // the row allows (bench/results/pool-resize-software.md: the stem's pool 2.4× faster than the loop at 256²,
+  // 1.6× at 512²).
   const wo = ctx.out[3]!;
   const want = ctx.opts.tuning?.[POOL_PER] ?? (wo % 4 === 0 ? 4 : 2);
   if (![0, 1, 2, 4].includes(want)) throw new Error(`bad ${POOL_PER} ${want}: 0, 1, 2 or 4`);
