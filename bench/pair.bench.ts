@@ -5,7 +5,7 @@
 // ratio would be if one kind ran faster. The speed-up can only reach the MAC ratio if every FLOP costs the same in
 // both networks; where the kinds run at different rates, the mix of kinds decides it.
 // Run: npm run bench:pair [-- JPU DILATED SIZE RUNS]  (default enc_jpu_r101 enc_dilated_r101 256 5)
-//      → bench/results/pair-<gpu|software>.md and .json
+//      → bench/results/pair-<gpu|software>.md and .json (pair-<SIZE>-<gpu|software>.* at another size than 256)
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -160,9 +160,10 @@ lines.push(
 );
 const md = lines.join('\n') + '\n';
 const kind = /software|llvmpipe|swiftshader|lavapipe/i.test(adapterText(pj.adapter)) ? 'software' : 'gpu';
-writeFileSync(join(ROOT, `bench/results/pair-${kind}.md`), md);
+const stem = `bench/results/pair-${size === '256' ? '' : `${size}-`}${kind}`;
+writeFileSync(join(ROOT, `${stem}.md`), md);
 writeFileSync(
-  join(ROOT, `bench/results/pair-${kind}.json`),
+  join(ROOT, `${stem}.json`),
   JSON.stringify(
     { jpu, dilated, size: Number(size), runs: Number(runs), split: { [jpu]: sj, [dilated]: sd } },
     null,
