@@ -7,8 +7,9 @@
 //   max pool: `maxpool2d.per` 0 (the loop kernel these replaced), 1, 2, 4 (default where rows allow) outputs of a row
 //   per invocation
 //   resize: `resize_bilinear.max_run` 1 (one output per invocation), 4 (the earlier default), 8, 16 (default)
-//   stem conv: the row kernel's small tiles (12 × 32, one row: what a 3-channel conv had) vs the large ones it has
-//   now (16 × 32 × 2 rows: `conv2d.large` counts an image's channels as wide)
+//   stem convs: the row kernel's small tiles (12 × 32, one row: what the 3-channel conv had before `conv2d.large`
+//   counted an image's channels as wide), 16 × 32 × 2 rows (the large tiles on every wide row until rows wider than
+//   64 took 32 × 32 × 2 rows), and the default
 // Run: npm run bench:pool-resize [-- ROUNDS]   (default 9) → bench/results/pool-resize-<gpu|software>.md
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -51,13 +52,27 @@ const runChoices = [1, 4, 8, 16].map((run) => ({
 }));
 const up = (size: number) => ({ size: [size, size], align_corners: true });
 const stem = { channels: 64, kernel: 3, stride: 2, padding: 1, dilation: 1, groups: 1, bias: false };
-const smallRows = (x: Shape): Choice => {
-  const k = convProblem(x, stem);
+const conv3 = (channels: number) => ({ ...stem, channels, stride: 1 });
+/** Row tiles for one conv problem: tm channels × tn pixels × rows rows. */
+const rowTiles = (x: Shape, a: typeof stem, tm: number, tn: number, rows: number, name: string): Choice => {
+  const k = convProblem(x, a);
   return {
-    name: 'rows 12×32 (small)',
-    tuning: { [`conv2d.row_tm@${k}`]: 12, [`conv2d.row_tn@${k}`]: 32, [`conv2d.row_rows@${k}`]: 1 },
+    name,
+    tuning: { [`conv2d.row_tm@${k}`]: tm, [`conv2d.row_tn@${k}`]: tn, [`conv2d.row_rows@${k}`]: rows },
   };
 };
+/** The stem's convs on maps wider than 64: the small tiles (conv1.0 only), 16 × 32 × 2 rows, and the default. */
+const stemItem = (what: string, x: Shape, a: typeof stem): Item => ({
+  what,
+  op: 'conv2d',
+  x,
+  attrs: a,
+  choices: [
+    ...(x[1] === 3 ? [rowTiles(x, a, 12, 32, 1, 'rows 12×32 (small)')] : []),
+    rowTiles(x, a, 16, 32, 2, 'rows 16×32 × 2 rows'),
+    { name: 'rows 32×32 × 2 rows (default on rows > 64)', tuning: {} },
+  ],
+});
 const ITEMS: Item[] = [
   { what: 'stem max pool at 256²', op: 'maxpool2d', x: [1, 128, 128, 128], attrs: pool, choices: perChoices },
   { what: 'stem max pool at 512²', op: 'maxpool2d', x: [1, 128, 256, 256], attrs: pool, choices: perChoices },
@@ -89,16 +104,9 @@ const ITEMS: Item[] = [
     attrs: up(32),
     choices: runChoices,
   },
-  ...[256, 512].map((s) => {
-    const x: Shape = [1, 3, s, s];
-    return {
-      what: `stem conv1.0 at ${s}²`,
-      op: 'conv2d',
-      x,
-      attrs: stem,
-      choices: [smallRows(x), { name: 'rows 16×32 × 2 rows (large, default)', tuning: {} }],
-    };
-  }),
+  ...[256, 512].map((s) => stemItem(`stem conv1.0 at ${s}²`, [1, 3, s, s], stem)),
+  stemItem('stem conv1.3 at 256²', [1, 64, 128, 128], conv3(64)),
+  stemItem('stem conv1.6 at 256²', [1, 64, 128, 128], conv3(128)),
 ];
 
 const rows: string[] = [];
@@ -133,7 +141,7 @@ for (const it of ITEMS) {
   }
 }
 const md = [
-  `# Small kernels every network runs: stem conv, max pool, bilinear resize — ${dev.description}`,
+  `# Kernels every network runs: the stem's convs, max pool, bilinear resize — ${dev.description}`,
   '',
   `Date ${new Date().toISOString().slice(0, 10)}; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}. Produced by`,
   '`npm run bench:pool-resize` (bench/pool-resize.bench.ts). Batch 1; each choice a one-op program on the',
@@ -147,7 +155,7 @@ const md = [
   ...rows,
   '',
   'Defaults: max pool 4 outputs of a row per invocation (2 on rows not a multiple of 4), resize runs of up to 16, the',
-  'stem conv with the large rows.',
+  "stem's convs (128 wide at 256²) 32 × 32 × 2 rows.",
   '',
 ].join('\n');
 const out = join(ROOT, 'bench', 'results', `pool-resize-${dev.kind}.md`);

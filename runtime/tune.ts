@@ -383,6 +383,7 @@ const PROBE: readonly { x: Shape; a: ConvAttrs }[] = [
   { x: [1, 16, 12, 16], a: conv(24, 3, 1, 1, 1, 1, true) },
   { x: [1, 16, 12, 16], a: conv(24, 3, 1, 4, 4, 1, false) },
   { x: [1, 3, 16, 16], a: conv(64, 3, 2, 1, 1, 1, false) }, // an image's channels (the stem: large tiles)
+  { x: [1, 64, 4, 72], a: conv(64, 3, 1, 1, 1, 1, false) }, // rows wider than 64 (their own row tiles)
 ];
 function conv(ch: number, k: number, s: number, p: number, d: number, g: number, bias: boolean): ConvAttrs {
   return { channels: ch, kernel: k, stride: s, padding: p, dilation: d, groups: g, bias };

@@ -507,9 +507,13 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     'conv2d.large': 64,
     'conv2d.min_workgroups': 4,
   };
-  it('row-vectorised 3×3: 16×32 × 2 rows on wide rows, 16×16 × 4 rows on 16-wide, 16×8 × 8 rows on 8-wide; small tiles below 64 channels', () => {
+  it('row-vectorised 3×3: 32×32 × 2 rows on rows wider than 64, 16×32 × 2 rows on wide rows, 16×16 × 4 rows on 16-wide, 16×8 × 8 rows on 8-wide; small tiles below 64 channels', () => {
     const wide = kernel([1, 64, 8, 40], conv(64, 3), llvmpipe);
     expect(wide).toMatch(/const TM = 16u;[^]*const TN = 32u;[^]*const RR = 2u;/);
+    expect(kernel([1, 64, 8, 64], conv(64, 3), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 32u;/);
+    expect(kernel([1, 64, 8, 68], conv(64, 3), llvmpipe)).toMatch(
+      /const TM = 32u;[^]*const TN = 32u;[^]*const RR = 2u;/,
+    );
     expect(kernel([1, 64, 8, 16], conv(64, 3), llvmpipe)).toMatch(
       /const TM = 16u;[^]*const TN = 16u;[^]*const RR = 4u;/,
     );
@@ -523,7 +527,11 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     expect(kernel([1, 64, 8, 40], conv(48, 3), llvmpipe)).toMatch(/const TM = 12u;[^]*const TN = 32u;/);
     // An image's few input channels (the deep stem's first conv) count as wide; 4 or more do not.
     const stem = { ...conv(64, 3), stride: 2, padding: 1 };
+    // (128 wide at 256²: rows wider than 64 take 32 × 32 × 2 rows; 64 wide at 128²: 16 × 32 × 2 rows.)
     expect(kernel([1, 3, 256, 256], stem, llvmpipe)).toMatch(
+      /const TM = 32u;[^]*const TN = 32u;[^]*const RR = 2u;/,
+    );
+    expect(kernel([1, 3, 128, 128], stem, llvmpipe)).toMatch(
       /const TM = 16u;[^]*const TN = 32u;[^]*const RR = 2u;/,
     );
     expect(kernel([1, 1, 256, 256], stem, llvmpipe)).toMatch(/const RR = 2u;/);

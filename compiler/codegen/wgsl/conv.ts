@@ -360,14 +360,31 @@ function subsampledGemm(ctx: KernelCtx<ConvAttrs>): KernelPlan {
  * GFLOP/s against 35–45 for 12×32).
  */
 export const SMALL_ROW_TILING = { tm: 12, tmNarrow: 4, narrow: 16, tn: 32 };
-export const DEFAULT_ROW_TILING: readonly { maxWidth: number; tm: number; tn: number; rows?: number }[] = [
+type RowTilingTable = readonly { maxWidth: number; tm: number; tn: number; rows?: number }[];
+/**
+ * Rows wider than 64 (the deep stem's 128×128 maps at a 256² input; layer1's too at 512²) take 32 channels × 32
+ * pixels × 2 rows: 1.1–1.2× faster than 16 × 32 there (bench/results/pool-resize-software.md), but about 25 s to
+ * compile each kernel against a few seconds (once per machine with Mesa's shader cache), so narrower rows, where
+ * it gains less or loses (0.9× on layer1's 64² maps), keep 16 × 32.
+ */
+export const DEFAULT_ROW_TILING: RowTilingTable = [
+  { maxWidth: 8, tm: 16, tn: 8, rows: 8 },
+  { maxWidth: 16, tm: 16, tn: 16, rows: 4 },
+  { maxWidth: 64, tm: 16, tn: 32, rows: 2 },
+  { maxWidth: Infinity, tm: 32, tn: 32, rows: 2 },
+];
+/** The input gradient's row kernel (conv_grad.ts): 16 × 32 × 2 rows on every wide map (32 × 32 not measured there). */
+export const GRAD_ROW_TILING: RowTilingTable = [
   { maxWidth: 8, tm: 16, tn: 8, rows: 8 },
   { maxWidth: 16, tm: 16, tn: 16, rows: 4 },
   { maxWidth: Infinity, tm: 16, tn: 32, rows: 2 },
 ];
-export function rowTilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
+export function rowTilingOf(
+  ctx: KernelCtx<ConvAttrs>,
+  table: RowTilingTable = DEFAULT_ROW_TILING,
+): ConvTiling {
   const wo = ctx.out[3]!;
-  const large = DEFAULT_ROW_TILING.find((e) => wo <= e.maxWidth)!;
+  const large = table.find((e) => wo <= e.maxWidth)!;
   const small = SMALL_ROW_TILING;
   const t = ctx.opts.tuning;
   const tm = tileValue(

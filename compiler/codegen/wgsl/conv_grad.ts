@@ -57,6 +57,7 @@ import {
   rowKernel,
   rowKernelApplies,
   rowTilingOf,
+  GRAD_ROW_TILING,
   tiledGemmKernel,
   wgTilingOf,
 } from './conv.ts';
@@ -238,7 +239,7 @@ function gradInputAsRows(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec | undef
     if (v !== undefined) tuning[`conv2d.${k}@${key}`] = v;
   }
   const rctx = { ...ctx, attrs, opts: { ...ctx.opts, tuning } };
-  return rowKernel(rctx, rowTilingOf(rctx), true);
+  return rowKernel(rctx, rowTilingOf(rctx, GRAD_ROW_TILING), true);
 }
 
 /** Whether variant 1 of the input gradient (workgroup-tiled) applies to the conv of x with attributes a. */
