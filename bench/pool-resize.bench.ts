@@ -73,37 +73,21 @@ const stemItem = (what: string, x: Shape, a: typeof stem): Item => ({
     { name: 'rows 32×32 × 2 rows (default on rows > 64)', tuning: {} },
   ],
 });
+/** An align-corners bilinear upsample of x to size × size, under each run cap. */
+const resizeItem = (what: string, x: Shape, size: number): Item => ({
+  what,
+  op: 'resize_bilinear',
+  x,
+  attrs: up(size),
+  choices: runChoices,
+});
 const ITEMS: Item[] = [
   { what: 'stem max pool at 256²', op: 'maxpool2d', x: [1, 128, 128, 128], attrs: pool, choices: perChoices },
   { what: 'stem max pool at 512²', op: 'maxpool2d', x: [1, 128, 256, 256], attrs: pool, choices: perChoices },
-  {
-    what: 'logits ×8 at 256² (59 classes)',
-    op: 'resize_bilinear',
-    x: [1, 59, 32, 32],
-    attrs: up(256),
-    choices: runChoices,
-  },
-  {
-    what: 'logits ×8 at 512² (59 classes)',
-    op: 'resize_bilinear',
-    x: [1, 59, 64, 64],
-    attrs: up(512),
-    choices: runChoices,
-  },
-  {
-    what: 'JPU 8² → 32² (512 ch)',
-    op: 'resize_bilinear',
-    x: [1, 512, 8, 8],
-    attrs: up(32),
-    choices: runChoices,
-  },
-  {
-    what: 'JPU 16² → 32² (512 ch)',
-    op: 'resize_bilinear',
-    x: [1, 512, 16, 16],
-    attrs: up(32),
-    choices: runChoices,
-  },
+  resizeItem('logits ×8 at 256² (59 classes)', [1, 59, 32, 32], 256),
+  resizeItem('logits ×8 at 512² (59 classes)', [1, 59, 64, 64], 512),
+  resizeItem('JPU 8² → 32² (512 ch)', [1, 512, 8, 8], 32),
+  resizeItem('JPU 16² → 32² (512 ch)', [1, 512, 16, 16], 32),
   ...[256, 512].map((s) => stemItem(`stem conv1.0 at ${s}²`, [1, 3, s, s], stem)),
   stemItem('stem conv1.3 at 256²', [1, 64, 128, 128], conv3(64)),
   stemItem('stem conv1.6 at 256²', [1, 64, 128, 128], conv3(128)),
