@@ -148,12 +148,13 @@ export const CANDIDATES: {
 } = {
   conv: [
     // Register-blocked: what llvmpipe runs 1×1 GEMMs and strided convs with (32×32 the fastest on most GEMMs of
-    // enc_jpu_r50, bench/results/tuning-software.md). Larger tiles (rows 32×64) were faster on a few problems by
-    // under 10 % and took several seconds each to compile, so tuning took 14 minutes: left out.
+    // enc_jpu_r50, bench/results/tuning-software.md). 64×32 runs the large GEMMs 1.1–1.2× faster but compiles 4–5×
+    // as long (bench/results/gemm-software.md): a candidate, not a default; 64×64, over 2 minutes a kernel, neither.
     rb(16, 8),
     rb(16, 16),
     rb(32, 16),
     rb(32, 32),
+    rb(64, 32),
     // Row-vectorised (stride 1 or 2, kernel > 1, rows a multiple of 4 only): llvmpipe's fastest 3×3 convs; one
     // output row per invocation, or several (the large defaults by row width: bench/results/narrow-software.md).
     rows(4, 32),

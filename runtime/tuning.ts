@@ -20,6 +20,7 @@ export const LLVMPIPE_TUNING: Readonly<Record<string, number>> = {
   'conv2d.large': 64,
   'conv2d.min_workgroups': 4,
   'conv2d.sub': 1,
+  'conv2d.gemm_order': 1,
   'conv2d_grad_input.large': 64,
   'conv2d_grad_input.variant': 2,
   'conv2d_grad_weight.large': 64,
@@ -33,8 +34,9 @@ const TABLE: readonly Entry[] = [
     // 3×3 stride-1 and stride-2 convs (rows a multiple of 4): the row-vectorised kernel; the rest (1×1 GEMMs,
     // other strided convs): register-blocked. Layers with at least 64 channels in and out take the large tiles
     // (row-vectorised 16×32 × 2 rows, 16×16 × 4 rows on rows ≤ 16 wide, 16×8 × 8 rows on rows ≤ 8; 1×1 convs,
-    // strided too, 32×32 where that leaves 4 workgroups of tiles, else 16×16: bench/results/order-software.md,
-    // narrow-software.md, tuning-software.md); depthwise convs 32 outputs of a row per invocation (at most the row),
+    // strided too, 32×32 where that leaves 4 workgroups of tiles, else 16×16, each GEMM step by output channel
+    // (`conv2d.gemm_order` 1): bench/results/order-software.md, narrow-software.md, tuning-software.md,
+    // gemm-software.md); depthwise convs 32 outputs of a row per invocation (at most the row),
     // read as vec4 rows where they can be (bench/results/depthwise-software.md: 1.8–3.9× faster than the scalar
     // loads of 4 or 8 outputs on the JPU's at 32×32, 1.5–2.4× at 64×64);
     // narrow layers keep the small ones (rows 12×32 or 4×32, register 16×8), which compile in half the time.
@@ -48,7 +50,7 @@ const TABLE: readonly Entry[] = [
     // forward's depthwise row kernel with the kernel flipped (7× on the JPU's there).
     tuning: LLVMPIPE_TUNING,
     source:
-      'bench/results/subsample-software.md (strided 1×1 convs), bench/results/depthwise-software.md (depthwise row tiles and vec4 row loads), bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
+      'bench/results/gemm-software.md (1×1 GEMM tiles and step order, on the 1×1 convs of enc_jpu_r101 and enc_dilated_r101), bench/results/subsample-software.md (strided 1×1 convs), bench/results/depthwise-software.md (depthwise row tiles and vec4 row loads), bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
   },
 ];
 

@@ -236,6 +236,12 @@ const regConv = (tm: number, tn: number, cb?: number, wg?: number): Variant => (
   },
   applies: (c) => !isDepthwise(c),
 });
+const byChannelConv = (tm: number, tn: number): Variant => ({
+  name: `register ${tm}×${tn} by channel`,
+  tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn, 'conv2d.gemm_order': 1 },
+  // The order is the GEMM path's (1×1 unpadded convs, strided ones subsampled first); other convs ignore the key.
+  applies: (c) => !isDepthwise(c) && c.attrs.kernel === 1 && c.attrs.padding === 0,
+});
 const dwRows = (tn: number): Variant => ({
   name: `depthwise rows ${tn}`,
   tuning: { 'conv2d_dw.variant': 1, 'conv2d_dw.tn': tn },
@@ -423,6 +429,18 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     regConv(4, 4, 64),
     regConv(16, 8, 2),
     regConv(32, 32, undefined, 8),
+    regConv(64, 32),
+    // 1×1 GEMM steps by output channel (`conv2d.gemm_order` 1, llvmpipe's default): balanced channel tails, and
+    // the tuner's 64×32 as llvmpipe runs it.
+    byChannelConv(12, 8),
+    byChannelConv(64, 32),
+    {
+      // llvmpipe's fixed defaults with every conv large: the GEMM tiers (64×32, 32×32, 16×16 by the workgroups
+      // they leave), steps by output channel, the row tiles by row width.
+      name: 'llvmpipe defaults, every conv large',
+      tuning: { ...LLVMPIPE_TUNING, 'conv2d.large': 1 },
+      applies: (c) => !isDepthwise(c),
+    },
     {
       // The kernels as they were before the blocked order and the per-accumulator FMA order (bench/order.bench.ts
       // measures against them): pixel tiles fastest, FMAs interleaved with the loads.

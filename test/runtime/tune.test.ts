@@ -569,6 +569,16 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     const { 'conv2d.min_workgroups': _, ...noMin } = llvmpipe;
     expect(kernel([1, 64, 16, 16], conv(512, 1), noMin)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
     expect(kernel([1, 48, 8, 8], conv(64, 1), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;/);
+    // conv2d.gemm_order 1: per step the pixel vec4s, then each output channel's weight vec4 right before its
+    // accumulators; 0 (the default without the key): every weight vec4 first.
+    const byChannel = kernel([1, 64, 32, 32], conv(512, 1), { ...llvmpipe, 'conv2d.gemm_order': 1 });
+    expect(byChannel).toMatch(
+      /let x3_7 = [^\n]*\n\s*let wv0 = wt\[w0 \+ c4\];[^\n]*\n\s*acc0\[0\] \+= wv0\.x \* x0_0/,
+    );
+    expect(byChannel).toMatch(/acc0\[7\] \+= [^\n]*\n\s*let wv1 = wt\[w1 \+ c4\];/);
+    const weightsFirst = kernel([1, 64, 32, 32], conv(512, 1), llvmpipe);
+    expect(weightsFirst).toMatch(/let wv31 = wt\[w31 \+ c4\];[^\n]*\n\s*let x0_0 = /);
+    expect(weightsFirst).not.toEqual(byChannel);
     // Strided 1×1 (downsampling): the large tiles too, by the same rule.
     const strided = { ...conv(64, 1), stride: 2 };
     expect(kernel([1, 64, 8, 8], strided, llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 16u;/);
@@ -598,6 +608,7 @@ describe('defaults and candidates', () => {
       'conv2d.large': 64,
       'conv2d.min_workgroups': 4,
       'conv2d.sub': 1,
+      'conv2d.gemm_order': 1,
       'conv2d_grad_input.large': 64,
       'conv2d_grad_input.variant': 2,
       'conv2d_grad_weight.large': 64,

@@ -86,6 +86,7 @@ export const CONV_KEYS = {
   dwTn: 'conv2d_dw.tn',
   dwVec: 'conv2d_dw.vec',
   sub: 'conv2d.sub',
+  gemmOrder: 'conv2d.gemm_order',
 } as const;
 
 /**
@@ -109,15 +110,37 @@ function tunedInt(ctx: KernelCtx<ConvAttrs>, key: string, dflt: number, ok: (v: 
 
 /**
  * `conv2d.large` = C: convs with at least C input channels (or fewer than 4: an image's) and C output channels per
- * group take the large default tiles (CONV_LARGE for 1×1 convs with enough work for it, else 16×16;
+ * group take the large default tiles (1×1 convs: `largeGemmTile`, 32×32 where there is enough work for it;
  * DEFAULT_ROW_TILING for row-vectorised convs; other strided register-blocked convs keep theirs) in place of the
  * global tile keys and the emitters' small defaults; keys for their problem (`…@<problem>`, what the tuner
  * records) still win. On llvmpipe the large tiles run wide layers up to 2× faster (bench/results/order-software.md)
  * but take about twice as long to compile, which narrow layers (tests, small models) never repay.
  */
 export const CONV_LARGE = { tm: 32, tn: 32 };
-/** Large 1×1 GEMMs with fewer 32×32 tiles than this many workgroups' worth take 16×16 (parallelism first). */
+/**
+ * The large 1×1 GEMM tiles, largest first: a GEMM takes the first that leaves CONV_LARGE_MIN_WORKGROUPS workgroups
+ * of tiles (parallelism first), else the last. 64×32 is not among them: on llvmpipe it runs the GEMMs 1.1–1.2×
+ * faster but takes 4–5× as long to compile (25–42 s a kernel cold, against 6–9 s: bench/results/gemm-software.md),
+ * ten minutes and more on a network's first compile; `--tune full` may pick it (runtime/tune.ts CANDIDATES).
+ */
+export const CONV_LARGE_TIERS: readonly { readonly tm: number; readonly tn: number }[] = [
+  CONV_LARGE,
+  { tm: 16, tn: 16 },
+];
 export const CONV_LARGE_MIN_WORKGROUPS = 4;
+/**
+ * The large GEMM tile of a problem: `tiles(tm, tn)` counts its tiles, `smallest` is the smallest workgroup the
+ * dispatch may have.
+ */
+export function largeGemmTile(
+  tiles: (tm: number, tn: number) => number,
+  smallest: number,
+): { readonly tm: number; readonly tn: number } {
+  return (
+    CONV_LARGE_TIERS.find((t) => tiles(t.tm, t.tn) >= CONV_LARGE_MIN_WORKGROUPS * smallest) ??
+    CONV_LARGE_TIERS[CONV_LARGE_TIERS.length - 1]!
+  );
+}
 function isLarge(ctx: KernelCtx<ConvAttrs>): boolean {
   const from = ctx.opts.tuning?.[CONV_KEYS.large];
   if (from === undefined) return false;
@@ -136,6 +159,16 @@ function isLarge(ctx: KernelCtx<ConvAttrs>): boolean {
  */
 const interleaved = (ctx: KernelCtx<ConvAttrs>): boolean =>
   tunedInt(ctx, CONV_KEYS.interleave, 0, (v) => v === 0 || v === 1) === 1;
+
+/**
+ * `conv2d.gemm_order` = 1: each step of the register-blocked 1×1 GEMM loads its 4 input channels' pixel vec4s, then,
+ * one output channel at a time, that channel's weight vec4 and the update of its accumulators; 0 loads every weight
+ * of the step with the pixels first. The update of one channel's accumulators then sits between two loads — on
+ * llvmpipe a load ends a basic block — so LLVM schedules TM small blocks rather than one of TM·TN/4 updates, in the
+ * same compile time (bench/results/gemm-software.md).
+ */
+const byChannel = (ctx: KernelCtx<ConvAttrs>): boolean =>
+  tunedInt(ctx, CONV_KEYS.gemmOrder, 0, (v) => v === 0 || v === 1) === 1;
 
 /**
  * Invocations per workgroup of the register-blocked and row-vectorised kernels, for a dispatch of `tiles` work
@@ -175,13 +208,9 @@ function tilingOf(ctx: KernelCtx<ConvAttrs>): ConvTiling {
   const [n, , ho, wo] = ctx.out;
   const tilesOf = (tm: number, tn: number) =>
     n! * a.groups * Math.ceil(a.channels / a.groups / tm) * Math.ceil((ho! * wo!) / tn);
-  // Enough 32×32 tiles for CONV_LARGE_MIN_WORKGROUPS workgroups, of the smallest size `conv2d.min_workgroups` may
-  // shrink them to.
-  const smallest = t?.[CONV_KEYS.minWorkgroups] ? MIN_WG : WG;
-  const large =
-    tilesOf(CONV_LARGE.tm, CONV_LARGE.tn) >= CONV_LARGE_MIN_WORKGROUPS * smallest
-      ? CONV_LARGE
-      : { tm: 16, tn: 16 };
+  // Enough tiles for CONV_LARGE_MIN_WORKGROUPS workgroups, of the smallest size `conv2d.min_workgroups` may shrink
+  // them to.
+  const large = largeGemmTile(tilesOf, t?.[CONV_KEYS.minWorkgroups] ? MIN_WG : WG);
   const tm = tileValue(ctx, CONV_KEYS.tm, gemm ? large.tm : dtm, dtm);
   const tn = tileValue(ctx, CONV_KEYS.tn, gemm ? large.tn : dtn, dtn);
   if (!(tm >= 1 && Number.isInteger(tm)) || !(tn >= 4 && tn % 4 === 0))
@@ -845,7 +874,22 @@ function implicitGemmKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling): Kern
         : `vec4f(${range(4)
             .map((l) => `x[xbase + (${c}) * PLANE + min(p0 + ${u(4 * v + l)}, PLANE - 1u)]`)
             .join(', ')})`;
-    if (vecW) {
+    if (vecW && byChannel(ctx)) {
+      // The step's pixel vec4s first; then per output channel its weight vec4 and its accumulators (`byChannel`).
+      L.push('  for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
+      for (const l of range(4))
+        for (const v of range(nv)) L.push(`    let x${l}_${v} = ${xload(`c4 * 4u + ${u(l)}`, v)};`);
+      for (const m of range(tm)) {
+        L.push(`    let wv${m} = wt[w${m} + c4]; // 4 input channels of output channel co0+${m}`);
+        for (const v of range(nv))
+          L.push(
+            `    acc${m}[${v}] += ${range(4)
+              .map((l) => `wv${m}.${lanes[l]} * x${l}_${v}`)
+              .join(' + ')};`,
+          );
+      }
+      L.push('  }');
+    } else if (vecW) {
       L.push('  for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
       for (const m of range(tm))
         L.push(`    let wv${m} = wt[w${m} + c4]; // 4 input channels of output channel co0+${m}`);
