@@ -9,6 +9,7 @@
 //    wants: every load a lane makes is reused for as many FMAs as possible, no barriers. A workgroup is a block of
 //    `conv2d.cb` channel tiles × 64/cb pixel tiles (blockOf), and each step loads first, then updates every
 //    accumulator once (`interleaved`); `conv2d.cb` 0 and `conv2d.interleave` 1 give the older orders, to measure.
+//    `conv2d.gemm_order` 1 (llvmpipe's default) steps the plain GEMM by output channel (`byChannel`).
 //  - `conv2d.variant` 1: workgroup-tiled implicit GEMM, what GPUs want: a workgroup computes a BM output channels ×
 //    BN pixels tile, stepping through K = KSIZE²·CIN_G in slices of BK; each slice of the weights (BM × BK, from
 //    OHWI rows) and of the implicit im2col matrix (BK × BN, gathered with the padding masked) is loaded once by the
