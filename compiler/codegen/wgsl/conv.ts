@@ -120,9 +120,10 @@ function tunedInt(ctx: KernelCtx<ConvAttrs>, key: string, dflt: number, ok: (v: 
 export const CONV_LARGE = { tm: 32, tn: 32 };
 /**
  * The large 1×1 GEMM tiles, largest first: a GEMM takes the first that leaves CONV_LARGE_MIN_WORKGROUPS workgroups
- * of tiles (parallelism first), else the last. 64×32 is not among them: on llvmpipe it runs the GEMMs 1.1–1.2×
- * faster but takes 4–5× as long to compile (25–42 s a kernel cold, against 6–9 s: bench/results/gemm-software.md),
- * ten minutes and more on a network's first compile; `--tune full` may pick it (runtime/tune.ts CANDIDATES).
+ * of tiles (parallelism first), else the last. 64×32 is not among them: on llvmpipe it takes 1.16–1.22× off the
+ * R101 pair's GEMM time but 4–5× as long to compile (22–36 s a kernel cold, against 6–8 s:
+ * bench/results/gemm-software.md), minutes on a network's first compile; `--tune full` may pick it (runtime/tune.ts
+ * CANDIDATES).
  */
 export const CONV_LARGE_TIERS: readonly { readonly tm: number; readonly tn: number }[] = [
   CONV_LARGE,
@@ -166,7 +167,7 @@ const interleaved = (ctx: KernelCtx<ConvAttrs>): boolean =>
  * one output channel at a time, that channel's weight vec4 and the update of its accumulators; 0 loads every weight
  * of the step with the pixels first. The update of one channel's accumulators then sits between two loads — on
  * llvmpipe a load ends a basic block — so LLVM schedules TM small blocks rather than one of TM·TN/4 updates, in the
- * same compile time (bench/results/gemm-software.md).
+ * same compile time (bench/results/gemm-software.md). It takes precedence over `conv2d.interleave`.
  */
 const byChannel = (ctx: KernelCtx<ConvAttrs>): boolean =>
   tunedInt(ctx, CONV_KEYS.gemmOrder, 0, (v) => v === 0 || v === 1) === 1;
