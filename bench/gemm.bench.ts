@@ -60,6 +60,11 @@ const reg = (name: string, tm: number, tn: number, order: 0 | 1): Candidate => (
     [CONV_KEYS.gemmOrder]: order,
   },
 });
+/** The register tile a GEMM kernel's header names ("TM×TN"). */
+const tileOf = (wgsl: string): string => {
+  const m = /each invocation: (\d+) output channels × (\d+) pixels/.exec(wgsl)!;
+  return `${m[1]}×${m[2]}`;
+};
 const enough = (p: Problem, tm: number, tn: number) => tiles(p, tm, tn) >= 4 * MIN_WG;
 const columns = ['before', 'now', '64×32', '64×32 by channel'] as const;
 /** Whether the problem takes the large tiles on llvmpipe (`conv2d.large`: 64 channels in and out). */
@@ -132,8 +137,7 @@ if (COLD_ONLY) {
       dev.device.queue.submit([enc.finish()]);
       await dev.device.queue.onSubmittedWorkDone();
       for (const b of bufs) b.destroy();
-      const tile = /each invocation: (\d+) output channels × (\d+) pixels/.exec(k.wgsl)!;
-      cells.push(`${((performance.now() - t0) / 1000).toFixed(1)} s (${tile[1]}×${tile[2]})`);
+      cells.push(`${((performance.now() - t0) / 1000).toFixed(1)} s (${tileOf(k.wgsl)})`);
     }
     rows.push(cells);
   }
@@ -152,9 +156,8 @@ for (const { p, counts } of problems.values()) {
   counts.forEach((n, k) => (flops[k]! += p.flops * n));
   // The GEMM's dispatch (a strided 1×1 conv subsamples its input first).
   const kernel = candidatePlan(p, { name: 'now', tuning: {} }, dev.limits, base).dispatches.at(-1)!;
-  const tile = /each invocation: (\d+) output channels × (\d+) pixels/.exec(kernel.wgsl)!;
   lines.push(
-    `| \`${p.key}\` | ${counts.join(' / ')} | ${(p.flops / 1e9).toFixed(3)} | ${ms.map((v) => `${v.toFixed(2)} (${(p.flops / v / 1e6).toFixed(0)})`).join(' | ')} | ${tile[1]}×${tile[2]} | ${(ms[0]! / ms[1]!).toFixed(2)}× | ${(ms[0]! / ms[3]!).toFixed(2)}× |`,
+    `| \`${p.key}\` | ${counts.join(' / ')} | ${(p.flops / 1e9).toFixed(3)} | ${ms.map((v) => `${v.toFixed(2)} (${(p.flops / v / 1e6).toFixed(0)})`).join(' | ')} | ${tileOf(kernel.wgsl)} | ${(ms[0]! / ms[1]!).toFixed(2)}× | ${(ms[0]! / ms[3]!).toFixed(2)}× |`,
   );
   console.log(p.key, counts.join('/'), ms.map((v) => v.toFixed(2)).join(' '));
 }
