@@ -86,11 +86,29 @@ export interface CallOptions {
   readonly read?: readonly string[];
 }
 
+/**
+ * Progress of a call that runs kernels the session has not run before: `done` of the `total` such kernels of the
+ * entry have run, the last at `step` (first called with 0 and the step of the first such kernel, before it runs). Software adapters (llvmpipe) compile a kernel at its first dispatch, seconds to
+ * a minute each, so a first call can take many minutes; with a hook the session submits such a call in parts, one
+ * ending at each new kernel's first step, and waits for each part. The steps, their order and their results are
+ * the same; later calls (every kernel run) are one submit again.
+ */
+export type FirstRunHook = (done: number, total: number, step: ProgramStep) => void;
+
+export interface SessionOptions {
+  /** See FirstRunHook (default: none — every call is one submit). */
+  readonly onFirstRun?: FirstRunHook;
+}
+
 export class Session {
   private paramsSet = false;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly bindGroups = new Map<string, (GPUBindGroup | undefined)[]>();
   private readonly staging = new Map<string, GPUBuffer>();
+  /** Kernels dispatched at least once by this session (see FirstRunHook). */
+  private readonly ran = new Set<string>();
+  /** Called while a call runs kernels for the first time (FirstRunHook); may be set or cleared at any time. */
+  onFirstRun: FirstRunHook | undefined;
 
   private constructor(
     readonly device: GPUDevice,
@@ -102,7 +120,11 @@ export class Session {
   ) {}
 
   /** Creates every buffer, pipeline and bind group of the program; shader and binding errors are reported located. */
-  static async create(dev: GPUDevice | OpenedDevice, program: Program): Promise<Session> {
+  static async create(
+    dev: GPUDevice | OpenedDevice,
+    program: Program,
+    opts: SessionOptions = {},
+  ): Promise<Session> {
     checkProgram(program);
     const device = 'device' in dev ? dev.device : dev;
     let lost: string | undefined;
@@ -190,6 +212,7 @@ export class Session {
     if (problems.length) throw new GpuError(problems.join('\n'));
 
     const session = new Session(device, program, buffers, pipelines, lostReason);
+    session.onFirstRun = opts.onFirstRun;
     for (const [name, entry] of Object.entries(program.entries))
       if (name !== 'load') session.bindGroups.set(name, await session.makeBindGroups(entry));
     return session;
@@ -396,10 +419,48 @@ export class Session {
     return st;
   }
 
-  /** Records an entry's steps in one compute pass, submits, and turns GPU errors into a located message. */
+  /**
+   * Records an entry's steps in compute passes, submits, and turns GPU errors into a located message. With an
+   * `onFirstRun` hook and kernels not run yet, in parts: one ending at each new kernel's first step, each waited for.
+   */
   private async submit(
     entry: ProgramEntry,
     groups: readonly (GPUBindGroup | undefined)[],
+    after?: (enc: GPUCommandEncoder) => void,
+  ): Promise<void> {
+    const hook = this.onFirstRun;
+    const fresh = new Set(entry.steps.filter((s) => !s.copy && !this.ran.has(s.kernel)).map((s) => s.kernel));
+    if (!hook || fresh.size === 0) {
+      await this.submitRange(entry, groups, 0, entry.steps.length, after);
+      for (const s of entry.steps) if (!s.copy) this.ran.add(s.kernel);
+      return;
+    }
+    let from = 0;
+    let done = 0;
+    hook(
+      0,
+      fresh.size,
+      entry.steps.find((s) => !s.copy && fresh.has(s.kernel))!,
+    );
+    for (let k = 0; k < entry.steps.length; k++) {
+      const s = entry.steps[k]!;
+      if (s.copy || this.ran.has(s.kernel)) continue;
+      await this.submitRange(entry, groups, from, k + 1);
+      await this.device.queue.onSubmittedWorkDone();
+      for (let j = from; j <= k; j++) if (!entry.steps[j]!.copy) this.ran.add(entry.steps[j]!.kernel);
+      from = k + 1;
+      hook(++done, fresh.size, s);
+    }
+    await this.submitRange(entry, groups, from, entry.steps.length, after);
+    for (const s of entry.steps) if (!s.copy) this.ran.add(s.kernel);
+  }
+
+  /** Steps [from, to) of an entry in one command buffer, then `after`; submitted; errors located. */
+  private async submitRange(
+    entry: ProgramEntry,
+    groups: readonly (GPUBindGroup | undefined)[],
+    from: number,
+    to: number,
     after?: (enc: GPUCommandEncoder) => void,
   ): Promise<void> {
     const { device } = this;
@@ -407,6 +468,7 @@ export class Session {
     // Dispatches in compute passes; a copy step ends the pass, copies, and the next dispatch opens a new one.
     let pass: GPUComputePassEncoder | undefined;
     entry.steps.forEach((s, k) => {
+      if (k < from || k >= to) return;
       if (s.copy) {
         pass?.end();
         pass = undefined;

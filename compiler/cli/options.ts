@@ -246,3 +246,58 @@ export function tuningProgress(io: Io): {
     },
   };
 }
+
+/**
+ * Progress of a session's first run (runtime/execute.ts FirstRunHook): llvmpipe compiles each kernel at its first
+ * dispatch, which for a full-width network at a cold shader cache takes many minutes of silence without this. On a
+ * terminal, a bar once the kernels have taken a second; otherwise plain lines per 10% once they have taken five
+ * seconds, and a closing line. Quick first runs (a warm cache, a real GPU) print nothing.
+ */
+export function firstRunProgress(
+  io: Io,
+  opts: { tty?: boolean; now?: () => number } = {},
+): (done: number, total: number, step: { readonly node: string }) => void {
+  const tty = opts.tty ?? (process.stderr.isTTY === true && io === defaultIo);
+  const now = opts.now ?? (() => performance.now());
+  let bar: cliProgress.SingleBar | undefined;
+  let t0 = 0;
+  let lastPct = -1;
+  let printed = false;
+  return (done, total, step) => {
+    if (done === 0) {
+      t0 = now();
+      lastPct = -1;
+      printed = false;
+      bar = undefined;
+      return;
+    }
+    const s = (now() - t0) / 1000;
+    if (tty) {
+      if (!bar && s >= 1 && done < total) {
+        bar = new cliProgress.SingleBar(
+          {
+            format: 'first run, compiling kernels [{bar}] {value}/{total} | {node} | eta {eta_formatted}',
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(total, done, { node: step.node });
+      }
+      bar?.update(done, { node: step.node });
+      if (done === total) bar?.stop();
+      return;
+    }
+    if (s < 5 && !printed) return;
+    const pct = Math.floor((10 * done) / total);
+    if (pct !== lastPct && done < total) {
+      if (!printed)
+        io.err(
+          'first run: compiling kernels (a software adapter compiles each at its first dispatch; its shader cache keeps them for later runs)\n',
+        );
+      io.err(`first run: ${done}/${total} kernels compiled (${step.node}), ${s.toFixed(0)} s\n`);
+      printed = true;
+    }
+    lastPct = pct;
+    if (done === total && printed) io.err(`first run: ${total} kernels compiled in ${s.toFixed(0)} s\n`);
+  };
+}

@@ -64,7 +64,7 @@ export async function emitFiles(
   const model = `${header}
 import { readFileSync } from 'node:fs';
 import { openDevice, type AdapterChoice, type OpenedDevice } from '${rt}/device.ts';
-import { Session } from '${rt}/execute.ts';
+import { Session, type FirstRunHook } from '${rt}/execute.ts';
 import { loadParams, type ParamSpec } from '${rt}/params.ts';
 import { checkProgram, type Program } from '${rt}/program.ts';
 import { tuningFor } from '${rt}/tuning.ts';
@@ -88,6 +88,11 @@ export interface LoadOptions {
   readonly seed?: number;
   /** 'auto' (default): a real GPU if there is one, else the software adapter. */
   readonly adapter?: AdapterChoice;
+  /**
+   * Progress of the first forward, kernel by kernel: a software adapter compiles each kernel at its first
+   * dispatch, minutes in all on a cold shader cache (see FirstRunHook).
+   */
+  readonly onFirstRun?: FirstRunHook;
 }
 
 /** ${g.model} compiled for ${inShape.join('×')}. */
@@ -106,7 +111,7 @@ export class ${cls} {
       const tuned = tuningFor(device);
       if (Object.keys(tuned).length > 0 && JSON.stringify(tuned) !== JSON.stringify(program.tuning ?? {}))
         console.warn(\`note: program.json was generated without this adapter's kernel tuning (\${JSON.stringify(tuned)}); fcnc infer and fcnc run tune at run time\`);
-      const session = await Session.create(device, program);
+      const session = await Session.create(device, program, opts.onFirstRun ? { onFirstRun: opts.onFirstRun } : {});
       await session.setParams(values);
       return new ${cls}(device, session, source);
     } catch (e) {
@@ -155,7 +160,17 @@ ${square ? '' : "console.error('this model was compiled for a non-square size; c
 const base = Math.round((520 * crop) / 480);
 const protocol = { ...(values.ms ? MULTI_SCALE : SINGLE_SCALE), cropSize: crop, baseSize: base };
 const images = decodeAll(positionals);
-const model = await ${cls}.load({ weights: values.weights, adapter: values.adapter as 'auto' });
+// The first forward compiles the kernels on a software adapter (minutes on a cold shader cache): say so if it is slow.
+let firstRun = 0;
+const model = await ${cls}.load({
+  weights: values.weights,
+  adapter: values.adapter as 'auto',
+  onFirstRun: (done, total, step) => {
+    if (done === 0) firstRun = Date.now();
+    else if (Date.now() - firstRun > 1000)
+      process.stderr.write(\`\\rfirst run: \${done}/\${total} kernels compiled (\${step.node})\${done === total ? '\\n' : ''}\`);
+  },
+});
 console.error(model.device.description);
 console.error(model.source);
 try {

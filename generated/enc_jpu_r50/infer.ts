@@ -26,7 +26,19 @@ const crop = input.shape[2];
 const base = Math.round((520 * crop) / 480);
 const protocol = { ...(values.ms ? MULTI_SCALE : SINGLE_SCALE), cropSize: crop, baseSize: base };
 const images = decodeAll(positionals);
-const model = await EncJpuR50.load({ weights: values.weights, adapter: values.adapter as 'auto' });
+// The first forward compiles the kernels on a software adapter (minutes on a cold shader cache): say so if it is slow.
+let firstRun = 0;
+const model = await EncJpuR50.load({
+  weights: values.weights,
+  adapter: values.adapter as 'auto',
+  onFirstRun: (done, total, step) => {
+    if (done === 0) firstRun = Date.now();
+    else if (Date.now() - firstRun > 1000)
+      process.stderr.write(
+        `\rfirst run: ${done}/${total} kernels compiled (${step.node})${done === total ? '\n' : ''}`,
+      );
+  },
+});
 console.error(model.device.description);
 console.error(model.source);
 try {

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { openDevice, type AdapterChoice, type OpenedDevice } from '../../runtime/device.ts';
-import { Session } from '../../runtime/execute.ts';
+import { Session, type FirstRunHook } from '../../runtime/execute.ts';
 import { loadParams, type ParamSpec } from '../../runtime/params.ts';
 import { checkProgram, type Program } from '../../runtime/program.ts';
 import { tuningFor } from '../../runtime/tuning.ts';
@@ -29,6 +29,11 @@ export interface LoadOptions {
   readonly seed?: number;
   /** 'auto' (default): a real GPU if there is one, else the software adapter. */
   readonly adapter?: AdapterChoice;
+  /**
+   * Progress of the first forward, kernel by kernel: a software adapter compiles each kernel at its first
+   * dispatch, minutes in all on a cold shader cache (see FirstRunHook).
+   */
+  readonly onFirstRun?: FirstRunHook;
 }
 
 /** enc_jpu_r50 compiled for 1×3×512×512. */
@@ -49,7 +54,11 @@ export class EncJpuR50 {
         console.warn(
           `note: program.json was generated without this adapter's kernel tuning (${JSON.stringify(tuned)}); fcnc infer and fcnc run tune at run time`,
         );
-      const session = await Session.create(device, program);
+      const session = await Session.create(
+        device,
+        program,
+        opts.onFirstRun ? { onFirstRun: opts.onFirstRun } : {},
+      );
       await session.setParams(values);
       return new EncJpuR50(device, session, source);
     } catch (e) {

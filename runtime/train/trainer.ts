@@ -7,7 +7,7 @@
 // (hyper.micro = k: the mean gradient). The learning rate follows the official poly schedule per iteration
 // (reference §5.2): lr(T) = base · (1 − T/N)^0.9; the ×10 of the head groups is compiled into the program.
 import type { OpenedDevice } from '../device.ts';
-import { Session } from '../execute.ts';
+import { Session, type FirstRunHook } from '../execute.ts';
 import type { ParamData } from '../params.ts';
 import type { Program } from '../program.ts';
 import { argmaxChannels, SegmentationMetric } from './metrics.ts';
@@ -57,11 +57,15 @@ export class Trainer {
     dev: OpenedDevice,
     program: Program,
     params: ReadonlyMap<string, ParamData>,
-    opts: { seed: number; baseLr: number; iterations: number },
+    opts: { seed: number; baseLr: number; iterations: number; onFirstRun?: FirstRunHook },
   ): Promise<Trainer> {
     if (!program.entries.train_step && !(program.entries.grad_step && program.entries.apply_step))
       throw new Error('not a training program: it has no train_step (or grad_step and apply_step) entry');
-    const session = await Session.create(dev, program);
+    const session = await Session.create(
+      dev,
+      program,
+      opts.onFirstRun ? { onFirstRun: opts.onFirstRun } : {},
+    );
     await session.setParams(params);
     const onDevice = new Set(program.params.filter((p) => p.buffer !== null).map((p) => p.name));
     const host = new Map([...params].filter(([k]) => !onDevice.has(k)));

@@ -156,4 +156,49 @@ describe.skipIf(!dev)(`device and session (${dev?.description ?? reason})`, () =
     other.device.destroy();
     await expect(s.run(new Map([['x', x]]))).rejects.toThrow(/device was lost|destroyed/);
   });
+
+  it("reports a first run's new kernels one by one, with the same results, and later calls not at all", async () => {
+    const INC = COPY.replace('x[g.x] * 2.0', 'x[g.x] + 1.0');
+    const base = tinyProgram();
+    const step = base.entries.forward.steps[0]!;
+    const chain: Program = {
+      ...base,
+      buffers: [
+        ...base.buffers,
+        { id: 3, bytes: 32, kind: 'activation', persistent: false, label: 't' },
+        { id: 4, bytes: 32, kind: 'activation', persistent: false, label: 'u' },
+      ],
+      kernels: [...base.kernels, { ...base.kernels[0]!, name: 'inc', wgsl: INC }],
+      entries: {
+        ...base.entries,
+        forward: {
+          ...base.entries.forward,
+          // y = 2·(2x + 1): double, inc, double again (a kernel that has run by then).
+          steps: [
+            { ...step, buffers: [0, 3], node: 'a' },
+            { ...step, kernel: 'inc', buffers: [3, 4], node: 'b' },
+            { ...step, buffers: [4, 1], node: 'c' },
+          ],
+        },
+      },
+    };
+    const calls: [number, number, string][] = [];
+    const s = await Session.create(dev!, chain, { onFirstRun: (d, t, st) => calls.push([d, t, st.node]) });
+    await s.setParams(new Map([['w', new Float32Array(4)]]));
+    const want = Array.from(x, (v) => 2 * (2 * v + 1));
+    expect([...(await s.run(new Map([['x', x]]))).get('y')!]).toEqual(want);
+    expect(calls).toEqual([
+      [0, 2, 'a'],
+      [1, 2, 'a'],
+      [2, 2, 'b'],
+    ]);
+    expect([...(await s.run(new Map([['x', x.map((v) => v + 1)]]))).get('y')!]).toEqual(
+      Array.from(x, (v) => 2 * (2 * (v + 1) + 1)),
+    );
+    expect(calls).toHaveLength(3);
+    // Without a hook: one submit, the same result.
+    const plain = await Session.create(dev!, chain);
+    await plain.setParams(new Map([['w', new Float32Array(4)]]));
+    expect([...(await plain.run(new Map([['x', x]]))).get('y')!]).toEqual(want);
+  });
 });

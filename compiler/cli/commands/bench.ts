@@ -42,6 +42,8 @@ import {
   UsageError,
   type CommandContext,
   type GraphOptions,
+  firstRunProgress,
+  defaultIo,
 } from '../options.ts';
 import { CommandError, compileTuned, outputWriter, paramSpecs, type Log } from '../shared.ts';
 import { compileTrainingTuned } from './train.ts';
@@ -129,6 +131,7 @@ async function prepare(
         seed: o.seed ?? 0,
         baseLr: 0,
         iterations: 1_000_000,
+        onFirstRun: firstRunProgress(defaultIo),
       });
     } catch (e) {
       if (e instanceof GpuError && /memory/i.test(e.message)) throw tooLarge(e);
@@ -165,7 +168,7 @@ async function prepare(
   const { program, chunk } = compiled;
   let session: Session;
   try {
-    session = await Session.create(dev, program);
+    session = await Session.create(dev, program, { onFirstRun: firstRunProgress(defaultIo) });
     await session.setParams(params);
   } catch (e) {
     if (e instanceof GpuError && /memory/i.test(e.message)) throw tooLarge(e);

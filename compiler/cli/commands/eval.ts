@@ -22,6 +22,7 @@ import {
   UsageError,
   type CommandContext,
   type GraphOptions,
+  firstRunProgress,
 } from '../options.ts';
 import { compileTuned, open, paramSpecs } from '../shared.ts';
 import { countForwards } from '../../../runtime/segment.ts';
@@ -96,7 +97,9 @@ export function register(program: Command, { io, fail }: CommandContext): void {
       const bar = progressBar(io);
       try {
         const main = { ...g, outputs: [g.outputs[0]!] };
-        const session = await Session.create(dev, (await compileTuned(main, dev, o.tune, log)).program);
+        const session = await Session.create(dev, (await compileTuned(main, dev, o.tune, log)).program, {
+          onFirstRun: firstRunProgress(io),
+        });
         await session.setParams(params);
         const forward = async (w: Float32Array) =>
           (await session.run(new Map([[g.inputs[0]!.name, w]]))).get(main.outputs[0]!.name)!;

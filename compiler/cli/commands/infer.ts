@@ -23,6 +23,8 @@ import {
   UsageError,
   type CommandContext,
   type GraphOptions,
+  firstRunProgress,
+  defaultIo,
 } from '../options.ts';
 import { CommandError, compileTuned, open, paramSpecs, type Log } from '../shared.ts';
 import type { TuneMode } from '../../../runtime/tune.ts';
@@ -176,7 +178,9 @@ export async function inferImages(
   const dev = await open(opts.adapter, log);
   try {
     const main = { ...g, outputs: [g.outputs[0]!] };
-    const session = await Session.create(dev, (await compileTuned(main, dev, opts.tune, log)).program);
+    const session = await Session.create(dev, (await compileTuned(main, dev, opts.tune, log)).program, {
+      onFirstRun: firstRunProgress(defaultIo),
+    });
     await session.setParams(params);
     const inputName = g.inputs[0]!.name;
     const forward = async (window: Float32Array) =>

@@ -28,6 +28,8 @@ import {
   UsageError,
   type CommandContext,
   type GraphOptions,
+  firstRunProgress,
+  defaultIo,
 } from '../options.ts';
 import { chooseKernels, CommandError, compileTuned, outputWriter, paramSpecs, type Log } from '../shared.ts';
 import type { TuneMode } from '../../../runtime/tune.ts';
@@ -112,7 +114,7 @@ export async function profileGraph(g: Graph, o: ProfileSpecOptions, log: Log): P
       chunk = c.chunk;
     }
     const costs = stepCosts(graph, program, entry);
-    const session = await Session.create(dev, program);
+    const session = await Session.create(dev, program, { onFirstRun: firstRunProgress(defaultIo) });
     await session.setParams(params);
 
     const e = program.entries[entry]!;

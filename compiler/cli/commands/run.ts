@@ -21,6 +21,8 @@ import {
   UsageError,
   type CommandContext,
   type GraphOptions,
+  firstRunProgress,
+  defaultIo,
 } from '../options.ts';
 import { CommandError, compileTuned, open, paramSpecs, type Log } from '../shared.ts';
 import type { TuneMode } from '../../../runtime/tune.ts';
@@ -248,7 +250,7 @@ export async function runTensors(
     const { program, chunk } = await compileTuned(graph, dev, opts.tune, log);
     if (chunk < input.shape[0])
       log.info(`batch ${input.shape[0]} does not fit the device's buffer limits: running chunks of ${chunk}`);
-    const session = await Session.create(dev, program);
+    const session = await Session.create(dev, program, { onFirstRun: firstRunProgress(defaultIo) });
     await session.setParams(params);
     const out = await runInChunks(session, program, g.inputs[0]!.name, input.image, input.shape[0]);
     const tensors: StateDict = new Map();
@@ -332,7 +334,7 @@ export async function runGradients(
       tuning: tuningFor(dev),
     });
     debugStage(1, `compile (${program.entries.train_step!.steps.length} dispatches)`, t);
-    const session = await Session.create(dev, program);
+    const session = await Session.create(dev, program, { onFirstRun: firstRunProgress(defaultIo) });
     await session.setParams(params);
     const hyper = new Float32Array(HYPER_SIZE);
     hyper[HYPER.seed] = opts.seed ?? 0;

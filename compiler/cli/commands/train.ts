@@ -38,6 +38,7 @@ import {
   UsageError,
   type CommandContext,
   type Io,
+  firstRunProgress,
 } from '../options.ts';
 import { chooseKernels, CommandError, open, paramSpecs, type Log } from '../shared.ts';
 import type { TuneMode } from '../../../runtime/tune.ts';
@@ -553,7 +554,10 @@ async function createTrainer(
 ): Promise<Trainer> {
   const compiled = 'compiled' in c ? c.compiled : c;
   try {
-    return await Trainer.create(dev, compiled.program, params, opts);
+    return await Trainer.create(dev, compiled.program, params, {
+      ...opts,
+      onFirstRun: firstRunProgress(defaultIo),
+    });
   } catch (e) {
     if (e instanceof GpuError && /memory/i.test(e.message))
       throw new CommandError(
