@@ -88,10 +88,11 @@ export interface CallOptions {
 
 /**
  * Progress of a call that runs kernels the session has not run before: `done` of the `total` such kernels of the
- * entry have run, the last at `step` (first called with 0 and the step of the first such kernel, before it runs). Software adapters (llvmpipe) compile a kernel at its first dispatch, seconds to
- * a minute each, so a first call can take many minutes; with a hook the session submits such a call in parts, one
- * ending at each new kernel's first step, and waits for each part. The steps, their order and their results are
- * the same; later calls (every kernel run) are one submit again.
+ * entry have run, the last at `step` (first called with 0 and the step of the first such kernel, before it runs).
+ * Software adapters (llvmpipe) compile a kernel at its first dispatch, seconds to a minute each, so a first call can
+ * take many minutes; with a hook the session submits such a call in parts, one ending at each new kernel's first
+ * step, and waits for each part. The steps, their order and their results are the same; later calls (every kernel
+ * run) are one submit again.
  */
 export type FirstRunHook = (done: number, total: number, step: ProgramStep) => void;
 

@@ -175,6 +175,10 @@ export function report(
     io.err(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}\n`);
 }
 
+/** A progress bar on the terminal (stderr) with the given format; the callers fall back to plain lines elsewhere. */
+const terminalBar = (format: string): cliProgress.SingleBar =>
+  new cliProgress.SingleBar({ format, hideCursor: true }, cliProgress.Presets.shades_classic);
+
 /** A progress bar over forward passes on a terminal; plain lines per 10% otherwise. */
 export function progressBar(io: Io): {
   update: (done: number, total: number, image: string) => void;
@@ -188,13 +192,7 @@ export function progressBar(io: Io): {
       if (stopped) return;
       if (process.stderr.isTTY && io === defaultIo) {
         if (!bar) {
-          bar = new cliProgress.SingleBar(
-            {
-              format: 'segmenting [{bar}] {value}/{total} forwards | {image} | eta {eta_formatted}',
-              hideCursor: true,
-            },
-            cliProgress.Presets.shades_classic,
-          );
+          bar = terminalBar('segmenting [{bar}] {value}/{total} forwards | {image} | eta {eta_formatted}');
           bar.start(total, 0, { image });
         }
         bar.update(done, { image });
@@ -224,13 +222,7 @@ export function tuningProgress(io: Io): {
       if (stopped || total === 0) return;
       if (process.stderr.isTTY && io === defaultIo) {
         if (!bar) {
-          bar = new cliProgress.SingleBar(
-            {
-              format: 'tuning kernels [{bar}] {value}/{total} | {what} | eta {eta_formatted}',
-              hideCursor: true,
-            },
-            cliProgress.Presets.shades_classic,
-          );
+          bar = terminalBar('tuning kernels [{bar}] {value}/{total} | {what} | eta {eta_formatted}');
           bar.start(total, 0, { what });
         }
         bar.update(done, { what });
@@ -274,12 +266,8 @@ export function firstRunProgress(
     const s = (now() - t0) / 1000;
     if (tty) {
       if (!bar && s >= 1 && done < total) {
-        bar = new cliProgress.SingleBar(
-          {
-            format: 'first run, compiling kernels [{bar}] {value}/{total} | {node} | eta {eta_formatted}',
-            hideCursor: true,
-          },
-          cliProgress.Presets.shades_classic,
+        bar = terminalBar(
+          'first run, compiling kernels [{bar}] {value}/{total} | {node} | eta {eta_formatted}',
         );
         bar.start(total, done, { node: step.node });
       }
