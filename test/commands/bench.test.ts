@@ -97,11 +97,13 @@ describe('runtime/bench (tables)', () => {
 });
 
 describe('settling passes after the warm-up', () => {
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // A clock the runners advance (wall time under a loaded machine would jitter by more than the 10 % tested).
+  let clock = 0;
+  const now = () => clock;
   /** A runner whose k-th call takes times[k] ms (the last one after that). */
   const runner = (times: number[]) => {
     let k = 0;
-    return { call: () => sleep(times[Math.min(k++, times.length - 1)]!) };
+    return { call: () => Promise.resolve(void (clock += times[Math.min(k++, times.length - 1)]!)) };
   };
   const quiet = { info: () => {} };
   const done = () => Promise.resolve();
@@ -110,22 +112,22 @@ describe('settling passes after the warm-up', () => {
     const lines: string[] = [];
     const log = { info: (l: string) => lines.push(l) };
     // The first variant still compiles in pass 1 and is slower in pass 2; both agree from pass 3 on.
-    const got = await settleRunners([runner([240, 120, 60]), runner([60])], 6, done, log);
+    const got = await settleRunners([runner([240, 120, 60]), runner([60])], 6, done, log, now);
     expect(got).toEqual({ maxPasses: 6, passes: 4, settled: true });
     expect(lines).toEqual([expect.stringMatching(/^settled after 4 passes in alternation \(times within/)]);
   });
   it('gives up after its passes, and says by how much the times still move', async () => {
     const lines: string[] = [];
     const log = { info: (l: string) => lines.push(l) };
-    const got = await settleRunners([runner([60]), runner([30, 90, 30, 90])], 3, done, log);
+    const got = await settleRunners([runner([60]), runner([30, 90, 30, 90])], 3, done, log, now);
     expect(got).toEqual({ maxPasses: 3, passes: 3, settled: false });
     expect(lines[0]).toMatch(
       /^not settled after 3 passes in alternation \(times still moving by up to \d+ %\)/,
     );
   });
   it('none with 0 passes or no variants', async () => {
-    expect(await settleRunners([runner([60])], 0, done, quiet)).toBeUndefined();
-    expect(await settleRunners([], 5, done, quiet)).toBeUndefined();
+    expect(await settleRunners([runner([60])], 0, done, quiet, now)).toBeUndefined();
+    expect(await settleRunners([], 5, done, quiet, now)).toBeUndefined();
   });
 });
 

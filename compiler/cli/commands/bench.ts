@@ -202,6 +202,7 @@ export async function settleRunners(
   maxPasses: number,
   done: () => Promise<unknown>,
   log: Log,
+  now: () => number = () => performance.now(),
 ): Promise<BenchJson['protocol']['settle']> {
   if (maxPasses <= 0 || !runners.length) return undefined;
   let prev: number[] | undefined;
@@ -209,10 +210,10 @@ export async function settleRunners(
   for (let pass = 1; pass <= maxPasses; pass++) {
     const t: number[] = [];
     for (const r of runners) {
-      const t0 = performance.now();
+      const t0 = now();
       await r.call();
       await done();
-      t.push(performance.now() - t0);
+      t.push(now() - t0);
     }
     if (prev) {
       const p = prev;
