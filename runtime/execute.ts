@@ -448,7 +448,7 @@ export class Session {
       if (s.copy || this.ran.has(s.kernel)) continue;
       await this.submitRange(entry, groups, from, k + 1);
       await this.device.queue.onSubmittedWorkDone();
-      for (let j = from; j <= k; j++) if (!entry.steps[j]!.copy) this.ran.add(entry.steps[j]!.kernel);
+      this.ran.add(s.kernel); // the part's other kernels had run before, or were new and ended their own part
       from = k + 1;
       hook(++done, fresh.size, s);
     }
