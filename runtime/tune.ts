@@ -94,13 +94,14 @@ const rb = (tm: number, tn: number): Candidate => ({
 });
 // Every key of a tiling is given (rows too, when 1): on top of the adapter's defaults a missing key would take the
 // default's value (llvmpipe's large row tiling has several rows), and the candidate would not be what it is named.
-const rows = (tm: number, tn: number, n = 1): Candidate => ({
-  name: `rows ${tm}×${tn}${n > 1 ? `×${n} rows` : ''}`,
+const rows = (tm: number, tn: number, n = 1, reuse: 0 | 1 = 0): Candidate => ({
+  name: `rows ${tm}×${tn}${n > 1 ? `×${n} rows` : ''}${reuse ? ' reuse' : ''}`,
   tuning: {
     'conv2d.variant': 2,
     'conv2d.row_tm': tm,
     'conv2d.row_tn': tn,
     'conv2d.row_rows': n,
+    'conv2d.row_reuse': reuse,
   },
 });
 /** The workgroup-tiled kernel (variant 1) of a conv or of a conv's gradient, with tiling t. */
@@ -133,6 +134,7 @@ const gradRows = (tm: number, tn: number, rows: number): Candidate => ({
     'conv2d_grad_input.row_tm': tm,
     'conv2d_grad_input.row_tn': tn,
     'conv2d_grad_input.row_rows': rows,
+    'conv2d_grad_input.row_reuse': 0,
   },
 });
 
@@ -163,6 +165,10 @@ export const CANDIDATES: {
     rows(16, 8, 8),
     rows(16, 16, 4),
     rows(16, 32, 2),
+    // Every kernel row of a step unrolled (`conv2d.row_reuse`): llvmpipe's defaults on stride-1 rows ≤ 16 wide
+    // (bench/results/reuse-software.md).
+    rows(8, 8, 8, 1),
+    rows(8, 16, 4, 1),
     // The fastest 3×3 kernel on most problems of enc_jpu_r50 in one run (bench/results/tuning-software.md), but
     // 2048 accumulators per invocation: tens of seconds of compile each on llvmpipe, so not a default.
     rows(32, 32, 2),

@@ -33,7 +33,8 @@ const TABLE: readonly Entry[] = [
     adapter: /llvmpipe/i,
     // 3×3 stride-1 and stride-2 convs (rows a multiple of 4): the row-vectorised kernel; the rest (1×1 GEMMs,
     // other strided convs): register-blocked. Layers with at least 64 channels in and out take the large tiles
-    // (row-vectorised 16×32 × 2 rows, 16×16 × 4 rows on rows ≤ 16 wide, 16×8 × 8 rows on rows ≤ 8; 1×1 convs,
+    // (row-vectorised 16×32 × 2 rows, 16×16 × 4 rows on rows ≤ 16 wide, 16×8 × 8 rows on rows ≤ 8 — at stride 1
+    // 8×16 × 4 and 8×8 × 8 rows with the kernel rows of a step unrolled, bench/results/reuse-software.md; 1×1 convs,
     // strided too, 32×32 where that leaves 4 workgroups of tiles, else 16×16, each GEMM step by output channel
     // (`conv2d.gemm_order` 1): bench/results/order-software.md, narrow-software.md, tuning-software.md,
     // gemm-software.md); depthwise convs 32 outputs of a row per invocation (at most the row),

@@ -250,16 +250,17 @@ const dwRows = (tn: number): Variant => ({
 
 /**
  * The row-vectorised conv (conv2d.variant 2) with tm output channels × tn pixels of a row, of `rows` adjacent rows,
- * in workgroups of `wg`.
+ * in workgroups of `wg`; `reuse`: the kernel rows of a step unrolled, each distinct input row loaded once.
  */
-const rowsConv = (tm: number, tn: number, rows = 1, wg?: number): Variant => ({
-  name: `rows ${tm}×${tn}${rows > 1 ? `×${rows} rows` : ''}${wg ? ` wg${wg}` : ''}`,
+const rowsConv = (tm: number, tn: number, rows = 1, wg?: number, reuse = false): Variant => ({
+  name: `rows ${tm}×${tn}${rows > 1 ? `×${rows} rows` : ''}${wg ? ` wg${wg}` : ''}${reuse ? ' reuse' : ''}`,
   tuning: {
     'conv2d.variant': 2,
     'conv2d.row_tm': tm,
     'conv2d.row_tn': tn,
     ...(rows > 1 ? { 'conv2d.row_rows': rows } : {}),
     ...(wg ? { 'conv2d.wg': wg } : {}),
+    ...(reuse ? { 'conv2d.row_reuse': 1 } : {}),
   },
   applies: (c) => rowKernelApplies(c.inputs[0]!, c.attrs as unknown as ConvAttrs),
 });
@@ -359,6 +360,14 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
       tuning: { 'conv2d_grad_input.variant': 2, 'conv2d_grad_input.dw_tn': 32 },
       applies: gradRowsDw,
     },
+    // Every kernel row of a step unrolled, each distinct row of dy loaded once (rows past the plane's end too).
+    gradRows('8×8 × 3 rows reuse, 8 invocations', {
+      'conv2d_grad_input.row_tm': 8,
+      'conv2d_grad_input.row_tn': 8,
+      'conv2d_grad_input.row_rows': 3,
+      'conv2d_grad_input.row_reuse': 1,
+      'conv2d.min_workgroups': 64,
+    }),
     gradRows('8×8 × 3 rows, 8 invocations', {
       'conv2d_grad_input.row_tm': 8,
       'conv2d_grad_input.row_tn': 8,
@@ -419,6 +428,13 @@ export const VARIANTS: Readonly<Record<string, readonly Variant[]>> = {
     rowsConv(16, 32, 2),
     rowsConv(32, 32, 2),
     rowsConv(4, 8, 3, 8), // 3 rows (tails where the plane's rows are not a multiple), 8 invocations a workgroup
+    // Every kernel row of a step unrolled, each distinct input row loaded once: one row, odd channels; rows shared
+    // by several output rows (stride 1 and 2) and rows past the plane's end; several output rows at dilation > 1.
+    rowsConv(3, 4, 1, undefined, true),
+    rowsConv(16, 32, 2, undefined, true),
+    rowsConv(4, 8, 3, 8, true),
+    rowsConv(8, 8, 8, undefined, true), // the tuner's reuse candidates (llvmpipe's defaults on narrow rows)
+    rowsConv(8, 16, 4, undefined, true),
     // The register-blocked variant 0: the tuner's tiles (in its default work order), then other work orders:
     // channel blocks of 1 (a workgroup is 64 pixel tiles) and of 64 (more than most cases have channel tiles).
     regConv(16, 8),

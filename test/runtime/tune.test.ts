@@ -507,19 +507,29 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     'conv2d.large': 64,
     'conv2d.min_workgroups': 4,
   };
-  it('row-vectorised 3×3: 32×32 × 2 rows on rows wider than 64, 16×32 × 2 rows on wide rows, 16×16 × 4 rows on 16-wide, 16×8 × 8 rows on 8-wide; small tiles below 64 channels', () => {
+  it('row-vectorised 3×3: 32×32 × 2 rows on rows wider than 64, 16×32 × 2 rows on wide rows; at stride 1 8×16 × 4 rows on 16-wide and 8×8 × 8 rows on 8-wide, kernel rows unrolled; strided 16×16 × 4 and 16×8 × 8 rows; small tiles below 64 channels', () => {
+    const reuse = /distinct input rows/;
     const wide = kernel([1, 64, 8, 40], conv(64, 3), llvmpipe);
     expect(wide).toMatch(/const TM = 16u;[^]*const TN = 32u;[^]*const RR = 2u;/);
+    expect(wide).not.toMatch(reuse);
     expect(kernel([1, 64, 8, 64], conv(64, 3), llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 32u;/);
     expect(kernel([1, 64, 8, 68], conv(64, 3), llvmpipe)).toMatch(
       /const TM = 32u;[^]*const TN = 32u;[^]*const RR = 2u;/,
     );
-    expect(kernel([1, 64, 8, 16], conv(64, 3), llvmpipe)).toMatch(
-      /const TM = 16u;[^]*const TN = 16u;[^]*const RR = 4u;/,
-    );
-    expect(kernel([1, 64, 8, 8], conv(64, 3), llvmpipe)).toMatch(
-      /const TM = 16u;[^]*const TN = 8u;[^]*const RR = 8u;/,
-    );
+    const w16 = kernel([1, 64, 8, 16], conv(64, 3), llvmpipe);
+    expect(w16).toMatch(/const TM = 8u;[^]*const TN = 16u;[^]*const RR = 4u;/);
+    expect(w16).toMatch(reuse);
+    // 4 output rows read 6 distinct input rows over the 3 kernel rows, each loaded once a step.
+    expect(w16).toMatch(/The 6 distinct input rows/);
+    const w8 = kernel([1, 64, 8, 8], conv(64, 3), llvmpipe);
+    expect(w8).toMatch(/const TM = 8u;[^]*const TN = 8u;[^]*const RR = 8u;/);
+    expect(w8).toMatch(/The 10 distinct input rows/);
+    // Strided: 16 channels a tile, one loop step per kernel row.
+    const s2 = { ...conv(64, 3), stride: 2, padding: 1 };
+    const strided16 = kernel([1, 64, 32, 32], s2, llvmpipe);
+    expect(strided16).toMatch(/const TM = 16u;[^]*const TN = 16u;[^]*const RR = 4u;/);
+    expect(strided16).not.toMatch(reuse);
+    expect(kernel([1, 64, 16, 16], s2, llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;[^]*const RR = 8u;/);
     // Below 64 channels: one row per invocation.
     const narrowIn = kernel([1, 32, 8, 40], conv(64, 3), llvmpipe);
     expect(narrowIn).toMatch(/const TM = 11u;[^]*const TN = 32u;/); // 12 balanced

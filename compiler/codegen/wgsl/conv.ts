@@ -44,6 +44,11 @@ export interface ConvTiling {
   readonly vecs: number;
   /** Row-vectorised kernel only: adjacent output rows per invocation (default 1). */
   readonly rows?: number;
+  /**
+   * Row-vectorised kernel only: every kernel row of a step unrolled and each distinct input row of the tile loaded
+   * once per step (`rowKernel`); default false.
+   */
+  readonly reuse?: boolean;
 }
 export const DEFAULT_TILING: ConvTiling = { tm: 8, vecs: 2 }; // fastest on llvmpipe (bench/results/conv-software.md)
 
@@ -81,6 +86,7 @@ export const CONV_KEYS = {
   cb: 'conv2d.cb',
   large: 'conv2d.large',
   interleave: 'conv2d.interleave',
+  rreuse: 'conv2d.row_reuse',
   wg: 'conv2d.wg',
   minWorkgroups: 'conv2d.min_workgroups',
   dwVariant: 'conv2d_dw.variant',
@@ -391,14 +397,27 @@ function subsampledGemm(ctx: KernelCtx<ConvAttrs>): KernelPlan {
  * GFLOP/s against 35–45 for 12×32).
  */
 export const SMALL_ROW_TILING = { tm: 12, tmNarrow: 4, narrow: 16, tn: 32 };
-type RowTilingTable = readonly { maxWidth: number; tm: number; tn: number; rows?: number }[];
+/** Large row tiles by output row width: the first entry whose width bound (and stride, if it names one) fits. */
+type RowTilingTable = readonly {
+  maxWidth: number;
+  stride?: number;
+  tm: number;
+  tn: number;
+  rows?: number;
+  reuse?: 0 | 1;
+}[];
 /**
  * Rows wider than 64 (the deep stem's 128×128 maps at a 256² input; layer1's too at 512²) take 32 channels × 32
  * pixels × 2 rows: 1.1–1.2× faster than 16 × 32 there (bench/results/pool-resize-software.md), but about 25 s to
  * compile each kernel against a few seconds (once per machine with Mesa's shader cache), so narrower rows, where
- * it gains less or loses (0.9× on layer1's 64² maps), keep 16 × 32.
+ * it gains less or loses (0.9× on layer1's 64² maps), keep 16 × 32. Stride-1 convs on rows ≤ 16 wide (layer3 and
+ * layer4 of the JPU networks, the JPU's own convs) take 8 channels with every kernel row of a step unrolled
+ * (`conv2d.row_reuse`): 1.04–1.18× faster than 16 channels a loop step there; reuse slowed every wider tile and
+ * every strided one (bench/results/reuse-software.md).
  */
 export const DEFAULT_ROW_TILING: RowTilingTable = [
+  { maxWidth: 8, stride: 1, tm: 8, tn: 8, rows: 8, reuse: 1 },
+  { maxWidth: 16, stride: 1, tm: 8, tn: 16, rows: 4, reuse: 1 },
   { maxWidth: 8, tm: 16, tn: 8, rows: 8 },
   { maxWidth: 16, tm: 16, tn: 16, rows: 4 },
   { maxWidth: 64, tm: 16, tn: 32, rows: 2 },
@@ -415,7 +434,9 @@ export function rowTilingOf(
   table: RowTilingTable = DEFAULT_ROW_TILING,
 ): ConvTiling {
   const wo = ctx.out[3]!;
-  const large = table.find((e) => wo <= e.maxWidth)!;
+  const large = table.find(
+    (e) => wo <= e.maxWidth && (e.stride === undefined || e.stride === ctx.attrs.stride),
+  )!;
   const small = SMALL_ROW_TILING;
   const t = ctx.opts.tuning;
   const tm = tileValue(
@@ -426,15 +447,17 @@ export function rowTilingOf(
   );
   const tn = tileValue(ctx, CONV_KEYS.rtn, large.tn, t?.[CONV_KEYS.rtn] ?? small.tn);
   const rows = tileValue(ctx, CONV_KEYS.rrows, large.rows ?? 1, t?.[CONV_KEYS.rrows] ?? 1);
+  const reuse = tileValue(ctx, CONV_KEYS.rreuse, large.reuse ?? 0, t?.[CONV_KEYS.rreuse] ?? 0);
   if (
     !(tm >= 1 && Number.isInteger(tm)) ||
     !(tn >= 4 && tn % 4 === 0) ||
-    !(rows >= 1 && Number.isInteger(rows))
+    !(rows >= 1 && Number.isInteger(rows)) ||
+    !(reuse === 0 || reuse === 1)
   )
     throw new Error(
-      `bad conv2d tuning: row_tm ${tm}, row_tn ${tn}, row_rows ${rows} (row_tn must be a multiple of 4, row_rows ≥ 1)`,
+      `bad conv2d tuning: row_tm ${tm}, row_tn ${tn}, row_rows ${rows}, row_reuse ${reuse} (row_tn must be a multiple of 4, row_rows ≥ 1, row_reuse 0 or 1)`,
     );
-  return { tm, vecs: tn / 4, rows };
+  return { tm, vecs: tn / 4, rows, reuse: reuse === 1 };
 }
 
 /**
@@ -479,6 +502,7 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
   const tn = 4 * tiling.vecs;
   const nq = tiling.vecs; // output vec4s per invocation and row
   const rr = tiling.rows ?? 1; // output rows per invocation
+  const reuse = tiling.reuse ?? false; // every kernel row of a step unrolled (`emitReuseSteps`)
   const rowTiles = Math.ceil(wo! / tn);
   const rowGroups = Math.ceil(ho! / rr);
   const r = ((-p % 4) + 4) % 4; // offset of the first needed column in its vec4 (ox0·STRIDE is a multiple of 4)
@@ -551,86 +575,176 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
         ? `  var acc${m}: array<vec4f, ${nq}>; // channel co0+${m}, pixels ox0 + 4q .. ox0 + 4q + 3`
         : `  var acc${m}: array<vec4f, ${rr * nq}>; // channel co0+${m}; [t·${nq} + q]: row oy0 + t, pixels ox0 + 4q .. ox0 + 4q + 3`,
     );
-  L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
-  // Input row of each output row of the tile at this kernel row; rows past the plane's end (tail rows) and in the
-  // zero padding read row 0, masked.
-  for (const t of range(rr)) {
-    const o = rr > 1 ? `${t}` : '';
-    L.push(`    let iy${o} = i32(${rr > 1 ? `oy0 + ${u(t)}` : 'oy'}) * STRIDE - PAD + i32(ky) * DILATION;`);
-    L.push(`    let rin${o} = iy${o} >= 0i && iy${o} < i32(H)${rr > 1 ? ` && oy0 + ${u(t)} < HO` : ''};`);
-    L.push(`    let roff${o} = u32(select(0i, iy${o}, rin${o})) * W / 4u;`);
-    for (const v of range(nv))
-      L.push(`    let mk${o}${rr > 1 ? '_' : ''}${v} = select(0.0, 1.0, rin${o} && cin${v});`);
-  }
-  if (transposed) {
-    L.push('    let tapf = (KSIZE - 1u - ky) * KSIZE; // the flipped kernel row');
-    L.push('    for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
-    for (const l of range(4))
-      for (const kx of range(k))
-        for (const mq of range(tm / 4))
-          L.push(
-            `      let wv${mq}_${kx}_${l} = wt[((c4 * 4u + ${u(l)}) * KSIZE * KSIZE + tapf + ${u(k - 1 - kx)}) * CQ + wq${mq}];`,
-          );
-  } else {
-    const q = cl === 4 ? ' / 4u' : '';
-    L.push(`    let tap0 = ky * KSIZE * (CIN_G${q});`);
-    L.push(`    for (var c4 = 0u; c4 < CIN_G${q}; c4++) {${cl === 4 ? '' : ' // one input channel a step'}`);
-    for (const kx of range(k))
-      for (const m of range(tm))
-        L.push(`      let wv${m}_${kx} = wt[w${m} + tap0 + ${u(kx)} * (CIN_G${q}) + c4];`);
-  }
-  /** The weight of output channel m, input-channel lane l, tap column kx. */
-  const wOf = (m: number, l: number, kx: number): string =>
-    transposed
-      ? `wv${m >> 2}_${kx}_${l}.${lanes[m & 3]}`
-      : cl === 4
-        ? `wv${m}_${kx}.${lanes[l]}`
-        : `wv${m}_${kx}`;
-  // Row t's names carry a `t` prefix when the tile has several rows (one row: the names of the single-row kernel).
-  const tp = (t: number): string => (rr > 1 ? `${t}_` : '');
-  // Element e of row t's segment, of input channel lane l; the 4 elements e, e + STRIDE, … 4 output pixels read.
-  const el = (t: number, l: number, e: number): string => `xr${tp(t)}${l}_${e >> 2}.${lanes[e & 3]}`;
-  const seg = (t: number, l: number, e: number): string =>
-    s === 1 && e % 4 === 0
-      ? `xr${tp(t)}${l}_${e >> 2}`
-      : `vec4f(${range(4)
-          .map((j) => el(t, l, e + s * j))
-          .join(', ')})`;
-  // The step's row segments first, then each accumulator once with all its terms (see `interleaved`).
-  for (const l of range(cl)) {
-    const ch = cl === 4 ? `c4 * 4u + ${u(l)}` : 'c4';
-    if (rr === 1) L.push(`      let xb${l} = (xbase + (${ch}) * PLANE) / 4u + roff;`);
-    else L.push(`      let xb${l} = (xbase + (${ch}) * PLANE) / 4u;`);
-    for (const t of range(rr))
+  if (reuse) emitReuseSteps();
+  else {
+    L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
+    // Input row of each output row of the tile at this kernel row; rows past the plane's end (tail rows) and in the
+    // zero padding read row 0, masked.
+    for (const t of range(rr)) {
+      const o = rr > 1 ? `${t}` : '';
+      L.push(`    let iy${o} = i32(${rr > 1 ? `oy0 + ${u(t)}` : 'oy'}) * STRIDE - PAD + i32(ky) * DILATION;`);
+      L.push(`    let rin${o} = iy${o} >= 0i && iy${o} < i32(H)${rr > 1 ? ` && oy0 + ${u(t)} < HO` : ''};`);
+      L.push(`    let roff${o} = u32(select(0i, iy${o}, rin${o})) * W / 4u;`);
       for (const v of range(nv))
-        L.push(
-          rr === 1
-            ? `      let xr${l}_${v} = x[xb${l} + col${v}] * mk${v};`
-            : `      let xr${t}_${l}_${v} = x[xb${l} + roff${t} + col${v}] * mk${t}_${v};`,
-        );
-    if (interleaved(ctx))
+        L.push(`    let mk${o}${rr > 1 ? '_' : ''}${v} = select(0.0, 1.0, rin${o} && cin${v});`);
+    }
+    if (transposed) {
+      L.push('    let tapf = (KSIZE - 1u - ky) * KSIZE; // the flipped kernel row');
+      L.push('    for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
+      for (const l of range(4))
+        for (const kx of range(k))
+          for (const mq of range(tm / 4))
+            L.push(
+              `      let wv${mq}_${kx}_${l} = wt[((c4 * 4u + ${u(l)}) * KSIZE * KSIZE + tapf + ${u(k - 1 - kx)}) * CQ + wq${mq}];`,
+            );
+    } else {
+      const q = cl === 4 ? ' / 4u' : '';
+      L.push(`    let tap0 = ky * KSIZE * (CIN_G${q});`);
+      L.push(
+        `    for (var c4 = 0u; c4 < CIN_G${q}; c4++) {${cl === 4 ? '' : ' // one input channel a step'}`,
+      );
+      for (const kx of range(k))
+        for (const m of range(tm))
+          L.push(`      let wv${m}_${kx} = wt[w${m} + tap0 + ${u(kx)} * (CIN_G${q}) + c4];`);
+    }
+    /** The weight of output channel m, input-channel lane l, tap column kx. */
+    const wOf = (m: number, l: number, kx: number): string =>
+      transposed
+        ? `wv${m >> 2}_${kx}_${l}.${lanes[m & 3]}`
+        : cl === 4
+          ? `wv${m}_${kx}.${lanes[l]}`
+          : `wv${m}_${kx}`;
+    // Row t's names carry a `t` prefix when the tile has several rows (one row: the names of the single-row kernel).
+    const tp = (t: number): string => (rr > 1 ? `${t}_` : '');
+    // Element e of row t's segment, of input channel lane l; the 4 elements e, e + STRIDE, … 4 output pixels read.
+    const el = (t: number, l: number, e: number): string => `xr${tp(t)}${l}_${e >> 2}.${lanes[e & 3]}`;
+    const seg = (t: number, l: number, e: number): string =>
+      s === 1 && e % 4 === 0
+        ? `xr${tp(t)}${l}_${e >> 2}`
+        : `vec4f(${range(4)
+            .map((j) => el(t, l, e + s * j))
+            .join(', ')})`;
+    // The step's row segments first, then each accumulator once with all its terms (see `interleaved`).
+    for (const l of range(cl)) {
+      const ch = cl === 4 ? `c4 * 4u + ${u(l)}` : 'c4';
+      if (rr === 1) L.push(`      let xb${l} = (xbase + (${ch}) * PLANE) / 4u + roff;`);
+      else L.push(`      let xb${l} = (xbase + (${ch}) * PLANE) / 4u;`);
       for (const t of range(rr))
-        for (const kx of range(k))
-          for (const q of range(nq)) {
-            const name = `s${tp(t)}${l}_${kx}_${q}`;
-            L.push(`      let ${name} = ${seg(t, l, r + s * 4 * q + kx * d)};`);
-            for (const m of range(tm)) L.push(`      acc${m}[${t * nq + q}] += ${wOf(m, l, kx)} * ${name};`);
-          }
+        for (const v of range(nv))
+          L.push(
+            rr === 1
+              ? `      let xr${l}_${v} = x[xb${l} + col${v}] * mk${v};`
+              : `      let xr${t}_${l}_${v} = x[xb${l} + roff${t} + col${v}] * mk${t}_${v};`,
+          );
+      if (interleaved(ctx))
+        for (const t of range(rr))
+          for (const kx of range(k))
+            for (const q of range(nq)) {
+              const name = `s${tp(t)}${l}_${kx}_${q}`;
+              L.push(`      let ${name} = ${seg(t, l, r + s * 4 * q + kx * d)};`);
+              for (const m of range(tm))
+                L.push(`      acc${m}[${t * nq + q}] += ${wOf(m, l, kx)} * ${name};`);
+            }
+    }
+    if (!interleaved(ctx)) {
+      for (const t of range(rr))
+        for (const l of range(cl))
+          for (const kx of range(k))
+            for (const q of range(nq))
+              L.push(`      let s${tp(t)}${l}_${kx}_${q} = ${seg(t, l, r + s * 4 * q + kx * d)};`);
+      accumulate(L, '      ', tm, rr * nq, (m, tq) => {
+        const t = Math.floor(tq / nq);
+        const q = tq % nq;
+        return range(cl).flatMap((l) => range(k).map((kx) => `${wOf(m, l, kx)} * s${tp(t)}${l}_${kx}_${q}`));
+      });
+    }
+    L.push('    }');
+    L.push('  }');
   }
-  if (!interleaved(ctx)) {
-    for (const t of range(rr))
-      for (const l of range(cl))
+  /**
+   * `reuse`: one step per 4 input channels (1 without vec4 weights) with every kernel row unrolled. The tile's RR
+   * output rows read input rows t·STRIDE + ky·DILATION (from the first one's top tap row) over the KSIZE kernel
+   * rows: at dilation 1 and stride 1 only RR + KSIZE − 1 distinct rows, not RR·KSIZE. Each distinct row segment is
+   * loaded once per step and every (output row, kernel row) pair that reads it takes its taps from registers; each
+   * accumulator is then updated once per step with all its KSIZE²·4 terms. Rows outside the input are masked to
+   * zero; tail output rows (past HO) compute on whatever rows they read and store nothing.
+   */
+  function emitReuseSteps(): void {
+    const rowsRead = [...new Set(range(rr).flatMap((t) => range(k).map((ky) => t * s + ky * d)))].sort(
+      (a, b) => a - b,
+    );
+    const oyFirst = rr === 1 ? 'oy' : 'oy0';
+    L.push(
+      `  // The ${rowsRead.length} distinct input rows the tile's ${rr} output row(s) read over the ${k} kernel rows (of ${rr * k}): row e is ${oyFirst}·STRIDE − PAD + e.`,
+    );
+    for (const e of rowsRead) {
+      L.push(`  let iy_${e} = i32(${oyFirst}) * STRIDE - PAD + ${i(e)};`);
+      L.push(`  let rin_${e} = iy_${e} >= 0i && iy_${e} < i32(H);`);
+      L.push(`  let roff_${e} = u32(select(0i, iy_${e}, rin_${e})) * W / 4u;`);
+      for (const v of range(nv)) L.push(`  let mk_${e}_${v} = select(0.0, 1.0, rin_${e} && cin${v});`);
+    }
+    const q4 = cl === 4 ? ' / 4u' : '';
+    if (transposed) {
+      L.push('  for (var c4 = 0u; c4 < CIN_G / 4u; c4++) {');
+      for (const l of range(4))
+        for (const ky of range(k))
+          for (const kx of range(k))
+            for (const mq of range(tm / 4))
+              L.push(
+                `    let wv${mq}_${ky}_${kx}_${l} = wt[((c4 * 4u + ${u(l)}) * KSIZE * KSIZE + ${u((k - 1 - ky) * k + (k - 1 - kx))}) * CQ + wq${mq}]; // the kernel flipped`,
+              );
+    } else {
+      L.push(`  for (var c4 = 0u; c4 < CIN_G${q4}; c4++) {${cl === 4 ? '' : ' // one input channel a step'}`);
+      for (const ky of range(k))
         for (const kx of range(k))
-          for (const q of range(nq))
-            L.push(`      let s${tp(t)}${l}_${kx}_${q} = ${seg(t, l, r + s * 4 * q + kx * d)};`);
-    accumulate(L, '      ', tm, rr * nq, (m, tq) => {
+          for (const m of range(tm))
+            L.push(`    let wv${m}_${ky}_${kx} = wt[w${m} + ${u(ky * k + kx)} * (CIN_G${q4}) + c4];`);
+    }
+    const wAt = (m: number, l: number, ky: number, kx: number): string =>
+      transposed
+        ? `wv${m >> 2}_${ky}_${kx}_${l}.${lanes[m & 3]}`
+        : cl === 4
+          ? `wv${m}_${ky}_${kx}.${lanes[l]}`
+          : `wv${m}_${ky}_${kx}`;
+    for (const l of range(cl)) {
+      const ch = cl === 4 ? `c4 * 4u + ${u(l)}` : 'c4';
+      L.push(`    let xb${l} = (xbase + (${ch}) * PLANE) / 4u;`);
+      for (const e of rowsRead)
+        for (const v of range(nv))
+          L.push(`    let xr${e}_${l}_${v} = x[xb${l} + roff_${e} + col${v}] * mk_${e}_${v};`);
+    }
+    // The 4 inputs of output pixels 4q .. 4q + 3 at tap column kx, from row e's segment of channel lane l.
+    const segName = (e: number, l: number, kx: number, q: number): string => `s${e}_${l}_${kx}_${q}`;
+    const segs = new Set<string>();
+    for (const t of range(rr))
+      for (const ky of range(k))
+        for (const l of range(cl))
+          for (const kx of range(k))
+            for (const q of range(nq)) {
+              const e = t * s + ky * d;
+              const name = segName(e, l, kx, q);
+              if (segs.has(name)) continue;
+              segs.add(name);
+              const e0 = r + s * 4 * q + kx * d;
+              const val =
+                s === 1 && e0 % 4 === 0
+                  ? `xr${e}_${l}_${e0 >> 2}`
+                  : `vec4f(${range(4)
+                      .map((j) => `xr${e}_${l}_${(e0 + s * j) >> 2}.${lanes[(e0 + s * j) & 3]}`)
+                      .join(', ')})`;
+              L.push(`    let ${name} = ${val};`);
+            }
+    accumulate(L, '    ', tm, rr * nq, (m, tq) => {
       const t = Math.floor(tq / nq);
       const q = tq % nq;
-      return range(cl).flatMap((l) => range(k).map((kx) => `${wOf(m, l, kx)} * s${tp(t)}${l}_${kx}_${q}`));
+      return range(k).flatMap((ky) =>
+        range(cl).flatMap((l) =>
+          range(k).map((kx) => `${wAt(m, l, ky, kx)} * ${segName(t * s + ky * d, l, kx, q)}`),
+        ),
+      );
     });
+    L.push('  }');
   }
-  L.push('    }');
-  L.push('  }');
   L.push('  // Store the tile (bias added), skipping tail channels and pixels past the row.');
   if (rr === 1) storeTile(L, io, { tm, tn, vec: vecY, bias }, 'oy * WO + ox0', (j) => `ox0 + ${u(j)} < WO`);
   else

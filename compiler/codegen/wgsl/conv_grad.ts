@@ -18,7 +18,7 @@
 //  - variant 1 (`conv2d_grad_input.variant` 1, stride 1, groups 1): the forward's workgroup-tiled implicit GEMM
 //    (conv.ts `tiledGemmKernel`, what GPUs want) as the same transposed, flipped conv of dy (`gradInputTiled`).
 //  Tuning keys: `conv2d_grad_input.tm` (input channels per invocation), `conv2d_grad_input.tn` (input pixels, a
-//  multiple of 4); for variant 2 `conv2d_grad_input.row_tm`, `.row_tn`, `.row_rows`; for variant 1
+//  multiple of 4); for variant 2 `conv2d_grad_input.row_tm`, `.row_tn`, `.row_rows`, `.row_reuse`; for variant 1
 //  `conv2d_grad_input.wg_bm`, `.wg_bn`, `.wg_bk`, `.wg_tm`, `.wg_tn`, `.wg_vec` (the forward's `conv2d.wg_*`).
 //
 // conv2d_grad_weight — dW[o,c,u,v] = Σ_{n,oh,ow} dy[n,o,oh,ow] · x[n, g·Cg + c, oh·s − p + u·d, ow·s − p + v·d]:
@@ -221,7 +221,7 @@ export function gradInputRowsApply(x: readonly number[], a: ConvAttrs): boolean 
  * channel counts multiples of 4, padding at most (k−1)·d): the forward's row-vectorised kernel
  * (conv.ts `rowKernel`) run as the conv of dy with the weight transposed and flipped, padding (k−1)·d − p — read
  * in place from the forward's OHWI weight. Its tiles come from this problem's own keys (`conv2d_grad_input.row_tm`,
- * `.row_tn`, `.row_rows`; `conv2d_grad_input.large` for the large row tiles by width), never from a forward conv's
+ * `.row_tn`, `.row_rows`, `.row_reuse`; `conv2d_grad_input.large` for the large row tiles by width), never from a forward conv's
  * choices, though the transposed conv may have a forward conv's shape.
  */
 function gradInputAsRows(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec | undefined {
@@ -234,7 +234,7 @@ function gradInputAsRows(ctx: KernelCtx<ConvGradInputAttrs>): KernelSpec | undef
   const large = asked(ctx, 'conv2d_grad_input', 'large');
   if (large !== undefined) tuning['conv2d.large'] = large;
   if (t['conv2d.min_workgroups'] !== undefined) tuning['conv2d.min_workgroups'] = t['conv2d.min_workgroups'];
-  for (const k of ['row_tm', 'row_tn', 'row_rows']) {
+  for (const k of ['row_tm', 'row_tn', 'row_rows', 'row_reuse']) {
     const v = asked(ctx, 'conv2d_grad_input', k);
     if (v !== undefined) tuning[`conv2d.${k}@${key}`] = v;
   }
