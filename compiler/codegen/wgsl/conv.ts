@@ -576,7 +576,14 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
         : `  var acc${m}: array<vec4f, ${rr * nq}>; // channel co0+${m}; [t·${nq} + q]: row oy0 + t, pixels ox0 + 4q .. ox0 + 4q + 3`,
     );
   if (reuse) emitReuseSteps();
-  else {
+  else emitLoopSteps();
+
+  /**
+   * One loop step per kernel row (ky) and 4 input channels (1 without vec4 weights): the input row segments each
+   * output row of the tile reads at that kernel row, then each accumulator once with its KSIZE·4 terms (or the FMAs
+   * interleaved with the loads, `interleaved`).
+   */
+  function emitLoopSteps(): void {
     L.push('  for (var ky = 0u; ky < KSIZE; ky++) {');
     // Input row of each output row of the tile at this kernel row; rows past the plane's end (tail rows) and in the
     // zero padding read row 0, masked.
@@ -767,7 +774,7 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
       transposed
         ? `conv2d_grad_input as the conv of dy with the forward weight transposed and flipped: ${k}×${k} padding ${p} dilation ${d}: dy ${shapeText(ctx.inputs[0]!)} → dx ${shapeText(ctx.out)}`
         : `conv2d ${k}×${k} stride ${s} padding ${p} dilation ${d} groups ${g}${bias ? ' bias' : ''}: x ${shapeText(ctx.inputs[0]!)} → y ${shapeText(ctx.out)}`,
-      `implicit GEMM over vec4 input rows; each invocation: ${tm} output channels × ${tn} pixels of ${rr === 1 ? 'one row' : `${rr} rows`} (${nv} vec4 input loads per channel${rr === 1 ? ' and kernel row' : ', kernel row and output row'})`,
+      `implicit GEMM over vec4 input rows; each invocation: ${tm} output channels × ${tn} pixels of ${rr === 1 ? 'one row' : `${rr} rows`} (${nv} vec4 input loads per channel${reuse ? ', distinct input row and step, the kernel rows unrolled' : rr === 1 ? ' and kernel row' : ', kernel row and output row'})`,
       transposed
         ? 'weights: the forward OHWI weight, read as vec4s along its input channels'
         : 'weights are OHWI (converted from OIHW at load)',
