@@ -20,12 +20,11 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { buildGraph } from '../compiler/index.ts';
-import { compile } from '../compiler/compile.ts';
 import { CONV_KEYS, MIN_WG } from '../compiler/codegen/wgsl/conv.ts';
 import { openDevice } from '../runtime/device.ts';
 import { tuningFor } from '../runtime/tuning.ts';
-import { candidatePlan, gpuTimer, problemsOf, type Candidate, type Problem } from '../runtime/tune.ts';
+import { specProblems } from './conv_problem.ts';
+import { candidatePlan, gpuTimer, type Candidate, type Problem } from '../runtime/tune.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SPECS = ['enc_jpu_r101', 'enc_dilated_r101'] as const;
@@ -39,9 +38,7 @@ const base = tuningFor(dev);
 // The 1×1 problems of both networks, with each network's count of convs.
 const problems = new Map<string, { p: Problem; counts: number[] }>();
 for (const [k, spec] of SPECS.entries()) {
-  const r = buildGraph(join(ROOT, 'specs', `${spec}.fcn`), { height: SIZE, width: SIZE });
-  if (!r.graph) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
-  for (const p of problemsOf(compile(r.graph, { limits: dev.limits, tuning: base }).graph)) {
+  for (const p of specProblems(spec, SIZE, dev.limits, base)) {
     if (p.attrs.kernel !== 1 || p.attrs.groups !== 1 || p.attrs.padding !== 0) continue;
     const e = problems.get(p.key) ?? { p, counts: SPECS.map(() => 0) };
     e.counts[k]! += p.count;

@@ -17,8 +17,6 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { buildGraph } from '../compiler/index.ts';
-import { compile } from '../compiler/compile.ts';
 import {
   CONV_KEYS,
   CONV_LARGE,
@@ -29,7 +27,8 @@ import {
 import { WG } from '../compiler/codegen/wgsl/common.ts';
 import { openDevice } from '../runtime/device.ts';
 import { tuningFor } from '../runtime/tuning.ts';
-import { gpuTimer, problemsOf, type Candidate, type Problem } from '../runtime/tune.ts';
+import { specProblems } from './conv_problem.ts';
+import { gpuTimer, type Candidate, type Problem } from '../runtime/tune.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SPECS = (process.env.SPECS ?? 'enc_jpu_r101,enc_dilated_r101').split(',');
@@ -63,11 +62,7 @@ const timer = gpuTimer(dev, { warn: (m) => console.warn(m), giveUp: 10, rounds: 
 const sections: string[] = [];
 const summary: string[] = [];
 for (const spec of SPECS) {
-  const r = buildGraph(join(ROOT, 'specs', `${spec}.fcn`), { height: SIZE, width: SIZE });
-  if (!r.graph) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
-  const problems = problemsOf(compile(r.graph, { limits: dev.limits, tuning: base }).graph).filter(
-    (p) => !isDepthwiseConv(p.x, p.attrs),
-  );
+  const problems = specProblems(spec, SIZE, dev.limits, base).filter((p) => !isDepthwiseConv(p.x, p.attrs));
   const totals = columns.map(() => 0);
   const byWidth = new Map<string, number[]>();
   const lines: string[] = [];

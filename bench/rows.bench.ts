@@ -8,12 +8,11 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { buildGraph } from '../compiler/index.ts';
-import { compile } from '../compiler/compile.ts';
 import { rowKernelApplies } from '../compiler/codegen/wgsl/conv.ts';
 import { openDevice } from '../runtime/device.ts';
 import { tuningFor } from '../runtime/tuning.ts';
-import { gpuTimer, problemsOf, type Candidate, type Problem } from '../runtime/tune.ts';
+import { specProblems } from './conv_problem.ts';
+import { gpuTimer, type Candidate, type Problem } from '../runtime/tune.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SPECS = ['enc_dilated_r50', 'psp_dilated_r50', 'enc_jpu_r50', 'enc_jpu_r101'];
@@ -21,9 +20,7 @@ const dev = await openDevice();
 console.log(dev.description);
 const all = new Map<string, Problem>();
 for (const spec of SPECS) {
-  const r = buildGraph(join(ROOT, 'specs', `${spec}.fcn`), { height: 256, width: 256 });
-  if (!r.graph) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
-  for (const p of problemsOf(compile(r.graph, { limits: dev.limits, tuning: tuningFor(dev) }).graph))
+  for (const p of specProblems(spec, 256, dev.limits, tuningFor(dev)))
     if (rowKernelApplies(p.x, p.attrs) && p.attrs.groups !== p.x[1]) {
       const prev = all.get(p.key);
       all.set(p.key, prev ? { ...prev, count: prev.count + p.count } : p);
