@@ -127,14 +127,14 @@ const grad = (op: ConvGradOp, tm: number, tn: number): Candidate => ({
   },
 });
 /** The input gradient as the row-vectorised conv of dy (conv_grad.ts `gradInputAsRows`; stride 1, groups 1). */
-const gradRows = (tm: number, tn: number, rows: number): Candidate => ({
-  name: `rows ${tm}×${tn}${rows > 1 ? `×${rows} rows` : ''}`,
+const gradRows = (tm: number, tn: number, rows: number, reuse: 0 | 1 = 0): Candidate => ({
+  name: `rows ${tm}×${tn}${rows > 1 ? `×${rows} rows` : ''}${reuse ? ' reuse' : ''}`,
   tuning: {
     'conv2d_grad_input.variant': 2,
     'conv2d_grad_input.row_tm': tm,
     'conv2d_grad_input.row_tn': tn,
     'conv2d_grad_input.row_rows': rows,
-    'conv2d_grad_input.row_reuse': 0,
+    'conv2d_grad_input.row_reuse': reuse,
   },
 });
 
@@ -194,9 +194,12 @@ export const CANDIDATES: {
     grad('conv2d_grad_input', 16, 16),
     grad('conv2d_grad_input', 32, 8),
     grad('conv2d_grad_input', 32, 16),
-    // Row-vectorised (where it applies): llvmpipe's defaults by row width, and 32×32 × 2 rows.
+    // Row-vectorised (where it applies): llvmpipe's defaults by row width (and before them on narrow rows), and
+    // 32×32 × 2 rows.
     gradRows(16, 8, 8),
     gradRows(16, 16, 4),
+    gradRows(8, 8, 8, 1), // the kernel rows unrolled: llvmpipe's defaults on rows ≤ 16 wide
+    gradRows(8, 16, 4, 1),
     gradRows(16, 32, 2),
     gradRows(32, 32, 2),
     // Workgroup-tiled (stride 1, groups 1): what GPUs want, the forward's tiles.

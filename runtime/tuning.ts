@@ -47,7 +47,8 @@ const TABLE: readonly Entry[] = [
     // Gradient kernels: larger register tiles (input 32×16, weight 16×32) on layers with at least 64 channels in
     // and out (bench/results/backward-software.md); narrow layers keep 16×8. Input gradients of stride-1 convs
     // with a kernel wider than 1: the row-vectorised kernel on the transposed weight, with the forward's row tiles
-    // (bench/results/backward-software.md: 1.8–1.9× faster on the 3×3 layers); of stride-1 depthwise convs, the
+    // (bench/results/backward-software.md: 1.8–1.9× faster on the 3×3 layers; on rows ≤ 16 wide 8 channels with
+    // the kernel rows unrolled, bench/results/reuse-grad-software.md); of stride-1 depthwise convs, the
     // forward's depthwise row kernel with the kernel flipped (7× on the JPU's there).
     tuning: LLVMPIPE_TUNING,
     source:

@@ -529,7 +529,9 @@ describe('forward convs: the large tiles from a channel count (conv2d.large)', (
     const strided16 = kernel([1, 64, 32, 32], s2, llvmpipe);
     expect(strided16).toMatch(/const TM = 16u;[^]*const TN = 16u;[^]*const RR = 4u;/);
     expect(strided16).not.toMatch(reuse);
-    expect(kernel([1, 64, 16, 16], s2, llvmpipe)).toMatch(/const TM = 16u;[^]*const TN = 8u;[^]*const RR = 8u;/);
+    expect(kernel([1, 64, 16, 16], s2, llvmpipe)).toMatch(
+      /const TM = 16u;[^]*const TN = 8u;[^]*const RR = 8u;/,
+    );
     // Below 64 channels: one row per invocation.
     const narrowIn = kernel([1, 32, 8, 40], conv(64, 3), llvmpipe);
     expect(narrowIn).toMatch(/const TM = 11u;[^]*const TN = 32u;/); // 12 balanced
@@ -841,8 +843,9 @@ describe("a training step's gradient kernels", () => {
   });
 
   it('a gradient candidate is the kernel it is named after, on top of the defaults', () => {
-    // 64 channels in and out: llvmpipe's defaults give these the large tiles (the input gradient as rows 16×16 × 4
-    // rows on 16-wide rows, the weight gradient 16×32); a candidate's own tiles and variant win.
+    // 64 channels in and out: llvmpipe's defaults give these the large tiles (the input gradient as rows 8×16 × 4
+    // rows on 16-wide rows, the kernel rows unrolled; the weight gradient 16×32); a candidate's own tiles, variant
+    // and unrolling win.
     const x = [2, 64, 16, 16];
     const a = { ...conv(64, 3) };
     const tiles = (w: string) =>
@@ -855,7 +858,7 @@ describe("a training step's gradient kernels", () => {
             w.includes('conv2d_grad_input as the conv of dy') ? 'rows' : 'register',
           ];
     for (const [op, list, dflt] of [
-      ['conv2d_grad_input', CANDIDATES.gradInput, [16, 16, 4, 'rows']],
+      ['conv2d_grad_input', CANDIDATES.gradInput, [8, 16, 4, 'rows']],
       ['conv2d_grad_weight', CANDIDATES.gradWeight, [16, 32, 1, 'register']],
     ] as const) {
       const p: Problem = {
@@ -868,10 +871,17 @@ describe("a training step's gradient kernels", () => {
         flops: 1,
         count: 1,
       };
-      expect(tiles(planWgsl(candidatePlan(p, DEFAULT_CANDIDATE, LIMITS, LLVMPIPE)))).toEqual(dflt);
+      const unrolled = (w: string) => w.includes('distinct input rows');
+      const dfltWgsl = planWgsl(candidatePlan(p, DEFAULT_CANDIDATE, LIMITS, LLVMPIPE));
+      expect(tiles(dfltWgsl)).toEqual(dflt);
+      expect(unrolled(dfltWgsl)).toBe(op === 'conv2d_grad_input');
       for (const c of list) {
         const t = c.tuning;
         const v = t[`${op}.variant`];
+        if (v === 2)
+          expect(unrolled(planWgsl(candidatePlan(p, c, LIMITS, LLVMPIPE))), c.name).toBe(
+            t[`${op}.row_reuse`] === 1,
+          );
         expect(tiles(planWgsl(candidatePlan(p, c, LIMITS, LLVMPIPE))), c.name).toEqual(
           v === 2
             ? [t[`${op}.row_tm`], t[`${op}.row_tn`], t[`${op}.row_rows`], 'rows']

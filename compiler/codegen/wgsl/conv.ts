@@ -423,10 +423,14 @@ export const DEFAULT_ROW_TILING: RowTilingTable = [
   { maxWidth: 64, tm: 16, tn: 32, rows: 2 },
   { maxWidth: Infinity, tm: 32, tn: 32, rows: 2 },
 ];
-/** The input gradient's row kernel (conv_grad.ts): 16 × 32 × 2 rows on every wide map (32 × 32 not measured there). */
+/**
+ * The input gradient's row kernel (conv_grad.ts, stride 1 only): 16 × 32 × 2 rows on every wide map (32 × 32 not
+ * measured there); on rows ≤ 16 wide, as the forward's, 8 channels with the kernel rows of a step unrolled: 1.14× less
+ * time than 16 channels a loop step over enc_jpu_r101's training step (bench/results/reuse-grad-software.md).
+ */
 export const GRAD_ROW_TILING: RowTilingTable = [
-  { maxWidth: 8, tm: 16, tn: 8, rows: 8 },
-  { maxWidth: 16, tm: 16, tn: 16, rows: 4 },
+  { maxWidth: 8, tm: 8, tn: 8, rows: 8, reuse: 1 },
+  { maxWidth: 16, tm: 8, tn: 16, rows: 4, reuse: 1 },
   { maxWidth: Infinity, tm: 16, tn: 32, rows: 2 },
 ];
 export function rowTilingOf(
