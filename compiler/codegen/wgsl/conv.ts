@@ -579,6 +579,16 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
         ? `  var acc${m}: array<vec4f, ${nq}>; // channel co0+${m}, pixels ox0 + 4q .. ox0 + 4q + 3`
         : `  var acc${m}: array<vec4f, ${rr * nq}>; // channel co0+${m}; [t·${nq} + q]: row oy0 + t, pixels ox0 + 4q .. ox0 + 4q + 3`,
     );
+  /**
+   * The 4 inputs that output pixels 4q .. 4q + 3 read from element e0 on of a row segment whose vec4s are `xr(v)`:
+   * one whole vec4 where they are one (stride 1, e0 on a vec4), else its lanes STRIDE apart.
+   */
+  const segOf = (xr: (v: number) => string, e0: number): string =>
+    s === 1 && e0 % 4 === 0
+      ? xr(e0 >> 2)
+      : `vec4f(${range(4)
+          .map((j) => `${xr((e0 + s * j) >> 2)}.${lanes[(e0 + s * j) & 3]}`)
+          .join(', ')})`;
   if (reuse) emitReuseSteps();
   else emitLoopSteps();
 
@@ -627,14 +637,8 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
           : `wv${m}_${kx}`;
     // Row t's names carry a `t` prefix when the tile has several rows (one row: the names of the single-row kernel).
     const tp = (t: number): string => (rr > 1 ? `${t}_` : '');
-    // Element e of row t's segment, of input channel lane l; the 4 elements e, e + STRIDE, … 4 output pixels read.
-    const el = (t: number, l: number, e: number): string => `xr${tp(t)}${l}_${e >> 2}.${lanes[e & 3]}`;
-    const seg = (t: number, l: number, e: number): string =>
-      s === 1 && e % 4 === 0
-        ? `xr${tp(t)}${l}_${e >> 2}`
-        : `vec4f(${range(4)
-            .map((j) => el(t, l, e + s * j))
-            .join(', ')})`;
+    // Elements e, e + STRIDE, … of row t's segment of input channel lane l: what 4 output pixels read.
+    const seg = (t: number, l: number, e: number): string => segOf((v) => `xr${tp(t)}${l}_${v}`, e);
     // The step's row segments first, then each accumulator once with all its terms (see `interleaved`).
     for (const l of range(cl)) {
       const ch = cl === 4 ? `c4 * 4u + ${u(l)}` : 'c4';
@@ -736,14 +740,7 @@ export function rowKernel(ctx: KernelCtx<ConvAttrs>, tiling: ConvTiling, transpo
               const name = segName(e, l, kx, q);
               if (segs.has(name)) continue;
               segs.add(name);
-              const e0 = r + s * 4 * q + kx * d;
-              const val =
-                s === 1 && e0 % 4 === 0
-                  ? `xr${e}_${l}_${e0 >> 2}`
-                  : `vec4f(${range(4)
-                      .map((j) => `xr${e}_${l}_${(e0 + s * j) >> 2}.${lanes[(e0 + s * j) & 3]}`)
-                      .join(', ')})`;
-              L.push(`    let ${name} = ${val};`);
+              L.push(`    let ${name} = ${segOf((v) => `xr${e}_${l}_${v}`, r + s * 4 * q + kx * d)};`);
             }
     accumulate(L, '    ', tm, rr * nq, (m, tq) => {
       const t = Math.floor(tq / nq);
