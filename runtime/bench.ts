@@ -95,6 +95,47 @@ export function roundStats(rounds: readonly number[]): RoundStats {
   return { rounds: [...rounds], median, fastest: s[s.length - 1]!, slowest: s[0]!, mean, std };
 }
 
+/**
+ * A distribution-free confidence interval for the median of `xs` (independent draws of one quantity, e.g. the
+ * paired speed-ups of the rounds): the k-th smallest and the k-th largest value, for the largest k whose coverage
+ * 1 − 2·P(Binomial(n, ½) < k) is still at least `level`. With too few values for the level (n < 6 at 95 %) it is
+ * the whole range, with the coverage that has (5 values: 93.75 %); one value has no interval (coverage 0).
+ */
+export function medianInterval(
+  xs: readonly number[],
+  level = 0.95,
+): { low: number; high: number; coverage: number } {
+  if (xs.length === 0) throw new Error('medianInterval: no values');
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  // P(B ≤ j) for B ~ Binomial(n, ½), by the recurrence C(n, j) = C(n, j − 1)·(n − j + 1)/j.
+  const below: number[] = []; // below[k] = P(B < k)
+  let term = 2 ** -n;
+  let acc = 0;
+  for (let j = 0; j <= n; j++) {
+    below.push(acc);
+    acc += term;
+    term = (term * (n - j)) / (j + 1);
+  }
+  const coverage = (k: number): number => Math.max(0, 1 - 2 * below[k]!);
+  let k = 1;
+  while (k + 1 <= Math.floor(n / 2) && coverage(k + 1) >= level) k++;
+  return { low: s[k - 1]!, high: s[n - k]!, coverage: coverage(k) };
+}
+
+/** Where a speed-up's paired interval lies against its target. */
+export type TargetInterval = 'above' | 'straddles' | 'below';
+
+/** 'above' when even the interval's low end reaches the target, 'below' when even its high end misses it. */
+export function targetInterval(low: number, high: number, target: number): TargetInterval {
+  if (low >= target * (1 - 1e-9)) return 'above';
+  if (high < target * (1 - 1e-9)) return 'below';
+  return 'straddles';
+}
+
+/** The level of the paired speed-ups' interval (`medianInterval`). */
+export const INTERVAL_LEVEL = 0.95;
+
 /** What the device side measured of one variant. */
 export interface MeasuredVariant {
   readonly model: string;
@@ -137,6 +178,13 @@ export interface BenchVariant extends MeasuredVariant {
     readonly median: number;
     readonly slowest: number;
     readonly fastest: number;
+    /**
+     * The distribution-free interval of the median paired speed-up (`medianInterval` at `INTERVAL_LEVEL`, the
+     * whole range when the rounds are too few) and its coverage. Absent from runs made before it existed.
+     */
+    readonly low?: number;
+    readonly high?: number;
+    readonly coverage?: number;
   } | null;
   /** The baseline's MACs over this variant's. */
   readonly macRatio: number | null;
@@ -148,6 +196,11 @@ export interface BenchVariant extends MeasuredVariant {
   readonly target: number | null;
   /** speedup ≥ target. */
   readonly meets: boolean | null;
+  /**
+   * Where the paired interval lies against the target: above it (met beyond the noise of the run), below it, or
+   * straddling it (the run cannot tell). Absent from runs made before it existed.
+   */
+  readonly targetInterval?: TargetInterval | null;
 }
 
 export type BenchMode = 'inference' | 'training';
@@ -190,10 +243,12 @@ export function compareVariants(measured: readonly MeasuredVariant[], mode: Benc
     const paperBase = mode === 'inference' && baseName ? PAPER_TABLE2[baseName] : undefined;
     const paperSpeedup = paperFps !== null && paperBase !== undefined ? paperFps / paperBase : null;
     const speedup = base ? v.fps.median / base.fps.median : null;
-    const paired =
+    const pairedRatios =
       base && base.fps.rounds.length === v.fps.rounds.length
-        ? roundStats(v.fps.rounds.map((r, k) => r / base.fps.rounds[k]!))
+        ? v.fps.rounds.map((r, k) => r / base.fps.rounds[k]!)
         : null;
+    const paired = pairedRatios && roundStats(pairedRatios);
+    const interval = pairedRatios && medianInterval(pairedRatios, INTERVAL_LEVEL);
     const macRatio = base && v.macs > 0 ? base.macs / v.macs : null;
     const target = paperSpeedup !== null && macRatio !== null ? speedupTarget(paperSpeedup, macRatio) : null;
     return {
@@ -205,21 +260,44 @@ export function compareVariants(measured: readonly MeasuredVariant[], mode: Benc
       baseline: base ? base.model : null,
       speedup,
       speedupFastest: base ? v.fps.fastest / base.fps.fastest : null,
-      pairedSpeedup: paired && { median: paired.median, slowest: paired.slowest, fastest: paired.fastest },
+      pairedSpeedup: paired &&
+        interval && {
+          median: paired.median,
+          slowest: paired.slowest,
+          fastest: paired.fastest,
+          low: interval.low,
+          high: interval.high,
+          coverage: interval.coverage,
+        },
       macRatio,
       paperFps,
       paperSpeedup,
       target,
       // A ratio equal to its target up to rounding meets it.
       meets: target !== null && speedup !== null ? speedup >= target * (1 - 1e-9) : null,
+      targetInterval:
+        target !== null && interval ? targetInterval(interval.low, interval.high, target) : null,
     };
   });
 }
 
-/** The JPU-vs-dilated pairs with a target, and how many meet it. */
-export function acceptance(b: BenchJson): { pairs: BenchVariant[]; met: number } {
+/**
+ * The JPU-vs-dilated pairs with a target, how many meet it (median speed-up), and how many do so beyond the noise
+ * of the run (their paired interval above the target).
+ */
+export function acceptance(b: BenchJson): { pairs: BenchVariant[]; met: number; above: number } {
   const pairs = b.variants.filter((v) => v.method === 'jpu' && v.meets !== null);
-  return { pairs, met: pairs.filter((v) => v.meets).length };
+  return {
+    pairs,
+    met: pairs.filter((v) => v.meets).length,
+    above: pairs.filter((v) => v.targetInterval === 'above').length,
+  };
+}
+
+/** The paired interval as the tables show it: "2.50–2.67 (94 %)". */
+function intervalText(p: BenchVariant['pairedSpeedup']): string {
+  if (!p || p.low === undefined || p.high === undefined || p.coverage === undefined) return '';
+  return `${p.low.toFixed(2)}–${p.high.toFixed(2)} (${(100 * p.coverage).toFixed(0)} %)`;
 }
 
 /** Three significant digits (no exponent), for rates that range from 0.01 to 1000s. */
@@ -263,6 +341,7 @@ function columns(b: BenchJson): { head: string[]; right: boolean[]; rows: string
     'vs dilated',
     '(fastest)',
     'paired rounds',
+    'interval',
     ...(training ? [] : ['paper', 'paper FPS']),
     'MAC ratio',
     ...(training ? [] : ['target']),
@@ -282,6 +361,7 @@ function columns(b: BenchJson): { head: string[]; right: boolean[]; rows: string
     v.pairedSpeedup
       ? `${ratio(v.pairedSpeedup.median)} (${v.pairedSpeedup.slowest.toFixed(2)}–${v.pairedSpeedup.fastest.toFixed(2)})`
       : '',
+    intervalText(v.pairedSpeedup),
     ...(training
       ? []
       : [
@@ -289,7 +369,13 @@ function columns(b: BenchJson): { head: string[]; right: boolean[]; rows: string
           v.paperFps === null ? '—' : v.paperFps.toFixed(2),
         ]),
     v.method === 'dilated' ? '' : ratio(v.macRatio),
-    ...(training ? [] : [v.target === null ? '' : `${ratio(v.target)} ${v.meets ? 'met' : 'NOT met'}`]),
+    ...(training
+      ? []
+      : [
+          v.target === null
+            ? ''
+            : `${ratio(v.target)} ${v.meets ? 'met' : 'NOT met'}${v.targetInterval ? ` (${INTERVAL_WORDS[v.targetInterval]})` : ''}`,
+        ]),
   ]);
   const right = head.map((_, i) => i > 0);
   return { head, right, rows };
@@ -325,13 +411,30 @@ function settleText(s: BenchJson['protocol']['settle']): string {
     : `${s.passes} passes of 1 call each in alternation (not settled: still moving by more than ${tol}), `;
 }
 
+/** How the target column and the summary word where the paired interval lies. */
+const INTERVAL_WORDS: Record<TargetInterval, string> = {
+  above: 'interval above it',
+  straddles: 'within the noise',
+  below: 'interval below it',
+};
+
 function summary(b: BenchJson): string[] {
   if (b.mode === 'training') return [];
-  const { pairs, met } = acceptance(b);
+  const { pairs, met, above } = acceptance(b);
   if (!pairs.length) return [];
+  const withInterval = pairs.filter((v) => v.targetInterval);
   return [
-    `JPU vs dilated: ${met} of ${pairs.length} pair(s) reach the target (the paper's speed-up, or 0.95× the MAC ratio where the paper's exceeds it): ` +
-      pairs.map((v) => `${v.model} ${ratio(v.speedup)} (target ${ratio(v.target)})`).join(', '),
+    `JPU vs dilated: ${met} of ${pairs.length} pair(s) reach the target (the paper's speed-up, or 0.95× the MAC ratio where the paper's exceeds it)` +
+      (withInterval.length
+        ? `, ${above} of them beyond the noise of the run (paired interval above the target)`
+        : '') +
+      ': ' +
+      pairs
+        .map(
+          (v) =>
+            `${v.model} ${ratio(v.speedup)} (target ${ratio(v.target)}${v.targetInterval ? `; paired ${intervalText(v.pairedSpeedup)}: ${INTERVAL_WORDS[v.targetInterval]}` : ''})`,
+        )
+        .join(', '),
   ];
 }
 
@@ -364,7 +467,9 @@ export function benchMarkdown(b: BenchJson): string {
       `with inputs, outputs and scratch, weights${b.mode === 'training' ? ', optimizer state' : ''}); params and GMACs as \`fcnc info\` counts them ` +
       '(trainable parameters; conv and linear MACs of one forward of one image batch); vs dilated = median over the ' +
       "dilated baseline's median (fastest over fastest beside it); paired rounds = the median and range of each round's " +
-      "images per second over the baseline's in the same round of the alternation (how much the speed-up itself varies)" +
+      "images per second over the baseline's in the same round of the alternation (how much the speed-up itself varies); " +
+      'interval = a distribution-free confidence interval of the median paired speed-up (order statistics of the rounds, ' +
+      `at ${100 * INTERVAL_LEVEL} % where the rounds allow, else their whole range; its coverage in parentheses)` +
       (b.mode === 'inference'
         ? "; paper = Table 2's ratio of the same pair; paper FPS = Table 2's own number (a Titan Xp at 512², for scale, not comparable); " +
           "MAC ratio = the baseline's MACs over the variant's; target = the paper's ratio, or 0.95× the MAC ratio where the paper's exceeds it."

@@ -15,11 +15,13 @@ import { settleRunners } from '../../compiler/cli/commands/bench.ts';
 import {
   baselineOf,
   compareVariants,
+  medianInterval,
   PAPER_TABLE2,
   parseVariant,
   roundStats,
   speedupTarget,
   TABLE2_SPECS,
+  targetInterval,
   type BenchJson,
   type MeasuredVariant,
 } from '../../runtime/bench.ts';
@@ -79,13 +81,23 @@ describe('runtime/bench (tables)', () => {
     expect(jpu!.speedup).toBe(2);
     expect(jpu!.speedupFastest).toBe(2);
     // Round by round: 3/1, 4/2, 5/2.5.
-    expect(jpu!.pairedSpeedup).toEqual({ median: 2, slowest: 2, fastest: 3 });
+    // Its interval: 3 rounds allow only the whole range, which holds the median with probability 1 − 2/8.
+    expect(jpu!.pairedSpeedup).toEqual({
+      median: 2,
+      slowest: 2,
+      fastest: 3,
+      low: 2,
+      high: 3,
+      coverage: 0.75,
+    });
+    expect(jpu!.targetInterval).toBe('above'); // 2 ≥ 0.95 × 1.5
     expect(jpu!.macRatio).toBe(1.5);
     expect(jpu!.paperSpeedup).toBeCloseTo(28.48 / 18.08, 12);
     expect(jpu!.target).toBeCloseTo(0.95 * 1.5, 12);
     expect(jpu!.meets).toBe(true);
     expect(dil!.speedup).toBeNull();
     expect(dil!.pairedSpeedup).toBeNull();
+    expect(dil!.targetInterval).toBeNull();
     expect(dil!.paperFps).toBe(18.08);
     expect(other!.baseline).toBeNull();
     expect(other!.head).toBeNull();
@@ -93,6 +105,35 @@ describe('runtime/bench (tables)', () => {
     expect(t!.paperSpeedup).toBeNull();
     expect(t!.target).toBeNull();
     expect(t!.speedup).toBe(3);
+  });
+});
+
+describe('the interval of a median', () => {
+  it('takes the order statistics whose binomial coverage reaches the level', () => {
+    // 5 values: only the whole range, coverage 1 − 2/32.
+    expect(medianInterval([5, 1, 4, 2, 3])).toEqual({ low: 1, high: 5, coverage: 1 - 2 / 32 });
+    // 10 values: the 2nd smallest and 2nd largest, coverage 1 − 2·(1 + 10)/1024; the 3rd would give 0.89.
+    const ten = [10, 3, 7, 1, 9, 5, 2, 8, 6, 4];
+    expect(medianInterval(ten)).toEqual({ low: 2, high: 9, coverage: 1 - (2 * 11) / 1024 });
+    expect(medianInterval(ten, 0.89).low).toBe(3);
+    // 20 values: the 6th from each end (P(B ≤ 5) = 21700 / 2^20).
+    const twenty = Array.from({ length: 20 }, (_, k) => 20 - k);
+    const i20 = medianInterval(twenty);
+    expect([i20.low, i20.high]).toEqual([6, 15]);
+    expect(i20.coverage).toBeCloseTo(1 - (2 * 21700) / 2 ** 20, 12);
+    expect(i20.coverage).toBeGreaterThanOrEqual(0.95);
+    // The coverage of the next narrower interval falls below the level.
+    expect(medianInterval(twenty, i20.coverage + 1e-9).low).toBe(5);
+    // One value: no interval.
+    expect(medianInterval([2.5])).toEqual({ low: 2.5, high: 2.5, coverage: 0 });
+    expect(() => medianInterval([])).toThrow(/no values/);
+  });
+
+  it('says where the interval lies against a target', () => {
+    expect(targetInterval(2.6, 2.7, 2.59)).toBe('above');
+    expect(targetInterval(2.59, 2.7, 2.59)).toBe('above'); // equal up to rounding reaches it
+    expect(targetInterval(2.5, 2.7, 2.59)).toBe('straddles');
+    expect(targetInterval(2.4, 2.58, 2.59)).toBe('below');
   });
 });
 
@@ -277,6 +318,10 @@ describe.skipIf(!gpu.dev)('fcnc bench', () => {
     expect(jpu.pairedSpeedup!.slowest).toBeCloseTo(paired[0]!, 12);
     expect(jpu.pairedSpeedup!.fastest).toBeCloseTo(paired[paired.length - 1]!, 12);
     expect(jpu.pairedSpeedup!.median).toBeCloseTo(roundStats(paired).median, 12);
+    const interval = medianInterval(paired);
+    expect(jpu.pairedSpeedup!.low).toBeCloseTo(interval.low, 12);
+    expect(jpu.pairedSpeedup!.high).toBeCloseTo(interval.high, 12);
+    expect(jpu.pairedSpeedup!.coverage).toBe(interval.coverage);
     expect(jpu.paperSpeedup).toBeCloseTo(37.56 / 18.77, 12);
     expect(jpu.paperFps).toBe(37.56);
     expect(jpu.macRatio).toBeCloseTo(dil.macs / jpu.macs, 12);
@@ -297,6 +342,10 @@ describe.skipIf(!gpu.dev)('fcnc bench', () => {
     expect(jpuRow).toContain(
       `${jpu.pairedSpeedup!.median.toFixed(2)}× (${jpu.pairedSpeedup!.slowest.toFixed(2)}–${jpu.pairedSpeedup!.fastest.toFixed(2)})`,
     );
+    expect(jpuRow).toContain(
+      `${interval.low.toFixed(2)}–${interval.high.toFixed(2)} (${(100 * interval.coverage).toFixed(0)} %)`,
+    );
+    expect(jpu.targetInterval).toBe(targetInterval(interval.low, interval.high, jpu.target!));
     expect(jpuRow).toContain(jpu.params.toLocaleString('en-US'));
     expect(jpuRow).toContain((jpu.memory.totalBytes / 2 ** 20).toFixed(1));
     expect(dilRow).toContain('baseline');
