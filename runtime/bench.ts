@@ -136,6 +136,12 @@ export function targetInterval(low: number, high: number, target: number): Targe
 /** The level of the paired speed-ups' interval (`medianInterval`). */
 export const INTERVAL_LEVEL = 0.95;
 
+/**
+ * The least coverage an interval needs for a verdict against the target (`targetInterval`): fewer than 5 rounds
+ * (4 give the whole range at 87.5 %, 3 at 75 %) show their interval but say nothing about the target.
+ */
+export const VERDICT_MIN_COVERAGE = 0.9;
+
 /** What the device side measured of one variant. */
 export interface MeasuredVariant {
   readonly model: string;
@@ -198,7 +204,8 @@ export interface BenchVariant extends MeasuredVariant {
   readonly meets: boolean | null;
   /**
    * Where the paired interval lies against the target: above it (met beyond the noise of the run), below it, or
-   * straddling it (the run cannot tell). Absent from runs made before it existed.
+   * straddling it (the run cannot tell); null without a target or with too few rounds for a verdict
+   * (`VERDICT_MIN_COVERAGE`). Absent from runs made before it existed.
    */
   readonly targetInterval?: TargetInterval | null;
 }
@@ -276,7 +283,9 @@ export function compareVariants(measured: readonly MeasuredVariant[], mode: Benc
       // A ratio equal to its target up to rounding meets it.
       meets: target !== null && speedup !== null ? speedup >= target * (1 - 1e-9) : null,
       targetInterval:
-        target !== null && interval ? targetInterval(interval.low, interval.high, target) : null,
+        target !== null && interval && interval.coverage >= VERDICT_MIN_COVERAGE
+          ? targetInterval(interval.low, interval.high, target)
+          : null,
     };
   });
 }
