@@ -98,8 +98,9 @@ export function roundStats(rounds: readonly number[]): RoundStats {
 /**
  * A distribution-free confidence interval for the median of `xs` (independent draws of one quantity, e.g. the
  * paired speed-ups of the rounds): the k-th smallest and the k-th largest value, for the largest k whose coverage
- * 1 − 2·P(Binomial(n, ½) < k) is still at least `level`. With too few values for the level (n < 6 at 95 %) it is
- * the whole range, with the coverage that has (5 values: 93.75 %); one value has no interval (coverage 0).
+ * 1 − 2·P(Binomial(n, ½) < k) is still at least `level` (at 95 %: 9 values give the 2nd to the 8th, 15 the 4th to
+ * the 12th). Where even the whole range falls short of the level (n ≤ 5 at 95 %: 5 values give 93.75 %) it is the
+ * whole range with its coverage; one value has no interval (coverage 0).
  */
 export function medianInterval(
   xs: readonly number[],
