@@ -3,6 +3,7 @@
 // GEMM kernel, output transform), written for stride 1, padding 1, no bias or epilogue, batch 1, maps whose side is
 // a multiple of 8 and channels in fours. It runs them next to the adapter's direct kernel on the same random input
 // and weights, checks that both agree, and times each dispatch alone (fastest of `rounds`).
+import { maxBinding } from '../../compiler/codegen/limits.ts';
 import type { OpenedDevice } from '../../runtime/device.ts';
 import { candidateKernel, type Problem } from '../../runtime/tune.ts';
 import { convProblemOf } from '../conv_problem.ts';
@@ -10,6 +11,19 @@ import { convProblemOf } from '../conv_problem.ts';
 /** A stride-1 conv problem for the tuner's timer and kernels: k×k, "same" padding, no bias. */
 export const stride1Conv = (x: number[], cout: number, k: number, flops = 0, groups = 1): Problem =>
   convProblemOf(x, cout, k, { flops, groups });
+
+/**
+ * Throws "does not fit …" when one of the transformed tensors (floats by name) is larger than one storage binding of
+ * the device holds: a real kernel would split the GEMMs into several dispatches, which these prototypes do not.
+ */
+export function checkFits(dev: Pick<OpenedDevice, 'limits'>, floats: Record<string, number>): void {
+  const max = maxBinding(dev.limits);
+  for (const [name, n] of Object.entries(floats))
+    if (n * 4 > max)
+      throw new Error(
+        `does not fit: ${name} takes ${((n * 4) / 2 ** 20).toFixed(0)} MiB, one binding holds ${(max / 2 ** 20).toFixed(0)} MiB`,
+      );
+}
 
 export interface F23Times {
   /** The adapter's direct kernel, ms. */
@@ -96,6 +110,7 @@ export async function winogradF23(
     TH = H / 2,
     TW = W / 2,
     T = TH * TW;
+  checkFits(dev, { U: 16 * cout * cin, V: 16 * cin * T, M: 16 * cout * T });
   let seed = 12345;
   const rnd = (n: number) =>
     new Float32Array(n).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);
