@@ -5,8 +5,7 @@
 // unrolled, skipping zero terms. Both transforms run four horizontally adjacent tiles per invocation, one per vec4
 // lane, so that their loads and stores are vec4s.
 import type { OpenedDevice } from '../../runtime/device.ts';
-import { candidateKernel } from '../../runtime/tune.ts';
-import { checkFits, stride1Conv, type F23Times } from './prototype.ts';
+import { runWinograd, type F23Times } from './prototype.ts';
 
 const BT = [
   [4, 0, -5, 0, 1, 0],
@@ -44,7 +43,8 @@ function combo(m: readonly number[], term: (j: number) => string): string {
   return parts.length ? parts.join(' ') : 'vec4f(0.0)';
 }
 
-export async function winogradF43(
+/** F(4×4, 3×3): maps a multiple of 16. */
+export function winogradF43(
   dev: OpenedDevice,
   base: Readonly<Record<string, number>>,
   cin: number,
@@ -52,100 +52,20 @@ export async function winogradF43(
   cout: number,
   rounds: number,
 ): Promise<F23Times> {
-  if (size % 16 || cin % 4)
-    throw new Error(`F(4,3) prototype: size ${size} must be a multiple of 16, channels of 4`);
-  const d = dev.device;
-  const U = GPUBufferUsage;
-  const mkbuf = (n: number, data?: Float32Array) => {
-    const b = d.createBuffer({ size: Math.max(16, n * 4), usage: U.STORAGE | U.COPY_DST | U.COPY_SRC });
-    if (data) d.queue.writeBuffer(b, 0, data);
-    return b;
-  };
-  async function read(b: GPUBuffer, n: number): Promise<Float32Array> {
-    const r = d.createBuffer({ size: n * 4, usage: U.MAP_READ | U.COPY_DST });
-    const e = d.createCommandEncoder();
-    e.copyBufferToBuffer(b, 0, r, 0, n * 4);
-    d.queue.submit([e.finish()]);
-    await r.mapAsync(GPUMapMode.READ);
-    const out = new Float32Array(r.getMappedRange().slice(0));
-    r.unmap();
-    return out;
-  }
-  type Disp = () => Promise<number>;
-  async function prep(
-    code: string,
-    grid: readonly [number, number, number],
-    bufs: GPUBuffer[],
-    entry = 'main',
-  ): Promise<Disp> {
-    const pipe = await d.createComputePipelineAsync({
-      layout: 'auto',
-      compute: { module: d.createShaderModule({ code }), entryPoint: entry },
-    });
-    const group = d.createBindGroup({
-      layout: pipe.getBindGroupLayout(0),
-      entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })),
-    });
-    return async () => {
-      const t0 = performance.now();
-      const e = d.createCommandEncoder();
-      const ps = e.beginComputePass();
-      ps.setPipeline(pipe);
-      ps.setBindGroup(0, group);
-      ps.dispatchWorkgroups(...grid);
-      ps.end();
-      d.queue.submit([e.finish()]);
-      await d.queue.onSubmittedWorkDone();
-      return performance.now() - t0;
-    };
-  }
-  const WG = 64;
-  const grid1 = (n: number): [number, number, number] => {
-    const w = Math.ceil(n / WG);
-    return w <= 65535 ? [w, 1, 1] : [65535, Math.ceil(w / 65535), 1];
-  };
-  const idx = `let gid = id.x + id.y * 65535u * ${WG}u;`;
-  const H = size,
-    W = size,
-    TH = H / 4,
-    TW = W / 4,
-    T = TH * TW;
-  checkFits(dev, { U: 36 * cout * cin, V: 36 * cin * T, M: 36 * cout * T });
-  let seed = 12345;
-  const rnd = (n: number) =>
-    new Float32Array(n).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);
-  const x = mkbuf(cin * H * W, rnd(cin * H * W));
-  const w = mkbuf(cout * 9 * cin, rnd(cout * 9 * cin)); // OHWI, as fcnc uploads conv weights
-  const yDirect = mkbuf(cout * H * W);
-  const Ub = mkbuf(36 * cout * cin),
-    Vb = mkbuf(36 * cin * T),
-    Mb = mkbuf(36 * cout * T),
-    yW = mkbuf(cout * H * W);
-
-  const directSpec = candidateKernel(
-    stride1Conv([1, cin, H, W], cout, 3),
-    { name: 'd', tuning: {} },
-    dev.limits,
+  return runWinograd(
+    dev,
     base,
-  );
-  const bySlot: Record<string, GPUBuffer> = { input0: x, param0: w, output: yDirect };
-  const direct = await prep(
-    directSpec.wgsl,
-    directSpec.grid,
-    directSpec.bindings.map((s: string) => bySlot[s]!),
-    directSpec.entryPoint,
-  );
-
-  // 1. Weight transform: U[ξ][co][ci] = (G g G^T)[i][j], ξ = 6i + j; one invocation per (co, 4 input channels).
-  const L1: string[] = [];
-  for (let t = 0; t < 9; t++) L1.push(`  let g${t} = w[(co * 9u + ${t}u) * CIN4 + c4];`);
-  for (let i = 0; i < 6; i++)
-    for (let c = 0; c < 3; c++) L1.push(`  let a${i}_${c} = ${combo(G[i]!, (r) => `g${3 * r + c}`)};`);
-  for (let i = 0; i < 6; i++)
-    for (let j = 0; j < 6; j++)
-      L1.push(`  u[(${6 * i + j}u * COUT + co) * CIN4 + c4] = ${combo(G[j]!, (c) => `a${i}_${c}`)};`);
-  const wtD = await prep(
-    `@group(0) @binding(0) var<storage, read> w: array<vec4f>;
+    { cin, size, cout, m: 4, rounds },
+    ({ cin, cout, H, W, TH, TW, T, WG, idx }) => {
+      // 1. Weight transform: U[ξ][co][ci] = (G g G^T)[i][j], ξ = 6i + j; one invocation per (co, 4 input channels).
+      const L1: string[] = [];
+      for (let t = 0; t < 9; t++) L1.push(`  let g${t} = w[(co * 9u + ${t}u) * CIN4 + c4];`);
+      for (let i = 0; i < 6; i++)
+        for (let c = 0; c < 3; c++) L1.push(`  let a${i}_${c} = ${combo(G[i]!, (r) => `g${3 * r + c}`)};`);
+      for (let i = 0; i < 6; i++)
+        for (let j = 0; j < 6; j++)
+          L1.push(`  u[(${6 * i + j}u * COUT + co) * CIN4 + c4] = ${combo(G[j]!, (c) => `a${i}_${c}`)};`);
+      const weights = `@group(0) @binding(0) var<storage, read> w: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> u: array<vec4f>;
 const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
@@ -153,35 +73,30 @@ const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
   if (gid >= COUT * CIN4) { return; }
   let c4 = gid % CIN4; let co = gid / CIN4;
 ${L1.join('\n')}
-}`,
-    grid1((cout * cin) / 4),
-    [w, Ub],
-  );
-
-  // 2. Input transform: V[ξ][ci][t] = (B^T d B)[i][j]; one invocation per (ci, tile row, 4 adjacent tiles), the
-  // tiles in the vec4 lanes. Tiles tx0..tx0+3 (tx0 = 4·q4) read input columns 16·q4 − 1 .. 16·q4 + 16: the vec4s
-  // 4·q4 − 1 .. 4·q4 + 4; window column j of lane k is column 16·q4 − 1 + 4k + j: lane (3 + j) % 4 of vec4
-  // 4·q4 − 1 + ⌊(3 + j) / 4⌋ + k.
-  const L2: string[] = [];
-  const lanes = ['x', 'y', 'z', 'w'];
-  for (let i = 0; i < 6; i++) {
-    L2.push(`  let r${i} = i32(4u * ty + ${i}u) - 1i;`);
-    for (let m = 0; m < 6; m++) L2.push(`  let v${i}_${m} = ld(c, r${i}, 4i * i32(q4) - 1i + ${m}i);`);
-    for (let j = 0; j < 6; j++) {
-      const q = Math.floor((3 + j) / 4);
-      const l = lanes[(3 + j) % 4];
-      L2.push(
-        `  let d${i}_${j} = vec4f(v${i}_${q}.${l}, v${i}_${q + 1}.${l}, v${i}_${q + 2}.${l}, v${i}_${q + 3}.${l});`,
-      );
-    }
-  }
-  for (let i = 0; i < 6; i++)
-    for (let j = 0; j < 6; j++) L2.push(`  let b${i}_${j} = ${combo(BT[i]!, (r) => `d${r}_${j}`)};`);
-  for (let i = 0; i < 6; i++)
-    for (let j = 0; j < 6; j++)
-      L2.push(`  v[(${6 * i + j}u * CIN + c) * T4 + t4] = ${combo(BT[j]!, (c) => `b${i}_${c}`)};`);
-  const itD = await prep(
-    `@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+}`;
+      // 2. Input transform: V[ξ][ci][t] = (B^T d B)[i][j]; one invocation per (ci, tile row, 4 adjacent tiles), the
+      // tiles in the vec4 lanes. Tiles tx0..tx0+3 (tx0 = 4·q4) read input columns 16·q4 − 1 .. 16·q4 + 16: the vec4s
+      // 4·q4 − 1 .. 4·q4 + 4; window column j of lane k is column 16·q4 − 1 + 4k + j: lane (3 + j) % 4 of vec4
+      // 4·q4 − 1 + ⌊(3 + j) / 4⌋ + k.
+      const L2: string[] = [];
+      const lanes = ['x', 'y', 'z', 'w'];
+      for (let i = 0; i < 6; i++) {
+        L2.push(`  let r${i} = i32(4u * ty + ${i}u) - 1i;`);
+        for (let m = 0; m < 6; m++) L2.push(`  let v${i}_${m} = ld(c, r${i}, 4i * i32(q4) - 1i + ${m}i);`);
+        for (let j = 0; j < 6; j++) {
+          const q = Math.floor((3 + j) / 4);
+          const l = lanes[(3 + j) % 4];
+          L2.push(
+            `  let d${i}_${j} = vec4f(v${i}_${q}.${l}, v${i}_${q + 1}.${l}, v${i}_${q + 2}.${l}, v${i}_${q + 3}.${l});`,
+          );
+        }
+      }
+      for (let i = 0; i < 6; i++)
+        for (let j = 0; j < 6; j++) L2.push(`  let b${i}_${j} = ${combo(BT[i]!, (r) => `d${r}_${j}`)};`);
+      for (let i = 0; i < 6; i++)
+        for (let j = 0; j < 6; j++)
+          L2.push(`  v[(${6 * i + j}u * CIN + c) * T4 + t4] = ${combo(BT[j]!, (c) => `b${i}_${c}`)};`);
+      const input = `@group(0) @binding(0) var<storage, read> x: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> v: array<vec4f>;
 const CIN = ${cin}u; const H = ${H}i; const W4 = ${W / 4}i; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u;
 fn ld(c: u32, r: i32, q: i32) -> vec4f {
@@ -194,41 +109,21 @@ fn ld(c: u32, r: i32, q: i32) -> vec4f {
   let q4 = gid % TW4; let ty = (gid / TW4) % TH; let c = gid / (TW4 * TH);
   let t4 = ty * TW4 + q4;
 ${L2.join('\n')}
-}`,
-    grid1((cin * TH * TW) / 4),
-    [x, Vb],
-  );
-
-  // 3. The 36 GEMMs as one grouped 1×1 conv: [Cout × Cin] × [Cin × T] per group.
-  const gemmSpec = candidateKernel(
-    stride1Conv([1, 36 * cin, 1, T], 36 * cout, 1, 0, 36),
-    { name: 'g', tuning: {} },
-    dev.limits,
-    base,
-  );
-  const gSlots: Record<string, GPUBuffer> = { input0: Vb, param0: Ub, output: Mb };
-  const gemmD = await prep(
-    gemmSpec.wgsl,
-    gemmSpec.grid,
-    gemmSpec.bindings.map((s: string) => gSlots[s]!),
-    gemmSpec.entryPoint,
-  );
-
-  // 4. Output transform: y = A^T m A; one invocation per (co, tile row, 4 adjacent tiles), the tiles in the lanes.
-  const L4: string[] = [];
-  for (let k = 0; k < 36; k++) L4.push(`  let m${k} = m[(${k}u * COUT + co) * T4 + t4];`);
-  for (let a = 0; a < 4; a++)
-    for (let j = 0; j < 6; j++) L4.push(`  let s${a}_${j} = ${combo(AT[a]!, (i) => `m${6 * i + j}`)};`);
-  for (let a = 0; a < 4; a++) {
-    for (let b = 0; b < 4; b++) L4.push(`  let y${a}_${b} = ${combo(AT[b]!, (j) => `s${a}_${j}`)};`);
-    // Row 4·ty + a: tile k's 4 pixels (columns 4(tx0 + k) + b) are lane k of y{a}_{b}: one vec4 per tile.
-    for (let k = 0; k < 4; k++)
-      L4.push(
-        `  y[(co * H + 4u * ty + ${a}u) * W4 + 4u * q4 + ${k}u] = vec4f(y${a}_0.${lanes[k]}, y${a}_1.${lanes[k]}, y${a}_2.${lanes[k]}, y${a}_3.${lanes[k]});`,
-      );
-  }
-  const otD = await prep(
-    `@group(0) @binding(0) var<storage, read> m: array<vec4f>;
+}`;
+      // 4. Output transform: y = A^T m A; one invocation per (co, tile row, 4 adjacent tiles), the tiles in the lanes.
+      const L4: string[] = [];
+      for (let k = 0; k < 36; k++) L4.push(`  let m${k} = m[(${k}u * COUT + co) * T4 + t4];`);
+      for (let a = 0; a < 4; a++)
+        for (let j = 0; j < 6; j++) L4.push(`  let s${a}_${j} = ${combo(AT[a]!, (i) => `m${6 * i + j}`)};`);
+      for (let a = 0; a < 4; a++) {
+        for (let b = 0; b < 4; b++) L4.push(`  let y${a}_${b} = ${combo(AT[b]!, (j) => `s${a}_${j}`)};`);
+        // Row 4·ty + a: tile k's 4 pixels (columns 4(tx0 + k) + b) are lane k of y{a}_{b}: one vec4 per tile.
+        for (let k = 0; k < 4; k++)
+          L4.push(
+            `  y[(co * H + 4u * ty + ${a}u) * W4 + 4u * q4 + ${k}u] = vec4f(y${a}_0.${lanes[k]}, y${a}_1.${lanes[k]}, y${a}_2.${lanes[k]}, y${a}_3.${lanes[k]});`,
+          );
+      }
+      const output = `@group(0) @binding(0) var<storage, read> m: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> y: array<vec4f>;
 const COUT = ${cout}u; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u; const W4 = ${W / 4}u; const H = ${H}u;
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
@@ -237,36 +132,12 @@ const COUT = ${cout}u; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T
   let q4 = gid % TW4; let ty = (gid / TW4) % TH; let co = gid / (TW4 * TH);
   let t4 = ty * TW4 + q4;
 ${L4.join('\n')}
-}`,
-    grid1((cout * TH * TW) / 4),
-    [Mb, yW],
+}`;
+      return {
+        weights: { code: weights, items: (cout * cin) / 4 },
+        input: { code: input, items: (cin * TH * TW) / 4 },
+        output: { code: output, items: (cout * TH * TW) / 4 },
+      };
+    },
   );
-
-  // Correctness: both ways on the same input and weights.
-  await direct();
-  await wtD();
-  await itD();
-  await gemmD();
-  await otD();
-  const [a, b] = [await read(yDirect, cout * H * W), await read(yW, cout * H * W)];
-  let err = 0;
-  let mx = 0;
-  for (let k = 0; k < a.length; k++) {
-    err = Math.max(err, Math.abs(a[k]! - b[k]!));
-    mx = Math.max(mx, Math.abs(a[k]!));
-  }
-  const passes: Disp[] = [direct, wtD, itD, gemmD, otD];
-  const best = passes.map(() => Infinity);
-  for (let r = 0; r < rounds; r++)
-    for (const [k, f] of passes.entries()) best[k] = Math.min(best[k]!, await f());
-  for (const buf of [x, w, yDirect, Ub, Vb, Mb, yW]) buf.destroy();
-  const [tDirect, tWeights, tInput, tGemm, tOutput] = best as [number, number, number, number, number];
-  return {
-    direct: tDirect,
-    weights: tWeights,
-    input: tInput,
-    gemm: tGemm,
-    output: tOutput,
-    relError: err / mx,
-  };
 }

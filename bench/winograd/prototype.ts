@@ -5,6 +5,7 @@
 // and weights, checks that both agree, and times each dispatch alone (fastest of `rounds`).
 import { maxBinding } from '../../compiler/codegen/limits.ts';
 import type { OpenedDevice } from '../../runtime/device.ts';
+import type { KernelSpec } from '../../compiler/ops/op.ts';
 import { candidateKernel, type Problem } from '../../runtime/tune.ts';
 import { convProblemOf } from '../conv_problem.ts';
 
@@ -37,15 +38,45 @@ export interface F23Times {
   readonly relError: number;
 }
 
-export async function winogradF23(
+/** The shapes a prototype's transforms are generated for: m×m output tiles over an H×W map (H = W = size). */
+export interface WinogradShape {
+  readonly cin: number;
+  readonly cout: number;
+  readonly H: number;
+  readonly W: number;
+  /** Tile rows and columns (H / m, W / m) and tiles. */
+  readonly TH: number;
+  readonly TW: number;
+  readonly T: number;
+  /** Invocations per workgroup, and the WGSL line that computes `gid` from a 2-D grid of them. */
+  readonly WG: number;
+  readonly idx: string;
+}
+
+/**
+ * The WGSL of a prototype's three transforms, each bound (input, output) and run as `items` invocations:
+ * weights (OHWI `w` → `u`), input (`x` → `v`) and output (`m` → `y`).
+ */
+export interface WinogradTransforms {
+  readonly weights: { readonly code: string; readonly items: number };
+  readonly input: { readonly code: string; readonly items: number };
+  readonly output: { readonly code: string; readonly items: number };
+}
+
+/**
+ * Runs a Winograd F(m×m, 3×3) prototype next to the adapter's direct kernel: random input and OHWI weights, the
+ * transforms from `transforms`, the (m+2)² GEMMs as one grouped 1×1 conv with fcnc's own GEMM kernel; checks that
+ * both agree and times each dispatch alone (the fastest of `rounds`). Stride 1, padding 1, no bias, batch 1.
+ */
+export async function runWinograd(
   dev: OpenedDevice,
   base: Readonly<Record<string, number>>,
-  cin: number,
-  size: number,
-  cout: number,
-  rounds: number,
+  o: { cin: number; size: number; cout: number; m: number; rounds: number },
+  transforms: (shape: WinogradShape) => WinogradTransforms,
 ): Promise<F23Times> {
-  if (size % 8 || cin % 4) throw new Error(`prototype: size ${size} must be a multiple of 8, channels of 4`);
+  const { cin, size, cout, m, rounds } = o;
+  if (size % (4 * m) || cin % 4)
+    throw new Error(`prototype: size ${size} must be a multiple of ${4 * m}, channels of 4`);
   const d = dev.device;
   const U = GPUBufferUsage;
   const mkbuf = (n: number, data?: Float32Array) => {
@@ -67,7 +98,7 @@ export async function winogradF23(
   async function prep(
     code: string,
     entry: string,
-    grid: [number, number, number],
+    grid: readonly [number, number, number],
     bufs: GPUBuffer[],
   ): Promise<Disp> {
     const pipe = await d.createComputePipelineAsync({
@@ -91,7 +122,7 @@ export async function winogradF23(
       return performance.now() - t0;
     };
   }
-  async function prepSpec(spec: any, byslot: Record<string, GPUBuffer>): Promise<Disp> {
+  async function prepSpec(spec: KernelSpec, byslot: Record<string, GPUBuffer>): Promise<Disp> {
     return prep(
       spec.wgsl,
       spec.entryPoint,
@@ -107,30 +138,84 @@ export async function winogradF23(
   const idx = `let gid = id.x + id.y * 65535u * ${WG}u;`;
   const H = size,
     W = size,
-    TH = H / 2,
-    TW = W / 2,
-    T = TH * TW;
-  checkFits(dev, { U: 16 * cout * cin, V: 16 * cin * T, M: 16 * cout * T });
+    TH = H / m,
+    TW = W / m,
+    T = TH * TW,
+    XI = (m + 2) ** 2;
+  checkFits(dev, { U: XI * cout * cin, V: XI * cin * T, M: XI * cout * T });
   let seed = 12345;
   const rnd = (n: number) =>
     new Float32Array(n).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);
   const x = mkbuf(cin * H * W, rnd(cin * H * W));
-  const wOHWI = rnd(cout * 9 * cin);
-  const w = mkbuf(cout * 9 * cin, wOHWI);
+  const w = mkbuf(cout * 9 * cin, rnd(cout * 9 * cin));
   const yDirect = mkbuf(cout * H * W);
-  const Ub = mkbuf(16 * cout * cin),
-    Vb = mkbuf(16 * cin * T),
-    Mb = mkbuf(16 * cout * T),
+  const Ub = mkbuf(XI * cout * cin),
+    Vb = mkbuf(XI * cin * T),
+    Mb = mkbuf(XI * cout * T),
     yW = mkbuf(cout * H * W);
 
-  // Direct conv (the adapter's default kernel).
+  // The direct conv (the adapter's default kernel).
   const direct = await prepSpec(
     candidateKernel(stride1Conv([1, cin, H, W], cout, 3), { name: 'd', tuning: {} }, dev.limits, base),
     { input0: x, param0: w, output: yDirect },
   );
+  const t = transforms({ cin, cout, H, W, TH, TW, T, WG, idx });
+  const wtD = await prep(t.weights.code, 'main', grid1(t.weights.items), [w, Ub]);
+  const itD = await prep(t.input.code, 'main', grid1(t.input.items), [x, Vb]);
+  // The (m+2)² GEMMs as one grouped 1×1 conv: [Cout × Cin] × [Cin × T] per group.
+  const gemmP = stride1Conv([1, XI * cin, 1, T], XI * cout, 1, 0, XI);
+  const gemmD = await prepSpec(candidateKernel(gemmP, { name: 'g', tuning: {} }, dev.limits, base), {
+    input0: Vb,
+    param0: Ub,
+    output: Mb,
+  });
+  const otD = await prep(t.output.code, 'main', grid1(t.output.items), [Mb, yW]);
 
-  // 1. Weight transform: U[xi][co][ci] = (G g G^T)[i][j], one invocation per (co, 4 input channels).
-  const wt = `
+  // Correctness: both ways on the same input and weights.
+  await direct();
+  await wtD();
+  await itD();
+  await gemmD();
+  await otD();
+  const [a, b] = [await read(yDirect, cout * H * W), await read(yW, cout * H * W)];
+  let err = 0;
+  let mx = 0;
+  for (let k = 0; k < a.length; k++) {
+    err = Math.max(err, Math.abs(a[k]! - b[k]!));
+    mx = Math.max(mx, Math.abs(a[k]!));
+  }
+  const passes: Disp[] = [direct, wtD, itD, gemmD, otD];
+  const best = passes.map(() => Infinity);
+  for (let r = 0; r < rounds; r++)
+    for (const [k, f] of passes.entries()) best[k] = Math.min(best[k]!, await f());
+  for (const buf of [x, w, yDirect, Ub, Vb, Mb, yW]) buf.destroy();
+  const [tDirect, tWeights, tInput, tGemm, tOutput] = best as [number, number, number, number, number];
+  return {
+    direct: tDirect,
+    weights: tWeights,
+    input: tInput,
+    gemm: tGemm,
+    output: tOutput,
+    relError: err / mx,
+  };
+}
+
+/** F(2×2, 3×3): maps a multiple of 8. */
+export function winogradF23(
+  dev: OpenedDevice,
+  base: Readonly<Record<string, number>>,
+  cin: number,
+  size: number,
+  cout: number,
+  rounds: number,
+): Promise<F23Times> {
+  return runWinograd(
+    dev,
+    base,
+    { cin, size, cout, m: 2, rounds },
+    ({ cin, cout, H, W, TH, TW, T, WG, idx }) => {
+      // 1. Weight transform: U[xi][co][ci] = (G g G^T)[i][j], one invocation per (co, 4 input channels).
+      const wt = `
 @group(0) @binding(0) var<storage, read> w: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> u: array<vec4f>;
 const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
@@ -155,10 +240,8 @@ const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
     u[((o + 3u) * COUT + co) * CIN4 + c4] = g2;
   }
 }`;
-  const wtD = await prep(wt, 'main', grid1((cout * cin) / 4), [w, Ub]);
-
-  // 2. Input transform: V[xi][ci][t], one invocation per (ci, tile row, 4 tiles of it).
-  const it = `
+      // 2. Input transform: V[xi][ci][t], one invocation per (ci, tile row, 4 tiles of it).
+      const it = `
 @group(0) @binding(0) var<storage, read> x: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> v: array<vec4f>;
 const CIN = ${cin}u; const H = ${H}i; const W4 = ${W / 4}i; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u;
@@ -195,18 +278,8 @@ fn ld(c: u32, r: i32, q: i32) -> vec4f {
     v[((i * 4u + 3u) * CIN + c) * T4 + t4] = d1 - d3;
   }
 }`;
-  const itD = await prep(it, 'main', grid1((cin * TH * TW) / 4), [x, Vb]);
-
-  // 3. Grouped GEMM: 16 groups, [Cout x Cin] x [Cin x T].
-  const gemmP = stride1Conv([1, 16 * cin, 1, T], 16 * cout, 1, 0, 16);
-  const gemmD = await prepSpec(candidateKernel(gemmP, { name: 'g', tuning: {} }, dev.limits, base), {
-    input0: Vb,
-    param0: Ub,
-    output: Mb,
-  });
-
-  // 4. Output transform: y = A^T m A, one invocation per (co, tile row, 4 tiles).
-  const ot = `
+      // 4. Output transform: y = A^T m A, one invocation per (co, tile row, 4 tiles).
+      const ot = `
 @group(0) @binding(0) var<storage, read> m: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> y: array<vec4f>;
 const COUT = ${cout}u; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u; const W4 = ${W / 4}u; const H = ${H}u;
@@ -230,33 +303,11 @@ const COUT = ${cout}u; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T
     y[row + 1u] = vec4f(y0.z, y1.z, y0.w, y1.w);
   }
 }`;
-  const otD = await prep(ot, 'main', grid1((cout * TH * TW) / 4), [Mb, yW]);
-
-  // Correctness: both ways on the same input and weights.
-  await direct();
-  await wtD();
-  await itD();
-  await gemmD();
-  await otD();
-  const [a, b] = [await read(yDirect, cout * H * W), await read(yW, cout * H * W)];
-  let err = 0;
-  let mx = 0;
-  for (let k = 0; k < a.length; k++) {
-    err = Math.max(err, Math.abs(a[k]! - b[k]!));
-    mx = Math.max(mx, Math.abs(a[k]!));
-  }
-  const passes: Disp[] = [direct, wtD, itD, gemmD, otD];
-  const best = passes.map(() => Infinity);
-  for (let r = 0; r < rounds; r++)
-    for (const [k, f] of passes.entries()) best[k] = Math.min(best[k]!, await f());
-  for (const b of [x, w, yDirect, Ub, Vb, Mb, yW]) b.destroy();
-  const [tDirect, tWeights, tInput, tGemm, tOutput] = best as [number, number, number, number, number];
-  return {
-    direct: tDirect,
-    weights: tWeights,
-    input: tInput,
-    gemm: tGemm,
-    output: tOutput,
-    relError: err / mx,
-  };
+      return {
+        weights: { code: wt, items: (cout * cin) / 4 },
+        input: { code: it, items: (cin * TH * TW) / 4 },
+        output: { code: ot, items: (cout * TH * TW) / 4 },
+      };
+    },
+  );
 }
