@@ -335,7 +335,7 @@ export function register(program: Command, { io, fail }: CommandContext): void {
     program
       .command('bench')
       .description(
-        "the paper's Table 2 on this adapter: FPS (or training img/s), memory, params and GMACs of each variant, measured in alternation; speed-ups against the dilated baseline beside the paper's and the MAC ratio",
+        "the paper's Table 2 on this adapter: FPS (or training img/s), memory, params and GMACs of each variant, measured in alternation; speed-ups against the dilated baseline, with a distribution-free interval of their paired rounds, beside the paper's and the MAC ratio",
       )
       .argument('<specs...>', '.fcn spec files (e.g. specs/enc_jpu_r50.fcn specs/enc_dilated_r50.fcn)')
       .option('--train', 'measure training steps (forward, losses, backward, SGD) instead of forwards')
@@ -345,7 +345,10 @@ export function register(program: Command, { io, fail }: CommandContext): void {
           .argParser(parseNonNegativeInt('--warmup')),
       )
       .addOption(
-        new Option('--runs <R>', 'rounds; each variant runs once per round, in alternation')
+        new Option(
+          '--runs <R>',
+          'rounds; each variant runs once per round, in alternation (at least 5 for a verdict of the speed-up against its target)',
+        )
           .default(10)
           .argParser(parsePositiveInt('--runs')),
       )
