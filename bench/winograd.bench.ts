@@ -23,7 +23,7 @@ import { openDevice } from '../runtime/device.ts';
 import { gpuTimer, type Problem } from '../runtime/tune.ts';
 import { tuningFor } from '../runtime/tuning.ts';
 import { winogradF43 } from './winograd/f43.ts';
-import { stride1Conv, winogradF23, type F23Times } from './winograd/prototype.ts';
+import { stride1Conv, winogradF23, type F23Times, type WinogradPrototype } from './winograd/prototype.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const ROUNDS = Number(process.argv[2] ?? 5);
@@ -89,9 +89,8 @@ timer.release();
 // End to end where the GEMMs alone promised more than 1.2×: F(2×2,3×3), then F(4×4,3×3). `best` keeps, per conv,
 // the direct kernel's time in the first run and the largest speed-up of a prototype over the direct kernel timed
 // beside it (a ratio within one run: the direct time itself moves between runs).
-type Proto = (...a: Parameters<typeof winogradF23>) => Promise<F23Times>;
 const best = new Map<string, { direct: number; speedup: number; count: number; where: Where }>();
-async function endToEnd(proto: Proto, list: (typeof SHAPES)[number][]): Promise<string[]> {
+async function endToEnd(proto: WinogradPrototype, list: (typeof SHAPES)[number][]): Promise<string[]> {
   const out: string[] = [];
   for (const [what, cin, size, cout, count, where] of list) {
     let t: F23Times;

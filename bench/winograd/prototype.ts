@@ -51,6 +51,13 @@ export interface WinogradShape {
   /** Invocations per workgroup, and the WGSL line that computes `gid` from a 2-D grid of them. */
   readonly WG: number;
   readonly idx: string;
+  /**
+   * The WGSL both transforms of the input and of the output open with: bindings, constants, the zero-padded vec4
+   * load `ld(c, r, q)` (input), and `main` up to the invocation's 4 adjacent tiles (`q4`, `ty`, `t4`) of its channel
+   * (`c`, `co`); the transform's body and the closing brace follow.
+   */
+  readonly inputHead: string;
+  readonly outputHead: string;
 }
 
 /**
@@ -159,7 +166,27 @@ export async function runWinograd(
     candidateKernel(stride1Conv([1, cin, H, W], cout, 3), { name: 'd', tuning: {} }, dev.limits, base),
     { input0: x, param0: w, output: yDirect },
   );
-  const t = transforms({ cin, cout, H, W, TH, TW, T, WG, idx });
+  const inputHead = `@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> v: array<vec4f>;
+const CIN = ${cin}u; const H = ${H}i; const W4 = ${W / 4}i; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u;
+fn ld(c: u32, r: i32, q: i32) -> vec4f {
+  if (r < 0i || r >= H || q < 0i || q >= W4) { return vec4f(0.0); }
+  return x[(c * u32(H) + u32(r)) * u32(W4) + u32(q)];
+}
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
+  ${idx}
+  if (gid >= CIN * TH * TW4) { return; }
+  let q4 = gid % TW4; let ty = (gid / TW4) % TH; let c = gid / (TW4 * TH);
+  let t4 = ty * TW4 + q4;`;
+  const outputHead = `@group(0) @binding(0) var<storage, read> m: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4f>;
+const COUT = ${cout}u; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u; const W4 = ${W / 4}u; const H = ${H}u;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
+  ${idx}
+  if (gid >= COUT * TH * TW4) { return; }
+  let q4 = gid % TW4; let ty = (gid / TW4) % TH; let co = gid / (TW4 * TH);
+  let t4 = ty * TW4 + q4;`;
+  const t = transforms({ cin, cout, H, W, TH, TW, T, WG, idx, inputHead, outputHead });
   const wtD = await prep(t.weights.code, 'main', grid1(t.weights.items), [w, Ub]);
   const itD = await prep(t.input.code, 'main', grid1(t.input.items), [x, Vb]);
   // The (m+2)² GEMMs as one grouped 1×1 conv: [Cout × Cin] × [Cin × T] per group.
@@ -200,22 +227,28 @@ export async function runWinograd(
   };
 }
 
-/** F(2×2, 3×3): maps a multiple of 8. */
-export function winogradF23(
+/** A prototype as the bench calls it: the direct kernel and the four passes of one conv, timed. */
+export type WinogradPrototype = (
   dev: OpenedDevice,
   base: Readonly<Record<string, number>>,
   cin: number,
   size: number,
   cout: number,
   rounds: number,
-): Promise<F23Times> {
-  return runWinograd(
-    dev,
-    base,
-    { cin, size, cout, m: 2, rounds },
-    ({ cin, cout, H, W, TH, TW, T, WG, idx }) => {
-      // 1. Weight transform: U[xi][co][ci] = (G g G^T)[i][j], one invocation per (co, 4 input channels).
-      const wt = `
+) => Promise<F23Times>;
+
+/** The prototype of F(m×m, 3×3) with these transforms. */
+export const winogradPrototype =
+  (m: number, transforms: (shape: WinogradShape) => WinogradTransforms): WinogradPrototype =>
+  (dev, base, cin, size, cout, rounds) =>
+    runWinograd(dev, base, { cin, size, cout, m, rounds }, transforms);
+
+/** F(2×2, 3×3): maps a multiple of 8. */
+export const winogradF23: WinogradPrototype = winogradPrototype(
+  2,
+  ({ cin, cout, TH, TW, WG, idx, inputHead, outputHead }) => {
+    // 1. Weight transform: U[xi][co][ci] = (G g G^T)[i][j], one invocation per (co, 4 input channels).
+    const wt = `
 @group(0) @binding(0) var<storage, read> w: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> u: array<vec4f>;
 const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
@@ -240,19 +273,8 @@ const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
     u[((o + 3u) * COUT + co) * CIN4 + c4] = g2;
   }
 }`;
-      // 2. Input transform: V[xi][ci][t], one invocation per (ci, tile row, 4 tiles of it).
-      const it = `
-@group(0) @binding(0) var<storage, read> x: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> v: array<vec4f>;
-const CIN = ${cin}u; const H = ${H}i; const W4 = ${W / 4}i; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u;
-fn ld(c: u32, r: i32, q: i32) -> vec4f {
-  if (r < 0i || r >= H || q < 0i || q >= W4) { return vec4f(0.0); }
-  return x[(c * u32(H) + u32(r)) * u32(W4) + u32(q)];
-}
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
-  ${idx}
-  if (gid >= CIN * TH * TW4) { return; }
-  let q4 = gid % TW4; let ty = (gid / TW4) % TH; let c = gid / (TW4 * TH);
+    // 2. Input transform: V[xi][ci][t], one invocation per (ci, tile row, 4 tiles of it).
+    const it = `${inputHead}
   // Tiles tx0..tx0+3 (tx0 = 4 q4): input columns 2 tx0 - 1 .. 2 tx0 + 8, i.e. vec4s 2 q4 - 1 .. 2 q4 + 2.
   var dd: array<vec4f, 16>; // dd[i*4+cc]: row i, column 2k+cc of tile k, over k
   for (var i = 0u; i < 4u; i++) {
@@ -269,7 +291,6 @@ fn ld(c: u32, r: i32, q: i32) -> vec4f {
     let d0 = dd[cc]; let d1 = dd[4u + cc]; let d2 = dd[8u + cc]; let d3 = dd[12u + cc];
     bt[cc] = d0 - d2; bt[4u + cc] = d1 + d2; bt[8u + cc] = d2 - d1; bt[12u + cc] = d1 - d3;
   }
-  let t4 = ty * TW4 + q4;
   for (var i = 0u; i < 4u; i++) {
     let d0 = bt[i * 4u]; let d1 = bt[i * 4u + 1u]; let d2 = bt[i * 4u + 2u]; let d3 = bt[i * 4u + 3u];
     v[((i * 4u + 0u) * CIN + c) * T4 + t4] = d0 - d2;
@@ -278,16 +299,8 @@ fn ld(c: u32, r: i32, q: i32) -> vec4f {
     v[((i * 4u + 3u) * CIN + c) * T4 + t4] = d1 - d3;
   }
 }`;
-      // 4. Output transform: y = A^T m A, one invocation per (co, tile row, 4 tiles).
-      const ot = `
-@group(0) @binding(0) var<storage, read> m: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> y: array<vec4f>;
-const COUT = ${cout}u; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u; const W4 = ${W / 4}u; const H = ${H}u;
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
-  ${idx}
-  if (gid >= COUT * TH * TW4) { return; }
-  let q4 = gid % TW4; let ty = (gid / TW4) % TH; let co = gid / (TW4 * TH);
-  let t4 = ty * TW4 + q4;
+    // 4. Output transform: y = A^T m A, one invocation per (co, tile row, 4 tiles).
+    const ot = `${outputHead}
   var mm: array<vec4f, 16>;
   for (var k = 0u; k < 16u; k++) { mm[k] = m[(k * COUT + co) * T4 + t4]; }
   var r: array<vec4f, 8>; // rows of A^T m: r[a*4+j]
@@ -303,11 +316,10 @@ const COUT = ${cout}u; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T
     y[row + 1u] = vec4f(y0.z, y1.z, y0.w, y1.w);
   }
 }`;
-      return {
-        weights: { code: wt, items: (cout * cin) / 4 },
-        input: { code: it, items: (cin * TH * TW) / 4 },
-        output: { code: ot, items: (cout * TH * TW) / 4 },
-      };
-    },
-  );
-}
+    return {
+      weights: { code: wt, items: (cout * cin) / 4 },
+      input: { code: it, items: (cin * TH * TW) / 4 },
+      output: { code: ot, items: (cout * TH * TW) / 4 },
+    };
+  },
+);
