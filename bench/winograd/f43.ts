@@ -45,7 +45,7 @@ function combo(m: readonly number[], term: (j: number) => string): string {
 /** F(4×4, 3×3): maps a multiple of 16. */
 export const winogradF43: WinogradPrototype = winogradPrototype(
   4,
-  ({ cin, cout, TH, TW, WG, idx, inputHead, outputHead }) => {
+  ({ cin, cout, TH, TW, inputHead, outputHead, weightsHead }) => {
     // 1. Weight transform: U[ξ][co][ci] = (G g G^T)[i][j], ξ = 6i + j; one invocation per (co, 4 input channels).
     const L1: string[] = [];
     for (let t = 0; t < 9; t++) L1.push(`  let g${t} = w[(co * 9u + ${t}u) * CIN4 + c4];`);
@@ -54,13 +54,7 @@ export const winogradF43: WinogradPrototype = winogradPrototype(
     for (let i = 0; i < 6; i++)
       for (let j = 0; j < 6; j++)
         L1.push(`  u[(${6 * i + j}u * COUT + co) * CIN4 + c4] = ${combo(G[j]!, (c) => `a${i}_${c}`)};`);
-    const weights = `@group(0) @binding(0) var<storage, read> w: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> u: array<vec4f>;
-const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
-  ${idx}
-  if (gid >= COUT * CIN4) { return; }
-  let c4 = gid % CIN4; let co = gid / CIN4;
+    const weights = `${weightsHead}
 ${L1.join('\n')}
 }`;
     // 2. Input transform: V[ξ][ci][t] = (B^T d B)[i][j]; one invocation per (ci, tile row, 4 adjacent tiles), the

@@ -58,6 +58,8 @@ export interface WinogradShape {
    */
   readonly inputHead: string;
   readonly outputHead: string;
+  /** Likewise for the weight transform: `main` up to the invocation's output channel `co` and input channels `c4`. */
+  readonly weightsHead: string;
 }
 
 /**
@@ -166,6 +168,13 @@ export async function runWinograd(
     candidateKernel(stride1Conv([1, cin, H, W], cout, 3), { name: 'd', tuning: {} }, dev.limits, base),
     { input0: x, param0: w, output: yDirect },
   );
+  const weightsHead = `@group(0) @binding(0) var<storage, read> w: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> u: array<vec4f>;
+const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
+  ${idx}
+  if (gid >= COUT * CIN4) { return; }
+  let c4 = gid % CIN4; let co = gid / CIN4;`;
   const inputHead = `@group(0) @binding(0) var<storage, read> x: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> v: array<vec4f>;
 const CIN = ${cin}u; const H = ${H}i; const W4 = ${W / 4}i; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T / 4}u;
@@ -186,7 +195,7 @@ const COUT = ${cout}u; const TH = ${TH}u; const TW4 = ${TW / 4}u; const T4 = ${T
   if (gid >= COUT * TH * TW4) { return; }
   let q4 = gid % TW4; let ty = (gid / TW4) % TH; let co = gid / (TW4 * TH);
   let t4 = ty * TW4 + q4;`;
-  const t = transforms({ cin, cout, H, W, TH, TW, T, WG, idx, inputHead, outputHead });
+  const t = transforms({ cin, cout, H, W, TH, TW, T, WG, idx, inputHead, outputHead, weightsHead });
   const wtD = await prep(t.weights.code, 'main', grid1(t.weights.items), [w, Ub]);
   const itD = await prep(t.input.code, 'main', grid1(t.input.items), [x, Vb]);
   // The (m+2)² GEMMs as one grouped 1×1 conv: [Cout × Cin] × [Cin × T] per group.
@@ -246,16 +255,9 @@ export const winogradPrototype =
 /** F(2×2, 3×3): maps a multiple of 8. */
 export const winogradF23: WinogradPrototype = winogradPrototype(
   2,
-  ({ cin, cout, TH, TW, WG, idx, inputHead, outputHead }) => {
+  ({ cin, cout, TH, TW, inputHead, outputHead, weightsHead }) => {
     // 1. Weight transform: U[xi][co][ci] = (G g G^T)[i][j], one invocation per (co, 4 input channels).
-    const wt = `
-@group(0) @binding(0) var<storage, read> w: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> u: array<vec4f>;
-const CIN4 = ${cin / 4}u; const COUT = ${cout}u;
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
-  ${idx}
-  if (gid >= COUT * CIN4) { return; }
-  let c4 = gid % CIN4; let co = gid / CIN4;
+    const wt = `${weightsHead}
   var g: array<vec4f, 9>;
   for (var t = 0u; t < 9u; t++) { g[t] = w[(co * 9u + t) * CIN4 + c4]; }
   // Rows: Gg (4 x 3)
