@@ -96,8 +96,9 @@ export function stepCosts(graph: Graph, program: Program, entry = 'forward'): St
       return { flops: 2 * macs, bytes: nodeBytes(graph, node), bytesFrom: 'tensors' };
     // Several dispatches of one node (a plan: encoding's assign and aggregate passes, a split-K GEMM's two
     // passes): the first carries the node's MACs — but a strided 1×1 conv's subsampling copy (pass 1 of
-    // conv.ts `subsampledGemm`, kernel `conv2d_subsample_…`) leaves them to its GEMM.
-    if (s.kernel.startsWith('conv2d_subsample_'))
+    // conv.ts `subsampledGemm`, kernel `conv2d_subsample_…`) and the transforms of a Winograd conv (winograd.ts,
+    // `conv2d_winograd<m>_weights_…`, `…_input_…`, `…_output_…`) leave them to its GEMM.
+    if (/^conv2d_(subsample_|winograd\d+_(weights|input|output)_)/.test(s.kernel))
       return { flops: 0, bytes: bindingBytes(program, s), bytesFrom: 'bindings' };
     const first = !charged.has(s.node);
     charged.add(s.node);

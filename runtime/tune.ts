@@ -118,6 +118,12 @@ const wg = (t: ConvWgTiling, op: 'conv2d' | ConvGradOp = 'conv2d'): Candidate =>
   },
 });
 
+/** Winograd F(m×m, 3×3) with the adapter's GEMM kernel and tiles. */
+const winograd = (m: number): Candidate => ({
+  name: `Winograd F(${m}×${m}, 3×3)`,
+  tuning: { 'conv2d.winograd': m },
+});
+
 const grad = (op: ConvGradOp, tm: number, tn: number): Candidate => ({
   name: `register ${tm}×${tn}`,
   tuning: {
@@ -175,6 +181,12 @@ export const CANDIDATES: {
     wg({ bm: 64, bn: 64, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, vec: 4 }),
     wg({ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, vec: 4 }),
+    // Winograd F(2×2, 3×3) and F(4×4, 3×3) (compiler/codegen/wgsl/winograd.ts; 3×3 stride-1 convs on maps it tiles,
+    // elsewhere the default kernel, which the list then drops): 2.25× and 4× fewer multiply-adds in GEMMs run by the
+    // adapter's GEMM kernel, plus three transform passes. On llvmpipe up to 1.9× faster on wide maps, far slower on
+    // narrow ones (bench/results/winograd-software.md): only a measurement can tell.
+    winograd(2),
+    winograd(4),
   ],
   depthwise: [
     { name: 'depthwise taps 4', tuning: { 'conv2d_dw.variant': 0 } },
@@ -394,6 +406,7 @@ const PROBE: readonly { x: Shape; a: ConvAttrs }[] = [
   { x: [1, 16, 12, 16], a: conv(24, 3, 1, 4, 4, 1, false) },
   { x: [1, 3, 16, 16], a: conv(64, 3, 2, 1, 1, 1, false) }, // an image's channels (the stem: large tiles)
   { x: [1, 64, 4, 72], a: conv(64, 3, 1, 1, 1, 1, false) }, // rows wider than 64 (their own row tiles)
+  { x: [1, 16, 8, 16], a: conv(24, 3, 1, 1, 1, 1, true) }, // Winograd F(2×2) and F(4×4) tile it
 ];
 function conv(ch: number, k: number, s: number, p: number, d: number, g: number, bias: boolean): ConvAttrs {
   return { channels: ch, kernel: k, stride: s, padding: p, dilation: d, groups: g, bias };

@@ -46,6 +46,7 @@ export function kernelOptions(
     maxStorageBuffersPerShaderStage: limit(limits, 'maxStorageBuffersPerShaderStage'),
     maxInvocationsPerWorkgroup: limit(limits, 'maxComputeInvocationsPerWorkgroup'),
     maxWorkgroupStorageSize: limit(limits, 'maxComputeWorkgroupStorageSize'),
+    maxBindingBytes: maxBinding(limits),
     ...(tuning ? { tuning } : {}),
   };
 }

@@ -123,6 +123,8 @@ export interface KernelOptions {
   readonly maxInvocationsPerWorkgroup: number;
   /** maxComputeWorkgroupStorageSize in bytes. */
   readonly maxWorkgroupStorageSize: number;
+  /** The largest buffer one storage binding holds (bytes); absent: WebGPU's default, 128 MiB. */
+  readonly maxBindingBytes?: number;
   /**
    * Kernel choices for the adapter at hand, by measurement (bench/): e.g. `conv2d.tm` / `conv2d.tn`, the output
    * channels × pixels each conv invocation computes. Absent: the emitter's defaults.

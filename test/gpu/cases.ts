@@ -5,6 +5,7 @@
 import type { Attrs, Shape } from '../../compiler/ir/types.ts';
 import { windowOut } from '../../compiler/ops/op.ts';
 import { rowKernelApplies } from '../../compiler/codegen/wgsl/conv.ts';
+import { WINOGRAD_TILES, winogradProblem } from '../../compiler/codegen/wgsl/winograd.ts';
 import type { ConvAttrs } from '../../compiler/ops/conv.ts';
 import { CANDIDATES, DEFAULT_CANDIDATE } from '../../runtime/tune.ts';
 import { LLVMPIPE_TUNING } from '../../runtime/tuning.ts';
@@ -563,6 +564,24 @@ export const CASES: Record<string, readonly Case[]> = {
     { inputs: [[1, 4, 9, 20]], attrs: conv(6, 3, { stride: 2, padding: 2, dilation: 2, bias: true }) },
     { inputs: [[1, 8, 11, 12]], attrs: conv(5, 3, { stride: 2 }) },
     { inputs: [[1, 4, 6, 80]], attrs: conv(4, 3, { stride: 2, padding: 1 }) },
+    // Winograd F(2×2, 3×3) and F(4×4, 3×3) (`conv2d.winograd`, compiler/codegen/wgsl/winograd.ts), each where it
+    // applies, with the emitters' GEMM, llvmpipe's and the workgroup-tiled one: batch 2 with a bias; an output-channel
+    // tail (5) on a map only F(2,3) tiles; 64 input channels (F(4,3) rounds more).
+    ...(
+      [
+        [[2, 8, 8, 16], conv(12, 3, { padding: 1, bias: true })],
+        [[1, 4, 6, 24], conv(5, 3, { padding: 1 })],
+        [[1, 64, 4, 16], conv(8, 3, { padding: 1 })],
+      ] as const
+    ).flatMap(([x, a]) =>
+      WINOGRAD_TILES.filter((m) => !winogradProblem(x, a as unknown as ConvAttrs, m)).flatMap((m) =>
+        [{}, LLVMPIPE_TUNING, { 'conv2d.variant': 1 }].map((t): Case => ({
+          inputs: [[...x]],
+          attrs: a,
+          tuning: { ...t, 'conv2d.winograd': m },
+        })),
+      ),
+    ),
     // Register-blocking variants of the implicit GEMM and the 1×1 GEMM.
     ...[
       [4, 4],

@@ -101,6 +101,20 @@ describe.skipIf(!dev)(`narrow networks on the GPU vs interpret (${dev?.descripti
       expect(program.kernels.some((k) => k.name.startsWith('conv2d_subsample_s2'))).toBe(true);
   });
 
+  it.each([{ m: 2 }, { m: 4 }])(
+    'batch 2 with Winograd F($m×$m, 3×3) wherever it applies: fused = reference',
+    async ({ m }) => {
+      // Every 3×3 stride-1 conv whose map it tiles runs as Winograd's four passes, on llvmpipe's kernels (or the
+      // emitters' defaults), with the conv's fused epilogue (BN folded, ReLU, residual adds) and concat views.
+      const program = await encJpuBatch2Under({ ...tuningFor(dev!), 'conv2d.winograd': m }, 64, 9);
+      const names = program.kernels.map((k) => k.name);
+      for (const pass of ['weights', 'input', 'gemm', 'output'])
+        expect(names.filter((k) => k.startsWith(`conv2d_winograd${m}_${pass}`)).length).toBeGreaterThan(
+          m === 2 ? 2 : 0,
+        );
+    },
+  );
+
   it("batch 2 under a real GPU's fixed kernel choices (workgroup-tiled convs): fused = reference", async () => {
     // What `fcnc bench` / `fcnc infer` compile on a GPU with no tuning cache (bench/device.sh): the tiled conv
     // kernels with fused epilogues (BN, ReLU, residual adds) and concat views, strided and grouped convs included.

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../../compiler/index.ts';
 import { compile, compileTraining } from '../../compiler/compile.ts';
 import { kernelOptions, tunedValue } from '../../compiler/codegen/limits.ts';
-import { conv2dKernel, convProblem, rowKernelApplies } from '../../compiler/codegen/wgsl/conv.ts';
+import { conv2dKernel, conv2dPlan, convProblem, rowKernelApplies } from '../../compiler/codegen/wgsl/conv.ts';
 import {
   conv2dGradInputKernel,
   conv2dGradWeightKernel,
@@ -705,6 +705,22 @@ describe('defaults and candidates', () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(10);
+    // Winograd's candidates: the four passes of F(m×m, 3×3), the GEMMs with llvmpipe's large tiles.
+    for (const m of [2, 4]) {
+      const plan = candidatePlan(
+        p,
+        CANDIDATES.conv.find((c) => c.name === `Winograd F(${m}×${m}, 3×3)`)!,
+        LIMITS,
+        LLVMPIPE,
+      );
+      expect(plan.dispatches.map((d) => d.name!.replace(/_[kc]\d+.*$/, ''))).toEqual(
+        ['weights', 'input', 'gemm', 'output'].map((k) => `conv2d_winograd${m}_${k}`),
+      );
+      expect(plan.dispatches[2]!.wgsl).toContain('32 output channels × 32 pixels');
+      const xi = (m + 2) ** 2;
+      const tiles = (32 / m) ** 2;
+      expect(plan.scratch).toEqual([xi * 128 * 128, xi * 128 * tiles, xi * 128 * tiles]);
+    }
   });
 
   it('choose: the fastest, unless the defaults are within MIN_GAIN of it', () => {
@@ -749,17 +765,19 @@ describe('defaults and candidates', () => {
       const g = oneOpGraph('conv2d', [x], a);
       const node = g.nodes.at(-1)!;
       const p = problemsOf(g)[0]!;
-      const tested = (tuning?: Readonly<Record<string, number>>) =>
-        conv2dKernel({
+      const tested = (tuning?: Readonly<Record<string, number>>) => {
+        const made = conv2dPlan({
           inputs: [x],
           out: node.shape,
           attrs: a,
           params: g.params.map((q) => q.shape),
           opts: kernelOptions(LIMITS, tuning),
-        }).wgsl;
+        });
+        return planWgsl('wgsl' in made ? { scratch: [], dispatches: [made] } : made);
+      };
       // What the tuner times and the program runs: the candidate's keys for this problem on top of the base.
       const timed = (c: Candidate, base: Readonly<Record<string, number>>) =>
-        candidateKernel(p, c, LIMITS, base).wgsl;
+        planWgsl(candidatePlan(p, c, LIMITS, base));
       return { tested, timed };
     };
     const base = { stride: 1, padding: 1, dilation: 1, bias: false };
@@ -768,6 +786,8 @@ describe('defaults and candidates', () => {
     const rowsWide = probe({ ...base, channels: 20, kernel: 3, groups: 1 }, [1, 12, 8, 12]);
     const gemm = probe({ ...base, padding: 0, channels: 20, kernel: 1, groups: 1 }, [1, 16, 8, 8]);
     const dw = probe({ ...base, channels: 12, kernel: 3, groups: 12 }, [1, 12, 9, 9]);
+    // A map Winograd F(2×2) and F(4×4) tile: where its candidates generate their own plans.
+    const tiled = probe({ ...base, channels: 12, kernel: 3, groups: 1, bias: true }, [2, 8, 8, 16]);
     // Candidates are generated on top of the adapter's defaults: none (the emitters'), and llvmpipe's.
     for (const b of [{}, LLVMPIPE])
       for (const [kind, list] of [
@@ -775,6 +795,7 @@ describe('defaults and candidates', () => {
         [rowsWide, CANDIDATES.conv],
         [gemm, CANDIDATES.conv],
         [dw, CANDIDATES.depthwise],
+        [tiled, CANDIDATES.conv],
       ] as const)
         for (const c of [DEFAULT_CANDIDATE, ...list]) {
           const want = kind.timed(c, b);
@@ -1061,7 +1082,7 @@ describe.skipIf(!dev)(`tuning on the device (${dev?.description ?? reason})`, ()
     const p = problemsOf(g)[0]!;
     const timer = gpuTimer(dev!, { rounds: 1 });
     try {
-      const two = [CANDIDATES.conv[0]!, CANDIDATES.conv.at(-1)!];
+      const two = [CANDIDATES.conv[0]!, CANDIDATES.conv.find((c) => c.name === 'tiled 64×64 k16 8×8')!];
       const ms = await timer(p, two);
       expect(ms.length).toBe(2);
       // Each timed, or (at most one) given up as more than twice as slow as the other.

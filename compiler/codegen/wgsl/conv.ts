@@ -33,6 +33,7 @@ import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
 import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
 import { KernelIo } from './io.ts';
 import { tunedValue } from '../limits.ts';
+import { bindingBytes, winogradPlan, winogradProblem, WINOGRAD_TILES } from './winograd.ts';
 
 import type { ConvAttrs } from '../../ops/conv.ts';
 
@@ -94,6 +95,7 @@ export const CONV_KEYS = {
   dwVec: 'conv2d_dw.vec',
   sub: 'conv2d.sub',
   gemmOrder: 'conv2d.gemm_order',
+  winograd: 'conv2d.winograd',
 } as const;
 
 /**
@@ -284,12 +286,16 @@ export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling?: ConvTiling): Ke
 }
 
 /**
- * The conv op's kernels: `conv2dKernel`'s one dispatch, or for a strided 1×1 unpadded conv under `conv2d.sub` = 1
- * (variants 0 and 2) two: the input subsampled into a scratch buffer, then the plain GEMM on it
- * (`subsampledGemm`).
+ * The conv op's kernels: `conv2dKernel`'s one dispatch; or, under `conv2d.winograd` = m (2 or 4) for a 3×3 stride-1
+ * conv it applies to (winograd.ts `winogradProblem`; the others keep the direct kernel), Winograd F(m×m, 3×3) in four
+ * (`winogradPlan`); or for a strided 1×1 unpadded conv under `conv2d.sub` = 1 (variants 0 and 2) two: the input
+ * subsampled into a scratch buffer, then the plain GEMM on it (`subsampledGemm`).
  */
 export function conv2dPlan(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
   const a = ctx.attrs;
+  const m = tunedInt(ctx, CONV_KEYS.winograd, 0, (v) => v === 0 || WINOGRAD_TILES.includes(v));
+  if (m && !winogradProblem(ctx.inputs[0]!, a, m, bindingBytes(ctx.opts)))
+    return winogradPlan(ctx, m, (g) => conv2dKernel(g));
   if (
     a.kernel === 1 &&
     a.stride > 1 &&
