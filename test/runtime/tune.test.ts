@@ -1110,6 +1110,21 @@ describe.skipIf(!dev)(`tuning on the device (${dev?.description ?? reason})`, ()
     }
   });
 
+  it('times Winograd plans (four dispatches, three scratch buffers) beside the direct kernel', async () => {
+    const g = oneOpGraph('conv2d', [[1, 16, 16, 32]], conv(16, 3));
+    const p = problemsOf(g)[0]!;
+    const cands = [DEFAULT_CANDIDATE, ...CANDIDATES.conv.filter((c) => c.tuning['conv2d.winograd'])];
+    expect(cands.map((c) => candidatePlan(p, c, dev!.limits).dispatches.length)).toEqual([1, 4, 4]);
+    const timer = gpuTimer(dev!, { rounds: 1, giveUp: 1000 });
+    try {
+      const ms = await timer(p, cands, tuningFor(dev!));
+      expect(ms.length).toBe(3);
+      for (const t of ms) expect(t > 0 && Number.isFinite(t)).toBe(true);
+    } finally {
+      timer.release();
+    }
+  });
+
   it("times gradient kernels, a weight gradient's two passes and scratch included", async () => {
     const a: ConvAttrs = { ...conv(32, 3), bias: true };
     const x = [2, 16, 23, 23];
