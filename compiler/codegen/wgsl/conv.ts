@@ -28,6 +28,8 @@
 //    inputs; 1: `conv2d_dw.tn` adjacent output pixels per invocation (a multiple of 4), each distinct input of a
 //    kernel row loaded once into registers and shared by the taps that read it (with stride 1 and dilation d a
 //    row of TN outputs reads TN + 2d inputs instead of 3·TN).
+//  - `conv2d.winograd` = m (2 or 4): 3×3 stride-1 "same" convs that Winograd F(m×m, 3×3) tiles run as its four
+//    passes (winograd.ts), the GEMMs on this file's kernels; other convs ignore the key. Only the tuner sets it.
 // Output-channel and pixel tails are handled by clamping loads (or loading zeros) and masking stores.
 import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
 import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
