@@ -1,11 +1,12 @@
-// What Winograd (compiler/codegen/wgsl/winograd.ts, `conv2d.winograd`) gives a whole forward on the adapter at hand,
-// the way `--tune full` would choose it: for every 3×3 conv problem of a network that F(2×2) or F(4×4) tiles, the
-// tuner's timer runs the adapter's default kernel and each Winograd plan (weights transform included), and
-// `choose` keeps Winograd where it is more than MIN_GAIN faster. Then each network's forward, compiled with the
-// adapter's defaults and with those choices on top, runs in alternation (A B C D, A B C D …), and the table gives
-// every network's paired speed-up with its distribution-free interval, the memory the scratch buffers add, and what
-// it does to the JPU-vs-dilated speed-up of Table 2.
-// Run: npm run bench:winograd-forward [-- NET… ]  (default enc_jpu_r101 enc_dilated_r101; env SIZE=256, ROUNDS=9)
+// What Winograd (compiler/codegen/wgsl/winograd.ts) gives a whole forward on the adapter at hand. For every 3×3 conv
+// problem of a network that F(2×2) or F(4×4) tiles, the tuner's timer runs the direct kernel (the adapter's defaults
+// without Winograd) and each Winograd plan (weights transform included), and `choose` keeps Winograd where it is
+// more than MIN_GAIN faster — what `--tune full` would do for Winograd alone. Then each network's forward runs in
+// alternation (A B C …, A B C …) compiled three ways: with the direct kernels only, with the adapter's fixed defaults
+// (on llvmpipe F(4×4) on maps at least 128 wide, `conv2d.winograd_wide`), and with Winograd where it timed faster;
+// the table gives every program's paired speed-up over the direct one with its distribution-free interval, the
+// memory the scratch buffers add, and the JPU-vs-dilated speed-up of Table 2 under each.
+// Run: npm run bench:winograd-forward [-- NET… ]  (default enc_jpu_r101 enc_dilated_r101; env SIZE=256, ROUNDS=15)
 //      → bench/results/winograd-forward-<gpu|software>.md and .json
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -34,12 +35,14 @@ import {
 const ROOT = join(import.meta.dirname, '..');
 const nets = process.argv.slice(2).length ? process.argv.slice(2) : ['enc_jpu_r101', 'enc_dilated_r101'];
 const SIZE = Number(process.env.SIZE ?? 256);
-const ROUNDS = Number(process.env.ROUNDS ?? 9);
+const ROUNDS = Number(process.env.ROUNDS ?? 15);
 
 const dev = await openDevice();
 const kind = dev.kind === 'software' ? 'software' : 'gpu';
 console.log(dev.description);
 const base = tuningFor(dev);
+// The adapter's defaults with the direct kernels only.
+const direct = { ...base, 'conv2d.winograd_wide': 0 };
 const winograd = CANDIDATES.conv.filter((c) => c.tuning['conv2d.winograd']);
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const f2 = (x: number) => x.toFixed(2);
@@ -62,7 +65,7 @@ const timer = gpuTimer(dev, { rounds: 5 });
 try {
   for (const name of nets) {
     const g = buildGraph(join(ROOT, 'specs', `${name}.fcn`), { height: SIZE, width: SIZE }).graph!;
-    const plain = compileFor(g, dev, { tuning: base });
+    const plain = compileFor(g, dev, { tuning: direct });
     // The 3×3 problems Winograd applies to.
     const problems = problemsOf(plain.graph).filter(
       (p) =>
@@ -78,7 +81,7 @@ try {
         ),
       ];
       console.log(`${name}: timing ${p.key} (${cands.map((c) => c.name).join(', ')})`);
-      const ms = await timer(p, cands, base);
+      const ms = await timer(p, cands, direct);
       const times: Record<string, number> = {};
       cands.forEach((c, k) => (times[c.name] = ms[k]!));
       const pick = choose(cands, ms);
@@ -95,14 +98,16 @@ try {
         key: p.key,
         convs: p.count,
         times,
-        choice: pick?.[0].name ?? DEFAULT_CANDIDATE.name,
+        choice: pick?.[0] === DEFAULT_CANDIDATE ? 'direct' : (pick?.[0].name ?? 'direct'),
       });
     }
-    const withW = compileFor(g, dev, { tuning: tuningRecord(base, choices) });
+    const dflt = compileFor(g, dev, { tuning: base });
+    const withW = compileFor(g, dev, { tuning: tuningRecord(direct, choices) });
     const { params } = await loadParams(paramSpecs(g), { seed: 1 });
     const net: Net = { name, graph: g, variants: [] };
     for (const [label, c] of [
-      ['defaults', plain],
+      ['direct kernels', plain],
+      ["the adapter's defaults", dflt],
       ['Winograd where faster', withW],
     ] as const) {
       const session = await Session.create(dev, c.program);
@@ -156,10 +161,10 @@ L.push('');
 L.push('## The choices');
 L.push('');
 L.push(
-  "Each 3×3 conv problem Winograd tiles, timed alone by the tuner's timer (ms, fastest of its rounds; the Winograd plans with their weight transform): the adapter's default kernel, F(2×2, 3×3) and F(4×4, 3×3) where they apply; the choice is `choose`'s (Winograd only where more than 3 % faster).",
+  "Each 3×3 conv problem Winograd tiles, timed alone by the tuner's timer (ms, fastest of its rounds; the Winograd plans with their weight transform): the adapter's direct kernel, F(2×2, 3×3) and F(4×4, 3×3) where they apply; the choice is `choose`'s (Winograd only where more than 3 % faster).",
 );
 L.push('');
-L.push('| network | problem | convs | default | F(2×2) | F(4×4) | choice |');
+L.push('| network | problem | convs | direct | F(2×2) | F(4×4) | choice |');
 L.push('|---|---|---:|---:|---:|---:|---|');
 for (const r of problemRows) {
   const t = (n: string) => (r.times[n] !== undefined && Number.isFinite(r.times[n]) ? f2(r.times[n]!) : '—');
@@ -171,29 +176,31 @@ L.push('');
 L.push('## Whole forwards');
 L.push('');
 L.push(
-  '| network | program | dispatches | memory MiB | ms (median) | min–max | speed-up (paired) | interval |',
+  '| network | program | dispatches | memory MiB | ms (median) | min–max | vs direct (paired) | interval |',
 );
 L.push('|---|---|---:|---:|---:|---:|---:|---:|');
 const json: Record<string, unknown>[] = [];
 for (const n of netsRun) {
-  const [a, b] = n.variants as [Net['variants'][0], Net['variants'][0]];
-  const paired = a.ms.map((x, k) => x / b.ms[k]!);
-  const iv = medianInterval(paired);
-  for (const v of n.variants) {
-    const own = v === b;
+  const a = n.variants[0]!;
+  const speedups = n.variants.map((v) => {
+    const paired = a.ms.map((x, k) => x / v.ms[k]!);
+    return { median: median(paired), ...medianInterval(paired) };
+  });
+  for (const [k, v] of n.variants.entries()) {
+    const sp = speedups[k]!;
     L.push(
-      `| ${n.name} | ${v.label} | ${v.dispatches} | ${(v.memoryBytes / 2 ** 20).toFixed(1)} | ${median(v.ms).toFixed(0)} | ${Math.min(...v.ms).toFixed(0)}–${Math.max(...v.ms).toFixed(0)} | ${own ? `${f2(median(paired))}×` : ''} | ${own ? `${f2(iv.low)}–${f2(iv.high)} (${(100 * iv.coverage).toFixed(0)} %)` : ''} |`,
+      `| ${n.name} | ${v.label} | ${v.dispatches} | ${(v.memoryBytes / 2 ** 20).toFixed(1)} | ${median(v.ms).toFixed(0)} | ${Math.min(...v.ms).toFixed(0)}–${Math.max(...v.ms).toFixed(0)} | ${k ? `${f2(sp.median)}×` : ''} | ${k ? `${f2(sp.low)}–${f2(sp.high)} (${(100 * sp.coverage).toFixed(0)} %)` : ''} |`,
     );
   }
   json.push({
     net: n.name,
-    variants: n.variants.map((v) => ({
+    variants: n.variants.map((v, k) => ({
       label: v.label,
       dispatches: v.dispatches,
       memoryBytes: v.memoryBytes,
       ms: v.ms,
+      pairedSpeedup: k ? speedups[k] : null,
     })),
-    pairedSpeedup: { median: median(paired), low: iv.low, high: iv.high, coverage: iv.coverage },
   });
 }
 L.push('');
@@ -203,10 +210,10 @@ if (jpu && dil) {
   const ratio = (k: number) => {
     const xs = dil.variants[k]!.ms.map((d, r) => d / jpu.variants[k]!.ms[r]!);
     const iv = medianInterval(xs);
-    return `${f2(median(xs))}× (${f2(iv.low)}–${f2(iv.high)})`;
+    return `${f2(median(xs))}× (${f2(iv.low)}–${f2(iv.high)}, ${(100 * iv.coverage).toFixed(0)} %)`;
   };
   L.push(
-    `${jpu.name} over ${dil.name}, paired by round: ${ratio(0)} with the defaults, ${ratio(1)} with Winograd where faster.`,
+    `${jpu.name} over ${dil.name}, paired by round: ${jpu.variants.map((v, k) => `${ratio(k)} with ${v.label}`).join('; ')}.`,
   );
   L.push('');
 }

@@ -88,9 +88,11 @@ export interface Candidate {
   readonly tuning: Tuning;
 }
 
+// A direct conv candidate says so (`conv2d.winograd` 0): where the defaults run Winograd (llvmpipe's wide maps), it
+// would otherwise be the defaults' plan again.
 const rb = (tm: number, tn: number): Candidate => ({
   name: `register ${tm}×${tn}`,
-  tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn },
+  tuning: { 'conv2d.variant': 0, 'conv2d.tm': tm, 'conv2d.tn': tn, 'conv2d.winograd': 0 },
 });
 // Every key of a tiling is given (rows too, when 1): on top of the adapter's defaults a missing key would take the
 // default's value (llvmpipe's large row tiling has several rows), and the candidate would not be what it is named.
@@ -102,6 +104,7 @@ const rows = (tm: number, tn: number, n = 1, reuse: 0 | 1 = 0): Candidate => ({
     'conv2d.row_tn': tn,
     'conv2d.row_rows': n,
     'conv2d.row_reuse': reuse,
+    'conv2d.winograd': 0,
   },
 });
 /** The workgroup-tiled kernel (variant 1) of a conv or of a conv's gradient, with tiling t. */
@@ -115,6 +118,7 @@ const wg = (t: ConvWgTiling, op: 'conv2d' | ConvGradOp = 'conv2d'): Candidate =>
     [`${op}.wg_tm`]: t.tm,
     [`${op}.wg_tn`]: t.tn,
     [`${op}.wg_vec`]: t.vec,
+    ...(op === 'conv2d' ? { 'conv2d.winograd': 0 } : {}),
   },
 });
 

@@ -26,6 +26,7 @@ export const LLVMPIPE_TUNING: Readonly<Record<string, number>> = {
   'conv2d_grad_weight.large': 64,
   'conv2d_dw.variant': 1,
   'conv2d_dw.tn': 32,
+  'conv2d.winograd_wide': 128,
 };
 
 const TABLE: readonly Entry[] = [
@@ -50,9 +51,12 @@ const TABLE: readonly Entry[] = [
     // (bench/results/backward-software.md: 1.8–1.9× faster on the 3×3 layers; on rows ≤ 16 wide 8 channels with
     // the kernel rows unrolled, bench/results/reuse-grad-software.md); of stride-1 depthwise convs, the
     // forward's depthwise row kernel with the kernel flipped (7× on the JPU's there).
+    // 3×3 stride-1 convs on maps at least 128 wide (the stem's at 256², layer1's too at 512²): Winograd F(4×4, 3×3)
+    // where it applies (bench/results/winograd-forward-software.md: 1.38–1.58× on the stem's 128² convs; 0.64× on
+    // 64² maps, where F(2×2) is within 1.0–1.2× and the row kernel stays).
     tuning: LLVMPIPE_TUNING,
     source:
-      'bench/results/gemm-software.md (1×1 GEMM tiles and step order, on the 1×1 convs of enc_jpu_r101 and enc_dilated_r101), bench/results/subsample-software.md (strided 1×1 convs), bench/results/depthwise-software.md (depthwise row tiles and vec4 row loads), bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
+      'bench/results/winograd-forward-software.md (Winograd F(4×4) on maps at least 128 wide), bench/results/gemm-software.md (1×1 GEMM tiles and step order, on the 1×1 convs of enc_jpu_r101 and enc_dilated_r101), bench/results/subsample-software.md (strided 1×1 convs), bench/results/depthwise-software.md (depthwise row tiles and vec4 row loads), bench/results/tuning-software.md (the tuner against these defaults per conv problem of enc_jpu_r50: strided 1×1), bench/results/order-software.md (tile shapes after the blocked work order and per-accumulator FMA order, on the conv problems of enc_jpu_r50), bench/results/narrow-software.md (several rows per invocation and sized workgroups, on the conv problems of enc_jpu_r101 and enc_dilated_r101) and bench/results/rows-software.md (the row-vectorised default against register 16×8 over the 3×3 convs of four Table 2 networks)',
   },
 ];
 

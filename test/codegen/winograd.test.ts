@@ -12,6 +12,7 @@ import {
 import { kernelOptions } from '../../compiler/codegen/limits.ts';
 import type { ConvAttrs } from '../../compiler/ops/conv.ts';
 import type { KernelSpec } from '../../compiler/ops/op.ts';
+import { LLVMPIPE_TUNING } from '../../runtime/tuning.ts';
 
 const conv3 = (channels: number, o: Partial<ConvAttrs> = {}): ConvAttrs => ({
   channels,
@@ -91,6 +92,21 @@ describe('Winograd F(m×m, 3×3)', () => {
     const direct = plan([1, 8, 8, 12], conv3(8), { 'conv2d.winograd': 4 });
     expect('wgsl' in direct).toBe(true);
     expect((direct as KernelSpec).wgsl).toBe((plan([1, 8, 8, 12], conv3(8), {}) as KernelSpec).wgsl);
+    // llvmpipe's defaults: F(4×4) on output maps at least 128 wide (conv2d.winograd_wide), unless a key says otherwise.
+    const isPlan = (x: number[], t: Record<string, number>) => !('wgsl' in plan(x, conv3(16), t));
+    expect(LLVMPIPE_TUNING['conv2d.winograd_wide']).toBe(128);
+    expect(isPlan([1, 16, 8, 128], { ...LLVMPIPE_TUNING })).toBe(true);
+    expect(isPlan([1, 16, 8, 112], { ...LLVMPIPE_TUNING })).toBe(false);
+    expect(isPlan([1, 16, 8, 64], { ...LLVMPIPE_TUNING })).toBe(false);
+    expect(isPlan([1, 16, 6, 128], { ...LLVMPIPE_TUNING })).toBe(false); // 6 high: F(4×4) does not tile it
+    expect(isPlan([1, 16, 8, 128], { ...LLVMPIPE_TUNING, 'conv2d.winograd': 0 })).toBe(false);
+    expect(
+      isPlan([1, 16, 8, 128], { ...LLVMPIPE_TUNING, 'conv2d.winograd@conv2d:1x16x8x128-16k3s1p1d1g1': 0 }),
+    ).toBe(false);
+    expect(isPlan([1, 16, 8, 64], { ...LLVMPIPE_TUNING, 'conv2d.winograd': 2 })).toBe(true);
+    const f4 = plan([1, 16, 8, 128], conv3(16), { ...LLVMPIPE_TUNING });
+    if ('wgsl' in f4) throw new Error('expected a plan');
+    expect(f4.dispatches[0]!.name).toBe('conv2d_winograd4_weights_k16');
     // A per-problem key applies to its problem only.
     const other = plan([2, 8, 8, 16], conv3(12, { bias: true }), {
       'conv2d.winograd@conv2d:1x8x8x16-12k3s1p1d1g1': 4,

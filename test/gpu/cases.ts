@@ -582,6 +582,8 @@ export const CASES: Record<string, readonly Case[]> = {
         })),
       ),
     ),
+    // llvmpipe's defaults on a map 128 wide: F(4×4) without a key (`conv2d.winograd_wide`), with a bias.
+    { inputs: [[1, 8, 4, 128]], attrs: conv(12, 3, { padding: 1, bias: true }), tuning: LLVMPIPE_TUNING },
     // Register-blocking variants of the implicit GEMM and the 1×1 GEMM.
     ...[
       [4, 4],

@@ -626,6 +626,7 @@ describe('defaults and candidates', () => {
       'conv2d_grad_weight.large': 64,
       'conv2d_dw.variant': 1,
       'conv2d_dw.tn': 32,
+      'conv2d.winograd_wide': 128,
     });
     expect(tuningFor({ adapterInfo: info('SwiftShader'), kind: 'software' })).toEqual({});
     expect(tuningFor({ adapterInfo: info('NVIDIA H200'), kind: 'gpu' })['conv2d.variant']).toBe(1);

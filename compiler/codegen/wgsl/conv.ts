@@ -29,7 +29,8 @@
 //    kernel row loaded once into registers and shared by the taps that read it (with stride 1 and dilation d a
 //    row of TN outputs reads TN + 2d inputs instead of 3·TN).
 //  - `conv2d.winograd` = m (2 or 4): 3×3 stride-1 "same" convs that Winograd F(m×m, 3×3) tiles run as its four
-//    passes (winograd.ts), the GEMMs on this file's kernels; other convs ignore the key. Only the tuner sets it.
+//    passes (winograd.ts), the GEMMs on this file's kernels; other convs ignore the key (0: the direct kernel).
+//    `conv2d.winograd_wide` = W: without that key, F(4×4) on output maps at least W wide (llvmpipe: 128).
 // Output-channel and pixel tails are handled by clamping loads (or loading zeros) and masking stores.
 import type { KernelCtx, KernelPlan, KernelSpec } from '../../ops/op.ts';
 import { i, kernelSpec, linearMain, u, WG, workgroupMain, type Buf } from './common.ts';
@@ -98,6 +99,7 @@ export const CONV_KEYS = {
   sub: 'conv2d.sub',
   gemmOrder: 'conv2d.gemm_order',
   winograd: 'conv2d.winograd',
+  winogradWide: 'conv2d.winograd_wide',
 } as const;
 
 /**
@@ -295,7 +297,7 @@ export function conv2dKernel(ctx: KernelCtx<ConvAttrs>, tiling?: ConvTiling): Ke
  */
 export function conv2dPlan(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
   const a = ctx.attrs;
-  const m = tunedInt(ctx, CONV_KEYS.winograd, 0, (v) => v === 0 || WINOGRAD_TILES.includes(v));
+  const m = winogradTile(ctx);
   if (m && !winogradProblem(ctx.inputs[0]!, a, m, bindingBytes(ctx.opts)))
     return winogradPlan(ctx, m, (g) => conv2dKernel(g));
   if (
@@ -307,6 +309,20 @@ export function conv2dPlan(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
   )
     return subsampledGemm(ctx);
   return conv2dKernel(ctx);
+}
+
+/**
+ * The Winograd tile size m asked for (0: the direct kernel): `conv2d.winograd` (this problem's key first, then the
+ * global one) where given; else, with `conv2d.winograd_wide` = W, F(4×4) on output maps at least W wide (where it
+ * applies; elsewhere the direct kernel). On llvmpipe F(4×4) ran the stem's 3×3 convs on 128² maps 1.38–1.58× faster
+ * than the row kernel and lost on 64² ones (0.64×; bench/results/winograd-forward-software.md).
+ */
+function winogradTile(ctx: KernelCtx<ConvAttrs>): number {
+  const ok = (v: number) => v === 0 || WINOGRAD_TILES.includes(v);
+  if (tunedValue(ctx.opts.tuning, CONV_KEYS.winograd, convProblem(ctx.inputs[0]!, ctx.attrs)) !== undefined)
+    return tunedInt(ctx, CONV_KEYS.winograd, 0, ok);
+  const wide = tunedInt(ctx, CONV_KEYS.winogradWide, 0, (v) => v >= 0);
+  return wide > 0 && ctx.out[3]! >= wide ? 4 : 0;
 }
 
 /**
