@@ -52,7 +52,7 @@ const TABLE: readonly Entry[] = [
     // the kernel rows unrolled, bench/results/reuse-grad-software.md); of stride-1 depthwise convs, the
     // forward's depthwise row kernel with the kernel flipped (7× on the JPU's there).
     // 3×3 stride-1 convs on maps at least 128 wide (the stem's at 256², layer1's too at 512²): Winograd F(4×4, 3×3)
-    // where it applies (bench/results/winograd-forward-software.md: 1.38–1.58× on the stem's 128² convs; 0.64× on
+    // where it applies (bench/results/winograd-forward-software.md: 1.26–1.58× on the stem's 128² convs; 0.64× on
     // 64² maps, where F(2×2) is within 1.0–1.2× and the row kernel stays).
     tuning: LLVMPIPE_TUNING,
     source:

@@ -314,7 +314,7 @@ export function conv2dPlan(ctx: KernelCtx<ConvAttrs>): KernelSpec | KernelPlan {
 /**
  * The Winograd tile size m asked for (0: the direct kernel): `conv2d.winograd` (this problem's key first, then the
  * global one) where given; else, with `conv2d.winograd_wide` = W, F(4×4) on output maps at least W wide (where it
- * applies; elsewhere the direct kernel). On llvmpipe F(4×4) ran the stem's 3×3 convs on 128² maps 1.38–1.58× faster
+ * applies; elsewhere the direct kernel). On llvmpipe F(4×4) ran the stem's 3×3 convs on 128² maps 1.26–1.58× faster
  * than the row kernel and lost on 64² ones (0.64×; bench/results/winograd-forward-software.md).
  */
 function winogradTile(ctx: KernelCtx<ConvAttrs>): number {
