@@ -7,7 +7,7 @@
 // the table gives every program's paired speed-up over the direct one with its distribution-free interval, the
 // memory the scratch buffers add, and the JPU-vs-dilated speed-up of Table 2 under each.
 // Run: npm run bench:winograd-forward [-- NET… ]  (default enc_jpu_r101 enc_dilated_r101; env SIZE=256, ROUNDS=15)
-//      → bench/results/winograd-forward-<gpu|software>.md and .json
+//      → bench/results/winograd-forward-<gpu|software>.md and .json (winograd-forward-<SIZE>-… at another size)
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -220,7 +220,7 @@ if (jpu && dil) {
 L.push(
   "Memory: what the program holds on the device (planned activations with inputs, outputs and every node's scratch, and the weights); the Winograd plans' scratch — transformed weights, input and products — is planned like any other.",
 );
-const out = join(ROOT, 'bench', 'results', `winograd-forward-${kind}`);
+const out = join(ROOT, 'bench', 'results', `winograd-forward-${SIZE === 256 ? '' : `${SIZE}-`}${kind}`);
 writeFileSync(`${out}.md`, L.join('\n') + '\n');
 writeFileSync(
   `${out}.json`,
