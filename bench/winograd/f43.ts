@@ -4,43 +4,12 @@
 // channels in fours. Lavin & Gray's matrices (B^T 6×6, G 6×3, A^T 4×6); the transforms are generated from them,
 // unrolled, skipping zero terms. Both transforms run four horizontally adjacent tiles per invocation, one per vec4
 // lane, so that their loads and stores are vec4s.
+import { combo, WINOGRAD } from '../../compiler/codegen/wgsl/winograd.ts';
 import { winogradPrototype, type WinogradPrototype } from './prototype.ts';
 
-const BT = [
-  [4, 0, -5, 0, 1, 0],
-  [0, -4, -4, 1, 1, 0],
-  [0, 4, -4, -1, 1, 0],
-  [0, -2, -1, 2, 1, 0],
-  [0, 2, -1, -2, 1, 0],
-  [0, 4, 0, -5, 0, 1],
-];
-const G = [
-  [1 / 4, 0, 0],
-  [-1 / 6, -1 / 6, -1 / 6],
-  [-1 / 6, 1 / 6, -1 / 6],
-  [1 / 24, 1 / 12, 1 / 6],
-  [1 / 24, -1 / 12, 1 / 6],
-  [0, 0, 1],
-];
-const AT = [
-  [1, 1, 1, 1, 1, 0],
-  [0, 1, -1, 2, -2, 0],
-  [0, 1, 1, 4, 4, 0],
-  [0, 1, -1, 8, -8, 1],
-];
-
-/** WGSL for Σ_j m[j]·term(j), zero coefficients skipped, ±1 without a product. */
-function combo(m: readonly number[], term: (j: number) => string): string {
-  const parts: string[] = [];
-  m.forEach((c, j) => {
-    if (c === 0) return;
-    const t = term(j);
-    const mag = Math.abs(c);
-    const body = mag === 1 ? t : `${Number.isInteger(mag) ? mag.toFixed(1) : mag.toPrecision(17)} * ${t}`;
-    parts.push(parts.length === 0 ? (c < 0 ? `-(${body})` : body) : `${c < 0 ? '-' : '+'} ${body}`);
-  });
-  return parts.length ? parts.join(' ') : 'vec4f(0.0)';
-}
+// The matrices and the term generator are the compiler's (compiler/codegen/wgsl/winograd.ts), which builds this
+// transform into its plans since; the prototype stays to compare against (`npm run bench:winograd`).
+const { BT, G, AT } = WINOGRAD[4]!;
 
 /** F(4×4, 3×3): maps a multiple of 16. */
 export const winogradF43: WinogradPrototype = winogradPrototype(

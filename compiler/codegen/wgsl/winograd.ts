@@ -114,7 +114,7 @@ export function winogradProblem(
 }
 
 /** WGSL for Σ_j c[j]·term(j): zero coefficients skipped, ±1 without a product. */
-function combo(c: readonly number[], term: (j: number) => string): string {
+export function combo(c: readonly number[], term: (j: number) => string): string {
   const parts: string[] = [];
   c.forEach((v, j) => {
     if (v === 0) return;
