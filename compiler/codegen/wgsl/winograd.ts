@@ -8,9 +8,10 @@
 //  4. output: y = A^T M A per tile, plus the bias, through the conv's fused epilogue and output view.
 // A conv does (α/m)²·Cout·Cin·(tiles) multiply-adds in the GEMMs instead of 9·Cout·Cin·m²·(tiles): 2.25× fewer for
 // F(2,3), 4× for F(4,3), plus the transforms (O(Cin + Cout) per tile), in α² times the input and output as scratch.
-// Opt-in, by key (`conv2d.winograd` = m, per problem `…@<problem>` as the tuner writes it): whether it pays depends on
-// the adapter and the shape (bench/results/winograd-software.md: 0.14–1.9× on llvmpipe), and F(4,3) rounds more
-// (relative error ~5e-6 against ~3e-7 for the direct kernel at 512 input channels).
+// Chosen by key (conv.ts `winogradTile`): `conv2d.winograd` = m, per problem `…@<problem>` as the tuner writes it, or
+// `conv2d.winograd_wide` = W for F(4×4) on output maps at least W wide (llvmpipe's default: 128). Whether it pays
+// depends on the adapter and the shape (bench/results/winograd-forward-software.md: 0.13–1.6× on llvmpipe), and
+// F(4,3) rounds more (relative error ~5e-6 against ~3e-7 for the direct kernel at 512 input channels).
 //
 // Both transforms of the data run four horizontally adjacent tiles per invocation, one per vec4 lane, so that their
 // loads and stores are vec4s: the plan applies to maps whose width is a multiple of 4m and height of m, with input
